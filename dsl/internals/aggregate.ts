@@ -1,0 +1,138 @@
+/**
+ * Aggregation processors: grouped streams, grouped tables, and suppression.
+ * Windowed aggregations live in windowed-aggregate.ts.
+ */
+import type { Change, KeyValueStore } from '../../engine/index.ts';
+import { Base, type Ctx, type Rec } from './processors.ts';
+
+/** The aggregation a grouped stream applies: `init` for a new key, then `add` per record. */
+export interface StreamAggregation {
+  readonly init: () => unknown;
+  readonly add: (key: unknown, value: unknown, aggregate: unknown) => unknown;
+}
+
+/** KGroupedStream count/reduce/aggregate: one row per key, updated per record. */
+export class StreamAggregateProcessor extends Base {
+  readonly #storeName: string;
+  readonly #agg: StreamAggregation;
+  #store!: KeyValueStore<unknown, unknown>;
+
+  constructor(storeName: string, agg: StreamAggregation) {
+    super();
+    this.#storeName = storeName;
+    this.#agg = agg;
+  }
+
+  override init(ctx: Ctx): void {
+    super.init(ctx);
+    this.#store = ctx.getStateStore(this.#storeName);
+  }
+
+  process(record: Rec): void {
+    if (record.key === null || record.key === undefined) {
+      this.ctx.recordDropped('null-key');
+      return;
+    }
+    if (record.value === null || record.value === undefined) {
+      this.ctx.recordDropped('null-value');
+      return;
+    }
+    const old = this.#store.getWithTimestamp(record.key);
+    const oldValue = old?.value ?? null;
+    const newValue = this.#agg.add(record.key, record.value, old === undefined ? this.#agg.init() : old.value);
+    // The result's timestamp is the highest of the inputs that made it.
+    const timestamp = old === undefined ? record.timestamp : Math.max(record.timestamp, old.timestamp);
+    this.#store.put(record.key, newValue, timestamp);
+    this.ctx.forward({ ...record, timestamp, value: { newValue, oldValue } satisfies Change<unknown> });
+  }
+}
+
+/** What travels through a table groupBy's repartition topic: the row to add and/or the row to remove. */
+export interface TableDelta {
+  readonly add?: unknown;
+  readonly remove?: unknown;
+}
+
+/**
+ * KTable.groupBy: maps each change to the new grouping. The old row is subtracted from its old
+ * group and the new row added to its new group; when both land in the same group they travel as
+ * one record, so the aggregate never shows the intermediate state (KIP-904).
+ */
+export class TableGroupByProcessor extends Base {
+  readonly #selector: (key: unknown, value: unknown) => readonly [unknown, unknown];
+
+  constructor(selector: (key: unknown, value: unknown) => readonly [unknown, unknown]) {
+    super();
+    this.#selector = selector;
+  }
+
+  process(record: Rec): void {
+    const change = record.value as Change<unknown>;
+    const next = change.newValue === null ? undefined : this.#selector(record.key, change.newValue);
+    const prev = change.oldValue === null ? undefined : this.#selector(record.key, change.oldValue);
+    if (next !== undefined && prev !== undefined && sameKey(next[0], prev[0])) {
+      this.ctx.forward({ ...record, key: next[0], value: { add: next[1], remove: prev[1] } satisfies TableDelta });
+      return;
+    }
+    if (prev !== undefined && prev[0] !== null && prev[0] !== undefined) {
+      this.ctx.forward({ ...record, key: prev[0], value: { remove: prev[1] } satisfies TableDelta });
+    }
+    if (next !== undefined && next[0] !== null && next[0] !== undefined) {
+      this.ctx.forward({ ...record, key: next[0], value: { add: next[1] } satisfies TableDelta });
+    }
+  }
+}
+
+function sameKey(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export interface TableAggregation {
+  readonly init: () => unknown;
+  readonly add: (key: unknown, value: unknown, aggregate: unknown) => unknown;
+  readonly remove: (key: unknown, value: unknown, aggregate: unknown) => unknown;
+  /** reduce(): the first row of a group is the aggregate; a group whose rows are all gone is deleted. */
+  readonly reduce: boolean;
+}
+
+/** KGroupedTable count/reduce/aggregate: subtract the old row, then add the new one. */
+export class TableAggregateProcessor extends Base {
+  readonly #storeName: string;
+  readonly #agg: TableAggregation;
+  #store!: KeyValueStore<unknown, unknown>;
+
+  constructor(storeName: string, agg: TableAggregation) {
+    super();
+    this.#storeName = storeName;
+    this.#agg = agg;
+  }
+
+  override init(ctx: Ctx): void {
+    super.init(ctx);
+    this.#store = ctx.getStateStore(this.#storeName);
+  }
+
+  process(record: Rec): void {
+    if (record.key === null || record.key === undefined) {
+      this.ctx.recordDropped('null-key');
+      return;
+    }
+    const delta = record.value as TableDelta;
+    const old = this.#store.getWithTimestamp(record.key);
+    const oldValue = old?.value ?? null;
+    let value: unknown = old === undefined ? (this.#agg.reduce ? null : this.#agg.init()) : old.value;
+    if ('remove' in delta && value !== null) {
+      value = this.#agg.remove(record.key, delta.remove, value);
+    }
+    if ('add' in delta) {
+      value = this.#agg.reduce && value === null ? delta.add : this.#agg.add(record.key, delta.add, value);
+    }
+    const newValue = value ?? null;
+    const timestamp = old === undefined ? record.timestamp : Math.max(record.timestamp, old.timestamp);
+    this.#store.put(record.key, newValue, timestamp);
+    if (newValue === null && oldValue === null) return;
+    this.ctx.forward({ ...record, timestamp, value: { newValue, oldValue } satisfies Change<unknown> });
+  }
+}

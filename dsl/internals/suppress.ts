@@ -1,0 +1,90 @@
+import { StreamsError, type Change, type Windowed } from '../../engine/index.ts';
+import { Base, type Rec } from './processors.ts';
+
+interface Buffered {
+  key: unknown;
+  /** Stream time at which the entry may be emitted. */
+  readonly due: number;
+  newValue: unknown;
+  readonly oldValue: unknown;
+  timestamp: number;
+}
+
+/**
+ * KTable.suppress: holds back updates and emits the latest per key when due. For final window
+ * results the entry is due when stream time reaches window end + grace, and a window whose final
+ * value is a delete emits nothing. The buffer is in memory; its size is bounded by the config.
+ */
+export class SuppressProcessor extends Base {
+  readonly #mode: 'until-window-closes' | 'until-time-limit';
+  readonly #waitMs: number;
+  readonly #maxRecords: number;
+  readonly #emitEarly: boolean;
+  readonly #keyId: (key: unknown) => string;
+  /** Insertion-ordered; entries are emitted in due order. */
+  readonly #buffer = new Map<string, Buffered>();
+  #streamTime = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    mode: 'until-window-closes' | 'until-time-limit',
+    waitMs: number,
+    maxRecords: number,
+    emitEarly: boolean,
+    keyId: (key: unknown) => string,
+  ) {
+    super();
+    this.#mode = mode;
+    this.#waitMs = waitMs;
+    this.#maxRecords = maxRecords;
+    this.#emitEarly = emitEarly;
+    this.#keyId = keyId;
+  }
+
+  process(record: Rec): void {
+    this.#streamTime = Math.max(this.#streamTime, record.timestamp);
+    const change = record.value as Change<unknown>;
+    const id = this.#keyId(record.key);
+    const existing = this.#buffer.get(id);
+    if (existing !== undefined) {
+      existing.newValue = change.newValue;
+      existing.timestamp = record.timestamp;
+    } else {
+      const due =
+        this.#mode === 'until-window-closes'
+          ? (record.key as Windowed<unknown>).window.end + this.#waitMs
+          : record.timestamp + this.#waitMs;
+      this.#buffer.set(id, { key: record.key, due, newValue: change.newValue, oldValue: change.oldValue, timestamp: record.timestamp });
+      if (this.#buffer.size > this.#maxRecords) {
+        if (!this.#emitEarly) {
+          throw new StreamsError(
+            'ILLEGAL_STATE',
+            `suppression buffer of "${this.ctx.nodeName}" is full (${this.#maxRecords} records); raise maxRecords or use emitEarlyWhenFull()`,
+          );
+        }
+        const [oldestId, oldest] = this.#buffer.entries().next().value!;
+        this.#buffer.delete(oldestId);
+        this.#emit(oldest);
+      }
+    }
+    this.#emitDue();
+  }
+
+  #emitDue(): void {
+    const due = [...this.#buffer.entries()].filter(([, b]) => b.due <= this.#streamTime);
+    due.sort((a, b) => a[1].due - b[1].due);
+    for (const [id, entry] of due) {
+      this.#buffer.delete(id);
+      this.#emit(entry);
+    }
+  }
+
+  #emit(entry: Buffered): void {
+    // Final results never carry deletes: a window that ended empty simply has no result.
+    if (this.#mode === 'until-window-closes' && (entry.newValue === null || entry.newValue === undefined)) return;
+    this.ctx.forward({
+      key: entry.key,
+      value: { newValue: entry.newValue, oldValue: entry.oldValue } satisfies Change<unknown>,
+      timestamp: entry.timestamp,
+    });
+  }
+}

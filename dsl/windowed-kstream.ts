@@ -1,0 +1,190 @@
+import { Serdes, TopologyError, type Serde, type Windowed } from '../engine/index.ts';
+import type { StatefulOptions } from './options.ts';
+import { EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, defaultRetentionMs } from './windows.ts';
+import { materializedOf } from './internals/builder-state.ts';
+import { storeGetter } from './internals/processors.ts';
+import {
+  SessionWindowAggregateProcessor,
+  SlidingWindowAggregateProcessor,
+  TimeWindowAggregateProcessor,
+  type WindowAggregation,
+} from './internals/windowed-aggregate.ts';
+import type { KGroupedStream } from './kstream.ts';
+import { KTable } from './ktable.ts';
+
+const NO_VALUE: unknown = Symbol('no-value');
+
+function reduceAgg<V>(reducer: (aggregate: V, value: V) => V): WindowAggregation {
+  return { init: () => NO_VALUE, add: (_k, v, a) => (a === NO_VALUE ? v : reducer(a as V, v as V)) };
+}
+
+/**
+ * A grouped stream over time windows (tumbling, hopping) or sliding windows. The result is a
+ * table keyed by `{ key, window }`.
+ *
+ * @example
+ * clicks.groupByKey()
+ *   .windowedBy(TimeWindows.ofSizeAndGrace(60_000, 5_000))
+ *   .emitStrategy(EmitStrategy.onWindowClose())
+ *   .count();
+ */
+export class TimeWindowedKStream<K, V> {
+  readonly #grouped: KGroupedStream<K, V>;
+  readonly #windows: TimeWindows | SlidingWindows;
+  readonly #emit: EmitStrategy | undefined;
+
+  constructor(grouped: KGroupedStream<K, V>, windows: TimeWindows | SlidingWindows, emit: EmitStrategy | undefined) {
+    this.#grouped = grouped;
+    this.#windows = windows;
+    this.#emit = emit;
+    Object.freeze(this);
+  }
+
+  emitStrategy(strategy: EmitStrategy): TimeWindowedKStream<K, V> {
+    return new TimeWindowedKStream(this.#grouped, this.#windows, strategy);
+  }
+
+  count(options: StatefulOptions<K, number> = {}): KTable<Windowed<K>, number> {
+    return this.#aggregate('KSTREAM-COUNT', { init: () => 0, add: (_k, _v, a) => (a as number) + 1 }, options, Serdes.number());
+  }
+
+  reduce(reducer: (aggregate: V, value: V) => V, options: StatefulOptions<K, V> = {}): KTable<Windowed<K>, V> {
+    return this.#aggregate('KSTREAM-REDUCE', reduceAgg(reducer), options, undefined, true);
+  }
+
+  aggregate<VA>(
+    initializer: () => VA,
+    aggregator: (key: K, value: V, aggregate: VA) => VA,
+    options: StatefulOptions<K, VA> = {},
+  ): KTable<Windowed<K>, VA> {
+    return this.#aggregate('KSTREAM-AGGREGATE', { init: initializer, add: aggregator as WindowAggregation['add'] }, options, undefined);
+  }
+
+  #aggregate<VA>(
+    prefix: string,
+    agg: WindowAggregation,
+    options: StatefulOptions<K, VA>,
+    valueSerde: Serde<VA> | undefined,
+    reduce = false,
+  ): KTable<Windowed<K>, VA> {
+    const input = this.#grouped.input(prefix);
+    const state = input.state;
+    const windows = this.#windows;
+    const sliding = windows instanceof SlidingWindows;
+    const name = state.name(`TIME-WINDOWED-${prefix}`, [input.node], options.name);
+    const m = materializedOf(options.materialized);
+    const storeName = m.storeName ?? `${name}-store`;
+    const emitOnClose = this.#emit?.type === 'on-window-close';
+    const vSerde = valueSerde ?? (reduce ? (input.valueSerde as Serde<VA> | undefined) : undefined);
+    // Sliding windows keep 2d + grace: a new window may be seeded from one up to 2d older.
+    const sizeMs = sliding ? windows.timeDifferenceMs : windows.sizeMs;
+    const retentionMs = sliding ? 2 * windows.timeDifferenceMs + windows.graceMs : defaultRetentionMs(windows.sizeMs, windows.graceMs);
+    state.processor(`TIME-WINDOWED-${prefix}`, [input.node], name, () =>
+      sliding
+        ? new SlidingWindowAggregateProcessor(storeName, windows, agg, emitOnClose)
+        : new TimeWindowAggregateProcessor(storeName, windows, agg, emitOnClose),
+    );
+    state.store('window', name, { ...m, storeName }, input.keySerde as Serde<unknown>, vSerde as Serde<unknown>, { retentionMs, windowSizeMs: sizeMs }, [name]);
+    const innerKey = (m.key ?? input.keySerde) as Serde<K> | undefined;
+    return new KTable<Windowed<K>, VA>({
+      state,
+      node: name,
+      keySerde: innerKey === undefined ? undefined : Serdes.windowed(innerKey),
+      valueSerde: (m.value ?? vSerde) as Serde<VA> | undefined,
+      getter: storeGetter(storeName, 'window'),
+      storeName,
+      sources: input.sources,
+      // Final results: a time window is final at end + grace; a sliding window one ms later (end inclusive).
+      windowCloseMs: windows.graceMs,
+    });
+  }
+}
+
+/**
+ * A grouped stream over session windows. The result is a table keyed by `{ key, window }`; when a
+ * record merges sessions, the merged-away sessions are retracted (a null value for their key).
+ */
+export class SessionWindowedKStream<K, V> {
+  readonly #grouped: KGroupedStream<K, V>;
+  readonly #windows: SessionWindows;
+  readonly #emit: EmitStrategy | undefined;
+
+  constructor(grouped: KGroupedStream<K, V>, windows: SessionWindows, emit: EmitStrategy | undefined) {
+    this.#grouped = grouped;
+    this.#windows = windows;
+    this.#emit = emit;
+    Object.freeze(this);
+  }
+
+  emitStrategy(strategy: EmitStrategy): SessionWindowedKStream<K, V> {
+    return new SessionWindowedKStream(this.#grouped, this.#windows, strategy);
+  }
+
+  count(options: StatefulOptions<K, number> = {}): KTable<Windowed<K>, number> {
+    return this.#aggregate(
+      'KSTREAM-COUNT',
+      { init: () => 0, add: (_k, _v, a) => (a as number) + 1, merge: (_k, a, b) => (a as number) + (b as number) },
+      options,
+      Serdes.number(),
+    );
+  }
+
+  reduce(reducer: (aggregate: V, value: V) => V, options: StatefulOptions<K, V> = {}): KTable<Windowed<K>, V> {
+    const agg: WindowAggregation = {
+      ...reduceAgg(reducer),
+      merge: (_k, a, b) => (a === NO_VALUE ? b : b === NO_VALUE ? a : reducer(a as V, b as V)),
+    };
+    return this.#aggregate('KSTREAM-REDUCE', agg, options, undefined, true);
+  }
+
+  /** `merger(key, aggregate1, aggregate2)` combines two sessions' aggregates when a record bridges them. */
+  aggregate<VA>(
+    initializer: () => VA,
+    aggregator: (key: K, value: V, aggregate: VA) => VA,
+    merger: (key: K, aggregate1: VA, aggregate2: VA) => VA,
+    options: StatefulOptions<K, VA> = {},
+  ): KTable<Windowed<K>, VA> {
+    if (typeof merger !== 'function') {
+      throw new TopologyError('INVALID_ARGUMENT', 'a session aggregation needs a merger(key, agg1, agg2)', options.name);
+    }
+    return this.#aggregate(
+      'KSTREAM-AGGREGATE',
+      { init: initializer, add: aggregator as WindowAggregation['add'], merge: merger as WindowAggregation['merge'] },
+      options,
+      undefined,
+    );
+  }
+
+  #aggregate<VA>(
+    prefix: string,
+    agg: WindowAggregation,
+    options: StatefulOptions<K, VA>,
+    valueSerde: Serde<VA> | undefined,
+    reduce = false,
+  ): KTable<Windowed<K>, VA> {
+    const input = this.#grouped.input(prefix);
+    const state = input.state;
+    const windows = this.#windows;
+    const name = state.name(`SESSION-WINDOWED-${prefix}`, [input.node], options.name);
+    const m = materializedOf(options.materialized);
+    const storeName = m.storeName ?? `${name}-store`;
+    const emitOnClose = this.#emit?.type === 'on-window-close';
+    const vSerde = valueSerde ?? (reduce ? (input.valueSerde as Serde<VA> | undefined) : undefined);
+    state.processor(`SESSION-WINDOWED-${prefix}`, [input.node], name, () => new SessionWindowAggregateProcessor(storeName, windows, agg, emitOnClose));
+    state.store('session', name, { ...m, storeName }, input.keySerde as Serde<unknown>, vSerde as Serde<unknown>, {
+      retentionMs: windows.inactivityGapMs + windows.graceMs,
+    }, [name]);
+    const innerKey = (m.key ?? input.keySerde) as Serde<K> | undefined;
+    return new KTable<Windowed<K>, VA>({
+      state,
+      node: name,
+      keySerde: innerKey === undefined ? undefined : Serdes.windowed(innerKey),
+      valueSerde: (m.value ?? vSerde) as Serde<VA> | undefined,
+      getter: storeGetter(storeName, 'session'),
+      storeName,
+      sources: input.sources,
+      // A session's final result is due once stream time passes end + gap + grace.
+      windowCloseMs: windows.graceMs + windows.inactivityGapMs,
+    });
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Every error Tributary raises is a {@link StreamsError} with a stable `code`.
+ * Tests and callers match on `code`, never on message text.
+ */
+export const errorCodes = [
+  // topology construction (raised by build())
+  'INVALID_WINDOW',
+  'INVALID_ARGUMENT',
+  'MISSING_SERDE',
+  'DUPLICATE_NAME',
+  'UNKNOWN_STORE',
+  'STORE_NOT_CONNECTED',
+  'UNKNOWN_NODE',
+  'INVALID_TOPOLOGY',
+  // runtime
+  'DESERIALIZATION_FAILED',
+  'SERIALIZATION_FAILED',
+  'PROCESSING_FAILED',
+  'ILLEGAL_STATE',
+  'UNKNOWN_TOPIC',
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
+
+export interface StreamsErrorOptions {
+  cause?: unknown;
+  /** True when retrying the same operation may succeed. */
+  canRetry?: boolean;
+}
+
+export class StreamsError extends Error {
+  readonly code: ErrorCode;
+  readonly canRetry: boolean;
+
+  constructor(code: ErrorCode, message: string, options: StreamsErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'StreamsError';
+    this.code = code;
+    this.canRetry = options.canRetry ?? false;
+  }
+}
+
+/** Raised when the topology is built: it names the operator at fault. */
+export class TopologyError extends StreamsError {
+  readonly operator: string | undefined;
+
+  constructor(code: ErrorCode, message: string, operator?: string, options?: StreamsErrorOptions) {
+    super(code, operator === undefined ? message : `${message} (operator "${operator}")`, options);
+    this.name = 'TopologyError';
+    this.operator = operator;
+  }
+}
+
+/** Where a record came from, for errors that must point at it. */
+export interface RecordOrigin {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/** A record's key or value could not be decoded with the serde configured for its topic. */
+export class DeserializationError extends StreamsError {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly part: 'key' | 'value';
+
+  constructor(origin: RecordOrigin, part: 'key' | 'value', cause: unknown) {
+    super(
+      'DESERIALIZATION_FAILED',
+      `cannot deserialize the ${part} of the record at ${origin.topic}-${origin.partition}@${origin.offset}: ${describeCause(cause)}`,
+      { cause },
+    );
+    this.name = 'DeserializationError';
+    this.topic = origin.topic;
+    this.partition = origin.partition;
+    this.offset = origin.offset;
+    this.part = part;
+  }
+}
+
+/** A key or value could not be encoded for the topic or store it is written to. */
+export class SerializationError extends StreamsError {
+  readonly topic: string;
+  readonly part: 'key' | 'value';
+
+  constructor(topic: string, part: 'key' | 'value', cause: unknown) {
+    super('SERIALIZATION_FAILED', `cannot serialize the ${part} for ${topic}: ${describeCause(cause)}`, { cause });
+    this.name = 'SerializationError';
+    this.topic = topic;
+    this.part = part;
+  }
+}
+
+export function describeCause(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}

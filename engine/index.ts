@@ -1,0 +1,53 @@
+export { StreamsError, TopologyError, DeserializationError, SerializationError, errorCodes } from './errors.ts';
+export type { ErrorCode, RecordOrigin } from './errors.ts';
+export { Serdes } from './serde.ts';
+export type { Serde } from './serde.ts';
+export type { StreamRecord, Windowed, Window, Change, Headers, RecordMetadata } from './record.ts';
+export type {
+  Processor,
+  ProcessorContext,
+  ProcessorSupplier,
+  PunctuationType,
+  Cancellable,
+  DropReason,
+  TimestampExtractor,
+  TopicNameExtractor,
+  StreamPartitioner,
+} from './processor.ts';
+export { Topology, TopologyDescription, changelogTopic } from './topology.ts';
+export type {
+  TopologyNode,
+  SourceNode,
+  ProcessorNode,
+  SinkNode,
+  Subtopology,
+  InternalTopic,
+  GlobalStoreDef,
+  SourceOptions,
+  SinkOptions,
+  GlobalStoreOptions,
+} from './topology.ts';
+export { Stores } from './state/stores.ts';
+export type {
+  StateStore,
+  AnyStore,
+  KeyValue,
+  ValueAndTimestamp,
+  KeyValueStore,
+  ReadOnlyKeyValueStore,
+  WindowStore,
+  ReadOnlyWindowStore,
+  WindowEntry,
+  WindowedEntry,
+  SessionStore,
+  ReadOnlySessionStore,
+  SessionEntry,
+  StoreBuilder,
+  StoreSupplier,
+} from './state/store.ts';
+export { createInMemoryStore } from './state/in-memory.ts';
+export type { StoreContext } from './state/in-memory.ts';
+export { StreamTask, GlobalStateTask } from './internals/stream-task.ts';
+export type { RawRecord, OutputRecord, RecordCollector, TaskOptions, TaskMetrics, ErrorResponse } from './internals/stream-task.ts';
+export { TopologyTestDriver, TestInputTopic, TestOutputTopic } from './testing/topology-test-driver.ts';
+export type { TestDriverConfig, TestRecord } from './testing/topology-test-driver.ts';

@@ -1,0 +1,422 @@
+import { DeserializationError, SerializationError, StreamsError, describeCause } from '../errors.ts';
+import type { Headers, RecordMetadata, StreamRecord } from '../record.ts';
+import type { Cancellable, DropReason, Processor, ProcessorContext, PunctuationType } from '../processor.ts';
+import type { AnyStore, StoreBuilder } from '../state/store.ts';
+import type { StoreContext } from '../state/in-memory.ts';
+import type { GlobalStoreDef, SinkNode, SourceNode, Subtopology, Topology } from '../topology.ts';
+
+/** A record as it sits in a log: bytes, with its position. */
+export interface RawRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly timestamp: number;
+  readonly headers?: Headers;
+}
+
+/** An output record on its way to a topic. */
+export interface OutputRecord {
+  readonly topic: string;
+  readonly partition: number | undefined;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly timestamp: number;
+  readonly headers?: Headers;
+}
+
+/** Where a task's sinks write. The test driver captures; the runtime produces to the log. */
+export interface RecordCollector {
+  send(record: OutputRecord): void;
+  /** Partition count of an output topic, for custom partitioners. */
+  partitionsFor(topic: string): number;
+}
+
+export type ErrorResponse = 'continue' | 'fail';
+
+export interface TaskOptions {
+  readonly applicationId: string;
+  readonly collector: RecordCollector;
+  readonly createStore: (builder: StoreBuilder, ctx: StoreContext) => AnyStore;
+  readonly globalStores: ReadonlyMap<string, AnyStore>;
+  readonly clock: () => number;
+  /** Decides what happens to a record whose key or value cannot be decoded. Default: fail. */
+  readonly onDeserializationError?: (error: DeserializationError, record: RawRecord) => ErrorResponse;
+  /** Decides what happens when a processor throws. Default: fail. */
+  readonly onProcessingError?: (error: StreamsError, record: RawRecord) => ErrorResponse;
+}
+
+/** Counters a task keeps; the runtime exports them as metrics. */
+export interface TaskMetrics {
+  recordsIn: number;
+  recordsOut: number;
+  readonly dropped: Record<DropReason, number>;
+}
+
+function newDropCounts(): Record<DropReason, number> {
+  return {
+    'late-record': 0,
+    'expired-window': 0,
+    'null-key': 0,
+    'null-value': 0,
+    'negative-timestamp': 0,
+    'deserialization-error': 0,
+    'processing-error': 0,
+  };
+}
+
+interface Punctuation {
+  readonly intervalMs: number;
+  readonly type: PunctuationType;
+  readonly callback: (timestamp: number) => void;
+  readonly node: RuntimeNode;
+  next: number;
+  cancelled: boolean;
+}
+
+interface RuntimeNode {
+  readonly name: string;
+  readonly processor: Processor<unknown, unknown, unknown, unknown> | null;
+  readonly sink: SinkNode | null;
+  readonly children: RuntimeNode[];
+  readonly context: ProcessorContext;
+}
+
+/**
+ * One task: a sub-topology instantiated for one partition. It owns fresh processor instances and
+ * stores, and processes one raw record at a time, synchronously, to completion.
+ */
+export class StreamTask {
+  readonly id: string;
+  readonly subtopology: Subtopology;
+  readonly partition: number;
+  readonly metrics: TaskMetrics = { recordsIn: 0, recordsOut: 0, dropped: newDropCounts() };
+  readonly stores = new Map<string, AnyStore>();
+
+  readonly #options: TaskOptions;
+  readonly #nodes = new Map<string, RuntimeNode>();
+  readonly #sources = new Map<string, { def: SourceNode; node: RuntimeNode }>();
+  readonly #punctuations: Punctuation[] = [];
+  #streamTime = Number.NEGATIVE_INFINITY;
+  /** Partition time per input topic-partition: the highest timestamp seen on it. */
+  readonly #partitionTime = new Map<string, number>();
+  #current: { metadata: RecordMetadata | undefined; timestamp: number; raw: RawRecord | undefined } = {
+    metadata: undefined,
+    timestamp: 0,
+    raw: undefined,
+  };
+  #closed = false;
+
+  constructor(topology: Topology, subtopology: Subtopology, partition: number, options: TaskOptions) {
+    this.id = `${subtopology.id}_${partition}`;
+    this.subtopology = subtopology;
+    this.partition = partition;
+    this.#options = options;
+
+    const storeCtx: StoreContext = { recordTimestamp: () => this.#current.timestamp };
+    for (const name of subtopology.stores) {
+      this.stores.set(name, options.createStore(topology.storeBuilder(name)!, storeCtx));
+    }
+    // Build children before parents so each node can hold its children directly.
+    const build = (name: string): RuntimeNode => {
+      const existing = this.#nodes.get(name);
+      if (existing !== undefined) return existing;
+      const def = topology.node(name)!;
+      const children = def.kind === 'sink' ? [] : def.children.map(build);
+      const processor = def.kind === 'processor' ? def.supplier() : null;
+      const connected = def.kind === 'processor' ? def.stores : new Set<string>();
+      const node: RuntimeNode = {
+        name,
+        processor,
+        sink: def.kind === 'sink' ? def : null,
+        children,
+        context: null as unknown as ProcessorContext,
+      };
+      (node as { context: ProcessorContext }).context = this.#contextFor(node, connected);
+      this.#nodes.set(name, node);
+      return node;
+    };
+    for (const def of subtopology.nodes) {
+      const node = build(def.name);
+      if (def.kind === 'source') for (const topic of def.topics) this.#sources.set(topic, { def, node });
+    }
+    // init() parents-last is irrelevant: init never forwards. Kafka Streams inits in topological order.
+    for (const def of subtopology.nodes) {
+      const node = this.#nodes.get(def.name)!;
+      node.processor?.init?.(node.context);
+    }
+  }
+
+  /** The highest timestamp this task has processed. */
+  get streamTime(): number {
+    return this.#streamTime;
+  }
+
+  /** Processes one record through the sub-topology, then fires stream-time punctuations that are due. */
+  process(raw: RawRecord): void {
+    if (this.#closed) throw new StreamsError('ILLEGAL_STATE', `task ${this.id} is closed`);
+    const source = this.#sources.get(raw.topic);
+    if (source === undefined) {
+      throw new StreamsError('UNKNOWN_TOPIC', `task ${this.id} does not read topic "${raw.topic}"`);
+    }
+    this.metrics.recordsIn++;
+    const decoded = this.#deserialize(source.def, raw);
+    if (decoded === undefined) return;
+    const tp = `${raw.topic}-${raw.partition}`;
+    const partitionTime = this.#partitionTime.get(tp) ?? Number.NEGATIVE_INFINITY;
+    let timestamp = raw.timestamp;
+    if (source.def.timestampExtractor !== undefined) {
+      const extractor = source.def.timestampExtractor;
+      timestamp = this.#guard(raw, source.node.name, () =>
+        extractor({ ...decoded, timestamp: raw.timestamp, topic: raw.topic, partition: raw.partition, offset: raw.offset }, partitionTime),
+      ) ?? -1;
+    }
+    if (!Number.isFinite(timestamp) || timestamp < 0) {
+      this.metrics.dropped['negative-timestamp']++;
+      return;
+    }
+    this.#partitionTime.set(tp, Math.max(partitionTime, timestamp));
+    this.#streamTime = Math.max(this.#streamTime, timestamp);
+    const metadata = { topic: raw.topic, partition: raw.partition, offset: raw.offset };
+    this.#current = { metadata, timestamp, raw };
+    const record: StreamRecord<unknown, unknown> =
+      raw.headers === undefined ? { key: decoded.key, value: decoded.value, timestamp } : { key: decoded.key, value: decoded.value, timestamp, headers: raw.headers };
+    this.#guard(raw, source.node.name, () => {
+      for (const child of source.node.children) this.#deliver(child, record);
+    });
+    this.#punctuate('stream-time', this.#streamTime);
+    this.#current = { metadata: undefined, timestamp: this.#current.timestamp, raw: undefined };
+  }
+
+  /** Fires wall-clock punctuations that are due at `now`. */
+  punctuateWallClock(now: number): void {
+    this.#punctuate('wall-clock-time', now);
+  }
+
+  flush(): void {
+    for (const store of this.stores.values()) store.flush();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const node of this.#nodes.values()) node.processor?.close?.();
+    for (const store of this.stores.values()) store.close();
+  }
+
+  #deserialize(source: SourceNode, raw: RawRecord): { key: unknown; value: unknown } | undefined {
+    let part: 'key' | 'value' = 'key';
+    try {
+      const key = raw.key === null ? null : source.keySerde.deserialize(raw.key, raw.topic);
+      part = 'value';
+      const value = raw.value === null ? null : source.valueSerde.deserialize(raw.value, raw.topic);
+      return { key, value };
+    } catch (cause) {
+      const error = new DeserializationError(raw, part, cause);
+      const response = this.#options.onDeserializationError?.(error, raw) ?? 'fail';
+      if (response === 'fail') throw error;
+      this.metrics.dropped['deserialization-error']++;
+      return undefined;
+    }
+  }
+
+  /** Runs `fn`; an error is wrapped with the task, node and record, then handled by the policy. */
+  #guard<T>(raw: RawRecord, nodeName: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (cause) {
+      const error =
+        cause instanceof StreamsError
+          ? cause
+          : new StreamsError(
+              'PROCESSING_FAILED',
+              `task ${this.id}, node "${nodeName}", record ${raw.topic}-${raw.partition}@${raw.offset}: ${describeCause(cause)}`,
+              { cause },
+            );
+      const response = this.#options.onProcessingError?.(error, raw) ?? 'fail';
+      if (response === 'fail') throw error;
+      this.metrics.dropped['processing-error']++;
+      return undefined;
+    }
+  }
+
+  /** Hands a record to one node; an error from a processor is wrapped once, naming that node. */
+  #deliver(node: RuntimeNode, record: StreamRecord<unknown, unknown>): void {
+    try {
+      if (node.sink !== null) this.#send(node.sink, record);
+      else node.processor!.process(record);
+    } catch (cause) {
+      if (cause instanceof StreamsError) throw cause;
+      const raw = this.#current.raw;
+      const where = raw === undefined ? 'a punctuation' : `record ${raw.topic}-${raw.partition}@${raw.offset}`;
+      throw new StreamsError('PROCESSING_FAILED', `task ${this.id}, processor "${node.name}", ${where}: ${describeCause(cause)}`, {
+        cause,
+      });
+    }
+  }
+
+  #send(sink: SinkNode, record: StreamRecord<unknown, unknown>): void {
+    const meta = this.#current.metadata;
+    const topic = typeof sink.topic === 'string' ? sink.topic : sink.topic(record.key, record.value, meta ?? {});
+    let key: Uint8Array | null;
+    let value: Uint8Array | null;
+    try {
+      key = record.key === null || record.key === undefined ? null : sink.keySerde.serialize(record.key, topic);
+    } catch (cause) {
+      throw new SerializationError(topic, 'key', cause);
+    }
+    try {
+      value = record.value === null || record.value === undefined ? null : sink.valueSerde.serialize(record.value, topic);
+    } catch (cause) {
+      throw new SerializationError(topic, 'value', cause);
+    }
+    let partition: number | undefined;
+    if (sink.partitioner !== undefined) {
+      const count = this.#options.collector.partitionsFor(topic);
+      partition = sink.partitioner(topic, record.key, record.value, count);
+      if (partition !== undefined && (!Number.isInteger(partition) || partition < 0 || partition >= count)) {
+        throw new StreamsError('INVALID_ARGUMENT', `partitioner of sink "${sink.name}" chose partition ${partition} of ${count} for ${topic}`);
+      }
+    }
+    this.metrics.recordsOut++;
+    this.#options.collector.send(
+      record.headers === undefined
+        ? { topic, partition, key, value, timestamp: record.timestamp }
+        : { topic, partition, key, value, timestamp: record.timestamp, headers: record.headers },
+    );
+  }
+
+  #contextFor(node: RuntimeNode, connected: ReadonlySet<string>): ProcessorContext {
+    const task = this;
+    return {
+      applicationId: this.#options.applicationId,
+      taskId: this.id,
+      nodeName: node.name,
+      forward(record: StreamRecord<unknown, unknown>, childName?: string) {
+        if (childName === undefined) {
+          for (const child of node.children) task.#deliver(child, record);
+          return;
+        }
+        const child = node.children.find((c) => c.name === childName);
+        if (child === undefined) {
+          throw new StreamsError('UNKNOWN_NODE', `"${childName}" is not a child of "${node.name}"`);
+        }
+        task.#deliver(child, record);
+      },
+      getStateStore<S extends AnyStore>(name: string): S {
+        const store = connected.has(name) ? task.stores.get(name) : task.#options.globalStores.get(name);
+        if (store === undefined) {
+          throw new StreamsError('STORE_NOT_CONNECTED', `store "${name}" is not connected to processor "${node.name}"`);
+        }
+        return store as S;
+      },
+      schedule(intervalMs: number, type: PunctuationType, callback: (timestamp: number) => void): Cancellable {
+        if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) {
+          throw new StreamsError('INVALID_ARGUMENT', `a punctuation interval must be >= 1 ms, got ${intervalMs}`);
+        }
+        const now = type === 'stream-time' ? task.#streamTime : task.#options.clock();
+        const p: Punctuation = { intervalMs, type, callback, node, next: now + intervalMs, cancelled: false };
+        task.#punctuations.push(p);
+        return {
+          cancel() {
+            p.cancelled = true;
+          },
+        };
+      },
+      currentStreamTimeMs: () => task.#streamTime,
+      currentSystemTimeMs: () => task.#options.clock(),
+      recordMetadata: () => task.#current.metadata,
+      recordDropped(reason: DropReason) {
+        task.metrics.dropped[reason]++;
+      },
+    };
+  }
+
+  #punctuate(type: PunctuationType, now: number): void {
+    for (const p of this.#punctuations) {
+      if (p.cancelled || p.type !== type) continue;
+      // A stream-time schedule made before the first record starts at the first record's time.
+      if (p.next === Number.NEGATIVE_INFINITY || Number.isNaN(p.next)) p.next = now;
+      if (now < p.next) continue;
+      const saved = this.#current;
+      this.#current = { metadata: undefined, timestamp: now, raw: undefined };
+      try {
+        p.callback(now);
+      } finally {
+        this.#current = saved;
+      }
+      // Skip punctuations missed while time jumped: the next one is the first interval after now.
+      p.next += Math.floor((now - p.next) / p.intervalMs + 1) * p.intervalMs;
+    }
+    const live = this.#punctuations.filter((p) => !p.cancelled);
+    this.#punctuations.splice(0, this.#punctuations.length, ...live);
+  }
+}
+
+/**
+ * Keeps global stores current: every record of a global topic goes through its processor, which
+ * writes the store. Global stores hold all partitions and are read-only to stream tasks.
+ */
+export class GlobalStateTask {
+  readonly stores = new Map<string, AnyStore>();
+  readonly #byTopic = new Map<string, { def: GlobalStoreDef; processor: Processor<unknown, unknown, unknown, unknown> }>();
+  #timestamp = 0;
+
+  constructor(topology: Topology, options: Pick<TaskOptions, 'applicationId' | 'createStore' | 'clock'>) {
+    const storeCtx: StoreContext = { recordTimestamp: () => this.#timestamp };
+    for (const def of topology.globalStores()) {
+      const store = options.createStore(def.store, storeCtx);
+      this.stores.set(def.store.name, store);
+      const processor = def.supplier();
+      const ctx: ProcessorContext = {
+        applicationId: options.applicationId,
+        taskId: 'global',
+        nodeName: def.processorName,
+        forward() {
+          throw new StreamsError('ILLEGAL_STATE', `global store processor "${def.processorName}" cannot forward`);
+        },
+        getStateStore: <S extends AnyStore>(name: string): S => {
+          if (name !== def.store.name) {
+            throw new StreamsError('STORE_NOT_CONNECTED', `store "${name}" is not connected to processor "${def.processorName}"`);
+          }
+          return store as S;
+        },
+        schedule: () => ({ cancel() {} }),
+        currentStreamTimeMs: () => this.#timestamp,
+        currentSystemTimeMs: options.clock,
+        recordMetadata: () => undefined,
+        recordDropped() {},
+      };
+      processor.init?.(ctx);
+      this.#byTopic.set(def.topic, { def, processor });
+    }
+  }
+
+  reads(topic: string): boolean {
+    return this.#byTopic.has(topic);
+  }
+
+  process(raw: RawRecord): void {
+    const entry = this.#byTopic.get(raw.topic);
+    if (entry === undefined) throw new StreamsError('UNKNOWN_TOPIC', `no global store reads topic "${raw.topic}"`);
+    const { def, processor } = entry;
+    let part: 'key' | 'value' = 'key';
+    let key: unknown;
+    let value: unknown;
+    try {
+      key = raw.key === null ? null : def.keySerde.deserialize(raw.key, raw.topic);
+      part = 'value';
+      value = raw.value === null ? null : def.valueSerde.deserialize(raw.value, raw.topic);
+    } catch (cause) {
+      throw new DeserializationError(raw, part, cause);
+    }
+    this.#timestamp = raw.timestamp;
+    processor.process({ key, value, timestamp: raw.timestamp });
+  }
+
+  close(): void {
+    for (const { processor } of this.#byTopic.values()) processor.close?.();
+    for (const store of this.stores.values()) store.close();
+  }
+}

@@ -1,0 +1,401 @@
+import type { Serde } from '../serde.ts';
+import type { Windowed } from '../record.ts';
+import { StreamsError } from '../errors.ts';
+import type {
+  AnyStore,
+  KeyValue,
+  KeyValueStore,
+  SessionEntry,
+  SessionStore,
+  StoreBuilder,
+  ValueAndTimestamp,
+  WindowedEntry,
+  WindowEntry,
+  WindowStore,
+} from './store.ts';
+
+/** What a store needs from the task that owns it. */
+export interface StoreContext {
+  /** The timestamp of the record being processed (used when a put gives none). */
+  recordTimestamp(): number;
+}
+
+/**
+ * In-memory stores. Keys are ordered by their serialized bytes, as in RocksDB, and values are
+ * kept serialized, so a processor that mutates a value it read cannot change the stored row and
+ * a value that cannot be serialized fails at the put, exactly as it would against RocksDB.
+ */
+export function createInMemoryStore(builder: StoreBuilder, ctx: StoreContext): AnyStore {
+  const { supplier, keySerde, valueSerde } = builder;
+  switch (supplier.kind) {
+    case 'key-value':
+      return new InMemoryKeyValueStore(builder.name, supplier.persistent, keySerde, valueSerde, ctx);
+    case 'window':
+      return new InMemoryWindowStore(
+        builder.name,
+        supplier.persistent,
+        keySerde,
+        valueSerde,
+        ctx,
+        supplier.windowSizeMs ?? 0,
+        supplier.retentionMs ?? Number.MAX_SAFE_INTEGER,
+        supplier.retainDuplicates ?? false,
+      );
+    case 'session':
+      return new InMemorySessionStore(
+        builder.name,
+        supplier.persistent,
+        keySerde,
+        valueSerde,
+        ctx,
+        supplier.retentionMs ?? Number.MAX_SAFE_INTEGER,
+      );
+  }
+}
+
+/** Serialized key as a string whose code units are the bytes: JS string order is byte order. */
+function keyId<K>(serde: Serde<K>, key: K, store: string): string {
+  if (key === null || key === undefined) {
+    throw new StreamsError('INVALID_ARGUMENT', `store "${store}" cannot hold a null key`);
+  }
+  return Buffer.from(serde.serialize(key, store)).toString('latin1');
+}
+
+function idBytes(id: string): Uint8Array {
+  return Buffer.from(id, 'latin1');
+}
+
+interface Row {
+  readonly key: unknown;
+  readonly value: Uint8Array;
+  readonly timestamp: number;
+}
+
+abstract class InMemoryStoreBase<K, V> {
+  readonly name: string;
+  readonly persistent: boolean;
+  protected readonly keySerde: Serde<K>;
+  protected readonly valueSerde: Serde<V>;
+  protected readonly ctx: StoreContext;
+  protected open = true;
+
+  constructor(name: string, persistent: boolean, keySerde: Serde<K>, valueSerde: Serde<V>, ctx: StoreContext) {
+    this.name = name;
+    this.persistent = persistent;
+    this.keySerde = keySerde;
+    this.valueSerde = valueSerde;
+    this.ctx = ctx;
+  }
+
+  flush(): void {}
+
+  close(): void {
+    this.open = false;
+  }
+
+  protected check(): void {
+    if (!this.open) throw new StreamsError('ILLEGAL_STATE', `store "${this.name}" is closed`);
+  }
+
+  protected id(key: K): string {
+    return keyId(this.keySerde, key, this.name);
+  }
+
+  protected encode(value: V): Uint8Array {
+    return this.valueSerde.serialize(value, this.name);
+  }
+
+  protected decode(bytes: Uint8Array): V {
+    return this.valueSerde.deserialize(bytes, this.name);
+  }
+
+  protected decodeKey(id: string): K {
+    return this.keySerde.deserialize(idBytes(id), this.name);
+  }
+}
+
+export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> implements KeyValueStore<K, V> {
+  readonly kind = 'key-value' as const;
+  readonly #rows = new Map<string, Row>();
+  #sorted: string[] | null = null;
+
+  get(key: K): V | undefined {
+    return this.getWithTimestamp(key)?.value;
+  }
+
+  getWithTimestamp(key: K): ValueAndTimestamp<V> | undefined {
+    this.check();
+    const row = this.#rows.get(this.id(key));
+    return row === undefined ? undefined : { value: this.decode(row.value), timestamp: row.timestamp };
+  }
+
+  put(key: K, value: V | null, timestamp?: number): void {
+    this.check();
+    const id = this.id(key);
+    if (value === null || value === undefined) {
+      if (this.#rows.delete(id)) this.#sorted = null;
+      return;
+    }
+    const row: Row = { key, value: this.encode(value), timestamp: timestamp ?? this.ctx.recordTimestamp() };
+    if (!this.#rows.has(id)) this.#sorted = null;
+    this.#rows.set(id, row);
+  }
+
+  putIfAbsent(key: K, value: V, timestamp?: number): V | undefined {
+    const existing = this.get(key);
+    if (existing === undefined) this.put(key, value, timestamp);
+    return existing;
+  }
+
+  delete(key: K): V | undefined {
+    const existing = this.get(key);
+    this.put(key, null);
+    return existing;
+  }
+
+  range(from?: K, to?: K): KeyValue<K, V>[] {
+    this.check();
+    const lo = from === undefined ? undefined : this.id(from);
+    const hi = to === undefined ? undefined : this.id(to);
+    const out: KeyValue<K, V>[] = [];
+    for (const id of this.#keys()) {
+      if (lo !== undefined && id < lo) continue;
+      if (hi !== undefined && id > hi) break;
+      out.push({ key: this.decodeKey(id), value: this.decode(this.#rows.get(id)!.value) });
+    }
+    return out;
+  }
+
+  all(): KeyValue<K, V>[] {
+    return this.range();
+  }
+
+  approximateNumEntries(): number {
+    return this.#rows.size;
+  }
+
+  #keys(): string[] {
+    this.#sorted ??= [...this.#rows.keys()].sort();
+    return this.#sorted;
+  }
+}
+
+interface WindowRow {
+  readonly start: number;
+  readonly value: Uint8Array;
+  readonly timestamp: number;
+}
+
+/** First index in `rows` (sorted by start) whose start is >= `start`. */
+function lowerBound(rows: readonly { start: number }[], start: number): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rows[mid]!.start < start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implements WindowStore<K, V> {
+  readonly kind = 'window' as const;
+  readonly windowSizeMs: number;
+  readonly retentionMs: number;
+  readonly #retainDuplicates: boolean;
+  /** Per key, windows sorted by start (duplicates in insertion order). */
+  readonly #rows = new Map<string, WindowRow[]>();
+  #observedStreamTime = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    name: string,
+    persistent: boolean,
+    keySerde: Serde<K>,
+    valueSerde: Serde<V>,
+    ctx: StoreContext,
+    windowSizeMs: number,
+    retentionMs: number,
+    retainDuplicates: boolean,
+  ) {
+    super(name, persistent, keySerde, valueSerde, ctx);
+    this.windowSizeMs = windowSizeMs;
+    this.retentionMs = retentionMs;
+    this.#retainDuplicates = retainDuplicates;
+  }
+
+  /** Windows whose start is at or before this are expired. */
+  #expiredUpTo(): number {
+    return this.#observedStreamTime - this.retentionMs;
+  }
+
+  put(key: K, value: V | null, windowStart: number, timestamp?: number): void {
+    this.check();
+    this.#observedStreamTime = Math.max(this.#observedStreamTime, windowStart);
+    if (windowStart <= this.#expiredUpTo()) return;
+    const id = this.id(key);
+    let rows = this.#rows.get(id);
+    if (value === null || value === undefined) {
+      if (this.#retainDuplicates || rows === undefined) return; // duplicates are never deleted one by one
+      const at = lowerBound(rows, windowStart);
+      if (rows[at]?.start === windowStart) rows.splice(at, 1);
+      if (rows.length === 0) this.#rows.delete(id);
+      return;
+    }
+    const row: WindowRow = { start: windowStart, value: this.encode(value), timestamp: timestamp ?? this.ctx.recordTimestamp() };
+    if (rows === undefined) {
+      rows = [];
+      this.#rows.set(id, rows);
+    }
+    if (this.#retainDuplicates) {
+      rows.splice(lowerBound(rows, windowStart + 1), 0, row);
+    } else {
+      const at = lowerBound(rows, windowStart);
+      if (rows[at]?.start === windowStart) rows[at] = row;
+      else rows.splice(at, 0, row);
+    }
+    this.#evict(id, rows);
+  }
+
+  #evict(id: string, rows: WindowRow[]): void {
+    const cut = lowerBound(rows, this.#expiredUpTo() + 1);
+    if (cut > 0) rows.splice(0, cut);
+    if (rows.length === 0) this.#rows.delete(id);
+  }
+
+  fetchWithTimestamp(key: K, windowStart: number): ValueAndTimestamp<V> | undefined {
+    this.check();
+    if (windowStart <= this.#expiredUpTo()) return undefined;
+    const rows = this.#rows.get(this.id(key));
+    if (rows === undefined) return undefined;
+    const row = rows[lowerBound(rows, windowStart)];
+    return row?.start === windowStart ? { value: this.decode(row.value), timestamp: row.timestamp } : undefined;
+  }
+
+  fetchWindow(key: K, windowStart: number): V | undefined {
+    return this.fetchWithTimestamp(key, windowStart)?.value;
+  }
+
+  fetch(key: K, timeFrom: number, timeTo: number): WindowEntry<V>[] {
+    this.check();
+    const rows = this.#rows.get(this.id(key));
+    return rows === undefined ? [] : this.#slice(rows, timeFrom, timeTo);
+  }
+
+  fetchAll(timeFrom: number, timeTo: number): WindowedEntry<K, V>[] {
+    this.check();
+    const out: WindowedEntry<K, V>[] = [];
+    for (const id of [...this.#rows.keys()].sort()) {
+      const key = this.decodeKey(id);
+      for (const entry of this.#slice(this.#rows.get(id)!, timeFrom, timeTo)) out.push({ key, ...entry });
+    }
+    return out;
+  }
+
+  all(): WindowedEntry<K, V>[] {
+    return this.fetchAll(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+  }
+
+  #slice(rows: readonly WindowRow[], timeFrom: number, timeTo: number): WindowEntry<V>[] {
+    const from = Math.max(timeFrom, this.#expiredUpTo() + 1);
+    const out: WindowEntry<V>[] = [];
+    for (let i = lowerBound(rows, from); i < rows.length && rows[i]!.start <= timeTo; i++) {
+      const row = rows[i]!;
+      out.push({
+        window: { start: row.start, end: row.start + this.windowSizeMs },
+        value: this.decode(row.value),
+        timestamp: row.timestamp,
+      });
+    }
+    return out;
+  }
+}
+
+interface SessionRow {
+  readonly start: number;
+  readonly end: number;
+  readonly value: Uint8Array;
+}
+
+export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implements SessionStore<K, V> {
+  readonly kind = 'session' as const;
+  readonly retentionMs: number;
+  /** Per key, sessions sorted by end then start. */
+  readonly #rows = new Map<string, SessionRow[]>();
+  #observedStreamTime = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    name: string,
+    persistent: boolean,
+    keySerde: Serde<K>,
+    valueSerde: Serde<V>,
+    ctx: StoreContext,
+    retentionMs: number,
+  ) {
+    super(name, persistent, keySerde, valueSerde, ctx);
+    this.retentionMs = retentionMs;
+  }
+
+  #expiredUpTo(): number {
+    return this.#observedStreamTime - this.retentionMs;
+  }
+
+  put(key: Windowed<K>, value: V): void {
+    this.check();
+    if (value === null || value === undefined) {
+      this.remove(key);
+      return;
+    }
+    const { start, end } = key.window;
+    this.#observedStreamTime = Math.max(this.#observedStreamTime, end);
+    if (end <= this.#expiredUpTo()) return;
+    const id = this.id(key.key);
+    let rows = this.#rows.get(id);
+    if (rows === undefined) {
+      rows = [];
+      this.#rows.set(id, rows);
+    }
+    const row: SessionRow = { start, end, value: this.encode(value) };
+    const at = rows.findIndex((r) => r.end > end || (r.end === end && r.start >= start));
+    if (at === -1) rows.push(row);
+    else if (rows[at]!.end === end && rows[at]!.start === start) rows[at] = row;
+    else rows.splice(at, 0, row);
+    const cut = rows.findIndex((r) => r.end > this.#expiredUpTo());
+    if (cut === -1) this.#rows.delete(id);
+    else if (cut > 0) rows.splice(0, cut);
+  }
+
+  remove(key: Windowed<K>): void {
+    this.check();
+    const id = this.id(key.key);
+    const rows = this.#rows.get(id);
+    if (rows === undefined) return;
+    const at = rows.findIndex((r) => r.start === key.window.start && r.end === key.window.end);
+    if (at !== -1) rows.splice(at, 1);
+    if (rows.length === 0) this.#rows.delete(id);
+  }
+
+  findSessions(key: K, earliestSessionEndTime: number, latestSessionStartTime: number): SessionEntry<K, V>[] {
+    this.check();
+    const rows = this.#rows.get(this.id(key)) ?? [];
+    const floor = Math.max(earliestSessionEndTime, this.#expiredUpTo() + 1);
+    return rows
+      .filter((r) => r.end >= floor && r.start <= latestSessionStartTime)
+      .map((r) => ({ key: { key, window: { start: r.start, end: r.end } }, value: this.decode(r.value) }));
+  }
+
+  fetch(key: K): SessionEntry<K, V>[] {
+    return this.findSessions(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+  }
+
+  fetchSession(key: K, sessionStart: number, sessionEnd: number): V | undefined {
+    return this.findSessions(key, sessionEnd, sessionStart).find(
+      (s) => s.key.window.start === sessionStart && s.key.window.end === sessionEnd,
+    )?.value;
+  }
+
+  all(): SessionEntry<K, V>[] {
+    const out: SessionEntry<K, V>[] = [];
+    for (const id of [...this.#rows.keys()].sort()) out.push(...this.fetch(this.decodeKey(id)));
+    return out;
+  }
+}

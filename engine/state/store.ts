@@ -1,0 +1,124 @@
+import type { Serde } from '../serde.ts';
+import type { Windowed, Window } from '../record.ts';
+
+/**
+ * The store interfaces processors program against. Every method is synchronous: the per-record
+ * path never awaits. A persistent implementation serves these calls from an in-memory cache that
+ * the runtime fills before a batch (one multi-get for the batch's keys) and flushes at commit.
+ */
+export interface StateStore {
+  readonly name: string;
+  /** True for stores meant to live on disk (RocksDB under the runtime). */
+  readonly persistent: boolean;
+  flush(): void;
+  close(): void;
+}
+
+export interface KeyValue<K, V> {
+  readonly key: K;
+  readonly value: V;
+}
+
+export interface ValueAndTimestamp<V> {
+  readonly value: V;
+  readonly timestamp: number;
+}
+
+export interface ReadOnlyKeyValueStore<K, V> {
+  get(key: K): V | undefined;
+  /** Entries with `from <= key <= to` in serialized key order; either bound may be omitted. */
+  range(from?: K, to?: K): KeyValue<K, V>[];
+  all(): KeyValue<K, V>[];
+  approximateNumEntries(): number;
+}
+
+export interface KeyValueStore<K, V> extends StateStore, ReadOnlyKeyValueStore<K, V> {
+  readonly kind: 'key-value';
+  getWithTimestamp(key: K): ValueAndTimestamp<V> | undefined;
+  /** Writes a row; `null` deletes it. `timestamp` defaults to the current record's. */
+  put(key: K, value: V | null, timestamp?: number): void;
+  putIfAbsent(key: K, value: V, timestamp?: number): V | undefined;
+  delete(key: K): V | undefined;
+}
+
+export interface WindowEntry<V> {
+  readonly window: Window;
+  readonly value: V;
+  readonly timestamp: number;
+}
+
+export interface WindowedEntry<K, V> extends WindowEntry<V> {
+  readonly key: K;
+}
+
+export interface ReadOnlyWindowStore<K, V> {
+  /** The value of one window, by its start. */
+  fetchWindow(key: K, windowStart: number): V | undefined;
+  /** Windows of `key` with `timeFrom <= start <= timeTo`, ordered by start. */
+  fetch(key: K, timeFrom: number, timeTo: number): WindowEntry<V>[];
+  /** Windows of every key with `timeFrom <= start <= timeTo`. */
+  fetchAll(timeFrom: number, timeTo: number): WindowedEntry<K, V>[];
+  all(): WindowedEntry<K, V>[];
+}
+
+export interface WindowStore<K, V> extends StateStore, ReadOnlyWindowStore<K, V> {
+  readonly kind: 'window';
+  readonly windowSizeMs: number;
+  readonly retentionMs: number;
+  /**
+   * Writes the window of `key` starting at `windowStart`; `null` deletes it. With duplicates
+   * retained (join buffers) every put adds an entry. A window older than the retention period
+   * (relative to the latest window start written) is not stored.
+   */
+  put(key: K, value: V | null, windowStart: number, timestamp?: number): void;
+  fetchWithTimestamp(key: K, windowStart: number): ValueAndTimestamp<V> | undefined;
+}
+
+export interface SessionEntry<K, V> {
+  readonly key: Windowed<K>;
+  readonly value: V;
+}
+
+export interface ReadOnlySessionStore<K, V> {
+  /** All sessions of `key`, ordered by end then start. */
+  fetch(key: K): SessionEntry<K, V>[];
+  fetchSession(key: K, sessionStart: number, sessionEnd: number): V | undefined;
+}
+
+export interface SessionStore<K, V> extends StateStore, ReadOnlySessionStore<K, V> {
+  readonly kind: 'session';
+  readonly retentionMs: number;
+  /** Sessions of `key` with `end >= earliestSessionEndTime` and `start <= latestSessionStartTime`. */
+  findSessions(key: K, earliestSessionEndTime: number, latestSessionStartTime: number): SessionEntry<K, V>[];
+  put(key: Windowed<K>, value: V): void;
+  remove(key: Windowed<K>): void;
+  all(): SessionEntry<K, V>[];
+}
+
+export type AnyStore = KeyValueStore<unknown, unknown> | WindowStore<unknown, unknown> | SessionStore<unknown, unknown>;
+
+/** What kind of store a builder makes, and what backs it. */
+export interface StoreSupplier {
+  readonly name: string;
+  readonly kind: 'key-value' | 'window' | 'session';
+  readonly persistent: boolean;
+  readonly retentionMs?: number;
+  readonly windowSizeMs?: number;
+  readonly retainDuplicates?: boolean;
+}
+
+/**
+ * A description of a store: which kind, its serdes, whether it keeps a changelog. The runtime
+ * decides what backs it (RocksDB for persistent stores); the test driver keeps everything in memory.
+ */
+export interface StoreBuilder<S extends AnyStore = AnyStore> {
+  readonly name: string;
+  readonly supplier: StoreSupplier;
+  readonly keySerde: Serde<unknown>;
+  readonly valueSerde: Serde<unknown>;
+  readonly loggingEnabled: boolean;
+  withLoggingDisabled(): StoreBuilder<S>;
+  withLoggingEnabled(): StoreBuilder<S>;
+  /** Phantom field carrying the store type; never set. */
+  readonly __store?: S;
+}

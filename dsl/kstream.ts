@@ -8,7 +8,7 @@ import {
 } from '../engine/index.ts';
 import type { Grouped, Joined, Named, Produced, Repartitioned, StatefulOptions, StreamJoined } from './options.ts';
 import { type JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from './windows.ts';
-import { BuilderState, fallbackSerde, materializedOf } from './internals/builder-state.ts';
+import { type BuilderState, fallbackSerde, materializedOf } from './internals/builder-state.ts';
 import {
   BranchProcessor,
   FilterProcessor,

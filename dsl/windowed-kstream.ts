@@ -1,6 +1,6 @@
 import { Serdes, TopologyError, type Serde, type Windowed } from '../engine/index.ts';
 import type { StatefulOptions } from './options.ts';
-import { EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, defaultRetentionMs } from './windows.ts';
+import { type EmitStrategy, type SessionWindows, SlidingWindows, type TimeWindows, defaultRetentionMs } from './windows.ts';
 import { materializedOf } from './internals/builder-state.ts';
 import { storeGetter } from './internals/processors.ts';
 import {

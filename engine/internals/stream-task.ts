@@ -288,47 +288,46 @@ export class StreamTask {
   }
 
   #contextFor(node: RuntimeNode, connected: ReadonlySet<string>): ProcessorContext {
-    const task = this;
     return {
       applicationId: this.#options.applicationId,
       taskId: this.id,
       nodeName: node.name,
-      forward(record: StreamRecord<unknown, unknown>, childName?: string) {
+      forward: (record: StreamRecord<unknown, unknown>, childName?: string) => {
         if (childName === undefined) {
-          for (const child of node.children) task.#deliver(child, record);
+          for (const child of node.children) this.#deliver(child, record);
           return;
         }
         const child = node.children.find((c) => c.name === childName);
         if (child === undefined) {
           throw new StreamsError('UNKNOWN_NODE', `"${childName}" is not a child of "${node.name}"`);
         }
-        task.#deliver(child, record);
+        this.#deliver(child, record);
       },
-      getStateStore<S extends AnyStore>(name: string): S {
-        const store = connected.has(name) ? task.stores.get(name) : task.#options.globalStores.get(name);
+      getStateStore: <S extends AnyStore>(name: string): S => {
+        const store = connected.has(name) ? this.stores.get(name) : this.#options.globalStores.get(name);
         if (store === undefined) {
           throw new StreamsError('STORE_NOT_CONNECTED', `store "${name}" is not connected to processor "${node.name}"`);
         }
         return store as S;
       },
-      schedule(intervalMs: number, type: PunctuationType, callback: (timestamp: number) => void): Cancellable {
+      schedule: (intervalMs: number, type: PunctuationType, callback: (timestamp: number) => void): Cancellable => {
         if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) {
           throw new StreamsError('INVALID_ARGUMENT', `a punctuation interval must be >= 1 ms, got ${intervalMs}`);
         }
-        const now = type === 'stream-time' ? task.#streamTime : task.#options.clock();
+        const now = type === 'stream-time' ? this.#streamTime : this.#options.clock();
         const p: Punctuation = { intervalMs, type, callback, node, next: now + intervalMs, cancelled: false };
-        task.#punctuations.push(p);
+        this.#punctuations.push(p);
         return {
           cancel() {
             p.cancelled = true;
           },
         };
       },
-      currentStreamTimeMs: () => task.#streamTime,
-      currentSystemTimeMs: () => task.#options.clock(),
-      recordMetadata: () => task.#current.metadata,
-      recordDropped(reason: DropReason) {
-        task.metrics.dropped[reason]++;
+      currentStreamTimeMs: () => this.#streamTime,
+      currentSystemTimeMs: () => this.#options.clock(),
+      recordMetadata: () => this.#current.metadata,
+      recordDropped: (reason: DropReason) => {
+        this.metrics.dropped[reason]++;
       },
     };
   }

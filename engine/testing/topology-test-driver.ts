@@ -49,7 +49,6 @@ export interface TestRecord<K, V> {
  * driver.close();
  */
 export class TopologyTestDriver {
-  readonly #topology: Topology;
   readonly #tasks: StreamTask[] = [];
   readonly #taskByTopic = new Map<string, StreamTask>();
   readonly #global: GlobalStateTask;
@@ -61,7 +60,7 @@ export class TopologyTestDriver {
   #closed = false;
 
   constructor(topology: Topology, config: TestDriverConfig = {}) {
-    this.#topology = topology.validate();
+    topology.validate();
     this.#wallClock = config.initialWallClockTimeMs ?? 0;
     const applicationId = config.applicationId ?? 'test-driver';
     const collector: RecordCollector = {

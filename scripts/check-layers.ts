@@ -1,0 +1,71 @@
+/**
+ * Checks the import rules of STYLE.md that a linter cannot express by folder:
+ * - layers import one way: apps -> dsl, connectors -> engine (engine imports neither; dsl not connectors);
+ * - the RocksDB binding is imported in one file of engine/state/, the Kafka client only under connectors/kafka/.
+ * Exits 1 and lists every violation.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve, dirname, sep } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const layers = ['engine', 'dsl', 'connectors', 'apps'] as const;
+type Layer = (typeof layers)[number];
+/** What each layer may import from the project (besides itself). */
+const allowed: Record<Layer, readonly Layer[]> = {
+  engine: [],
+  dsl: ['engine'],
+  connectors: ['engine'],
+  apps: ['dsl', 'engine', 'connectors'],
+};
+const rocksdbHome = 'engine/state/';
+const kafkaHome = 'connectors/kafka/';
+
+function* files(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) yield* files(path);
+    else if (path.endsWith('.ts')) yield path;
+  }
+}
+
+const importRe = /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const problems: string[] = [];
+const rocksdbFiles = new Set<string>();
+
+for (const layer of layers) {
+  let dir: string;
+  try {
+    dir = join(root, layer);
+    statSync(dir);
+  } catch {
+    continue;
+  }
+  for (const file of files(dir)) {
+    const rel = relative(root, file).split(sep).join('/');
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(importRe)) {
+      const spec = m[1] ?? m[2]!;
+      if (spec.startsWith('.')) {
+        const target = relative(root, resolve(dirname(file), spec)).split(sep).join('/');
+        const targetLayer = target.split('/')[0];
+        if (targetLayer === 'index.ts') {
+          problems.push(`${rel}: imports the package root; import the layer's index instead`);
+        } else if (targetLayer !== layer && (layers as readonly string[]).includes(targetLayer!) && !allowed[layer].includes(targetLayer as Layer)) {
+          problems.push(`${rel}: ${layer}/ must not import ${targetLayer}/ (${spec})`);
+        }
+      } else if (/^(rocksdb-native|classic-level)(\/|$)/.test(spec)) {
+        if (!rel.startsWith(rocksdbHome)) problems.push(`${rel}: the RocksDB binding may only be imported under ${rocksdbHome}`);
+        rocksdbFiles.add(rel);
+      } else if (/^@platformatic\/kafka(\/|$)/.test(spec) && !rel.startsWith(kafkaHome)) {
+        problems.push(`${rel}: the Kafka client may only be imported under ${kafkaHome}`);
+      }
+    }
+  }
+}
+if (rocksdbFiles.size > 1) problems.push(`the RocksDB binding is imported by ${rocksdbFiles.size} files: ${[...rocksdbFiles].join(', ')}`);
+
+if (problems.length > 0) {
+  console.error(`layer check: ${problems.length} violation(s)\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
+console.log('layer check: ok');

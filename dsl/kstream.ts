@@ -3,6 +3,7 @@ import {
   TopologyError,
   type ProcessorSupplier,
   type Serde,
+  type Serializer,
   type TopicNameExtractor,
   type Windowed,
 } from '../engine/index.ts';
@@ -176,8 +177,8 @@ export class KStream<K, V> {
   /** Writes each record to `topic`, or to the topic `topic(key, value, ctx)` names. */
   to(topic: string | TopicNameExtractor<K, V>, produced: Produced<K, NonNullable<V>> = {}): void {
     const name = this.#h.state.name('KSTREAM-SINK', [this.#h.node], produced.name);
-    const key = produced.key ?? this.#h.keySerde;
-    const value = (produced.value ?? this.#h.valueSerde) as Serde<unknown> | undefined;
+    const key = (produced.key ?? this.#h.keySerde) as Serializer<unknown> | undefined;
+    const value = (produced.value ?? this.#h.valueSerde) as Serializer<unknown> | undefined;
     if (key === undefined || value === undefined) {
       const missing = key === undefined ? (value === undefined ? 'key and value serdes' : 'key serde') : 'value serde';
       const where = typeof topic === 'string' ? ` to "${topic}"` : '';
@@ -191,7 +192,7 @@ export class KStream<K, V> {
       name,
       {
         topic: topic as string | TopicNameExtractor<unknown, unknown>,
-        key: key as Serde<unknown>,
+        key,
         value,
         ...(produced.partitioner !== undefined && { partitioner: produced.partitioner as never }),
       },

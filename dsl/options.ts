@@ -1,4 +1,4 @@
-import type { Serde, StreamPartitioner, TimestampExtractor } from '../engine/index.ts';
+import type { Serde, Serializer, StreamPartitioner, TimestampExtractor } from '../engine/index.ts';
 
 /** Names an operator. Unnamed operators get stable generated names. */
 export interface Named {
@@ -14,8 +14,8 @@ export interface Consumed<K, V> extends Named {
 
 /** How records are written to a topic; serdes default to the ones known upstream. */
 export interface Produced<K, V> extends Named {
-  readonly key?: Serde<K>;
-  readonly value?: Serde<V>;
+  readonly key?: Serializer<K>;
+  readonly value?: Serializer<V>;
   readonly partitioner?: StreamPartitioner<K, V>;
 }
 

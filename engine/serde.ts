@@ -16,6 +16,9 @@ export interface Serde<T> {
   deserialize(data: Uint8Array, topic: string): T;
 }
 
+/** The writing half of a serde: all a sink needs. A `Serde<string>` serializes any string literal type. */
+export type Serializer<T> = Pick<Serde<T>, 'serialize'>;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

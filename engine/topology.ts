@@ -1,5 +1,5 @@
 import { StreamsError, TopologyError } from './errors.ts';
-import type { Serde } from './serde.ts';
+import type { Serde, Serializer } from './serde.ts';
 import type {
   Processor,
   ProcessorContext,
@@ -34,8 +34,8 @@ export interface SinkNode {
   readonly kind: 'sink';
   readonly name: string;
   readonly topic: string | TopicNameExtractor<unknown, unknown>;
-  readonly keySerde: Serde<unknown>;
-  readonly valueSerde: Serde<unknown>;
+  readonly keySerde: Serializer<unknown>;
+  readonly valueSerde: Serializer<unknown>;
   readonly partitioner: StreamPartitioner<unknown, unknown> | undefined;
   readonly parents: readonly string[];
 }
@@ -79,8 +79,8 @@ export interface SourceOptions<K, V> {
 
 export interface SinkOptions<K, V> {
   topic: string | TopicNameExtractor<K, V>;
-  key: Serde<K>;
-  value: Serde<V>;
+  key: Serializer<K>;
+  value: Serializer<V>;
   partitioner?: StreamPartitioner<K, V>;
 }
 
@@ -174,8 +174,8 @@ export class Topology {
       kind: 'sink',
       name,
       topic: options.topic as SinkNode['topic'],
-      keySerde: options.key as Serde<unknown>,
-      valueSerde: options.value as Serde<unknown>,
+      keySerde: options.key as Serializer<unknown>,
+      valueSerde: options.value as Serializer<unknown>,
       partitioner: options.partitioner as SinkNode['partitioner'],
       parents,
     });

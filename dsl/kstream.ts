@@ -290,7 +290,10 @@ export class KStream<K, V> {
     });
     state.processor(`KSTREAM-${kind}JOIN-THIS`, [left.node], leftName, () => new StreamStreamJoinProcessor(side('left')));
     state.processor(`KSTREAM-${kind}JOIN-OTHER`, [right.node], rightName, () => new StreamStreamJoinProcessor(side('right')));
-    const window = { retentionMs: windows.beforeMs + windows.afterMs + windows.graceMs, windowSizeMs: Math.max(1, windows.sizeMs), retainDuplicates: true };
+    // Records are kept for before + after + grace, as in Kafka Streams; at least 1 ms, so that a
+    // zero-width window still joins records with equal timestamps.
+    const windowSizeMs = Math.max(1, windows.sizeMs);
+    const window = { retentionMs: Math.max(windowSizeMs, windows.sizeMs + windows.graceMs), windowSizeMs, retainDuplicates: true };
     state.store('window', base, { storeName: leftStore }, keySerde, (options.value ?? left.valueSerde) as Serde<unknown>, window, [leftName, rightName]);
     state.store('window', base, { storeName: rightStore }, keySerde, (options.otherValue ?? right.valueSerde) as Serde<unknown>, window, [leftName, rightName]);
     if (pendingStore !== undefined) {

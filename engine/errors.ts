@@ -18,6 +18,12 @@ export const errorCodes = [
   'PROCESSING_FAILED',
   'ILLEGAL_STATE',
   'UNKNOWN_TOPIC',
+  // logs
+  'TOPIC_CONFLICT',
+  'PRODUCER_FENCED',
+  'INVALID_OFFSET',
+  'CORRUPT_DATA',
+  'LOG_CLOSED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

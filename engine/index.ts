@@ -51,3 +51,18 @@ export { StreamTask, GlobalStateTask } from './internals/stream-task.ts';
 export type { RawRecord, OutputRecord, RecordCollector, TaskOptions, TaskMetrics, ErrorResponse } from './internals/stream-task.ts';
 export { TopologyTestDriver, TestInputTopic, TestOutputTopic } from './testing/topology-test-driver.ts';
 export type { TestDriverConfig, TestRecord } from './testing/topology-test-driver.ts';
+export { partitionKey } from './log.ts';
+export type {
+  Log,
+  LogRecord,
+  FetchedRecord,
+  FetchOptions,
+  FetchResult,
+  CleanupPolicy,
+  TopicConfig,
+  TopicPartition,
+  PartitionBatch,
+  GroupOffsets,
+  LogTransaction,
+  TransactionalProducer,
+} from './log.ts';

@@ -168,9 +168,11 @@ export class StreamTask {
     let timestamp = raw.timestamp;
     if (source.def.timestampExtractor !== undefined) {
       const extractor = source.def.timestampExtractor;
-      timestamp = this.#guard(raw, source.node.name, () =>
+      const extracted = this.#guard(raw, source.node.name, () =>
         extractor({ ...decoded, timestamp: raw.timestamp, topic: raw.topic, partition: raw.partition, offset: raw.offset }, partitionTime),
-      ) ?? -1;
+      );
+      if (extracted === undefined) return; // the extractor threw and the policy skipped the record
+      timestamp = extracted;
     }
     if (!Number.isFinite(timestamp) || timestamp < 0) {
       this.metrics.dropped['negative-timestamp']++;
@@ -314,8 +316,10 @@ export class StreamTask {
         if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) {
           throw new StreamsError('INVALID_ARGUMENT', `a punctuation interval must be >= 1 ms, got ${intervalMs}`);
         }
-        const now = type === 'stream-time' ? this.#streamTime : this.#options.clock();
-        const p: Punctuation = { intervalMs, type, callback, node, next: now + intervalMs, cancelled: false };
+        // As in Kafka Streams, stream-time schedules are aligned to 0 (the first record fires them,
+        // then every multiple of the interval); wall-clock schedules start one interval from now.
+        const next = type === 'stream-time' ? 0 : this.#options.clock() + intervalMs;
+        const p: Punctuation = { intervalMs, type, callback, node, next, cancelled: false };
         this.#punctuations.push(p);
         return {
           cancel() {
@@ -335,13 +339,16 @@ export class StreamTask {
   #punctuate(type: PunctuationType, now: number): void {
     for (const p of this.#punctuations) {
       if (p.cancelled || p.type !== type) continue;
-      // A stream-time schedule made before the first record starts at the first record's time.
-      if (p.next === Number.NEGATIVE_INFINITY || Number.isNaN(p.next)) p.next = now;
       if (now < p.next) continue;
       const saved = this.#current;
       this.#current = { metadata: undefined, timestamp: now, raw: undefined };
       try {
         p.callback(now);
+      } catch (cause) {
+        if (cause instanceof StreamsError) throw cause;
+        throw new StreamsError('PROCESSING_FAILED', `task ${this.id}, processor "${p.node.name}", while punctuating: ${describeCause(cause)}`, {
+          cause,
+        });
       } finally {
         this.#current = saved;
       }

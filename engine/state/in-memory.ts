@@ -283,12 +283,14 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
 
   fetchAll(timeFrom: number, timeTo: number): WindowedEntry<K, V>[] {
     this.check();
-    const out: WindowedEntry<K, V>[] = [];
-    for (const id of [...this.#rows.keys()].sort()) {
+    // Ordered by window start, then key bytes, as Kafka Streams' window stores iterate.
+    const out: (WindowedEntry<K, V> & { id: string })[] = [];
+    for (const [id, rows] of this.#rows) {
       const key = this.decodeKey(id);
-      for (const entry of this.#slice(this.#rows.get(id)!, timeFrom, timeTo)) out.push({ key, ...entry });
+      for (const entry of this.#slice(rows, timeFrom, timeTo)) out.push({ id, key, ...entry });
     }
-    return out;
+    out.sort((a, b) => a.window.start - b.window.start || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out.map(({ key, window, value, timestamp }) => ({ key, window, value, timestamp }));
   }
 
   all(): WindowedEntry<K, V>[] {
@@ -341,12 +343,12 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
 
   put(key: Windowed<K>, value: V): void {
     this.check();
+    const { start, end } = key.window;
+    this.#observedStreamTime = Math.max(this.#observedStreamTime, end);
     if (value === null || value === undefined) {
       this.remove(key);
       return;
     }
-    const { start, end } = key.window;
-    this.#observedStreamTime = Math.max(this.#observedStreamTime, end);
     if (end <= this.#expiredUpTo()) return;
     const id = this.id(key.key);
     let rows = this.#rows.get(id);

@@ -1,0 +1,639 @@
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, fsyncSync, ftruncateSync, unlinkSync, writeSync, fdatasyncSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  StreamsError,
+  partitionKey,
+  type FetchedRecord,
+  type FetchOptions,
+  type FetchResult,
+  type GroupOffsets,
+  type Log,
+  type LogRecord,
+  type LogTransaction,
+  type PartitionBatch,
+  type TopicConfig,
+  type TopicPartition,
+  type TransactionalProducer,
+} from '../../engine/index.ts';
+import {
+  type CheckpointEntry,
+  type CommitEntry,
+  type Entry,
+  type PartPointer,
+  decodeRecords,
+  encodeRecords,
+  frame,
+  frameCommit,
+  isCompacted,
+  parseAt,
+} from './wal-format.ts';
+
+export interface EmbeddedLogOptions {
+  /** Data directory; created if missing. */
+  readonly dir: string;
+  /** A segment file is closed and a new one started past this size (default 64 MiB). */
+  readonly segmentBytes?: number;
+  /** fdatasync after each group of writes (default true). Off only for benchmarks of the log itself. */
+  readonly fsync?: boolean;
+  /** Decoded partition batches kept for readers (default 512). */
+  readonly readCacheBatches?: number;
+  /** Clock for time retention (default Date.now). */
+  readonly clock?: () => number;
+}
+
+interface Segment {
+  readonly id: number;
+  readonly path: string;
+  fd: number;
+  size: number;
+}
+
+/** A batch of one partition inside a segment. */
+interface Chunk {
+  readonly baseOffset: number;
+  /** Offsets covered: baseOffset .. baseOffset + span - 1 (some may be gone after compaction). */
+  readonly span: number;
+  readonly segment: Segment;
+  /** Absolute position of the blob in the segment file. */
+  readonly pos: number;
+  readonly length: number;
+  readonly maxTimestamp: number;
+}
+
+interface PartitionState {
+  /** First offset readers can get. */
+  start: number;
+  /** Offset after the last durable record. */
+  end: number;
+  /** Offset the next append gets (>= end while writes are in flight). */
+  reserved: number;
+  chunks: Chunk[];
+}
+
+interface TopicState {
+  readonly config: TopicConfig;
+  readonly partitions: PartitionState[];
+}
+
+interface Pending {
+  readonly buffer: Buffer;
+  /** Makes the entry visible once durable; gets where it was written. */
+  readonly apply: (segment: Segment, pos: number) => void;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const SEGMENT_DIGITS = 20;
+
+function segmentName(id: number): string {
+  return `${String(id).padStart(SEGMENT_DIGITS, '0')}.seg`;
+}
+
+function validateConfig(name: string, config: TopicConfig): void {
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(name)) {
+    throw new StreamsError('INVALID_ARGUMENT', `a topic name must be 1-249 letters, digits, ".", "_" or "-": ${JSON.stringify(name)}`);
+  }
+  if (!Number.isSafeInteger(config.partitions) || config.partitions < 1) {
+    throw new StreamsError('INVALID_ARGUMENT', `topic "${name}" needs at least one partition, got ${config.partitions}`);
+  }
+}
+
+/**
+ * The embedded log: durable topics on local disk, in one process. All writes go to one
+ * write-ahead log of segment files, so a transaction (records for many partitions plus consumer
+ * offsets) is a single checksummed entry: after a crash it is there whole or not at all. A torn
+ * last entry is truncated on open; damage before the last entry refuses to open, naming the file.
+ *
+ * Writes are queued and written in groups, one write and one fdatasync per group, and become
+ * visible to readers once durable. Uncommitted transactions live in the producer's memory only,
+ * so every reader is read-committed.
+ */
+export class EmbeddedLog implements Log {
+  readonly #dir: string;
+  readonly #segmentBytes: number;
+  readonly #fsync: boolean;
+  readonly #clock: () => number;
+  readonly #topics = new Map<string, TopicState>();
+  /** Latest epoch per transactional id, as of the last queued entry. */
+  readonly #producers = new Map<string, number>();
+  /** Durable committed offsets per group. */
+  readonly #offsets = new Map<string, Map<string, number>>();
+  /** Offsets as of the last queued entry (what a checkpoint must carry). */
+  readonly #queuedOffsets = new Map<string, Map<string, number>>();
+  readonly #segments: Segment[] = [];
+  /** Bytes queued for the current segment, to decide when to roll. */
+  #queuedSize = 0;
+  readonly #queue: (Pending | 'roll')[] = [];
+  #writing: Promise<void> | null = null;
+  readonly #cache = new Map<Chunk, ReturnType<typeof decodeRecords>>();
+  readonly #cacheLimit: number;
+  #closed = false;
+
+  private constructor(options: EmbeddedLogOptions) {
+    this.#dir = options.dir;
+    this.#segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.#fsync = options.fsync ?? true;
+    this.#clock = options.clock ?? Date.now;
+    this.#cacheLimit = options.readCacheBatches ?? 512;
+  }
+
+  /** Opens (or creates) the log in `options.dir`, recovering it after a crash. */
+  static async open(options: EmbeddedLogOptions): Promise<EmbeddedLog> {
+    const log = new EmbeddedLog(options);
+    log.#recover();
+    return log;
+  }
+
+  // ------------------------------------------------------------------ recovery
+
+  #recover(): void {
+    const walDir = join(this.#dir, 'wal');
+    mkdirSync(walDir, { recursive: true });
+    const ids = readdirSync(walDir)
+      .filter((f) => /^\d+\.seg$/.test(f))
+      .map((f) => Number.parseInt(f, 10))
+      .sort((a, b) => a - b);
+    for (const [i, id] of ids.entries()) {
+      const path = join(walDir, segmentName(id));
+      const data = readFileSync(path);
+      const last = i === ids.length - 1;
+      const fd = openSync(path, 'r+');
+      const segment: Segment = { id, path, fd, size: data.byteLength };
+      let pos = 0;
+      for (;;) {
+        const parsed = parseAt(data, pos);
+        if (parsed.status === 'end') break;
+        if (parsed.status === 'ok') {
+          this.#replay(parsed.entry, segment, parsed.bodyStart);
+          pos = parsed.next;
+          continue;
+        }
+        if (parsed.status === 'torn' && last) {
+          // A write cut short by a crash: it was never acknowledged, so nothing committed is lost.
+          ftruncateSync(fd, pos);
+          fsyncSync(fd);
+          segment.size = pos;
+          break;
+        }
+        closeSync(fd);
+        throw new StreamsError(
+          'CORRUPT_DATA',
+          `the embedded log file ${path} is damaged (${parsed.reason}); committed data after byte ${pos} cannot be read. ` +
+            'Restore the data directory from a backup, or move the file away to start from the entries before it.',
+        );
+      }
+      this.#segments.push(segment);
+    }
+    if (this.#segments.length === 0) this.#openNewSegment(0);
+    for (const [group, offsets] of this.#offsets) this.#queuedOffsets.set(group, new Map(offsets));
+    this.#queuedSize = this.#current().size;
+  }
+
+  #replay(entry: Entry, segment: Segment, bodyStart: number): void {
+    switch (entry.kind) {
+      case 'topic':
+        if (!this.#topics.has(entry.name)) this.#topics.set(entry.name, newTopic(entry.config));
+        break;
+      case 'fence':
+        this.#producers.set(entry.transactionalId, entry.epoch);
+        break;
+      case 'checkpoint':
+        this.#applyCheckpoint(entry);
+        break;
+      case 'commit':
+        for (const part of entry.parts) {
+          const p = this.#topics.get(part.topic)?.partitions[part.partition];
+          if (p === undefined) continue;
+          p.chunks.push(chunkOf(part, segment, bodyStart));
+          p.end = p.reserved = Math.max(p.end, part.baseOffset + part.count);
+        }
+        this.#applyOffsets(this.#offsets, entry.offsets);
+        if (entry.producer !== undefined) {
+          this.#producers.set(entry.producer.id, Math.max(this.#producers.get(entry.producer.id) ?? 0, entry.producer.epoch));
+        }
+        break;
+    }
+  }
+
+  #applyCheckpoint(entry: CheckpointEntry): void {
+    for (const t of entry.topics) {
+      let topic = this.#topics.get(t.name);
+      if (topic === undefined) this.#topics.set(t.name, (topic = newTopic(t.config)));
+      topic.partitions.forEach((p, i) => {
+        p.start = t.starts[i] ?? p.start;
+        p.end = p.reserved = t.ends[i] ?? p.end;
+        p.chunks = p.chunks.filter((c) => c.baseOffset + c.span > p.start);
+      });
+    }
+    for (const [id, epoch] of Object.entries(entry.producers)) this.#producers.set(id, epoch);
+    this.#offsets.clear();
+    this.#applyOffsets(this.#offsets, entry.offsets);
+  }
+
+  #applyOffsets(target: Map<string, Map<string, number>>, offsets: CommitEntry['offsets']): void {
+    if (offsets === undefined) return;
+    for (const [group, list] of Object.entries(offsets)) {
+      let map = target.get(group);
+      if (map === undefined) target.set(group, (map = new Map()));
+      for (const [tp, offset] of list) map.set(tp, offset);
+    }
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  #current(): Segment {
+    return this.#segments[this.#segments.length - 1]!;
+  }
+
+  #openNewSegment(id: number): Segment {
+    const path = join(this.#dir, 'wal', segmentName(id));
+    const fd = openSync(path, 'a+');
+    const segment: Segment = { id, path, fd, size: 0 };
+    this.#segments.push(segment);
+    return segment;
+  }
+
+  /** Queues an entry; resolves once it is durable and visible. */
+  #enqueue(buffer: Buffer, apply: Pending['apply']): Promise<void> {
+    if (this.#closed) return Promise.reject(new StreamsError('LOG_CLOSED', 'the embedded log is closed'));
+    if (this.#queuedSize > 0 && this.#queuedSize + buffer.byteLength > this.#segmentBytes) {
+      // Roll: the new segment starts with a checkpoint of everything queued so far, so that
+      // older segments can be deleted once nothing in them is live.
+      this.#queue.push('roll');
+      const checkpoint = frame(this.#checkpoint());
+      this.#queuedSize = 0;
+      void this.#push(checkpoint, () => {});
+    }
+    return this.#push(buffer, apply);
+  }
+
+  #push(buffer: Buffer, apply: Pending['apply']): Promise<void> {
+    this.#queuedSize += buffer.byteLength;
+    const done = new Promise<void>((resolve, reject) => this.#queue.push({ buffer, apply, resolve, reject }));
+    this.#writing ??= this.#drain();
+    return done;
+  }
+
+  async #drain(): Promise<void> {
+    // Let every caller of this tick queue its entry: they are written with one fdatasync.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#queue.length > 0) {
+      const group = this.#queue.splice(0);
+      const written: { pending: Pending; segment: Segment; pos: number }[] = [];
+      try {
+        let segment = this.#current();
+        let buffers: Buffer[] = [];
+        const flush = () => {
+          if (buffers.length === 0) return;
+          const all = buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers);
+          writeAll(segment.fd, all);
+          if (this.#fsync) fdatasyncSync(segment.fd);
+          buffers = [];
+        };
+        for (const item of group) {
+          if (item === 'roll') {
+            flush();
+            segment = this.#openNewSegment(segment.id + 1);
+            continue;
+          }
+          written.push({ pending: item, segment, pos: segment.size });
+          segment.size += item.buffer.byteLength;
+          buffers.push(item.buffer);
+        }
+        flush();
+      } catch (error) {
+        for (const item of group) if (item !== 'roll') item.reject(error);
+        continue;
+      }
+      for (const { pending, segment, pos } of written) {
+        pending.apply(segment, pos);
+        pending.resolve();
+      }
+    }
+    this.#writing = null;
+  }
+
+  #checkpoint(): CheckpointEntry {
+    const offsets: Record<string, [string, number][]> = {};
+    for (const [group, map] of this.#queuedOffsets) offsets[group] = [...map];
+    return {
+      kind: 'checkpoint',
+      topics: [...this.#topics].map(([name, t]) => ({
+        name,
+        config: t.config,
+        starts: t.partitions.map((p) => p.start),
+        ends: t.partitions.map((p) => p.reserved),
+      })),
+      producers: Object.fromEntries(this.#producers),
+      offsets,
+    };
+  }
+
+  // ------------------------------------------------------------------ the Log SPI
+
+  async createTopic(name: string, config: TopicConfig): Promise<void> {
+    validateConfig(name, config);
+    const existing = this.#topics.get(name);
+    if (existing !== undefined) {
+      if (existing.config.partitions !== config.partitions || existing.config.cleanupPolicy !== config.cleanupPolicy) {
+        throw new StreamsError(
+          'TOPIC_CONFLICT',
+          `topic "${name}" exists with ${existing.config.partitions} partitions (${existing.config.cleanupPolicy}), not ${config.partitions} (${config.cleanupPolicy})`,
+        );
+      }
+      return;
+    }
+    const normalized: TopicConfig = { ...config };
+    this.#topics.set(name, newTopic(normalized));
+    await this.#enqueue(frame({ kind: 'topic', name, config: normalized }), () => {});
+  }
+
+  async topics(): Promise<ReadonlyMap<string, TopicConfig>> {
+    return new Map([...this.#topics].map(([name, t]) => [name, t.config]));
+  }
+
+  #partition(tp: TopicPartition): PartitionState {
+    const topic = this.#topics.get(tp.topic);
+    if (topic === undefined) throw new StreamsError('UNKNOWN_TOPIC', `topic "${tp.topic}" does not exist`);
+    const p = topic.partitions[tp.partition];
+    if (p === undefined) {
+      throw new StreamsError('UNKNOWN_TOPIC', `topic "${tp.topic}" has ${topic.partitions.length} partitions; there is no partition ${tp.partition}`);
+    }
+    return p;
+  }
+
+  async fetch(tp: TopicPartition, offset: number, options: FetchOptions = {}): Promise<FetchResult> {
+    return this.fetchSync(tp, offset, options);
+  }
+
+  /** fetch() without the promise, for the owner thread's own readers. */
+  fetchSync(tp: TopicPartition, offset: number, options: FetchOptions = {}): FetchResult {
+    const p = this.#partition(tp);
+    const max = options.maxRecords ?? 1000;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > p.end) {
+      throw new StreamsError('INVALID_OFFSET', `offset ${offset} is outside ${tp.topic}-${tp.partition} (log end ${p.end})`);
+    }
+    const records: FetchedRecord[] = [];
+    let next = Math.max(offset, p.start);
+    // First chunk that can hold `next`: chunks are ordered by base offset.
+    let lo = 0;
+    let hi = p.chunks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = p.chunks[mid]!;
+      if (c.baseOffset + c.span <= next) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < p.chunks.length && records.length < max; i++) {
+      const chunk = p.chunks[i]!;
+      if (chunk.baseOffset >= p.end) break;
+      const rows = this.#read(chunk);
+      for (let j = Math.max(0, next - chunk.baseOffset); j < rows.length && records.length < max; j++) {
+        const row = rows[j]!;
+        records.push({ ...row, offset: chunk.baseOffset + j });
+      }
+      next = records.length > 0 ? records[records.length - 1]!.offset + 1 : chunk.baseOffset + chunk.span;
+    }
+    if (records.length < max) next = Math.max(next, p.end);
+    return { records, nextOffset: Math.min(next, p.end), endOffset: p.end, startOffset: p.start };
+  }
+
+  #read(chunk: Chunk): ReturnType<typeof decodeRecords> {
+    let rows = this.#cache.get(chunk);
+    if (rows !== undefined) {
+      this.#cache.delete(chunk);
+      this.#cache.set(chunk, rows);
+      return rows;
+    }
+    const buffer = Buffer.allocUnsafe(chunk.length);
+    let read = 0;
+    while (read < chunk.length) {
+      const n = readSync(chunk.segment.fd, buffer, read, chunk.length - read, chunk.pos + read);
+      if (n === 0) throw new StreamsError('CORRUPT_DATA', `${chunk.segment.path} ends inside a batch at byte ${chunk.pos}`);
+      read += n;
+    }
+    rows = decodeRecords(buffer);
+    this.#cache.set(chunk, rows);
+    if (this.#cache.size > this.#cacheLimit) this.#cache.delete(this.#cache.keys().next().value!);
+    return rows;
+  }
+
+  async produce(batches: readonly PartitionBatch[]): Promise<number[]> {
+    return this.#commit(batches, undefined, undefined);
+  }
+
+  /** Appends batches and offsets as one entry; returns each batch's base offset. */
+  #commit(
+    batches: readonly PartitionBatch[],
+    offsets: ReadonlyMap<string, ReadonlyMap<string, number>> | undefined,
+    producer: { id: string; epoch: number } | undefined,
+  ): Promise<number[]> {
+    const states = batches.map((b) => this.#partition(b));
+    if (producer !== undefined && this.#producers.get(producer.id) !== producer.epoch) {
+      return Promise.reject(
+        new StreamsError(
+          'PRODUCER_FENCED',
+          `transactional producer "${producer.id}" (epoch ${producer.epoch}) was fenced by a newer instance; this instance must stop`,
+        ),
+      );
+    }
+    const parts: Omit<PartPointer, 'at' | 'length'>[] = [];
+    const blobs: Uint8Array[] = [];
+    const bases: number[] = [];
+    batches.forEach((batch, i) => {
+      const p = states[i]!;
+      bases.push(p.reserved);
+      if (batch.records.length === 0) return;
+      let maxTimestamp = 0;
+      for (const r of batch.records) maxTimestamp = Math.max(maxTimestamp, r.timestamp);
+      parts.push({ topic: batch.topic, partition: batch.partition, baseOffset: p.reserved, count: batch.records.length, maxTimestamp });
+      blobs.push(encodeRecords(batch.records));
+      p.reserved += batch.records.length;
+    });
+    let offsetRecord: Record<string, [string, number][]> | undefined;
+    if (offsets !== undefined && offsets.size > 0) {
+      offsetRecord = {};
+      for (const [group, map] of offsets) offsetRecord[group] = [...map];
+      this.#applyOffsets(this.#queuedOffsets, offsetRecord);
+    }
+    if (parts.length === 0 && offsetRecord === undefined) return Promise.resolve(bases);
+    const { buffer, entry } = frameCommit(parts, blobs, {
+      ...(offsetRecord !== undefined && { offsets: offsetRecord }),
+      ...(producer !== undefined && { producer }),
+    });
+    return this.#enqueue(buffer, (segment, pos) => {
+      const bodyStart = pos + 8;
+      for (const part of entry.parts) {
+        const p = this.#topics.get(part.topic)!.partitions[part.partition]!;
+        p.chunks.push(chunkOf(part, segment, bodyStart));
+        p.end = part.baseOffset + part.count;
+      }
+      this.#applyOffsets(this.#offsets, entry.offsets);
+    }).then(() => bases);
+  }
+
+  async initTransactions(transactionalId: string): Promise<TransactionalProducer> {
+    const epoch = (this.#producers.get(transactionalId) ?? 0) + 1;
+    this.#producers.set(transactionalId, epoch);
+    await this.#enqueue(frame({ kind: 'fence', transactionalId, epoch }), () => {});
+    const commit = (batches: PartitionBatch[], offsets: Map<string, Map<string, number>>) =>
+      this.#commit(batches, offsets, { id: transactionalId, epoch }).then(() => {});
+    return { transactionalId, begin: (): LogTransaction => new EmbeddedTransaction(commit) };
+  }
+
+  async committedOffsets(group: string): Promise<GroupOffsets> {
+    return new Map(this.#offsets.get(group) ?? []);
+  }
+
+  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void> {
+    await this.#commit([], new Map([[group, offsets]]), undefined);
+  }
+
+  /** The first and next offsets of a partition. */
+  offsets(tp: TopicPartition): { start: number; end: number } {
+    const p = this.#partition(tp);
+    return { start: p.start, end: p.end };
+  }
+
+  /** Waits for every queued write. */
+  async flush(): Promise<void> {
+    while (this.#writing !== null) await this.#writing;
+  }
+
+  // ------------------------------------------------------------------ retention and compaction
+
+  /**
+   * Applies retention and compaction: advances partition start offsets past expired batches of
+   * `delete` topics, and deletes closed segment files that hold nothing live any more. For
+   * compacted topics, a batch is dead once every key in it has a later record in the partition.
+   * Returns the number of segment files deleted.
+   */
+  async clean(): Promise<number> {
+    await this.flush();
+    const now = this.#clock();
+    const live = new Set<Segment>([this.#current()]);
+    for (const topic of this.#topics.values()) {
+      const { retentionMs, retentionBytes, cleanupPolicy } = topic.config;
+      const deletes = cleanupPolicy === 'delete' || cleanupPolicy === 'compact,delete';
+      for (const p of topic.partitions) {
+        if (deletes) {
+          let bytes = p.chunks.reduce((n, c) => n + c.length, 0);
+          while (p.chunks.length > 0) {
+            const c = p.chunks[0]!;
+            const expired =
+              (retentionMs !== undefined && c.maxTimestamp < now - retentionMs) ||
+              (retentionBytes !== undefined && bytes - c.length >= retentionBytes);
+            if (!expired) break;
+            bytes -= c.length;
+            p.start = c.baseOffset + c.span;
+            p.chunks.shift();
+          }
+        }
+        const keep = isCompacted(cleanupPolicy) ? this.#liveCompacted(p) : p.chunks;
+        for (const c of keep) live.add(c.segment);
+      }
+    }
+    let deleted = 0;
+    for (const segment of [...this.#segments]) {
+      if (live.has(segment)) continue;
+      closeSync(segment.fd);
+      unlinkSync(segment.path);
+      this.#segments.splice(this.#segments.indexOf(segment), 1);
+      deleted++;
+      for (const chunk of this.#cache.keys()) if (chunk.segment === segment) this.#cache.delete(chunk);
+    }
+    // Readers of a compacted partition skip batches that hold only superseded keys.
+    return deleted;
+  }
+
+  /** Batches of a compacted partition that still hold the latest record of some key. */
+  #liveCompacted(p: PartitionState): Chunk[] {
+    const latest = new Map<string, Chunk>();
+    for (const chunk of p.chunks) {
+      for (const row of this.#read(chunk)) {
+        latest.set(row.key === null ? '' : Buffer.from(row.key).toString('latin1'), chunk);
+      }
+    }
+    const live = new Set(latest.values());
+    return p.chunks.filter((c) => live.has(c));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+    for (const s of this.#segments) closeSync(s.fd);
+  }
+}
+
+class EmbeddedTransaction implements LogTransaction {
+  readonly #batches = new Map<string, { topic: string; partition: number; records: LogRecord[] }>();
+  readonly #offsets = new Map<string, Map<string, number>>();
+  readonly #commit: (batches: PartitionBatch[], offsets: Map<string, Map<string, number>>) => Promise<void>;
+  #state: 'open' | 'committing' | 'done' = 'open';
+
+  constructor(commit: (batches: PartitionBatch[], offsets: Map<string, Map<string, number>>) => Promise<void>) {
+    this.#commit = commit;
+  }
+
+  #check(): void {
+    if (this.#state !== 'open') throw new StreamsError('ILLEGAL_STATE', 'the transaction is already committed or aborted');
+  }
+
+  produce(batches: readonly PartitionBatch[]): void {
+    this.#check();
+    for (const b of batches) {
+      const key = partitionKey(b);
+      let batch = this.#batches.get(key);
+      if (batch === undefined) this.#batches.set(key, (batch = { topic: b.topic, partition: b.partition, records: [] }));
+      for (const r of b.records) batch.records.push(r);
+    }
+  }
+
+  sendOffsets(group: string, offsets: ReadonlyMap<string, number>): void {
+    this.#check();
+    let map = this.#offsets.get(group);
+    if (map === undefined) this.#offsets.set(group, (map = new Map()));
+    for (const [tp, offset] of offsets) map.set(tp, offset);
+  }
+
+  async commit(): Promise<void> {
+    this.#check();
+    this.#state = 'committing';
+    try {
+      await this.#commit([...this.#batches.values()], this.#offsets);
+    } finally {
+      this.#state = 'done';
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.#check();
+    this.#state = 'done';
+    this.#batches.clear();
+  }
+}
+
+function newTopic(config: TopicConfig): TopicState {
+  return {
+    config,
+    partitions: Array.from({ length: config.partitions }, () => ({ start: 0, end: 0, reserved: 0, chunks: [] })),
+  };
+}
+
+function chunkOf(part: PartPointer, segment: Segment, bodyStart: number): Chunk {
+  return {
+    baseOffset: part.baseOffset,
+    span: part.count,
+    segment,
+    pos: bodyStart + part.at,
+    length: part.length,
+    maxTimestamp: part.maxTimestamp,
+  };
+}
+
+function writeAll(fd: number, buffer: Buffer): void {
+  let written = 0;
+  while (written < buffer.byteLength) written += writeSync(fd, buffer, written);
+}
+

@@ -1,0 +1,162 @@
+/**
+ * On-disk format of the embedded log: one write-ahead log split into segment files. Each entry is
+ *
+ *   [u32 body length][u32 CRC-32 of body][body]
+ *
+ * and its body is a MessagePack header followed by the raw blobs it points to. A commit entry
+ * carries one blob per partition (that partition's records, MessagePack-encoded), so a reader of
+ * one partition decodes only its own blob. An entry is the unit of atomicity: a transaction's
+ * records for every partition and its consumer offsets are one entry, so after a crash either all
+ * of it is there (its CRC checks) or none of it is.
+ */
+import { crc32 } from 'node:zlib';
+import { Packr } from 'msgpackr';
+import type { CleanupPolicy, LogRecord, TopicConfig } from '../../engine/index.ts';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+export const FRAME_HEADER_BYTES = 8;
+
+/** One partition's part of a commit: where its blob sits in the body. */
+export interface PartPointer {
+  readonly topic: string;
+  readonly partition: number;
+  readonly baseOffset: number;
+  readonly count: number;
+  /** Offset of the blob from the start of the body. */
+  readonly at: number;
+  readonly length: number;
+  /** Highest record timestamp in the blob (for time retention). */
+  readonly maxTimestamp: number;
+}
+
+export interface TopicEntry {
+  readonly kind: 'topic';
+  readonly name: string;
+  readonly config: TopicConfig;
+}
+
+export interface FenceEntry {
+  readonly kind: 'fence';
+  readonly transactionalId: string;
+  readonly epoch: number;
+}
+
+export interface CommitEntry {
+  readonly kind: 'commit';
+  readonly parts: readonly PartPointer[];
+  /** group -> [partitionKey, next offset][] */
+  readonly offsets?: Readonly<Record<string, readonly (readonly [string, number])[]>>;
+  /** The transactional producer that committed it, if any. */
+  readonly producer?: { readonly id: string; readonly epoch: number };
+}
+
+/** The state a segment starts from, so older segments can be deleted. */
+export interface CheckpointEntry {
+  readonly kind: 'checkpoint';
+  readonly topics: readonly { name: string; config: TopicConfig; starts: number[]; ends: number[] }[];
+  readonly producers: Readonly<Record<string, number>>;
+  readonly offsets: Readonly<Record<string, readonly (readonly [string, number])[]>>;
+}
+
+export type Entry = TopicEntry | FenceEntry | CommitEntry | CheckpointEntry;
+
+/** A record as stored: [key, value, timestamp, headers?]. */
+type StoredRecord = [Uint8Array | null, Uint8Array | null, number, Record<string, string>?];
+
+export function encodeRecords(records: readonly LogRecord[]): Uint8Array {
+  const rows: StoredRecord[] = records.map((r) =>
+    r.headers === undefined ? [r.key, r.value, r.timestamp] : [r.key, r.value, r.timestamp, { ...r.headers }],
+  );
+  return packr.pack(rows);
+}
+
+export function decodeRecords(blob: Uint8Array): { key: Uint8Array | null; value: Uint8Array | null; timestamp: number; headers?: Record<string, string> }[] {
+  const rows = packr.unpack(blob) as StoredRecord[];
+  return rows.map(([key, value, timestamp, headers]) =>
+    headers === undefined ? { key: key ?? null, value: value ?? null, timestamp } : { key: key ?? null, value: value ?? null, timestamp, headers },
+  );
+}
+
+/** Frames an entry: header, CRC, MessagePack header of the body, then the blobs. */
+export function frame(entry: Entry, blobs: readonly Uint8Array[] = []): Buffer {
+  const head = packr.pack(entry);
+  const bodyLength = 4 + head.byteLength + blobs.reduce((n, b) => n + b.byteLength, 0);
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyLength);
+  out.writeUInt32BE(bodyLength, 0);
+  out.writeUInt32BE(head.byteLength, 8);
+  out.set(head, 12);
+  let at = 12 + head.byteLength;
+  for (const blob of blobs) {
+    out.set(blob, at);
+    at += blob.byteLength;
+  }
+  out.writeUInt32BE(crc32(out.subarray(FRAME_HEADER_BYTES)), 4);
+  return out;
+}
+
+/** Where blob i starts within the body, for building PartPointers before framing. */
+export function blobOffsets(headLength: number, blobs: readonly Uint8Array[]): number[] {
+  const offsets: number[] = [];
+  let at = 4 + headLength;
+  for (const blob of blobs) {
+    offsets.push(at);
+    at += blob.byteLength;
+  }
+  return offsets;
+}
+
+/** Packs a commit whose pointers depend on the header's own length: iterate until stable. */
+export function frameCommit(
+  parts: readonly Omit<PartPointer, 'at' | 'length'>[],
+  blobs: readonly Uint8Array[],
+  extra: Pick<CommitEntry, 'offsets' | 'producer'>,
+): { buffer: Buffer; entry: CommitEntry } {
+  let headLength = 0;
+  for (;;) {
+    const offsets = blobOffsets(headLength, blobs);
+    const entry: CommitEntry = {
+      kind: 'commit',
+      parts: parts.map((p, i) => ({ ...p, at: offsets[i]!, length: blobs[i]!.byteLength })),
+      ...(extra.offsets !== undefined && { offsets: extra.offsets }),
+      ...(extra.producer !== undefined && { producer: extra.producer }),
+    };
+    const head = packr.pack(entry);
+    if (head.byteLength === headLength) return { buffer: frame(entry, blobs), entry };
+    headLength = head.byteLength;
+  }
+}
+
+export type ParseResult =
+  | { readonly status: 'ok'; readonly entry: Entry; readonly bodyStart: number; readonly next: number }
+  | { readonly status: 'end' }
+  | { readonly status: 'torn'; readonly reason: string }
+  | { readonly status: 'corrupt'; readonly reason: string };
+
+/** Parses the entry at `pos` of a segment's bytes. */
+export function parseAt(data: Buffer, pos: number): ParseResult {
+  if (pos === data.byteLength) return { status: 'end' };
+  if (pos + FRAME_HEADER_BYTES > data.byteLength) return { status: 'torn', reason: 'incomplete entry header' };
+  const length = data.readUInt32BE(pos);
+  const crc = data.readUInt32BE(pos + 4);
+  const bodyStart = pos + FRAME_HEADER_BYTES;
+  const next = bodyStart + length;
+  if (length < 4 || next > data.byteLength) return { status: 'torn', reason: 'entry runs past the end of the file' };
+  const body = data.subarray(bodyStart, next);
+  if (crc32(body) !== crc) {
+    return next === data.byteLength
+      ? { status: 'torn', reason: 'checksum mismatch in the last entry' }
+      : { status: 'corrupt', reason: `checksum mismatch at byte ${pos}` };
+  }
+  const headLength = body.readUInt32BE(0);
+  try {
+    const entry = packr.unpack(body.subarray(4, 4 + headLength)) as Entry;
+    return { status: 'ok', entry, bodyStart, next };
+  } catch (error) {
+    return { status: 'corrupt', reason: `unreadable entry at byte ${pos}: ${String(error)}` };
+  }
+}
+
+export function isCompacted(policy: CleanupPolicy): boolean {
+  return policy === 'compact' || policy === 'compact,delete';
+}

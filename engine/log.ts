@@ -1,0 +1,101 @@
+/**
+ * The log SPI: what the runtime needs from a log. The embedded log (connectors/embedded) and
+ * Kafka (connectors/kafka) implement it; the engine never knows which one runs.
+ *
+ * Everything here moves batches: fetch returns many records, produce takes many, a transaction
+ * commits outputs to many partitions together with the consumer offsets that produced them.
+ */
+import type { Headers } from './record.ts';
+
+export interface LogRecord {
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly timestamp: number;
+  readonly headers?: Headers;
+}
+
+export interface FetchedRecord extends LogRecord {
+  readonly offset: number;
+}
+
+export type CleanupPolicy = 'delete' | 'compact' | 'compact,delete';
+
+export interface TopicConfig {
+  readonly partitions: number;
+  readonly cleanupPolicy: CleanupPolicy;
+  /** For `delete` policies: records older than this (by timestamp) may be removed. */
+  readonly retentionMs?: number;
+  /** For `delete` policies: a partition may be trimmed to about this many bytes. */
+  readonly retentionBytes?: number;
+}
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** Records for one partition, as produced. */
+export interface PartitionBatch extends TopicPartition {
+  readonly records: readonly LogRecord[];
+}
+
+export interface FetchOptions {
+  /** At most this many records (default 1000). */
+  readonly maxRecords?: number;
+  /** Only records of committed transactions (default true). */
+  readonly readCommitted?: boolean;
+}
+
+export interface FetchResult {
+  readonly records: readonly FetchedRecord[];
+  /** Where the next fetch starts. */
+  readonly nextOffset: number;
+  /** The offset after the last record (committed, under read-committed). */
+  readonly endOffset: number;
+  /** The first offset still in the log (earlier ones were removed by retention or compaction). */
+  readonly startOffset: number;
+}
+
+/** Offsets committed by a consumer group: the next offset to read, per partition. */
+export type GroupOffsets = ReadonlyMap<string, number>;
+
+/** `${topic}:${partition}`, the key of GroupOffsets and other per-partition maps. */
+export function partitionKey(tp: TopicPartition): string {
+  return `${tp.topic}:${tp.partition}`;
+}
+
+/**
+ * An open transaction of one transactional producer. Its records and offsets become visible to
+ * read-committed readers together, at `commit()`, or never.
+ */
+export interface LogTransaction {
+  produce(batches: readonly PartitionBatch[]): void;
+  /** Commits these consumer offsets (next offset to read) for `group` with the transaction. */
+  sendOffsets(group: string, offsets: ReadonlyMap<string, number>): void;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
+ * A transactional producer. `init` fences any earlier producer with the same id (a zombie of a
+ * crashed or replaced process): its open transaction is aborted and its later commits fail with
+ * PRODUCER_FENCED.
+ */
+export interface TransactionalProducer {
+  readonly transactionalId: string;
+  begin(): LogTransaction;
+}
+
+export interface Log {
+  createTopic(name: string, config: TopicConfig): Promise<void>;
+  /** Config of every topic. */
+  topics(): Promise<ReadonlyMap<string, TopicConfig>>;
+  fetch(tp: TopicPartition, offset: number, options?: FetchOptions): Promise<FetchResult>;
+  /** Appends outside any transaction; returns the base offset of each batch. */
+  produce(batches: readonly PartitionBatch[]): Promise<number[]>;
+  initTransactions(transactionalId: string): Promise<TransactionalProducer>;
+  committedOffsets(group: string): Promise<GroupOffsets>;
+  /** Commits offsets outside a transaction (at-least-once). */
+  commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void>;
+  close(): Promise<void>;
+}

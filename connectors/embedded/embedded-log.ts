@@ -247,7 +247,7 @@ export class EmbeddedLog implements Log {
 
   #openNewSegment(id: number): Segment {
     const path = join(this.#dir, 'wal', segmentName(id));
-    const fd = openSync(path, 'a+');
+    const fd = openSync(path, 'w+');
     const segment: Segment = { id, path, fd, size: 0 };
     this.#segments.push(segment);
     return segment;
@@ -283,10 +283,12 @@ export class EmbeddedLog implements Log {
       try {
         let segment = this.#current();
         let buffers: Buffer[] = [];
+        let flushedTo = segment.size;
         const flush = () => {
           if (buffers.length === 0) return;
           const all = buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers);
-          writeAll(segment.fd, all);
+          writeAll(segment.fd, all, flushedTo);
+          flushedTo += all.byteLength;
           if (this.#fsync) fdatasyncSync(segment.fd);
           buffers = [];
         };
@@ -294,6 +296,7 @@ export class EmbeddedLog implements Log {
           if (item === 'roll') {
             flush();
             segment = this.#openNewSegment(segment.id + 1);
+            flushedTo = 0;
             continue;
           }
           written.push({ pending: item, segment, pos: segment.size });
@@ -533,17 +536,19 @@ export class EmbeddedLog implements Log {
         for (const c of keep) live.add(c.segment);
       }
     }
-    let deleted = 0;
-    for (const segment of [...this.#segments]) {
-      if (live.has(segment)) continue;
+    const doomed = this.#segments.filter((segment) => !live.has(segment));
+    if (doomed.length === 0) return 0;
+    // Batches in deleted segments are dead (expired, or every key superseded): readers skip them.
+    for (const topic of this.#topics.values()) {
+      for (const p of topic.partitions) p.chunks = p.chunks.filter((c) => live.has(c.segment));
+    }
+    for (const chunk of [...this.#cache.keys()]) if (!live.has(chunk.segment)) this.#cache.delete(chunk);
+    for (const segment of doomed) {
       closeSync(segment.fd);
       unlinkSync(segment.path);
       this.#segments.splice(this.#segments.indexOf(segment), 1);
-      deleted++;
-      for (const chunk of this.#cache.keys()) if (chunk.segment === segment) this.#cache.delete(chunk);
     }
-    // Readers of a compacted partition skip batches that hold only superseded keys.
-    return deleted;
+    return doomed.length;
   }
 
   /** Batches of a compacted partition that still hold the latest record of some key. */
@@ -632,8 +637,9 @@ function chunkOf(part: PartPointer, segment: Segment, bodyStart: number): Chunk 
   };
 }
 
-function writeAll(fd: number, buffer: Buffer): void {
+/** Writes at an explicit position: the file may have been opened for reading and writing. */
+function writeAll(fd: number, buffer: Buffer, position: number): void {
   let written = 0;
-  while (written < buffer.byteLength) written += writeSync(fd, buffer, written);
+  while (written < buffer.byteLength) written += writeSync(fd, buffer, written, buffer.byteLength - written, position + written);
 }
 

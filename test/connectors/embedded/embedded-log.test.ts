@@ -1,0 +1,235 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedLog } from '../../../connectors/embedded/index.ts';
+import type { LogRecord } from '../../../engine/index.ts';
+
+const enc = (s: string) => Buffer.from(s);
+const rec = (key: string | null, value: string | null, timestamp = 0): LogRecord => ({
+  key: key === null ? null : enc(key),
+  value: value === null ? null : enc(value),
+  timestamp,
+});
+const text = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString());
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'tributary-log-'));
+}
+
+async function readAll(log: EmbeddedLog, topic: string, partition = 0): Promise<[string | null, string | null, number][]> {
+  const out: [string | null, string | null, number][] = [];
+  let offset = 0;
+  for (;;) {
+    const { records, nextOffset, endOffset } = await log.fetch({ topic, partition }, offset, { maxRecords: 3 });
+    for (const r of records) out.push([text(r.key), text(r.value), r.offset]);
+    if (nextOffset >= endOffset) return out;
+    offset = nextOffset;
+  }
+}
+
+function segments(dir: string): string[] {
+  return readdirSync(join(dir, 'wal')).sort();
+}
+
+describe('EmbeddedLog', () => {
+  test('produces and fetches batches with offsets, and keeps them across a reopen', async () => {
+    const dir = tempDir();
+    let log = await EmbeddedLog.open({ dir });
+    await log.createTopic('t', { partitions: 2, cleanupPolicy: 'delete' });
+    assert.deepEqual(await log.produce([{ topic: 't', partition: 0, records: [rec('a', '1'), rec('b', '2')] }]), [0]);
+    assert.deepEqual(
+      await log.produce([
+        { topic: 't', partition: 0, records: [rec('c', '3')] },
+        { topic: 't', partition: 1, records: [rec('x', null, 7)] },
+      ]),
+      [2, 0],
+    );
+    await log.close();
+    log = await EmbeddedLog.open({ dir });
+    assert.deepEqual((await log.topics()).get('t'), { partitions: 2, cleanupPolicy: 'delete' });
+    assert.deepEqual(await readAll(log, 't', 0), [
+      ['a', '1', 0],
+      ['b', '2', 1],
+      ['c', '3', 2],
+    ]);
+    const p1 = await log.fetch({ topic: 't', partition: 1 }, 0);
+    assert.deepEqual(p1.records.map((r) => [text(r.key), r.value, r.timestamp, r.offset]), [['x', null, 7, 0]]);
+    assert.equal((await log.fetch({ topic: 't', partition: 0 }, 1, { maxRecords: 1 })).nextOffset, 2);
+    await assert.rejects(log.fetch({ topic: 't', partition: 0 }, 4), { code: 'INVALID_OFFSET' });
+    await assert.rejects(log.fetch({ topic: 'nope', partition: 0 }, 0), { code: 'UNKNOWN_TOPIC' });
+    await assert.rejects(log.createTopic('t', { partitions: 3, cleanupPolicy: 'delete' }), { code: 'TOPIC_CONFLICT' });
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
+
+  test('a transaction publishes records and offsets together at commit, and nothing on abort', async () => {
+    const dir = tempDir();
+    const log = await EmbeddedLog.open({ dir });
+    await log.createTopic('out', { partitions: 2, cleanupPolicy: 'delete' });
+    const producer = await log.initTransactions('app-0_0');
+    const tx = producer.begin();
+    tx.produce([{ topic: 'out', partition: 0, records: [rec('k', 'v')] }]);
+    tx.produce([{ topic: 'out', partition: 1, records: [rec('k2', 'v2')] }]);
+    tx.sendOffsets('app', new Map([['in:0', 42]]));
+    assert.equal(log.offsets({ topic: 'out', partition: 0 }).end, 0, 'nothing is visible before commit');
+    await tx.commit();
+    assert.equal(log.offsets({ topic: 'out', partition: 0 }).end, 1);
+    assert.equal(log.offsets({ topic: 'out', partition: 1 }).end, 1);
+    assert.deepEqual([...(await log.committedOffsets('app'))], [['in:0', 42]]);
+
+    const aborted = producer.begin();
+    aborted.produce([{ topic: 'out', partition: 0, records: [rec('gone', 'x')] }]);
+    aborted.sendOffsets('app', new Map([['in:0', 99]]));
+    await aborted.abort();
+    assert.equal(log.offsets({ topic: 'out', partition: 0 }).end, 1);
+    assert.deepEqual([...(await log.committedOffsets('app'))], [['in:0', 42]]);
+    assert.throws(() => aborted.produce([]), { code: 'ILLEGAL_STATE' });
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
+
+  test('a second producer with the same transactional id fences the first', async () => {
+    const dir = tempDir();
+    let log = await EmbeddedLog.open({ dir });
+    await log.createTopic('out', { partitions: 1, cleanupPolicy: 'delete' });
+    const zombie = await log.initTransactions('app-0_0');
+    const zombieTx = zombie.begin();
+    zombieTx.produce([{ topic: 'out', partition: 0, records: [rec('z', 'zombie')] }]);
+    const fresh = await log.initTransactions('app-0_0');
+    await assert.rejects(zombieTx.commit(), { code: 'PRODUCER_FENCED' });
+    const tx = fresh.begin();
+    tx.produce([{ topic: 'out', partition: 0, records: [rec('f', 'fresh')] }]);
+    await tx.commit();
+    await log.close();
+    // The fence survives a restart: the old epoch stays fenced.
+    log = await EmbeddedLog.open({ dir });
+    const again = await log.initTransactions('app-0_0');
+    const tx2 = again.begin();
+    tx2.produce([{ topic: 'out', partition: 0, records: [rec('g', 'again')] }]);
+    await tx2.commit();
+    assert.deepEqual(await readAll(log, 'out'), [
+      ['f', 'fresh', 0],
+      ['g', 'again', 1],
+    ]);
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
+
+  test('a torn last entry is truncated on open and every acknowledged write survives', async () => {
+    const dir = tempDir();
+    let log = await EmbeddedLog.open({ dir });
+    await log.createTopic('t', { partitions: 1, cleanupPolicy: 'delete' });
+    await log.produce([{ topic: 't', partition: 0, records: [rec('a', '1')] }]);
+    await log.commitOffsets('g', new Map([['t:0', 1]]));
+    await log.close();
+    const file = join(dir, 'wal', segments(dir)[0]!);
+    const size = statSync(file).size;
+    // A write cut short: half of an entry header and body.
+    appendFileSync(file, Buffer.from([0, 0, 0, 40, 1, 2, 3, 4, 5, 6]));
+    log = await EmbeddedLog.open({ dir });
+    assert.equal(statSync(file).size, size);
+    assert.deepEqual(await readAll(log, 't'), [['a', '1', 0]]);
+    assert.deepEqual([...(await log.committedOffsets('g'))], [['t:0', 1]]);
+    await log.produce([{ topic: 't', partition: 0, records: [rec('b', '2')] }]);
+    await log.close();
+    log = await EmbeddedLog.open({ dir });
+    assert.deepEqual(await readAll(log, 't'), [
+      ['a', '1', 0],
+      ['b', '2', 1],
+    ]);
+    await log.close();
+    // A last entry whose bytes are all there but damaged is torn too.
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 3]! ^= 0xff;
+    writeFileSync(file, bytes);
+    log = await EmbeddedLog.open({ dir });
+    assert.deepEqual(await readAll(log, 't'), [['a', '1', 0]]);
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
+
+  test('damage before the last entry refuses to open and names the file', async () => {
+    const dir = tempDir();
+    const log = await EmbeddedLog.open({ dir });
+    await log.createTopic('t', { partitions: 1, cleanupPolicy: 'delete' });
+    await log.produce([{ topic: 't', partition: 0, records: [rec('a', 'first')] }]);
+    await log.produce([{ topic: 't', partition: 0, records: [rec('b', 'second')] }]);
+    await log.close();
+    const file = join(dir, 'wal', segments(dir)[0]!);
+    const bytes = readFileSync(file);
+    const at = bytes.indexOf(Buffer.from('first'));
+    bytes[at]! ^= 0xff;
+    writeFileSync(file, bytes);
+    await assert.rejects(EmbeddedLog.open({ dir }), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'CORRUPT_DATA');
+      assert.ok(error.message.includes(file), error.message);
+      return true;
+    });
+    rmSync(dir, { recursive: true });
+  });
+
+  test('segments roll, retention removes expired segments, and a reopen starts from the checkpoint', async () => {
+    const dir = tempDir();
+    let now = 1_000_000;
+    let log = await EmbeddedLog.open({ dir, segmentBytes: 300, clock: () => now });
+    await log.createTopic('events', { partitions: 1, cleanupPolicy: 'delete', retentionMs: 1000 });
+    for (let i = 0; i < 20; i++) {
+      await log.produce([{ topic: 'events', partition: 0, records: [rec(`k${i}`, 'x'.repeat(40), now - 5000 + i * 500)] }]);
+    }
+    await log.commitOffsets('g', new Map([['events:0', 20]]));
+    const before = segments(dir).length;
+    assert.ok(before > 3, `rolled into ${before} segments`);
+    const deleted = await log.clean();
+    assert.ok(deleted > 0, 'expired segments are deleted');
+    const start = log.offsets({ topic: 'events', partition: 0 }).start;
+    // Records with timestamps older than now - 1000 are gone: i * 500 - 5000 < -1000 -> i < 8.
+    assert.equal(start, 8);
+    const kept = await readAll(log, 'events');
+    assert.deepEqual(kept.map((r) => r[2]), [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    await log.close();
+    log = await EmbeddedLog.open({ dir, segmentBytes: 300, clock: () => now });
+    assert.deepEqual((await readAll(log, 'events')).map((r) => r[2]), kept.map((r) => r[2]));
+    assert.equal(log.offsets({ topic: 'events', partition: 0 }).end, 20);
+    assert.deepEqual([...(await log.committedOffsets('g'))], [['events:0', 20]]);
+    now += 1;
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
+
+  test('compaction deletes segments whose keys all have later records', async () => {
+    const dir = tempDir();
+    let log = await EmbeddedLog.open({ dir, segmentBytes: 200 });
+    await log.createTopic('changelog', { partitions: 1, cleanupPolicy: 'compact' });
+    for (let round = 0; round < 10; round++) {
+      await log.produce([{ topic: 'changelog', partition: 0, records: [rec('a', `a${round}`), rec('b', `b${round}`)] }]);
+    }
+    await log.produce([{ topic: 'changelog', partition: 0, records: [rec('c', 'c0')] }]);
+    const deleted = await log.clean();
+    assert.ok(deleted > 0);
+    const latest = new Map<string, string>();
+    for (const [k, v] of await readAll(log, 'changelog')) latest.set(k!, v!);
+    assert.deepEqual(Object.fromEntries(latest), { a: 'a9', b: 'b9', c: 'c0' });
+    await log.close();
+    log = await EmbeddedLog.open({ dir, segmentBytes: 200 });
+    const again = new Map<string, string>();
+    for (const [k, v] of await readAll(log, 'changelog')) again.set(k!, v!);
+    assert.deepEqual(Object.fromEntries(again), { a: 'a9', b: 'b9', c: 'c0' });
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
+});
+
+test('writes issued in one tick share one group commit and keep their order', async () => {
+  const dir = tempDir();
+  const log = await EmbeddedLog.open({ dir });
+  await log.createTopic('t', { partitions: 1, cleanupPolicy: 'delete' });
+  const results = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => log.produce([{ topic: 't', partition: 0, records: [rec(String(i), String(i))] }])),
+  );
+  assert.deepEqual(results.map((r) => r[0]), Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual((await readAll(log, 't')).map((r) => r[0]), Array.from({ length: 50 }, (_, i) => String(i)));
+  await log.close();
+  rmSync(dir, { recursive: true });
+});

@@ -437,6 +437,8 @@ export class BranchedKStream<K, V> {
 export class KGroupedStream<K, V> {
   readonly #stream: KStream<K, V>;
   readonly #grouped: Grouped<K, V>;
+  /** The grouped input, made once: every aggregation of this grouping shares one repartition topic. */
+  #input: StreamHandle<K, V> | undefined;
 
   constructor(stream: KStream<K, V>, grouped: Grouped<K, V>) {
     this.#stream = stream;
@@ -446,12 +448,14 @@ export class KGroupedStream<K, V> {
 
   /** @internal the grouped input: repartitioned if the key changed upstream. */
   input(prefix: string): StreamHandle<K, V> {
+    if (this.#input !== undefined) return this.#input;
     const serdes = {
       ...(this.#grouped.key !== undefined && { key: this.#grouped.key }),
       ...(this.#grouped.value !== undefined && { value: this.#grouped.value }),
     };
     const h = this.#stream.repartitionedIfNeeded(prefix, this.#grouped.name, serdes);
-    return { ...h, keySerde: this.#grouped.key ?? h.keySerde, valueSerde: this.#grouped.value ?? h.valueSerde };
+    this.#input = { ...h, keySerde: this.#grouped.key ?? h.keySerde, valueSerde: this.#grouped.value ?? h.valueSerde };
+    return this.#input;
   }
 
   count(options: StatefulOptions<K, number> = {}): KTable<K, number> {

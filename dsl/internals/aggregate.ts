@@ -68,18 +68,21 @@ export class TableGroupByProcessor extends Base {
 
   process(record: Rec): void {
     const change = record.value as Change<unknown>;
-    const next = change.newValue === null ? undefined : this.#selector(record.key, change.newValue);
-    const prev = change.oldValue === null ? undefined : this.#selector(record.key, change.oldValue);
+    // A pair takes part only if it, its key and its value are all present (as in Kafka Streams).
+    const select = (row: unknown) => {
+      if (row === null || row === undefined) return undefined;
+      const pair = this.#selector(record.key, row);
+      const missing = (v: unknown) => v === null || v === undefined;
+      return missing(pair) || missing(pair[0]) || missing(pair[1]) ? undefined : pair;
+    };
+    const next = select(change.newValue);
+    const prev = select(change.oldValue);
     if (next !== undefined && prev !== undefined && sameKey(next[0], prev[0])) {
       this.ctx.forward({ ...record, key: next[0], value: { add: next[1], remove: prev[1] } satisfies TableDelta });
       return;
     }
-    if (prev !== undefined && prev[0] !== null && prev[0] !== undefined) {
-      this.ctx.forward({ ...record, key: prev[0], value: { remove: prev[1] } satisfies TableDelta });
-    }
-    if (next !== undefined && next[0] !== null && next[0] !== undefined) {
-      this.ctx.forward({ ...record, key: next[0], value: { add: next[1] } satisfies TableDelta });
-    }
+    if (prev !== undefined) this.ctx.forward({ ...record, key: prev[0], value: { remove: prev[1] } satisfies TableDelta });
+    if (next !== undefined) this.ctx.forward({ ...record, key: next[0], value: { add: next[1] } satisfies TableDelta });
   }
 }
 

@@ -18,6 +18,43 @@ import type {
 export interface StoreContext {
   /** The timestamp of the record being processed (used when a put gives none). */
   recordTimestamp(): number;
+  /**
+   * Called with every change, for the store's changelog: the changelog key and value bytes
+   * (null for a delete). Window and session changelog keys carry the window; see `restore`.
+   */
+  logChange?(key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
+}
+
+/** A store that can be rebuilt from its changelog. */
+export interface RestorableStore {
+  /** Applies one changelog record, as written through `StoreContext.logChange`. */
+  restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
+}
+
+function u64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, Math.floor(value / 2 ** 32));
+  view.setUint32(at + 4, value % 2 ** 32);
+}
+
+function readU64(view: DataView, at: number): number {
+  return view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
+}
+
+/** Key bytes followed by `numbers` big-endian u64s (window start, sequence...). */
+function suffixed(id: string, numbers: readonly number[]): Uint8Array {
+  const key = idBytes(id);
+  const out = new Uint8Array(key.byteLength + 8 * numbers.length);
+  out.set(key, 0);
+  const view = new DataView(out.buffer);
+  numbers.forEach((n, i) => u64(view, key.byteLength + 8 * i, n));
+  return out;
+}
+
+function unsuffixed(data: Uint8Array, count: number): { id: string; numbers: number[] } {
+  const at = data.byteLength - 8 * count;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const numbers = Array.from({ length: count }, (_, i) => readU64(view, at + 8 * i));
+  return { id: Buffer.from(data.buffer, data.byteOffset, at).toString('latin1'), numbers };
 }
 
 /**
@@ -66,7 +103,6 @@ function idBytes(id: string): Uint8Array {
 }
 
 interface Row {
-  readonly key: unknown;
   readonly value: Uint8Array;
   readonly timestamp: number;
 }
@@ -114,7 +150,7 @@ abstract class InMemoryStoreBase<K, V> {
   }
 }
 
-export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> implements KeyValueStore<K, V> {
+export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> implements KeyValueStore<K, V>, RestorableStore {
   readonly kind = 'key-value' as const;
   readonly #rows = new Map<string, Row>();
   #sorted: string[] | null = null;
@@ -132,13 +168,23 @@ export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> impleme
   put(key: K, value: V | null, timestamp?: number): void {
     this.check();
     const id = this.id(key);
-    if (value === null || value === undefined) {
+    const bytes = value === null || value === undefined ? null : this.encode(value);
+    const ts = timestamp ?? this.ctx.recordTimestamp();
+    this.#apply(id, bytes, ts);
+    this.ctx.logChange?.(idBytes(id), bytes, ts);
+  }
+
+  restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
+    this.#apply(Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1'), value, timestamp);
+  }
+
+  #apply(id: string, value: Uint8Array | null, timestamp: number): void {
+    if (value === null) {
       if (this.#rows.delete(id)) this.#sorted = null;
       return;
     }
-    const row: Row = { key, value: this.encode(value), timestamp: timestamp ?? this.ctx.recordTimestamp() };
     if (!this.#rows.has(id)) this.#sorted = null;
-    this.#rows.set(id, row);
+    this.#rows.set(id, { value, timestamp });
   }
 
   putIfAbsent(key: K, value: V, timestamp?: number): V | undefined {
@@ -198,7 +244,7 @@ function lowerBound(rows: readonly { start: number }[], start: number): number {
   return lo;
 }
 
-export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implements WindowStore<K, V> {
+export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implements WindowStore<K, V>, RestorableStore {
   readonly kind = 'window' as const;
   readonly windowSizeMs: number;
   readonly retentionMs: number;
@@ -206,6 +252,8 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   /** Per key, windows sorted by start (duplicates in insertion order). */
   readonly #rows = new Map<string, WindowRow[]>();
   #observedStreamTime = Number.NEGATIVE_INFINITY;
+  /** Sequence number of the last duplicate written, so each duplicate has its own changelog key. */
+  #seq = 0;
 
   constructor(
     name: string,
@@ -230,18 +278,34 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
 
   put(key: K, value: V | null, windowStart: number, timestamp?: number): void {
     this.check();
-    this.#observedStreamTime = Math.max(this.#observedStreamTime, windowStart);
-    if (windowStart <= this.#expiredUpTo()) return;
     const id = this.id(key);
+    const bytes = value === null || value === undefined ? null : this.encode(value);
+    const ts = timestamp ?? this.ctx.recordTimestamp();
+    // Duplicates are never deleted one by one; each one gets its own changelog key.
+    if (bytes === null && this.#retainDuplicates) return;
+    const seq = this.#retainDuplicates ? ++this.#seq : 0;
+    if (this.#apply(id, bytes, windowStart, ts)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts);
+  }
+
+  restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
+    const { id, numbers } = unsuffixed(key, 2);
+    this.#seq = Math.max(this.#seq, numbers[1]!);
+    this.#apply(id, value, numbers[0]!, timestamp);
+  }
+
+  /** Applies a write; false when the window is already expired (nothing stored, nothing to log). */
+  #apply(id: string, value: Uint8Array | null, windowStart: number, timestamp: number): boolean {
+    this.#observedStreamTime = Math.max(this.#observedStreamTime, windowStart);
+    if (windowStart <= this.#expiredUpTo()) return false;
     let rows = this.#rows.get(id);
-    if (value === null || value === undefined) {
-      if (this.#retainDuplicates || rows === undefined) return; // duplicates are never deleted one by one
+    if (value === null) {
+      if (rows === undefined) return true;
       const at = lowerBound(rows, windowStart);
       if (rows[at]?.start === windowStart) rows.splice(at, 1);
       if (rows.length === 0) this.#rows.delete(id);
-      return;
+      return true;
     }
-    const row: WindowRow = { start: windowStart, value: this.encode(value), timestamp: timestamp ?? this.ctx.recordTimestamp() };
+    const row: WindowRow = { start: windowStart, value, timestamp };
     if (rows === undefined) {
       rows = [];
       this.#rows.set(id, rows);
@@ -254,6 +318,7 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
       else rows.splice(at, 0, row);
     }
     this.#evict(id, rows);
+    return true;
   }
 
   #evict(id: string, rows: WindowRow[]): void {
@@ -318,7 +383,7 @@ interface SessionRow {
   readonly value: Uint8Array;
 }
 
-export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implements SessionStore<K, V> {
+export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implements SessionStore<K, V>, RestorableStore {
   readonly kind = 'session' as const;
   readonly retentionMs: number;
   /** Per key, sessions sorted by end then start. */
@@ -343,20 +408,40 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
 
   put(key: Windowed<K>, value: V): void {
     this.check();
-    const { start, end } = key.window;
-    this.#observedStreamTime = Math.max(this.#observedStreamTime, end);
-    if (value === null || value === undefined) {
-      this.remove(key);
-      return;
-    }
-    if (end <= this.#expiredUpTo()) return;
+    const bytes = value === null || value === undefined ? null : this.encode(value);
     const id = this.id(key.key);
+    const { start, end } = key.window;
+    if (this.#apply(id, start, end, bytes)) this.ctx.logChange?.(suffixed(id, [end, start]), bytes, this.ctx.recordTimestamp());
+  }
+
+  remove(key: Windowed<K>): void {
+    this.put(key, null as V);
+  }
+
+  restore(key: Uint8Array, value: Uint8Array | null): void {
+    const { id, numbers } = unsuffixed(key, 2);
+    this.#apply(id, numbers[1]!, numbers[0]!, value);
+  }
+
+  /** Applies a write; false when the session is already expired. */
+  #apply(id: string, start: number, end: number, value: Uint8Array | null): boolean {
+    this.check();
+    this.#observedStreamTime = Math.max(this.#observedStreamTime, end);
+    if (value === null) {
+      const rows = this.#rows.get(id);
+      if (rows === undefined) return true;
+      const at = rows.findIndex((r) => r.start === start && r.end === end);
+      if (at !== -1) rows.splice(at, 1);
+      if (rows.length === 0) this.#rows.delete(id);
+      return true;
+    }
+    if (end <= this.#expiredUpTo()) return false;
     let rows = this.#rows.get(id);
     if (rows === undefined) {
       rows = [];
       this.#rows.set(id, rows);
     }
-    const row: SessionRow = { start, end, value: this.encode(value) };
+    const row: SessionRow = { start, end, value };
     const at = rows.findIndex((r) => r.end > end || (r.end === end && r.start >= start));
     if (at === -1) rows.push(row);
     else if (rows[at]!.end === end && rows[at]!.start === start) rows[at] = row;
@@ -364,16 +449,7 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
     const cut = rows.findIndex((r) => r.end > this.#expiredUpTo());
     if (cut === -1) this.#rows.delete(id);
     else if (cut > 0) rows.splice(0, cut);
-  }
-
-  remove(key: Windowed<K>): void {
-    this.check();
-    const id = this.id(key.key);
-    const rows = this.#rows.get(id);
-    if (rows === undefined) return;
-    const at = rows.findIndex((r) => r.start === key.window.start && r.end === key.window.end);
-    if (at !== -1) rows.splice(at, 1);
-    if (rows.length === 0) this.#rows.delete(id);
+    return true;
   }
 
   findSessions(key: K, earliestSessionEndTime: number, latestSessionStartTime: number): SessionEntry<K, V>[] {

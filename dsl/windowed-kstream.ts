@@ -78,7 +78,8 @@ export class TimeWindowedKStream<K, V> {
     const vSerde = valueSerde ?? (reduce ? (input.valueSerde as Serde<VA> | undefined) : undefined);
     // Sliding windows keep 2d + grace: a new window may be seeded from one up to 2d older.
     const sizeMs = sliding ? windows.timeDifferenceMs : windows.sizeMs;
-    const retentionMs = sliding ? 2 * windows.timeDifferenceMs + windows.graceMs : defaultRetentionMs(windows.sizeMs, windows.graceMs);
+    const retentionMs =
+      (sliding ? 2 * windows.timeDifferenceMs + windows.graceMs : defaultRetentionMs(windows.sizeMs, windows.graceMs)) + (emitOnClose ? 1 : 0);
     state.processor(`TIME-WINDOWED-${prefix}`, [input.node], name, () =>
       sliding
         ? new SlidingWindowAggregateProcessor(storeName, windows, agg, emitOnClose)
@@ -172,7 +173,7 @@ export class SessionWindowedKStream<K, V> {
     const vSerde = valueSerde ?? (reduce ? (input.valueSerde as Serde<VA> | undefined) : undefined);
     state.processor(`SESSION-WINDOWED-${prefix}`, [input.node], name, () => new SessionWindowAggregateProcessor(storeName, windows, agg, emitOnClose));
     state.store('session', name, { ...m, storeName }, input.keySerde as Serde<unknown>, vSerde as Serde<unknown>, {
-      retentionMs: windows.inactivityGapMs + windows.graceMs,
+      retentionMs: windows.inactivityGapMs + windows.graceMs + (emitOnClose ? 1 : 0),
     }, [name]);
     const innerKey = (m.key ?? input.keySerde) as Serde<K> | undefined;
     return new KTable<Windowed<K>, VA>({

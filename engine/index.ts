@@ -66,3 +66,4 @@ export type {
   LogTransaction,
   TransactionalProducer,
 } from './log.ts';
+export * from './runtime/index.ts';

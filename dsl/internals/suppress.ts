@@ -21,7 +21,7 @@ export class SuppressProcessor extends Base {
   readonly #maxRecords: number;
   readonly #emitEarly: boolean;
   readonly #keyId: (key: unknown) => string;
-  /** Insertion-ordered; entries are emitted in due order. */
+  /** Keyed by serialized key; emitted in due order, then key order. */
   readonly #buffer = new Map<string, Buffered>();
   #streamTime = Number.NEGATIVE_INFINITY;
 
@@ -46,6 +46,7 @@ export class SuppressProcessor extends Base {
     const id = this.#keyId(record.key);
     const existing = this.#buffer.get(id);
     if (existing !== undefined) {
+      // A buffered key keeps its place and due time; only its value moves on.
       existing.newValue = change.newValue;
       existing.timestamp = record.timestamp;
     } else {
@@ -54,25 +55,34 @@ export class SuppressProcessor extends Base {
           ? (record.key as Windowed<unknown>).window.end + this.#waitMs
           : record.timestamp + this.#waitMs;
       this.#buffer.set(id, { key: record.key, due, newValue: change.newValue, oldValue: change.oldValue, timestamp: record.timestamp });
-      if (this.#buffer.size > this.#maxRecords) {
-        if (!this.#emitEarly) {
-          throw new StreamsError(
-            'ILLEGAL_STATE',
-            `suppression buffer of "${this.ctx.nodeName}" is full (${this.#maxRecords} records); raise maxRecords or use emitEarlyWhenFull()`,
-          );
-        }
-        const [oldestId, oldest] = this.#buffer.entries().next().value!;
-        this.#buffer.delete(oldestId);
-        this.#emit(oldest);
-      }
     }
     this.#emitDue();
+    // Only then is the capacity checked: what was due has already left the buffer.
+    while (this.#buffer.size > this.#maxRecords) {
+      if (!this.#emitEarly) {
+        throw new StreamsError(
+          'ILLEGAL_STATE',
+          `suppression buffer of "${this.ctx.nodeName}" is full (${this.#maxRecords} records); raise maxRecords or use emitEarlyWhenFull()`,
+        );
+      }
+      const [id, entry] = this.#ordered()[0]!;
+      this.#buffer.delete(id);
+      this.#emit(entry);
+    }
+  }
+
+  /** Buffered entries by due time, then serialized key: the order Kafka Streams' buffer keeps. */
+  #ordered(): [string, Buffered][] {
+    return [...this.#buffer.entries()].sort((a, b) => a[1].due - b[1].due || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 
   #emitDue(): void {
-    const due = [...this.#buffer.entries()].filter(([, b]) => b.due <= this.#streamTime);
-    due.sort((a, b) => a[1].due - b[1].due);
-    for (const [id, entry] of due) {
+    // Cheap check first: most records make nothing due.
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const entry of this.#buffer.values()) if (entry.due < earliest) earliest = entry.due;
+    if (earliest > this.#streamTime) return;
+    for (const [id, entry] of this.#ordered()) {
+      if (entry.due > this.#streamTime) break;
       this.#buffer.delete(id);
       this.#emit(entry);
     }

@@ -4,7 +4,9 @@
  * KStreamWindowAggregate, KStreamSlidingWindowAggregate and KStreamSessionWindowAggregate
  * (boundaries noted at each check). One difference: Kafka Streams throttles emit-on-close
  * by wall-clock time (an internal config, 1 s by default); here closed windows are emitted
- * as soon as a record moves stream time past them.
+ * as soon as a record moves stream time past them. Emit-on-close stores keep windows one ms
+ * longer than the retention, so the window a record closes is still there to emit (Kafka
+ * Streams' emit-on-close store makes the same exception at its retention boundary).
  */
 import type { Change, SessionStore, Windowed, WindowStore } from '../../engine/index.ts';
 import type { SessionWindows, SlidingWindows, TimeWindows } from '../windows.ts';
@@ -67,13 +69,12 @@ export class TimeWindowAggregateProcessor extends WindowAggregateBase {
       this.ctx.recordDropped('null-key');
       return;
     }
-    if (record.value === null || record.value === undefined) {
-      this.ctx.recordDropped('null-value');
-      return;
-    }
+    // Null values are aggregated (the aggregator decides), as in Kafka Streams' window aggregation.
     const { sizeMs, graceMs } = this.#windows;
     this.streamTime = Math.max(this.streamTime, record.timestamp);
     const close = this.streamTime - graceMs;
+    // Emit what this record's time closes before writing it: the write may expire those windows.
+    if (this.emitOnClose) this.#emitClosed(close);
     for (const start of this.#windows.windowStartsFor(record.timestamp)) {
       const end = start + sizeMs;
       // A window is closed once stream time - grace reaches its (exclusive) end.
@@ -87,7 +88,6 @@ export class TimeWindowAggregateProcessor extends WindowAggregateBase {
       this.#store.put(record.key, newValue, start, timestamp);
       this.forwardUpdate(record.key, start, end, newValue, old?.value ?? null, timestamp);
     }
-    if (this.emitOnClose) this.#emitClosed(close);
   }
 
   /** Emits every window with `end <= close` not emitted before, by start then key. */
@@ -135,6 +135,7 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase {
     const t = record.timestamp;
     this.streamTime = Math.max(this.streamTime, t);
     const close = this.streamTime - this.#windows.graceMs;
+    if (this.emitOnClose) this.#emitClosed(close);
     // Late when even the right-most window that could hold it (its left window) is closed.
     if (t + d < close) {
       this.ctx.recordDropped('late-record');
@@ -143,7 +144,6 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase {
     } else {
       this.#process(record, close);
     }
-    if (this.emitOnClose) this.#emitClosed(close);
   }
 
   /** Adds the record to the window starting at `start` (creating it from `seed`) if it is still open. */
@@ -278,14 +278,12 @@ export class SessionWindowAggregateProcessor extends WindowAggregateBase {
       this.ctx.recordDropped('null-key');
       return;
     }
-    if (record.value === null || record.value === undefined) {
-      this.ctx.recordDropped('null-value');
-      return;
-    }
     const { inactivityGapMs: gap, graceMs } = this.#windows;
     const t = record.timestamp;
     this.streamTime = Math.max(this.streamTime, t);
     const close = this.streamTime - graceMs - gap;
+    // Emit what this record's time closes before writing it: the write may expire those sessions.
+    if (this.emitOnClose) this.#emitClosed(close);
     const overlapping = this.#store.findSessions(record.key, t - gap, t + gap);
     let aggregate = this.agg.init();
     let start = t;
@@ -311,7 +309,6 @@ export class SessionWindowAggregateProcessor extends WindowAggregateBase {
       this.#store.put(windowed(record.key, start, end), aggregate);
       this.forwardUpdate(record.key, start, end, aggregate, null, end);
     }
-    if (this.emitOnClose) this.#emitClosed(close);
   }
 
   /** Emits sessions with `end < close`, by end. Sessions merged away before closing emit nothing. */

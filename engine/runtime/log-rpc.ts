@@ -1,0 +1,193 @@
+/**
+ * The log across threads: the thread that owns the log serves requests from worker threads,
+ * and each worker talks to it through a `LogClient`, which implements the Log SPI. A call is one
+ * message each way; callers move batches (a fetch returns up to maxRecords records, a commit
+ * carries a whole transaction), so the ~100 us round trip is paid per batch, never per record.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { StreamsError, type ErrorCode } from '../errors.ts';
+import type {
+  FetchOptions,
+  FetchResult,
+  GroupOffsets,
+  Log,
+  LogTransaction,
+  PartitionBatch,
+  TopicConfig,
+  TopicPartition,
+  TransactionalProducer,
+} from '../log.ts';
+
+/** Requests a worker sends to the log owner. */
+export type LogRequest =
+  | { readonly kind: 'createTopic'; readonly name: string; readonly config: TopicConfig }
+  | { readonly kind: 'topics' }
+  | { readonly kind: 'fetchMany'; readonly fetches: readonly { tp: TopicPartition; offset: number; options?: FetchOptions }[] }
+  | { readonly kind: 'produce'; readonly batches: readonly PartitionBatch[] }
+  | { readonly kind: 'initTransactions'; readonly transactionalId: string }
+  | {
+      readonly kind: 'commitTransaction';
+      readonly transactionalId: string;
+      readonly handle: number;
+      readonly batches: readonly PartitionBatch[];
+      readonly offsets: readonly (readonly [string, readonly (readonly [string, number])[]])[];
+    }
+  | { readonly kind: 'committedOffsets'; readonly group: string }
+  | { readonly kind: 'commitOffsets'; readonly group: string; readonly offsets: readonly (readonly [string, number])[] };
+
+type Envelope = { readonly id: number; readonly request: LogRequest };
+type Reply =
+  | { readonly id: number; readonly ok: true; readonly result: unknown }
+  | { readonly id: number; readonly ok: false; readonly code: ErrorCode | undefined; readonly message: string };
+
+/** Serves log requests arriving on `port` from one worker. Returns a function that stops serving. */
+export function serveLog(log: Log, port: MessagePort): () => void {
+  const producers = new Map<number, TransactionalProducer>();
+  let nextHandle = 0;
+  const handle = async (request: LogRequest): Promise<unknown> => {
+    switch (request.kind) {
+      case 'createTopic':
+        return log.createTopic(request.name, request.config);
+      case 'topics':
+        return [...(await log.topics())];
+      case 'fetchMany':
+        return Promise.all(request.fetches.map((f) => log.fetch(f.tp, f.offset, f.options)));
+      case 'produce':
+        return log.produce(request.batches);
+      case 'initTransactions': {
+        const producer = await log.initTransactions(request.transactionalId);
+        producers.set(++nextHandle, producer);
+        return nextHandle;
+      }
+      case 'commitTransaction': {
+        const producer = producers.get(request.handle);
+        if (producer === undefined) throw new StreamsError('ILLEGAL_STATE', `unknown producer handle ${request.handle}`);
+        const tx = producer.begin();
+        tx.produce(request.batches);
+        for (const [group, offsets] of request.offsets) tx.sendOffsets(group, new Map(offsets));
+        return tx.commit();
+      }
+      case 'committedOffsets':
+        return [...(await log.committedOffsets(request.group))];
+      case 'commitOffsets':
+        return log.commitOffsets(request.group, new Map(request.offsets));
+    }
+  };
+  const onMessage = (message: Envelope) => {
+    handle(message.request).then(
+      (result) => port.postMessage({ id: message.id, ok: true, result } satisfies Reply),
+      (error: unknown) =>
+        port.postMessage({
+          id: message.id,
+          ok: false,
+          code: error instanceof StreamsError ? error.code : undefined,
+          message: error instanceof Error ? error.message : String(error),
+        } satisfies Reply),
+    );
+  };
+  port.on('message', onMessage);
+  return () => port.off('message', onMessage);
+}
+
+/** The Log SPI for a worker thread, over a MessagePort to the thread that owns the log. */
+export class LogClient implements Log {
+  readonly #port: MessagePort;
+  readonly #waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  #next = 0;
+
+  constructor(port: MessagePort) {
+    this.#port = port;
+    port.on('message', (reply: Reply) => {
+      const waiter = this.#waiting.get(reply.id);
+      if (waiter === undefined) return;
+      this.#waiting.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.result);
+      else waiter.reject(new StreamsError(reply.code ?? 'PROCESSING_FAILED', reply.message));
+    });
+  }
+
+  #call<T>(request: LogRequest): Promise<T> {
+    const id = ++this.#next;
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#port.postMessage({ id, request } satisfies Envelope);
+    });
+  }
+
+  createTopic(name: string, config: TopicConfig): Promise<void> {
+    return this.#call({ kind: 'createTopic', name, config });
+  }
+
+  async topics(): Promise<ReadonlyMap<string, TopicConfig>> {
+    return new Map(await this.#call<[string, TopicConfig][]>({ kind: 'topics' }));
+  }
+
+  async fetch(tp: TopicPartition, offset: number, options?: FetchOptions): Promise<FetchResult> {
+    const [result] = await this.fetchMany([{ tp, offset, ...(options && { options }) }]);
+    return result!;
+  }
+
+  /** Many fetches in one round trip. */
+  fetchMany(fetches: readonly { tp: TopicPartition; offset: number; options?: FetchOptions }[]): Promise<FetchResult[]> {
+    return this.#call({ kind: 'fetchMany', fetches });
+  }
+
+  produce(batches: readonly PartitionBatch[]): Promise<number[]> {
+    return this.#call({ kind: 'produce', batches });
+  }
+
+  async initTransactions(transactionalId: string): Promise<TransactionalProducer> {
+    const handle = await this.#call<number>({ kind: 'initTransactions', transactionalId });
+    const call = this.#call.bind(this);
+    return {
+      transactionalId,
+      begin(): LogTransaction {
+        const batches: PartitionBatch[] = [];
+        const offsets = new Map<string, Map<string, number>>();
+        let done = false;
+        const check = () => {
+          if (done) throw new StreamsError('ILLEGAL_STATE', 'the transaction is already committed or aborted');
+        };
+        return {
+          produce(more) {
+            check();
+            batches.push(...more);
+          },
+          sendOffsets(group, map) {
+            check();
+            let target = offsets.get(group);
+            if (target === undefined) offsets.set(group, (target = new Map()));
+            for (const [tp, offset] of map) target.set(tp, offset);
+          },
+          async commit() {
+            check();
+            done = true;
+            await call({
+              kind: 'commitTransaction',
+              transactionalId,
+              handle,
+              batches,
+              offsets: [...offsets].map(([group, map]) => [group, [...map]] as const),
+            });
+          },
+          async abort() {
+            check();
+            done = true;
+          },
+        };
+      },
+    };
+  }
+
+  async committedOffsets(group: string): Promise<GroupOffsets> {
+    return new Map(await this.#call<[string, number][]>({ kind: 'committedOffsets', group }));
+  }
+
+  commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void> {
+    return this.#call({ kind: 'commitOffsets', group, offsets: [...offsets] });
+  }
+
+  async close(): Promise<void> {
+    this.#port.close();
+  }
+}

@@ -1,0 +1,66 @@
+/** Messages between the StreamsApp (main thread) and its stream threads, checked exhaustively. */
+import type { TopicPartition } from '../log.ts';
+import type { ErrorCode } from '../errors.ts';
+
+/** One task: a sub-topology for one partition. */
+export interface TaskSpec {
+  readonly id: string;
+  readonly subtopology: number;
+  readonly partition: number;
+  /** The partitions this task reads, with the log's topic names. */
+  readonly inputs: readonly TopicPartition[];
+}
+
+export interface ThreadConfig {
+  readonly threadId: number;
+  /** URL of the module that exports the topology, and the export's name. */
+  readonly module: string;
+  readonly exportName: string;
+  readonly applicationId: string;
+  readonly processingGuarantee: 'exactly_once_v2' | 'at_least_once';
+  readonly commitIntervalMs: number;
+  /** Commit early once this many output and changelog records are buffered (bounds memory). */
+  readonly maxBufferedRecords: number;
+  readonly pollIntervalMs: number;
+  readonly maxPollRecords: number;
+  readonly tasks: readonly TaskSpec[];
+  /** Partition count of every topic the topology may write, with log names. */
+  readonly partitions: Readonly<Record<string, number>>;
+  /** Topology topic name -> log topic name, for internal topics (prefixed with the application id). */
+  readonly topicNames: Readonly<Record<string, string>>;
+  /** Store name -> changelog topic (log name), for stores that keep a changelog. */
+  readonly changelogs: Readonly<Record<string, string>>;
+  /** Global topics to read in full, with their partition counts. */
+  readonly globalTopics: Readonly<Record<string, number>>;
+}
+
+export interface TaskMetricsSnapshot {
+  readonly taskId: string;
+  readonly recordsIn: number;
+  readonly recordsOut: number;
+  readonly dropped: Readonly<Record<string, number>>;
+  /** Records left to read per input partition at the last poll. */
+  readonly lag: number;
+}
+
+export type ToThread =
+  | { readonly kind: 'stop' }
+  | { readonly kind: 'metrics'; readonly id: number }
+  | { readonly kind: 'query'; readonly id: number; readonly store: string; readonly partition: number; readonly query: StoreQuery };
+
+export type StoreQuery =
+  | { readonly type: 'key'; readonly key: string }
+  | { readonly type: 'range'; readonly from?: string; readonly to?: string }
+  | { readonly type: 'windows'; readonly key: string; readonly from: number; readonly to: number }
+  | { readonly type: 'sessions'; readonly key: string };
+
+export type FromThread =
+  | { readonly kind: 'ready'; readonly threadId: number }
+  | { readonly kind: 'stopped'; readonly threadId: number }
+  | { readonly kind: 'error'; readonly threadId: number; readonly code: ErrorCode | undefined; readonly message: string; readonly stack?: string }
+  | { readonly kind: 'metrics'; readonly id: number; readonly tasks: readonly TaskMetricsSnapshot[]; readonly commits: number; readonly commitMs: number }
+  | { readonly kind: 'query-result'; readonly id: number; readonly status: number; readonly body: unknown };
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected message: ${JSON.stringify(value)}`);
+}

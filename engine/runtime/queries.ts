@@ -1,0 +1,75 @@
+/**
+ * Interactive queries against one task's store, answered as JSON-ready values. Keys arrive as
+ * strings and are decoded with the store's key serde.
+ */
+import type { Serde } from '../serde.ts';
+import type { AnyStore } from '../state/store.ts';
+import type { StoreQuery } from './messages.ts';
+
+export interface QueryResult {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/**
+ * A key from its string form: the string's UTF-8 bytes if the serde decodes them to a key that
+ * encodes back to the same bytes (strings, JSON); otherwise the string, a number or JSON value it
+ * spells, whichever the serde accepts (numbers, MessagePack).
+ */
+export function parseKey(text: string, serde: Serde<unknown>): { ok: true; key: unknown } | { ok: false } {
+  const bytes = Buffer.from(text);
+  try {
+    const key = serde.deserialize(bytes, 'query');
+    if (Buffer.from(serde.serialize(key, 'query')).equals(bytes)) return { ok: true, key };
+  } catch {
+    // not the serde's own encoding; try the candidates below
+  }
+  const candidates: unknown[] = [text];
+  if (text.trim() !== '' && Number.isFinite(Number(text))) candidates.unshift(Number(text));
+  try {
+    candidates.push(JSON.parse(text));
+  } catch {
+    // not JSON
+  }
+  for (const candidate of candidates) {
+    try {
+      serde.serialize(candidate, 'query');
+      return { ok: true, key: candidate };
+    } catch {
+      // the serde rejects this form
+    }
+  }
+  return { ok: false };
+}
+
+export function runQuery(store: AnyStore, keySerde: Serde<unknown>, query: StoreQuery): QueryResult {
+  const key = (text: string) => parseKey(text, keySerde);
+  switch (query.type) {
+    case 'key': {
+      if (store.kind !== 'key-value') return { status: 400, body: { error: `store "${store.name}" is a ${store.kind} store; use /windows or /sessions` } };
+      const k = key(query.key);
+      if (!k.ok) return { status: 400, body: { error: `key ${JSON.stringify(query.key)} cannot be decoded with the store's key serde` } };
+      const row = store.getWithTimestamp(k.key);
+      return row === undefined ? { status: 404, body: { error: 'no such key' } } : { status: 200, body: { key: k.key, value: row.value, timestamp: row.timestamp } };
+    }
+    case 'range': {
+      if (store.kind !== 'key-value') return { status: 400, body: { error: `store "${store.name}" is a ${store.kind} store` } };
+      const from = query.from === undefined ? undefined : key(query.from);
+      const to = query.to === undefined ? undefined : key(query.to);
+      if (from?.ok === false || to?.ok === false) return { status: 400, body: { error: 'a range bound cannot be decoded with the key serde' } };
+      return { status: 200, body: store.range(from?.key, to?.key) };
+    }
+    case 'windows': {
+      if (store.kind !== 'window') return { status: 400, body: { error: `store "${store.name}" is a ${store.kind} store, not a window store` } };
+      const k = key(query.key);
+      if (!k.ok) return { status: 400, body: { error: `key ${JSON.stringify(query.key)} cannot be decoded with the store's key serde` } };
+      return { status: 200, body: store.fetch(k.key, query.from, query.to) };
+    }
+    case 'sessions': {
+      if (store.kind !== 'session') return { status: 400, body: { error: `store "${store.name}" is a ${store.kind} store, not a session store` } };
+      const k = key(query.key);
+      if (!k.ok) return { status: 400, body: { error: `key ${JSON.stringify(query.key)} cannot be decoded with the store's key serde` } };
+      return { status: 200, body: store.fetch(k.key).map((s) => ({ window: s.key.window, value: s.value })) };
+    }
+  }
+}

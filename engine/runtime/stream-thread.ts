@@ -1,0 +1,285 @@
+/**
+ * A stream thread (worker_threads entry point). It imports the topology module itself (functions
+ * never cross postMessage), builds its tasks, restores their stores from the changelogs, then
+ * loops: fetch a batch for every input partition in one round trip, process each task's records
+ * synchronously in timestamp order, and commit on the interval: outputs, changelog records and
+ * input offsets in one transaction (exactly-once) or produce-then-commit-offsets (at-least-once).
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { StreamsError, describeCause } from '../errors.ts';
+import { partitionKey, type LogRecord, type PartitionBatch, type TopicPartition, type TransactionalProducer } from '../log.ts';
+import type { AnyStore, StoreBuilder } from '../state/store.ts';
+import { createInMemoryStore, type RestorableStore, type StoreContext } from '../state/in-memory.ts';
+import { GlobalStateTask, StreamTask, type OutputRecord, type RawRecord } from '../internals/stream-task.ts';
+import type { Topology } from '../topology.ts';
+import { LogClient } from './log-rpc.ts';
+import { partitionForKey } from './partitioner.ts';
+import { assertNever, type FromThread, type StoreQuery, type TaskSpec, type ThreadConfig, type ToThread } from './messages.ts';
+import { loadTopology } from './load-topology.ts';
+import { runQuery } from './queries.ts';
+
+interface RunningTask {
+  readonly spec: TaskSpec;
+  readonly task: StreamTask;
+  /** Next offset to read per input partition. */
+  readonly positions: Map<string, number>;
+  /** Records fetched and not yet processed, per input partition. */
+  readonly queues: Map<string, RawRecord[]>;
+  lag: number;
+}
+
+const config = workerData.config as ThreadConfig;
+const log = new LogClient(workerData.logPort as MessagePort);
+const port = parentPort!;
+const send = (message: FromThread) => port.postMessage(message);
+
+class Outputs {
+  readonly #batches = new Map<string, { topic: string; partition: number; records: LogRecord[] }>();
+  count = 0;
+  #roundRobin = 0;
+
+  add(topic: string, partition: number | undefined, record: LogRecord): void {
+    const partitions = config.partitions[topic];
+    if (partitions === undefined) {
+      throw new StreamsError('UNKNOWN_TOPIC', `the topology writes to topic "${topic}", which does not exist; create it first`);
+    }
+    const p = partition ?? (record.key === null ? this.#roundRobin++ % partitions : partitionForKey(record.key, partitions));
+    const key = `${topic}:${p}`;
+    let batch = this.#batches.get(key);
+    if (batch === undefined) this.#batches.set(key, (batch = { topic, partition: p, records: [] }));
+    batch.records.push(record);
+    this.count++;
+  }
+
+  take(): PartitionBatch[] {
+    const batches = [...this.#batches.values()];
+    this.#batches.clear();
+    this.count = 0;
+    return batches;
+  }
+}
+
+const outputs = new Outputs();
+const logName = (topic: string) => config.topicNames[topic] ?? topic;
+let stopping = false;
+let commits = 0;
+let commitMs = 0;
+
+let topology: Topology;
+
+async function main(): Promise<void> {
+  topology = await loadTopology(config.module, config.exportName);
+  const global = new GlobalStateTask(topology, { applicationId: config.applicationId, createStore: createInMemoryStore, clock: Date.now });
+  const globalPositions = new Map<string, number>();
+  for (const [topic, n] of Object.entries(config.globalTopics)) for (let p = 0; p < n; p++) globalPositions.set(`${topic}:${p}`, 0);
+  await pollGlobal(global, globalPositions, true);
+
+  const tasks: RunningTask[] = [];
+  const committed = await log.committedOffsets(config.applicationId);
+  for (const spec of config.tasks) {
+    const restorers: { topic: string; store: () => AnyStore }[] = [];
+    const subtopology = topology.subtopologies()[spec.subtopology]!;
+    const task = new StreamTask(topology, subtopology, spec.partition, {
+      applicationId: config.applicationId,
+      collector: {
+        send: (record: OutputRecord) => outputs.add(logName(record.topic), record.partition, toLogRecord(record)),
+        partitionsFor: (topic) => config.partitions[logName(topic)] ?? 1,
+      },
+      createStore: (builder: StoreBuilder, ctx: StoreContext) => {
+        const changelog = config.changelogs[builder.name];
+        const store = createInMemoryStore(
+          builder,
+          changelog === undefined
+            ? ctx
+            : {
+                recordTimestamp: () => ctx.recordTimestamp(),
+                logChange: (key, value, timestamp) => outputs.add(changelog, spec.partition, { key, value, timestamp }),
+              },
+        );
+        if (changelog !== undefined) restorers.push({ topic: changelog, store: () => store });
+        return store;
+      },
+      globalStores: global.stores,
+      clock: Date.now,
+    });
+    for (const { topic, store } of restorers) await restore(store() as AnyStore & RestorableStore, { topic, partition: spec.partition });
+    const positions = new Map<string, number>();
+    for (const tp of spec.inputs) positions.set(partitionKey(tp), committed.get(partitionKey(tp)) ?? 0);
+    tasks.push({ spec, task, positions, queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])), lag: 0 });
+  }
+
+  const producer = config.processingGuarantee === 'exactly_once_v2' ? await log.initTransactions(`${config.applicationId}-${config.threadId}`) : undefined;
+  port.on('message', (message: ToThread) => onControl(message, tasks));
+  send({ kind: 'ready', threadId: config.threadId });
+
+  let lastCommit = Date.now();
+  while (!stopping) {
+    const fetched = await fetchAll(tasks);
+    await pollGlobal(global, globalPositions, false);
+    for (const t of tasks) processTask(t);
+    for (const t of tasks) t.task.punctuateWallClock(Date.now());
+    const now = Date.now();
+    if (now - lastCommit >= config.commitIntervalMs || outputs.count >= config.maxBufferedRecords) {
+      await commit(tasks, producer);
+      lastCommit = Date.now();
+    }
+    if (fetched === 0) await new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs));
+  }
+  await commit(tasks, producer);
+  for (const t of tasks) t.task.close();
+  global.close();
+  send({ kind: 'stopped', threadId: config.threadId });
+  await log.close();
+}
+
+function toLogRecord(record: OutputRecord): LogRecord {
+  return record.headers === undefined
+    ? { key: record.key, value: record.value, timestamp: record.timestamp }
+    : { key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers };
+}
+
+/** Replays a store's changelog partition into it. */
+async function restore(store: AnyStore & RestorableStore, tp: TopicPartition): Promise<void> {
+  let offset = 0;
+  for (;;) {
+    const { records, nextOffset, endOffset } = await log.fetch(tp, offset, { maxRecords: 10_000 });
+    for (const r of records) store.restore(r.key!, r.value, r.timestamp);
+    if (nextOffset >= endOffset) return;
+    offset = nextOffset;
+  }
+}
+
+async function pollGlobal(global: GlobalStateTask, positions: Map<string, number>, toEnd: boolean): Promise<void> {
+  if (positions.size === 0) return;
+  for (;;) {
+    const entries = [...positions];
+    const results = await log.fetchMany(
+      entries.map(([key, offset]) => {
+        const at = key.lastIndexOf(':');
+        return { tp: { topic: key.slice(0, at), partition: Number(key.slice(at + 1)) }, offset, options: { maxRecords: 10_000 } };
+      }),
+    );
+    let behind = false;
+    results.forEach((result, i) => {
+      const [key] = entries[i]!;
+      const at = key.lastIndexOf(':');
+      const topic = key.slice(0, at);
+      const partition = Number(key.slice(at + 1));
+      for (const r of result.records) global.process({ ...r, topic, partition });
+      positions.set(key, result.nextOffset);
+      if (result.nextOffset < result.endOffset) behind = true;
+    });
+    if (!toEnd || !behind) return;
+  }
+}
+
+async function fetchAll(tasks: RunningTask[]): Promise<number> {
+  const wanted: { task: RunningTask; key: string; tp: TopicPartition; offset: number }[] = [];
+  for (const t of tasks) {
+    for (const tp of t.spec.inputs) {
+      const key = partitionKey(tp);
+      if (t.queues.get(key)!.length === 0) wanted.push({ task: t, key, tp, offset: t.positions.get(key)! });
+    }
+  }
+  if (wanted.length === 0) return 0;
+  const results = await log.fetchMany(wanted.map((w) => ({ tp: w.tp, offset: w.offset, options: { maxRecords: config.maxPollRecords } })));
+  let total = 0;
+  for (const t of tasks) t.lag = 0;
+  results.forEach((result, i) => {
+    const w = wanted[i]!;
+    const queue = w.task.queues.get(w.key)!;
+    for (const r of result.records) queue.push({ ...r, topic: topologyTopic(w.tp.topic), partition: w.tp.partition });
+    total += result.records.length;
+    w.task.lag += result.endOffset - result.nextOffset;
+  });
+  return total;
+}
+
+const reverseNames = new Map(Object.entries(config.topicNames).map(([topology, logTopic]) => [logTopic, topology]));
+function topologyTopic(logTopic: string): string {
+  return reverseNames.get(logTopic) ?? logTopic;
+}
+
+/** Processes every queued record of a task, always taking the partition whose head is oldest. */
+function processTask(t: RunningTask): void {
+  const queues = [...t.queues.entries()].filter(([, q]) => q.length > 0);
+  const heads = queues.map(() => 0);
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < queues.length; i++) {
+      const q = queues[i]![1];
+      if (heads[i]! < q.length && (best === -1 || q[heads[i]!]!.timestamp < queues[best]![1][heads[best]!]!.timestamp)) best = i;
+    }
+    if (best === -1) break;
+    const [key, q] = queues[best]!;
+    const record = q[heads[best]!++]!;
+    t.task.process(record);
+    t.positions.set(key, record.offset + 1);
+  }
+  for (const [, q] of queues) q.length = 0;
+}
+
+async function commit(tasks: RunningTask[], producer: TransactionalProducer | undefined): Promise<void> {
+  const started = performance.now();
+  const batches = outputs.take();
+  const offsets = new Map<string, number>();
+  for (const t of tasks) {
+    t.task.flush();
+    for (const [tp, offset] of t.positions) offsets.set(tp, offset);
+  }
+  if (producer !== undefined) {
+    const tx = producer.begin();
+    tx.produce(batches);
+    tx.sendOffsets(config.applicationId, offsets);
+    await tx.commit();
+  } else {
+    if (batches.length > 0) await log.produce(batches);
+    await log.commitOffsets(config.applicationId, offsets);
+  }
+  commits++;
+  commitMs += performance.now() - started;
+}
+
+function onControl(message: ToThread, tasks: RunningTask[]): void {
+  switch (message.kind) {
+    case 'stop':
+      stopping = true;
+      return;
+    case 'metrics':
+      send({
+        kind: 'metrics',
+        id: message.id,
+        commits,
+        commitMs,
+        tasks: tasks.map((t) => ({
+          taskId: t.spec.id,
+          recordsIn: t.task.metrics.recordsIn,
+          recordsOut: t.task.metrics.recordsOut,
+          dropped: { ...t.task.metrics.dropped },
+          lag: t.lag,
+        })),
+      });
+      return;
+    case 'query': {
+      const t = tasks.find((x) => x.spec.partition === message.partition && x.task.stores.has(message.store));
+      const result =
+        t === undefined
+          ? { status: 404, body: { error: `store "${message.store}" partition ${message.partition} is not here` } }
+          : runQuery(t.task.stores.get(message.store)!, topology.storeBuilder(message.store)!.keySerde, message.query as StoreQuery);
+      send({ kind: 'query-result', id: message.id, ...result });
+      return;
+    }
+    default:
+      assertNever(message);
+  }
+}
+
+main().catch((error: unknown) => {
+  send({
+    kind: 'error',
+    threadId: config.threadId,
+    code: error instanceof StreamsError ? error.code : undefined,
+    message: describeCause(error),
+    ...(error instanceof Error && error.stack !== undefined && { stack: error.stack }),
+  });
+});

@@ -1,0 +1,361 @@
+import { availableParallelism } from 'node:os';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { StreamsError, describeCause } from '../errors.ts';
+import type { Log, TopicConfig } from '../log.ts';
+import type { Topology } from '../topology.ts';
+import { changelogTopic } from '../topology.ts';
+import { loadTopology } from './load-topology.ts';
+import { serveLog } from './log-rpc.ts';
+import { assertNever, type FromThread, type StoreQuery, type TaskMetricsSnapshot, type TaskSpec, type ThreadConfig, type ToThread } from './messages.ts';
+import type { QueryResult } from './queries.ts';
+
+/** Kafka Streams' client states. */
+export type StreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'ERROR';
+
+/**
+ * Allowed transitions (as KafkaStreams.State):
+ *
+ *   CREATED -> REBALANCING -> RUNNING -> PENDING_SHUTDOWN -> NOT_RUNNING
+ *        \          \            \-> ERROR -> PENDING_SHUTDOWN
+ *         \          \-> PENDING_SHUTDOWN, ERROR
+ *          \-> PENDING_SHUTDOWN
+ */
+const transitions: Record<StreamsState, readonly StreamsState[]> = {
+  CREATED: ['REBALANCING', 'PENDING_SHUTDOWN'],
+  REBALANCING: ['RUNNING', 'PENDING_SHUTDOWN', 'ERROR'],
+  RUNNING: ['REBALANCING', 'PENDING_SHUTDOWN', 'ERROR'],
+  PENDING_SHUTDOWN: ['NOT_RUNNING'],
+  NOT_RUNNING: [],
+  ERROR: ['PENDING_SHUTDOWN'],
+};
+
+/** Where the application's topology is defined: every thread imports this module. */
+export interface TopologyModule {
+  /** The module's URL or absolute path, e.g. `new URL('./topology.ts', import.meta.url)`. */
+  readonly module: string | URL;
+  /** The export holding a Topology, or a function returning one (default `topology`). */
+  readonly export?: string;
+}
+
+export interface StreamsAppOptions {
+  readonly applicationId: string;
+  readonly log: Log;
+  /** Stream threads (worker threads); default: the number of cores. */
+  readonly threads?: number;
+  /** Default 100 ms with exactly-once, 30 s with at-least-once (Kafka Streams' defaults). */
+  readonly commitIntervalMs?: number;
+  readonly processingGuarantee?: 'exactly_once_v2' | 'at_least_once';
+  /** Records fetched per partition per poll (default 1000). */
+  readonly maxPollRecords?: number;
+  /** A thread commits early once this many records wait to be written (default 50 000). */
+  readonly maxBufferedRecords?: number;
+  /** Called when a thread fails; the application then shuts down (state ERROR). */
+  readonly onError?: (error: StreamsError) => void;
+}
+
+interface ThreadHandle {
+  readonly worker: Worker;
+  readonly config: ThreadConfig;
+  readonly stopLog: () => void;
+  ready: boolean;
+  stopped: Promise<void>;
+}
+
+/**
+ * Runs a topology: one task per input partition of each sub-topology, spread over worker threads.
+ * The Tributary counterpart of `KafkaStreams`.
+ *
+ * @example
+ * const app = new StreamsApp({ module: new URL('./topology.ts', import.meta.url) }, { applicationId: 'clicks', log });
+ * app.onStateChange((next, previous) => console.log(previous, '->', next));
+ * await app.start();
+ * // ...
+ * await app.close();
+ */
+export class StreamsApp {
+  readonly #source: TopologyModule;
+  readonly #options: StreamsAppOptions;
+  #state: StreamsState = 'CREATED';
+  readonly #listeners: ((next: StreamsState, previous: StreamsState) => void)[] = [];
+  readonly #threads: ThreadHandle[] = [];
+  #topology: Topology | undefined;
+  /** Store name -> log partition count and the thread holding each partition's task. */
+  readonly #storeOwners = new Map<string, { partitions: number; threadOf: Map<number, number> }>();
+  readonly #pending = new Map<number, (message: FromThread) => void>();
+  #nextRequest = 0;
+  #failure: StreamsError | undefined;
+
+  constructor(source: TopologyModule, options: StreamsAppOptions) {
+    if (typeof options.applicationId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(options.applicationId)) {
+      throw new StreamsError('INVALID_ARGUMENT', `applicationId must be letters, digits, ".", "_" or "-": ${JSON.stringify(options.applicationId)}`);
+    }
+    if (options.log === undefined) throw new StreamsError('INVALID_ARGUMENT', 'StreamsApp needs a log (an EmbeddedLog, or Kafka)');
+    this.#source = source;
+    this.#options = options;
+  }
+
+  get state(): StreamsState {
+    return this.#state;
+  }
+
+  get applicationId(): string {
+    return this.#options.applicationId;
+  }
+
+  onStateChange(listener: (next: StreamsState, previous: StreamsState) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #transition(next: StreamsState): void {
+    const previous = this.#state;
+    if (!transitions[previous].includes(next)) {
+      throw new StreamsError('ILLEGAL_STATE', `cannot go from ${previous} to ${next}`);
+    }
+    this.#state = next;
+    for (const listener of this.#listeners) listener(next, previous);
+  }
+
+  /** Plans the tasks, creates internal topics, starts the threads; resolves once every task has restored. */
+  async start(): Promise<void> {
+    this.#transition('REBALANCING');
+    try {
+      await this.#start();
+    } catch (error) {
+      await this.#fail(error instanceof StreamsError ? error : new StreamsError('PROCESSING_FAILED', describeCause(error), { cause: error }));
+      throw this.#failure;
+    }
+    if (this.#state === 'REBALANCING') this.#transition('RUNNING');
+  }
+
+  async #start(): Promise<void> {
+    const { applicationId, log } = this.#options;
+    const moduleUrl = this.#source.module instanceof URL ? this.#source.module.href : this.#source.module;
+    const exportName = this.#source.export ?? 'topology';
+    const topology = await loadTopology(moduleUrl, exportName);
+    this.#topology = topology;
+    const existing = await log.topics();
+
+    // Log names: internal topics carry the application id, like Kafka Streams'.
+    const topicNames: Record<string, string> = {};
+    for (const t of topology.internalTopics()) if (t.type === 'repartition') topicNames[t.name] = `${applicationId}-${t.name}`;
+    const logName = (topic: string) => topicNames[topic] ?? topic;
+
+    const partitions = new Map<string, number>();
+    for (const [name, config] of existing) partitions.set(name, config.partitions);
+    for (const topic of topology.sourceTopics()) {
+      if (topicNames[topic] === undefined && !partitions.has(topic)) {
+        throw new StreamsError('UNKNOWN_TOPIC', `source topic "${topic}" does not exist; create it before starting "${applicationId}"`);
+      }
+    }
+    for (const g of topology.globalStores()) {
+      if (!partitions.has(g.topic)) throw new StreamsError('UNKNOWN_TOPIC', `global table topic "${g.topic}" does not exist; create it first`);
+    }
+    // Repartition topics get a fixed count or their writer's; iterate until every count is known.
+    const subs = topology.subtopologies();
+    const taskCount = new Map<number, number>();
+    for (let round = 0; round <= subs.length; round++) {
+      for (const sub of subs) {
+        const counts = sub.sourceTopics.map((t) => partitions.get(logName(t)));
+        if (counts.some((c) => c === undefined)) continue;
+        const n = Math.max(...(counts as number[]));
+        taskCount.set(sub.id, n);
+        for (const sink of sub.sinkTopics) {
+          const internal = topology.internalTopics().find((t) => t.name === sink && t.type === 'repartition');
+          if (internal !== undefined && !partitions.has(logName(sink))) partitions.set(logName(sink), internal.numPartitions ?? n);
+        }
+      }
+    }
+    for (const group of topology.copartitionGroups()) {
+      const counts = new Set(group.map((t) => partitions.get(logName(t))));
+      if (counts.size > 1) {
+        throw new StreamsError(
+          'INVALID_TOPOLOGY',
+          `topics joined together must have the same number of partitions: ${group.map((t) => `${logName(t)} (${partitions.get(logName(t))})`).join(', ')}`,
+        );
+      }
+    }
+    for (const sub of subs) {
+      for (const sink of sub.sinkTopics) {
+        if (!partitions.has(logName(sink))) throw new StreamsError('UNKNOWN_TOPIC', `output topic "${sink}" does not exist; create it first`);
+      }
+    }
+    // Internal topics.
+    const changelogs: Record<string, string> = {};
+    const create: [string, TopicConfig][] = [];
+    for (const t of topology.internalTopics()) {
+      if (t.type === 'repartition') create.push([logName(t.name), { partitions: partitions.get(logName(t.name))!, cleanupPolicy: 'delete' }]);
+    }
+    const taskOfStore = new Map<string, number>();
+    for (const sub of subs) {
+      for (const store of sub.stores) {
+        taskOfStore.set(store, sub.id);
+        const builder = topology.storeBuilder(store)!;
+        if (!builder.loggingEnabled) continue;
+        const name = `${applicationId}-${changelogTopic(store)}`;
+        changelogs[store] = name;
+        partitions.set(name, taskCount.get(sub.id)!);
+        create.push([name, { partitions: taskCount.get(sub.id)!, cleanupPolicy: builder.supplier.kind === 'key-value' ? 'compact' : 'compact,delete' }]);
+      }
+    }
+    for (const [name, config] of create) await log.createTopic(name, config);
+
+    const tasks: TaskSpec[] = [];
+    for (const sub of subs) {
+      for (let p = 0; p < taskCount.get(sub.id)!; p++) {
+        tasks.push({ id: `${sub.id}_${p}`, subtopology: sub.id, partition: p, inputs: sub.sourceTopics.map((t) => ({ topic: logName(t), partition: p })) });
+      }
+    }
+    const threadCount = Math.max(1, Math.min(this.#options.threads ?? availableParallelism(), tasks.length));
+    const assigned: TaskSpec[][] = Array.from({ length: threadCount }, () => []);
+    tasks.forEach((task, i) => assigned[i % threadCount]!.push(task));
+    for (const [store, subId] of taskOfStore) {
+      const threadOf = new Map<number, number>();
+      assigned.forEach((list, thread) => list.forEach((t) => t.subtopology === subId && threadOf.set(t.partition, thread)));
+      this.#storeOwners.set(store, { partitions: taskCount.get(subId)!, threadOf });
+    }
+    const eos = (this.#options.processingGuarantee ?? 'exactly_once_v2') === 'exactly_once_v2';
+    const globalTopics: Record<string, number> = {};
+    for (const g of topology.globalStores()) globalTopics[g.topic] = partitions.get(g.topic)!;
+    const allPartitions = Object.fromEntries(partitions);
+    const readies: Promise<void>[] = [];
+    assigned.forEach((list, threadId) => {
+      const config: ThreadConfig = {
+        threadId,
+        module: moduleUrl,
+        exportName,
+        applicationId,
+        processingGuarantee: eos ? 'exactly_once_v2' : 'at_least_once',
+        commitIntervalMs: this.#options.commitIntervalMs ?? (eos ? 100 : 30_000),
+        maxBufferedRecords: this.#options.maxBufferedRecords ?? 50_000,
+        pollIntervalMs: 10,
+        maxPollRecords: this.#options.maxPollRecords ?? 1000,
+        tasks: list,
+        partitions: allPartitions,
+        topicNames,
+        changelogs,
+        globalTopics,
+      };
+      readies.push(this.#spawn(config));
+    });
+    await Promise.all(readies);
+  }
+
+  #spawn(config: ThreadConfig): Promise<void> {
+    const channel = new MessageChannel();
+    const worker = new Worker(new URL('./stream-thread.ts', import.meta.url), {
+      workerData: { config, logPort: channel.port2 },
+      transferList: [channel.port2],
+      name: `${config.applicationId}-StreamThread-${config.threadId}`,
+    });
+    const stopLog = serveLog(this.#options.log, channel.port1);
+    let resolveReady!: () => void;
+    let rejectReady!: (e: unknown) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      resolveReady = resolve;
+      rejectReady = reject;
+    });
+    let resolveStopped!: () => void;
+    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)) };
+    this.#threads.push(handle);
+    worker.on('message', (message: FromThread) => {
+      switch (message.kind) {
+        case 'ready':
+          handle.ready = true;
+          resolveReady();
+          return;
+        case 'stopped':
+          resolveStopped();
+          return;
+        case 'error': {
+          const error = new StreamsError(message.code ?? 'PROCESSING_FAILED', `stream thread ${message.threadId} failed: ${message.message}`);
+          rejectReady(error);
+          void this.#fail(error);
+          return;
+        }
+        case 'metrics':
+        case 'query-result':
+          this.#pending.get(message.id)?.(message);
+          this.#pending.delete(message.id);
+          return;
+        default:
+          assertNever(message);
+      }
+    });
+    worker.on('error', (error) => {
+      const wrapped = new StreamsError('PROCESSING_FAILED', `stream thread ${config.threadId} crashed: ${describeCause(error)}`, { cause: error });
+      rejectReady(wrapped);
+      void this.#fail(wrapped);
+    });
+    worker.on('exit', () => {
+      resolveStopped();
+      channel.port1.close();
+    });
+    return ready;
+  }
+
+  async #fail(error: StreamsError): Promise<void> {
+    if (this.#failure !== undefined || this.#state === 'PENDING_SHUTDOWN' || this.#state === 'NOT_RUNNING') return;
+    this.#failure = error;
+    this.#transition('ERROR');
+    this.#options.onError?.(error);
+    await this.#shutdown();
+  }
+
+  /** Stops every thread after a last commit. */
+  async close(): Promise<void> {
+    if (this.#state === 'NOT_RUNNING' || this.#state === 'PENDING_SHUTDOWN') return;
+    await this.#shutdown();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#transition('PENDING_SHUTDOWN');
+    for (const t of this.#threads) t.worker.postMessage({ kind: 'stop' } satisfies ToThread);
+    await Promise.all(
+      this.#threads.map(async (t) => {
+        const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000).unref());
+        if ((await Promise.race([t.stopped.then(() => 'ok' as const), timeout])) === 'timeout') await t.worker.terminate();
+        await t.worker.terminate();
+        t.stopLog();
+      }),
+    );
+    this.#transition('NOT_RUNNING');
+  }
+
+  #ask<T extends FromThread>(thread: number, message: (id: number) => ToThread): Promise<T> {
+    const id = ++this.#nextRequest;
+    return new Promise<T>((resolve) => {
+      this.#pending.set(id, resolve as (m: FromThread) => void);
+      this.#threads[thread]!.worker.postMessage(message(id));
+    });
+  }
+
+  /** Per-task counters from every thread. */
+  async metrics(): Promise<{ tasks: TaskMetricsSnapshot[]; commits: number; commitMs: number }> {
+    const replies = await Promise.all(this.#threads.map((_, i) => this.#ask<Extract<FromThread, { kind: 'metrics' }>>(i, (id) => ({ kind: 'metrics', id }))));
+    return {
+      tasks: replies.flatMap((r) => r.tasks),
+      commits: replies.reduce((n, r) => n + r.commits, 0),
+      commitMs: replies.reduce((n, r) => n + r.commitMs, 0),
+    };
+  }
+
+  /** Stores of the topology, with their partitions and the thread serving each. */
+  stores(): { name: string; partitions: number }[] {
+    return [...this.#storeOwners].map(([name, o]) => ({ name, partitions: o.partitions }));
+  }
+
+  /** Runs an interactive query on the task holding `partition` of `store`. */
+  async query(store: string, partition: number, query: StoreQuery): Promise<QueryResult> {
+    const owner = this.#storeOwners.get(store);
+    if (owner === undefined) return { status: 404, body: { error: `no store named "${store}"` } };
+    const thread = owner.threadOf.get(partition);
+    if (thread === undefined || this.#state !== 'RUNNING') return { status: 503, body: { error: `store "${store}" is not available (state ${this.#state})` } };
+    const reply = await this.#ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query }));
+    return { status: reply.status, body: reply.body };
+  }
+
+  /** The topology, once started. */
+  get topology(): Topology | undefined {
+    return this.#topology;
+  }
+}

@@ -4,3 +4,5 @@ export { LogClient, serveLog } from './log-rpc.ts';
 export { murmur2, partitionForKey } from './partitioner.ts';
 export { parseKey } from './queries.ts';
 export type { StoreQuery } from './messages.ts';
+export type { HttpOptions } from './http-server.ts';
+export { parseRecords } from './http-server.ts';

@@ -8,6 +8,7 @@ import { loadTopology } from './load-topology.ts';
 import { serveLog } from './log-rpc.ts';
 import { assertNever, type FromThread, type StoreQuery, type TaskMetricsSnapshot, type TaskSpec, type ThreadConfig, type ToThread } from './messages.ts';
 import type { QueryResult } from './queries.ts';
+import { AppHttpServer, type HttpOptions } from './http-server.ts';
 
 /** Kafka Streams' client states. */
 export type StreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'ERROR';
@@ -51,6 +52,8 @@ export interface StreamsAppOptions {
   readonly maxBufferedRecords?: number;
   /** Called when a thread fails; the application then shuts down (state ERROR). */
   readonly onError?: (error: StreamsError) => void;
+  /** Serve interactive queries, health, metrics and ingest over HTTP. Port 0 picks a free port. */
+  readonly http?: HttpOptions;
 }
 
 interface ThreadHandle {
@@ -84,6 +87,8 @@ export class StreamsApp {
   readonly #pending = new Map<number, (message: FromThread) => void>();
   #nextRequest = 0;
   #failure: StreamsError | undefined;
+  #http: AppHttpServer | undefined;
+  #httpAddress: { host: string; port: number } | undefined;
 
   constructor(source: TopologyModule, options: StreamsAppOptions) {
     if (typeof options.applicationId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(options.applicationId)) {
@@ -119,6 +124,12 @@ export class StreamsApp {
   async start(): Promise<void> {
     this.#transition('REBALANCING');
     try {
+      if (this.#options.http !== undefined) {
+        const server = new AppHttpServer(this, this.#options.log, this.#options.http);
+        const address = await server.listen();
+        this.#http = server;
+        this.#httpAddress = { host: address.address, port: address.port };
+      }
       await this.#start();
     } catch (error) {
       await this.#fail(error instanceof StreamsError ? error : new StreamsError('PROCESSING_FAILED', describeCause(error), { cause: error }));
@@ -318,7 +329,13 @@ export class StreamsApp {
         t.stopLog();
       }),
     );
+    await this.#http?.close();
     this.#transition('NOT_RUNNING');
+  }
+
+  /** Where the HTTP server listens, when `http` is configured. */
+  get httpAddress(): { host: string; port: number } | undefined {
+    return this.#httpAddress;
   }
 
   #ask<T extends FromThread>(thread: number, message: (id: number) => ToThread): Promise<T> {

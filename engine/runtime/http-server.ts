@@ -1,0 +1,349 @@
+/**
+ * The HTTP face of a StreamsApp: interactive queries, health, Prometheus metrics and ingest.
+ *
+ *   GET  /health                              200 while RUNNING, else 503; JSON state
+ *   GET  /stores                              stores, partition counts, host
+ *   GET  /stores/{store}/keys/{key}           one row (404 when absent)
+ *   GET  /stores/{store}/range?from=&to=      rows in key order, every partition
+ *   GET  /stores/{store}/windows/{key}?from=&to=
+ *   GET  /stores/{store}/sessions/{key}
+ *   GET  /metrics                             Prometheus text (prom-client)
+ *   POST /topics/{topic}/records              JSON array or NDJSON of { key, value, timestamp? }
+ *
+ * Keys in paths are strings decoded with the store's key serde. Errors are JSON `{ error }` with
+ * a 4xx status; the server keeps serving.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { describeCause } from '../errors.ts';
+import type { LogRecord, Log, PartitionBatch } from '../log.ts';
+import type { Serde } from '../serde.ts';
+import { partitionForKey } from './partitioner.ts';
+import { parseKey, type QueryResult } from './queries.ts';
+import type { StoreQuery } from './messages.ts';
+import type { StreamsApp } from './streams-app.ts';
+
+export interface HttpOptions {
+  readonly port: number;
+  readonly host?: string;
+  /** Largest accepted ingest body (default 16 MiB); larger requests get 413. */
+  readonly maxBodyBytes?: number;
+  /** Ingest requests in flight before new ones get 429 (default 64). */
+  readonly maxInFlightIngest?: number;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** JSON with byte arrays as base64 strings. */
+function toJson(body: unknown): string {
+  return JSON.stringify(body, (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value));
+}
+
+export class AppHttpServer {
+  readonly #app: StreamsApp;
+  readonly #log: Log;
+  readonly #options: HttpOptions;
+  readonly #server: Server;
+  readonly #registry = new Registry();
+  #inFlightIngest = 0;
+
+  constructor(app: StreamsApp, log: Log, options: HttpOptions) {
+    this.#app = app;
+    this.#log = log;
+    this.#options = options;
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((error: unknown) => {
+        const status = error instanceof HttpError ? error.status : 500;
+        this.#send(res, status, { error: describeCause(error) });
+      });
+    });
+    this.#registerMetrics();
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#options.port, this.#options.host ?? '127.0.0.1', () => resolve());
+    });
+    return this.#server.address() as AddressInfo;
+  }
+
+  #port(): number {
+    return (this.#server.address() as AddressInfo | null)?.port ?? this.#options.port;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+    if (res.headersSent) return;
+    const text = contentType === 'application/json' ? toJson(body) : String(body);
+    res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const parts = url.pathname.split('/').filter(Boolean).map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        throw new HttpError(400, `malformed path segment ${JSON.stringify(p)}`);
+      }
+    });
+    const method = req.method ?? 'GET';
+    if (method === 'GET' && parts.length === 1 && parts[0] === 'health') {
+      const state = this.#app.state;
+      return this.#send(res, state === 'RUNNING' ? 200 : 503, { state, applicationId: this.#app.applicationId });
+    }
+    if (method === 'GET' && parts.length === 1 && parts[0] === 'metrics') {
+      return this.#send(res, 200, await this.#registry.metrics(), this.#registry.contentType);
+    }
+    if (method === 'GET' && parts[0] === 'stores') return this.#stores(res, parts.slice(1), url.searchParams);
+    if (parts[0] === 'topics' && parts.length === 3 && parts[2] === 'records') {
+      if (method !== 'POST') throw new HttpError(405, 'use POST to add records');
+      return this.#ingest(req, res, parts[1]!);
+    }
+    throw new HttpError(404, `no route for ${method} ${url.pathname}`);
+  }
+
+  async #stores(res: ServerResponse, parts: string[], query: URLSearchParams): Promise<void> {
+    const here = this.#options.host ?? '127.0.0.1';
+    if (parts.length === 0) {
+      return this.#send(
+        res,
+        200,
+        this.#app.stores().map((s) => ({ ...s, hosts: Array.from({ length: s.partitions }, (_, p) => ({ partition: p, host: `${here}:${this.#port()}` })) })),
+      );
+    }
+    const [store, what, key] = parts;
+    const info = this.#app.stores().find((s) => s.name === store);
+    if (info === undefined) throw new HttpError(404, `no store named "${store}"`);
+    const keySerde = this.#app.topology!.storeBuilder(store!)!.keySerde;
+    const number = (name: string, fallback: number) => {
+      const raw = query.get(name);
+      if (raw === null || raw === '') return fallback;
+      const n = Number(raw);
+      if (!Number.isFinite(n)) throw new HttpError(400, `query parameter ${name} must be a number of milliseconds, got ${JSON.stringify(raw)}`);
+      return n;
+    };
+    let q: StoreQuery;
+    if (what === 'keys' && key !== undefined && parts.length === 3) q = { type: 'key', key };
+    else if (what === 'windows' && key !== undefined && parts.length === 3) {
+      q = { type: 'windows', key, from: number('from', 0), to: number('to', Number.MAX_SAFE_INTEGER) };
+    } else if (what === 'sessions' && key !== undefined && parts.length === 3) q = { type: 'sessions', key };
+    else if (what === 'range' && parts.length === 2) {
+      const from = query.get('from');
+      const to = query.get('to');
+      q = { type: 'range', ...(from !== null && { from }), ...(to !== null && { to }) };
+    } else {
+      throw new HttpError(404, 'use /stores/{store}/keys/{key}, /range, /windows/{key} or /sessions/{key}');
+    }
+    if (this.#app.state !== 'RUNNING') throw new HttpError(503, `store "${store}" is not queryable yet (state ${this.#app.state})`);
+    if (q.type === 'range') {
+      const results = await Promise.all(Array.from({ length: info.partitions }, (_, p) => this.#app.query(store!, p, q)));
+      const bad = results.find((r) => r.status !== 200);
+      if (bad !== undefined) return this.#send(res, bad.status, bad.body);
+      return this.#send(res, 200, results.flatMap((r) => r.body as unknown[]));
+    }
+    const result = await this.#byKey(store!, info.partitions, keySerde, q);
+    this.#send(res, result.status, result.body);
+  }
+
+  /** Asks the partition the key hashes to first, then the others (a key written by another partitioner). */
+  async #byKey(store: string, partitions: number, keySerde: Serde<unknown>, q: StoreQuery & { key: string }): Promise<QueryResult> {
+    const parsed = parseKey(q.key, keySerde);
+    if (!parsed.ok) return { status: 400, body: { error: `key ${JSON.stringify(q.key)} cannot be decoded with the store's key serde` } };
+    const first = partitionForKey(keySerde.serialize(parsed.key, store), partitions);
+    const order = [first, ...Array.from({ length: partitions }, (_, p) => p).filter((p) => p !== first)];
+    let last: QueryResult = { status: 404, body: { error: 'no such key' } };
+    for (const p of order) {
+      last = await this.#app.query(store, p, q);
+      const empty = Array.isArray(last.body) && last.body.length === 0;
+      if (last.status !== 404 && !empty) return last;
+    }
+    return last;
+  }
+
+  async #ingest(req: IncomingMessage, res: ServerResponse, topic: string): Promise<void> {
+    const source = this.#app.topology?.sourceFor(topic);
+    if (source === undefined) {
+      throw new HttpError(404, `topic "${topic}" is not an input of this application, so its serdes are unknown`);
+    }
+    const limit = this.#options.maxInFlightIngest ?? 64;
+    if (this.#inFlightIngest >= limit) {
+      res.setHeader('retry-after', '1');
+      throw new HttpError(429, `too many ingest requests in flight (${limit}); retry shortly`);
+    }
+    this.#inFlightIngest++;
+    try {
+      const text = await this.#body(req);
+      const rows = parseRecords(text);
+      const partitions = (await this.#log.topics()).get(topic)?.partitions;
+      if (partitions === undefined) throw new HttpError(404, `topic "${topic}" does not exist`);
+      const batches = new Map<number, LogRecord[]>();
+      rows.forEach((row, i) => {
+        const where = `record ${i + 1}`;
+        if (typeof row !== 'object' || row === null || !('value' in row)) throw new HttpError(400, `${where}: expected an object { key, value, timestamp? }`);
+        const r = row as { key?: unknown; value: unknown; timestamp?: unknown };
+        if (r.timestamp !== undefined && (typeof r.timestamp !== 'number' || !Number.isSafeInteger(r.timestamp) || r.timestamp < 0)) {
+          throw new HttpError(400, `${where}: timestamp must be a non-negative integer (ms)`);
+        }
+        let key: Uint8Array | null;
+        let value: Uint8Array | null;
+        try {
+          key = r.key === undefined || r.key === null ? null : source.keySerde.serialize(r.key, topic);
+        } catch (error) {
+          throw new HttpError(400, `${where}: key does not fit the topic's key serde: ${describeCause(error)}`);
+        }
+        try {
+          value = r.value === null ? null : source.valueSerde.serialize(r.value, topic);
+        } catch (error) {
+          throw new HttpError(400, `${where}: value does not fit the topic's value serde: ${describeCause(error)}`);
+        }
+        const p = key === null ? i % partitions : partitionForKey(key, partitions);
+        let list = batches.get(p);
+        if (list === undefined) batches.set(p, (list = []));
+        list.push({ key, value, timestamp: (r.timestamp as number | undefined) ?? Date.now() });
+      });
+      const produce: PartitionBatch[] = [...batches].map(([partition, records]) => ({ topic, partition, records }));
+      await this.#log.produce(produce);
+      this.#send(res, 200, { accepted: rows.length });
+    } finally {
+      this.#inFlightIngest--;
+    }
+  }
+
+  #body(req: IncomingMessage): Promise<string> {
+    const max = this.#options.maxBodyBytes ?? 16 * 1024 * 1024;
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.byteLength;
+        if (size > max) {
+          reject(new HttpError(413, `request body over ${max} bytes; send smaller batches`));
+          req.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      req.on('error', reject);
+    });
+  }
+
+  #registerMetrics(): void {
+    const r = this.#registry;
+    collectDefaultMetrics({ register: r });
+    let snapshot: Awaited<ReturnType<StreamsApp['metrics']>> | undefined;
+    const refresh = async () => {
+      snapshot = this.#app.state === 'RUNNING' ? await this.#app.metrics() : undefined;
+    };
+    const labels = ['task'];
+    new Gauge({
+      name: 'tributary_records_in_total',
+      help: 'Records read per task',
+      labelNames: labels,
+      registers: [r],
+      async collect() {
+        await refresh();
+        this.reset();
+        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.recordsIn);
+      },
+    });
+    new Gauge({
+      name: 'tributary_records_out_total',
+      help: 'Records written per task (outputs and repartition records)',
+      labelNames: labels,
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.recordsOut);
+      },
+    });
+    new Gauge({
+      name: 'tributary_consumer_lag',
+      help: 'Records not yet read, per task',
+      labelNames: labels,
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.lag);
+      },
+    });
+    new Gauge({
+      name: 'tributary_dropped_records_total',
+      help: 'Records dropped, per task and reason (late records, null keys, skipped errors)',
+      labelNames: ['task', 'reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const t of snapshot?.tasks ?? []) for (const [reason, n] of Object.entries(t.dropped)) this.set({ task: t.taskId, reason }, n);
+      },
+    });
+    new Gauge({
+      name: 'tributary_commits_total',
+      help: 'Commits of all threads',
+      registers: [r],
+      collect() {
+        this.set(snapshot?.commits ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tributary_commit_latency_avg_ms',
+      help: 'Average commit latency (ms)',
+      registers: [r],
+      collect() {
+        this.set(snapshot === undefined || snapshot.commits === 0 ? 0 : snapshot.commitMs / snapshot.commits);
+      },
+    });
+    const app = this.#app;
+    new Gauge({
+      name: 'tributary_state',
+      help: 'Application state (1 for the current state)',
+      labelNames: ['state'],
+      registers: [r],
+      collect() {
+        this.reset();
+        this.set({ state: app.state }, 1);
+      },
+    });
+  }
+}
+
+/** A JSON array, or NDJSON (one JSON value per line). Names the bad line on error. */
+export function parseRecords(text: string): unknown[] {
+  const trimmed = text.trim();
+  if (trimmed === '') throw new HttpError(400, 'empty body: send a JSON array or NDJSON of { key, value, timestamp? }');
+  if (trimmed.startsWith('[')) {
+    try {
+      const rows = JSON.parse(trimmed) as unknown;
+      if (!Array.isArray(rows)) throw new Error('not an array');
+      return rows;
+    } catch (error) {
+      throw new HttpError(400, `body is not a valid JSON array: ${describeCause(error)}`);
+    }
+  }
+  const rows: unknown[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      rows.push(JSON.parse(line));
+    } catch (error) {
+      throw new HttpError(400, `line ${i + 1} is not valid JSON: ${describeCause(error)}`);
+    }
+  });
+  return rows;
+}
+
+export { HttpError };

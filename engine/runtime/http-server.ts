@@ -292,6 +292,16 @@ export class AppHttpServer {
       },
     });
     new Gauge({
+      name: 'tributary_dead_lettered_records_total',
+      help: 'Records sent to the dead-letter topic, per task',
+      labelNames: labels,
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.deadLettered);
+      },
+    });
+    new Gauge({
       name: 'tributary_commits_total',
       help: 'Commits of all threads',
       registers: [r],

@@ -3,6 +3,6 @@ export type { StreamsAppOptions, StreamsState, TopologyModule } from './streams-
 export { LogClient, serveLog } from './log-rpc.ts';
 export { murmur2, partitionForKey } from './partitioner.ts';
 export { parseKey } from './queries.ts';
-export type { StoreQuery } from './messages.ts';
+export type { StoreQuery, ErrorPolicy } from './messages.ts';
 export type { HttpOptions } from './http-server.ts';
 export { parseRecords } from './http-server.ts';

@@ -32,7 +32,14 @@ export interface ThreadConfig {
   readonly changelogs: Readonly<Record<string, string>>;
   /** Global topics to read in full, with their partition counts. */
   readonly globalTopics: Readonly<Record<string, number>>;
+  readonly onDeserializationError: ErrorPolicy;
+  readonly onProcessingError: ErrorPolicy;
+  /** Where 'dead-letter' sends records (log name). */
+  readonly deadLetterTopic: string | undefined;
 }
+
+/** What happens to a record that cannot be decoded or processed. */
+export type ErrorPolicy = 'log-and-fail' | 'log-and-continue' | 'dead-letter';
 
 export interface TaskMetricsSnapshot {
   readonly taskId: string;
@@ -41,6 +48,7 @@ export interface TaskMetricsSnapshot {
   readonly dropped: Readonly<Record<string, number>>;
   /** Records left to read per input partition at the last poll. */
   readonly lag: number;
+  readonly deadLettered: number;
 }
 
 export type ToThread =

@@ -14,12 +14,13 @@ import { GlobalStateTask, StreamTask, type OutputRecord, type RawRecord } from '
 import type { Topology } from '../topology.ts';
 import { LogClient } from './log-rpc.ts';
 import { partitionForKey } from './partitioner.ts';
-import { assertNever, type FromThread, type StoreQuery, type TaskSpec, type ThreadConfig, type ToThread } from './messages.ts';
+import { assertNever, type ErrorPolicy, type FromThread, type StoreQuery, type TaskSpec, type ThreadConfig, type ToThread } from './messages.ts';
 import { loadTopology } from './load-topology.ts';
 import { runQuery } from './queries.ts';
 
 interface RunningTask {
   readonly spec: TaskSpec;
+  deadLettered: number;
   readonly task: StreamTask;
   /** Next offset to read per input partition. */
   readonly positions: Map<string, number>;
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
   await pollGlobal(global, globalPositions, true);
 
   const tasks: RunningTask[] = [];
+  const running = tasks;
   const committed = await log.committedOffsets(config.applicationId);
   for (const spec of config.tasks) {
     const restorers: { topic: string; store: () => AnyStore }[] = [];
@@ -101,13 +103,16 @@ async function main(): Promise<void> {
       },
       globalStores: global.stores,
       clock: Date.now,
+      onDeserializationError: (error, raw) => handleError(config.onDeserializationError, error, raw, spec.id),
+      onProcessingError: (error, raw) => handleError(config.onProcessingError, error, raw, spec.id),
     });
     for (const { topic, store } of restorers) await restore(store() as AnyStore & RestorableStore, { topic, partition: spec.partition });
     const positions = new Map<string, number>();
     for (const tp of spec.inputs) positions.set(partitionKey(tp), committed.get(partitionKey(tp)) ?? 0);
-    tasks.push({ spec, task, positions, queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])), lag: 0 });
+    running.push({ spec, task, positions, queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])), lag: 0, deadLettered: 0 });
   }
 
+  tasksById = new Map(tasks.map((t) => [t.spec.id, t]));
   const producer = config.processingGuarantee === 'exactly_once_v2' ? await log.initTransactions(`${config.applicationId}-${config.threadId}`) : undefined;
   port.on('message', (message: ToThread) => onControl(message, tasks));
   send({ kind: 'ready', threadId: config.threadId });
@@ -130,6 +135,37 @@ async function main(): Promise<void> {
   global.close();
   send({ kind: 'stopped', threadId: config.threadId });
   await log.close();
+}
+
+let tasksById = new Map<string, RunningTask>();
+
+/**
+ * Applies an error policy to a bad record. A dead-lettered record keeps its key and value bytes;
+ * headers say where it came from and why. It is written in the same transaction as the offsets
+ * that move past it, so it is dead-lettered exactly once.
+ */
+function handleError(policy: ErrorPolicy, error: StreamsError, raw: RawRecord, taskId: string): 'continue' | 'fail' {
+  if (policy === 'log-and-fail') return 'fail';
+  console.warn(`[tributary] task ${taskId}: skipping record ${raw.topic}-${raw.partition}@${raw.offset}: ${error.message}`);
+  if (policy === 'dead-letter') {
+    outputs.add(config.deadLetterTopic!, undefined, {
+      key: raw.key,
+      value: raw.value,
+      timestamp: raw.timestamp,
+      headers: {
+        ...raw.headers,
+        'tributary.error.code': error.code,
+        'tributary.error.message': error.message,
+        'tributary.source.topic': logName(raw.topic),
+        'tributary.source.partition': String(raw.partition),
+        'tributary.source.offset': String(raw.offset),
+        'tributary.task': taskId,
+      },
+    });
+    const t = tasksById.get(taskId);
+    if (t !== undefined) t.deadLettered++;
+  }
+  return 'continue';
 }
 
 function toLogRecord(record: OutputRecord): LogRecord {
@@ -257,6 +293,7 @@ function onControl(message: ToThread, tasks: RunningTask[]): void {
           recordsOut: t.task.metrics.recordsOut,
           dropped: { ...t.task.metrics.dropped },
           lag: t.lag,
+          deadLettered: t.deadLettered,
         })),
       });
       return;

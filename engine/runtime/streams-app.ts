@@ -6,7 +6,16 @@ import type { Topology } from '../topology.ts';
 import { changelogTopic } from '../topology.ts';
 import { loadTopology } from './load-topology.ts';
 import { serveLog } from './log-rpc.ts';
-import { assertNever, type FromThread, type StoreQuery, type TaskMetricsSnapshot, type TaskSpec, type ThreadConfig, type ToThread } from './messages.ts';
+import {
+  assertNever,
+  type ErrorPolicy,
+  type FromThread,
+  type StoreQuery,
+  type TaskMetricsSnapshot,
+  type TaskSpec,
+  type ThreadConfig,
+  type ToThread,
+} from './messages.ts';
 import type { QueryResult } from './queries.ts';
 import { AppHttpServer, type HttpOptions } from './http-server.ts';
 
@@ -52,6 +61,15 @@ export interface StreamsAppOptions {
   readonly maxBufferedRecords?: number;
   /** Called when a thread fails; the application then shuts down (state ERROR). */
   readonly onError?: (error: StreamsError) => void;
+  /**
+   * What to do with a record whose key or value cannot be decoded (default 'log-and-fail', as in
+   * Kafka Streams): stop with an error, skip it with a warning, or send it to `deadLetterTopic`.
+   */
+  readonly deserializationExceptionHandler?: ErrorPolicy;
+  /** What to do when a processor throws on a record (default 'log-and-fail'). */
+  readonly processingExceptionHandler?: ErrorPolicy;
+  /** Topic for 'dead-letter' (created with one partition if missing); default `<applicationId>-dlq`. */
+  readonly deadLetterTopic?: string;
   /** Serve interactive queries, health, metrics and ingest over HTTP. Port 0 picks a free port. */
   readonly http?: HttpOptions;
 }
@@ -208,6 +226,12 @@ export class StreamsApp {
         create.push([name, { partitions: taskCount.get(sub.id)!, cleanupPolicy: builder.supplier.kind === 'key-value' ? 'compact' : 'compact,delete' }]);
       }
     }
+    const policies = [this.#options.deserializationExceptionHandler, this.#options.processingExceptionHandler];
+    const deadLetterTopic = policies.includes('dead-letter') ? (this.#options.deadLetterTopic ?? `${applicationId}-dlq`) : undefined;
+    if (deadLetterTopic !== undefined && !partitions.has(deadLetterTopic)) {
+      create.push([deadLetterTopic, { partitions: 1, cleanupPolicy: 'delete' }]);
+      partitions.set(deadLetterTopic, 1);
+    }
     for (const [name, config] of create) await log.createTopic(name, config);
 
     const tasks: TaskSpec[] = [];
@@ -245,6 +269,9 @@ export class StreamsApp {
         topicNames,
         changelogs,
         globalTopics,
+        onDeserializationError: this.#options.deserializationExceptionHandler ?? 'log-and-fail',
+        onProcessingError: this.#options.processingExceptionHandler ?? 'log-and-fail',
+        deadLetterTopic,
       };
       readies.push(this.#spawn(config));
     });
@@ -279,6 +306,9 @@ export class StreamsApp {
           return;
         case 'error': {
           const error = new StreamsError(message.code ?? 'PROCESSING_FAILED', `stream thread ${message.threadId} failed: ${message.message}`);
+          // The thread has given up: nothing it buffered since its last commit is written.
+          resolveStopped();
+          void worker.terminate();
           rejectReady(error);
           void this.#fail(error);
           return;

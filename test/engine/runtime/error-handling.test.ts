@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedLog } from '../../../connectors/embedded/index.ts';
+import { Serdes, StreamsApp, type StreamsError } from '../../../index.ts';
+
+const module = new URL('./fixtures/poison.ts', import.meta.url);
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+async function setup(): Promise<{ dir: string; log: EmbeddedLog }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-errors-'));
+  const log = await EmbeddedLog.open({ dir });
+  await log.createTopic('events', { partitions: 1, cleanupPolicy: 'delete' });
+  await log.createTopic('doubled', { partitions: 1, cleanupPolicy: 'delete' });
+  await log.produce([
+    {
+      topic: 'events',
+      partition: 0,
+      records: [
+        { key: Buffer.from('a'), value: json({ n: 1 }), timestamp: 1 },
+        { key: Buffer.from('b'), value: Buffer.from('{not json'), timestamp: 2 },
+        { key: Buffer.from('c'), value: json({ n: 3, boom: true }), timestamp: 3 },
+        { key: Buffer.from('d'), value: json({ n: 4 }), timestamp: 4 },
+      ],
+    },
+  ]);
+  return { dir, log };
+}
+
+async function readAll(log: EmbeddedLog, topic: string) {
+  return (await log.fetch({ topic, partition: 0 }, 0)).records;
+}
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('dead-letter: poison records go to the DLQ with their origin and the error; the rest is processed', async () => {
+  const { dir, log } = await setup();
+  const app = new StreamsApp(
+    { module },
+    { applicationId: 'dlq', log, threads: 1, deserializationExceptionHandler: 'dead-letter', processingExceptionHandler: 'dead-letter' },
+  );
+  try {
+    await app.start();
+    await until(async () => (await readAll(log, 'doubled')).length === 2, 'outputs');
+    await until(async () => (await log.topics()).has('dlq-dlq') && (await readAll(log, 'dlq-dlq')).length === 2, 'dead letters');
+    assert.deepEqual((await readAll(log, 'doubled')).map((r) => Serdes.number().deserialize(r.value!, '')), [2, 8]);
+    const dead = await readAll(log, 'dlq-dlq');
+    assert.deepEqual(
+      dead.map((r) => [Buffer.from(r.key!).toString(), Buffer.from(r.value!).toString(), r.headers?.['tributary.error.code'], r.headers?.['tributary.source.offset']]),
+      [
+        ['b', '{not json', 'DESERIALIZATION_FAILED', '1'],
+        ['c', JSON.stringify({ n: 3, boom: true }), 'PROCESSING_FAILED', '2'],
+      ],
+    );
+    assert.match(dead[1]!.headers!['tributary.error.message']!, /cannot double 3/);
+    const metrics = await app.metrics();
+    assert.equal(metrics.tasks[0]!.deadLettered, 2);
+  } finally {
+    await app.close();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('log-and-continue skips poison records; log-and-fail stops the application in ERROR with the reason', async () => {
+  const { dir, log } = await setup();
+  const skipping = new StreamsApp(
+    { module },
+    { applicationId: 'skip', log, threads: 1, deserializationExceptionHandler: 'log-and-continue', processingExceptionHandler: 'log-and-continue' },
+  );
+  const errors: StreamsError[] = [];
+  const failing = new StreamsApp({ module }, { applicationId: 'fail', log, threads: 1, onError: (e) => errors.push(e) });
+  try {
+    await skipping.start();
+    await until(async () => (await readAll(log, 'doubled')).length === 2, 'outputs');
+    await skipping.close();
+
+    await failing.start().catch(() => {});
+    await until(async () => failing.state === 'NOT_RUNNING', 'the failing app to stop');
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.code, 'DESERIALIZATION_FAILED');
+    assert.match(errors[0]!.message, /events-0@1/);
+    // The failing app committed nothing: the output it had buffered for `a` was never written.
+    assert.equal((await readAll(log, 'doubled')).length, 2);
+    assert.equal((await log.committedOffsets('fail')).size, 0);
+  } finally {
+    await skipping.close();
+    await failing.close();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

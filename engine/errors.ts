@@ -24,6 +24,7 @@ export const errorCodes = [
   'INVALID_OFFSET',
   'CORRUPT_DATA',
   'LOG_CLOSED',
+  'LOG_LOCKED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, fsyncSync, ftruncateSync, unlinkSync, writeSync, fdatasyncSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, fsyncSync, ftruncateSync, unlinkSync, writeFileSync, writeSync, fdatasyncSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   StreamsError,
@@ -137,10 +137,20 @@ export class EmbeddedLog implements Log {
     this.#cacheLimit = options.readCacheBatches ?? 512;
   }
 
-  /** Opens (or creates) the log in `options.dir`, recovering it after a crash. */
+  /**
+   * Opens (or creates) the log in `options.dir`, recovering it after a crash. The directory is
+   * locked to this process: another live process that has it open makes this fail with LOG_LOCKED.
+   */
   static async open(options: EmbeddedLogOptions): Promise<EmbeddedLog> {
     const log = new EmbeddedLog(options);
-    log.#recover();
+    mkdirSync(options.dir, { recursive: true });
+    lock(options.dir);
+    try {
+      log.#recover();
+    } catch (error) {
+      unlock(options.dir);
+      throw error;
+    }
     return log;
   }
 
@@ -568,6 +578,49 @@ export class EmbeddedLog implements Log {
     await this.flush();
     this.#closed = true;
     for (const s of this.#segments) closeSync(s.fd);
+    unlock(this.#dir);
+  }
+}
+
+/**
+ * Takes the data directory's lock file. A lock left by a process that is gone (killed) is taken
+ * over; so is one held by this process (a log abandoned without close, as after a simulated crash).
+ */
+function lock(dir: string): void {
+  const path = join(dir, 'LOCK');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    if (Number.isSafeInteger(owner) && owner !== process.pid && alive(owner)) {
+      throw new StreamsError(
+        'LOG_LOCKED',
+        `the embedded log in ${dir} is in use by process ${owner}; stop it first, or send records through its HTTP ingest`,
+      );
+    }
+    unlinkSync(path);
+  }
+  throw new StreamsError('LOG_LOCKED', `cannot lock the embedded log in ${dir}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function unlock(dir: string): void {
+  try {
+    unlinkSync(join(dir, 'LOCK'));
+  } catch {
+    // already gone
   }
 }
 

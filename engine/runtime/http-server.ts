@@ -109,8 +109,10 @@ export class AppHttpServer {
       return this.#send(res, 200, await this.#registry.metrics(), this.#registry.contentType);
     }
     if (method === 'GET' && parts[0] === 'stores') return this.#stores(res, parts.slice(1), url.searchParams);
+    if (method === 'GET' && parts.length === 1 && parts[0] === 'topics') return this.#topics(res);
     if (parts[0] === 'topics' && parts.length === 3 && parts[2] === 'records') {
-      if (method !== 'POST') throw new HttpError(405, 'use POST to add records');
+      if (method === 'GET') return this.#read(res, parts[1]!, url.searchParams);
+      if (method !== 'POST') throw new HttpError(405, 'use POST to add records, GET to read them');
       return this.#ingest(req, res, parts[1]!);
     }
     throw new HttpError(404, `no route for ${method} ${url.pathname}`);
@@ -172,6 +174,49 @@ export class AppHttpServer {
       if (last.status !== 404 && !empty) return last;
     }
     return last;
+  }
+
+  async #topics(res: ServerResponse): Promise<void> {
+    const topics = await this.#log.topics();
+    const out = [];
+    for (const [name, config] of [...topics].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const ends = await Promise.all(
+        Array.from({ length: config.partitions }, (_, p) => this.#log.fetch({ topic: name, partition: p }, 0, { maxRecords: 0 }).then((r) => r.endOffset)),
+      );
+      out.push({ name, ...config, endOffsets: ends });
+    }
+    this.#send(res, 200, out);
+  }
+
+  /** Reads records of a topic, decoded with the app's serdes when it reads or writes the topic. */
+  async #read(res: ServerResponse, topic: string, query: URLSearchParams): Promise<void> {
+    const int = (name: string, fallback: number, max: number) => {
+      const raw = query.get(name);
+      if (raw === null || raw === '') return fallback;
+      const n = Number(raw);
+      if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new HttpError(400, `${name} must be an integer from 0 to ${max}, got ${JSON.stringify(raw)}`);
+      return n;
+    };
+    const config = (await this.#log.topics()).get(topic);
+    if (config === undefined) throw new HttpError(404, `topic "${topic}" does not exist`);
+    const partition = int('partition', 0, config.partitions - 1);
+    const limit = int('limit', 100, 10_000);
+    const result = await this.#log.fetch({ topic, partition }, int('offset', 0, Number.MAX_SAFE_INTEGER), { maxRecords: limit }).catch((error: unknown) => {
+      throw new HttpError(400, describeCause(error));
+    });
+    const decode = decoderFor(this.#app, topic);
+    this.#send(res, 200, {
+      records: result.records.map((r) => ({
+        partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        key: decode.key(r.key),
+        value: decode.value(r.value),
+        ...(r.headers !== undefined && { headers: r.headers }),
+      })),
+      nextOffset: result.nextOffset,
+      endOffset: result.endOffset,
+    });
   }
 
   async #ingest(req: IncomingMessage, res: ServerResponse, topic: string): Promise<void> {
@@ -329,6 +374,39 @@ export class AppHttpServer {
       },
     });
   }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes without a known serde: UTF-8 text when they are, else base64 (by the JSON replacer). */
+export function rawValue(bytes: Uint8Array | null): unknown {
+  if (bytes === null) return null;
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
+function decoderFor(app: StreamsApp, topic: string): { key: (b: Uint8Array | null) => unknown; value: (b: Uint8Array | null) => unknown } {
+  const topology = app.topology;
+  const source = topology?.sourceFor(topic);
+  let serdes: { key: Partial<Serde<unknown>>; value: Partial<Serde<unknown>> } | undefined =
+    source === undefined ? undefined : { key: source.keySerde, value: source.valueSerde };
+  if (serdes === undefined) {
+    const sink = topology?.nodes().find((n) => n.kind === 'sink' && n.topic === topic);
+    if (sink?.kind === 'sink') serdes = { key: sink.keySerde, value: sink.valueSerde };
+  }
+  const with_ = (serde: Partial<Serde<unknown>> | undefined) => (bytes: Uint8Array | null) => {
+    if (bytes === null) return null;
+    if (serde?.deserialize === undefined) return rawValue(bytes);
+    try {
+      return serde.deserialize(bytes, topic);
+    } catch {
+      return rawValue(bytes);
+    }
+  };
+  return { key: with_(serdes?.key), value: with_(serdes?.value) };
 }
 
 /** A JSON array, or NDJSON (one JSON value per line). Names the bad line on error. */

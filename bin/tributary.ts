@@ -190,6 +190,7 @@ async function run(): Promise<void> {
     {
       applicationId: flags['application-id'] ?? module.replace(/.*\//, '').replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]/g, '-'),
       log,
+      stateDir: resolve(flags['data-dir']!, 'state'),
       ...(flags.threads !== undefined && { threads: int('threads', flags.threads) }),
       http: { port: int('port', flags.port) },
     },

@@ -25,6 +25,7 @@ export const errorCodes = [
   'CORRUPT_DATA',
   'LOG_CLOSED',
   'LOG_LOCKED',
+  'STATE_LOCKED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -15,7 +15,7 @@ for (const topic of ['sentences', 'word-counts']) {
 }
 const app = new StreamsApp(
   { module: new URL('./word-count-topology.ts', import.meta.url) },
-  { applicationId: 'word-count', log, http: { port } },
+  { applicationId: 'word-count', log, stateDir: resolve(dir, 'state'), http: { port } },
 );
 app.onStateChange((next, previous) => console.log(`state: ${previous} -> ${next}`));
 await app.start();

@@ -347,6 +347,38 @@ export class AppHttpServer {
       },
     });
     new Gauge({
+      name: 'tributary_restored_records',
+      help: 'Changelog records replayed when each task started',
+      labelNames: labels,
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.restored);
+      },
+    });
+    new Gauge({
+      name: 'tributary_store_entries',
+      help: 'Entries per store and task',
+      labelNames: ['task', 'store'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const t of snapshot?.tasks ?? []) for (const s of t.stores) this.set({ task: t.taskId, store: s.name }, s.entries);
+      },
+    });
+    new Gauge({
+      name: 'tributary_cache_hit_ratio',
+      help: 'Cache hits / lookups of persistent key-value stores, per store and task',
+      labelNames: ['task', 'store'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const t of snapshot?.tasks ?? []) {
+          for (const s of t.stores) if (s.cacheHits + s.cacheMisses > 0) this.set({ task: t.taskId, store: s.name }, s.cacheHits / (s.cacheHits + s.cacheMisses));
+        }
+      },
+    });
+    new Gauge({
       name: 'tributary_commits_total',
       help: 'Commits of all threads',
       registers: [r],

@@ -36,6 +36,10 @@ export interface ThreadConfig {
   readonly onProcessingError: ErrorPolicy;
   /** Where 'dead-letter' sends records (log name). */
   readonly deadLetterTopic: string | undefined;
+  /** Root of the tasks' local databases; undefined keeps every store in memory. */
+  readonly stateDir: string | undefined;
+  /** This thread's share of the cache budget for persistent key-value stores. */
+  readonly cacheBytes: number;
 }
 
 /** What happens to a record that cannot be decoded or processed. */
@@ -49,6 +53,9 @@ export interface TaskMetricsSnapshot {
   /** Records left to read per input partition at the last poll. */
   readonly lag: number;
   readonly deadLettered: number;
+  /** Changelog records replayed when the task started. */
+  readonly restored: number;
+  readonly stores: readonly { name: string; entries: number; cacheHits: number; cacheMisses: number }[];
 }
 
 export type ToThread =

@@ -10,6 +10,7 @@ import { StreamsError, describeCause } from '../errors.ts';
 import { partitionKey, type LogRecord, type PartitionBatch, type TopicPartition, type TransactionalProducer } from '../log.ts';
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import { createInMemoryStore, type RestorableStore, type StoreContext } from '../state/in-memory.ts';
+import { prepareStores, type PreparedStores } from './task-state.ts';
 import { GlobalStateTask, StreamTask, type OutputRecord, type RawRecord } from '../internals/stream-task.ts';
 import type { Topology } from '../topology.ts';
 import { LogClient } from './log-rpc.ts';
@@ -21,6 +22,11 @@ import { runQuery } from './queries.ts';
 interface RunningTask {
   readonly spec: TaskSpec;
   deadLettered: number;
+  /** Changelog records replayed when the task started. */
+  readonly restored: number;
+  readonly prepared: PreparedStores;
+  /** Changelog topics of this task's stores (its partition is the task's). */
+  readonly changelogs: readonly string[];
   readonly task: StreamTask;
   /** Next offset to read per input partition. */
   readonly positions: Map<string, number>;
@@ -76,11 +82,33 @@ async function main(): Promise<void> {
   await pollGlobal(global, globalPositions, true);
 
   const tasks: RunningTask[] = [];
-  const running = tasks;
   const committed = await log.committedOffsets(config.applicationId);
+  // Where every changelog partition of this thread ends, in one round trip.
+  const changelogParts = config.tasks.flatMap((spec) =>
+    topology.subtopologies()[spec.subtopology]!.stores.flatMap((store) => {
+      const topic = config.changelogs[store];
+      return topic === undefined ? [] : [{ taskId: spec.id, topic, partition: spec.partition }];
+    }),
+  );
+  const ends = await log.fetchMany(changelogParts.map((c) => ({ tp: { topic: c.topic, partition: c.partition }, offset: 0, options: { maxRecords: 0 } })));
+  const endOf = new Map(changelogParts.map((c, i) => [`${c.taskId}/${c.topic}`, ends[i]!.endOffset]));
+  const kvStoresPerTask = Math.max(
+    1,
+    config.tasks.reduce((n, spec) => n + topology.subtopologies()[spec.subtopology]!.stores.filter((s) => topology.storeBuilder(s)!.supplier.kind === 'key-value').length, 0),
+  );
   for (const spec of config.tasks) {
-    const restorers: { topic: string; store: () => AnyStore }[] = [];
     const subtopology = topology.subtopologies()[spec.subtopology]!;
+    const prepared = await prepareStores({
+      stateDir: config.stateDir,
+      applicationId: config.applicationId,
+      taskId: spec.id,
+      topology,
+      storeNames: subtopology.stores,
+      changelogs: config.changelogs,
+      changelogEnds: new Map(subtopology.stores.flatMap((s) => (config.changelogs[s] === undefined ? [] : [[config.changelogs[s]!, endOf.get(`${spec.id}/${config.changelogs[s]}`) ?? 0]]))),
+      cacheBytesPerStore: Math.floor(config.cacheBytes / kvStoresPerTask),
+      warn: (message) => console.warn(`[tributary] task ${spec.id}: ${message}`),
+    });
     const task = new StreamTask(topology, subtopology, spec.partition, {
       applicationId: config.applicationId,
       collector: {
@@ -89,7 +117,7 @@ async function main(): Promise<void> {
       },
       createStore: (builder: StoreBuilder, ctx: StoreContext) => {
         const changelog = config.changelogs[builder.name];
-        const store = createInMemoryStore(
+        return prepared.createStore(
           builder,
           changelog === undefined
             ? ctx
@@ -98,18 +126,36 @@ async function main(): Promise<void> {
                 logChange: (key, value, timestamp) => outputs.add(changelog, spec.partition, { key, value, timestamp }),
               },
         );
-        if (changelog !== undefined) restorers.push({ topic: changelog, store: () => store });
-        return store;
       },
       globalStores: global.stores,
       clock: Date.now,
       onDeserializationError: (error, raw) => handleError(config.onDeserializationError, error, raw, spec.id),
       onProcessingError: (error, raw) => handleError(config.onProcessingError, error, raw, spec.id),
     });
-    for (const { topic, store } of restorers) await restore(store() as AnyStore & RestorableStore, { topic, partition: spec.partition });
+    // Replay each changelog from where the store's data stops (0 for in-memory stores).
     const positions = new Map<string, number>();
-    for (const tp of spec.inputs) positions.set(partitionKey(tp), committed.get(partitionKey(tp)) ?? 0);
-    running.push({ spec, task, positions, queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])), lag: 0, deadLettered: 0 });
+    let restored = 0;
+    for (const [name, from] of prepared.restoreFrom) {
+      const topic = config.changelogs[name]!;
+      const store = task.stores.get(name) as AnyStore & RestorableStore;
+      const reached = await restore(prepared, store, { topic, partition: spec.partition }, from);
+      restored += reached - from;
+      positions.set(topic, reached);
+    }
+    await prepared.db?.commit(positions);
+    const inputs = new Map<string, number>();
+    for (const tp of spec.inputs) inputs.set(partitionKey(tp), committed.get(partitionKey(tp)) ?? 0);
+    tasks.push({
+      spec,
+      task,
+      positions: inputs,
+      queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])),
+      lag: 0,
+      deadLettered: 0,
+      restored,
+      prepared,
+      changelogs: subtopology.stores.flatMap((s) => (config.changelogs[s] === undefined ? [] : [config.changelogs[s]!])),
+    });
   }
 
   tasksById = new Map(tasks.map((t) => [t.spec.id, t]));
@@ -121,6 +167,7 @@ async function main(): Promise<void> {
   while (!stopping) {
     const fetched = await fetchAll(tasks);
     await pollGlobal(global, globalPositions, false);
+    await Promise.all(tasks.map(prefetch));
     for (const t of tasks) processTask(t);
     for (const t of tasks) t.task.punctuateWallClock(Date.now());
     const now = Date.now();
@@ -131,7 +178,10 @@ async function main(): Promise<void> {
     if (fetched === 0) await new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs));
   }
   await commit(tasks, producer);
-  for (const t of tasks) t.task.close();
+  for (const t of tasks) {
+    t.task.close();
+    await t.prepared.db?.close();
+  }
   global.close();
   send({ kind: 'stopped', threadId: config.threadId });
   await log.close();
@@ -174,14 +224,16 @@ function toLogRecord(record: OutputRecord): LogRecord {
     : { key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers };
 }
 
-/** Replays a store's changelog partition into it. */
-async function restore(store: AnyStore & RestorableStore, tp: TopicPartition): Promise<void> {
-  let offset = 0;
+/** Replays a store's changelog partition from `from`; returns the offset it reached. */
+async function restore(prepared: PreparedStores, store: AnyStore & RestorableStore, tp: TopicPartition, from: number): Promise<number> {
+  let offset = from;
   for (;;) {
     const { records, nextOffset, endOffset } = await log.fetch(tp, offset, { maxRecords: 10_000 });
-    for (const r of records) store.restore(r.key!, r.value, r.timestamp);
-    if (nextOffset >= endOffset) return;
+    for (const r of records) prepared.restore(store, r.key!, r.value, r.timestamp);
     offset = nextOffset;
+    // Long replays reach the disk in steps, so memory stays bounded and progress is kept.
+    if (prepared.db !== undefined && prepared.db.pendingWrites >= 50_000) await prepared.db.commit(new Map([[tp.topic, offset]]));
+    if (nextOffset >= endOffset) return offset;
   }
 }
 
@@ -236,6 +288,15 @@ function topologyTopic(logTopic: string): string {
   return reverseNames.get(logTopic) ?? logTopic;
 }
 
+/** Loads the values of the batch's keys into the persistent key-value stores, one multi-get each. */
+async function prefetch(t: RunningTask): Promise<void> {
+  if (t.prepared.keyValueStores.length === 0) return;
+  const keys = new Map<string, Uint8Array>();
+  for (const queue of t.queues.values()) for (const r of queue) if (r.key !== null) keys.set(Buffer.from(r.key).toString('latin1'), r.key);
+  const list = [...keys.values()];
+  await Promise.all(t.prepared.keyValueStores.map((s) => s.prefetch(list)));
+}
+
 /** Processes every queued record of a task, always taking the partition whose head is oldest. */
 function processTask(t: RunningTask): void {
   const queues = [...t.queues.entries()].filter(([, q]) => q.length > 0);
@@ -272,6 +333,17 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
     if (batches.length > 0) await log.produce(batches);
     await log.commitOffsets(config.applicationId, offsets);
   }
+  // Only now, with the changelog committed, do the stores' writes reach the disk, with the
+  // changelog offsets they reflect. A crash in between leaves the disk behind the changelog, and
+  // the restart replays the difference.
+  const dirty = tasks.filter((t) => t.prepared.db !== undefined && t.prepared.db.pendingWrites > 0);
+  if (dirty.length > 0) {
+    const parts = dirty.flatMap((t) => t.changelogs.map((topic) => ({ t, topic })));
+    const ends = await log.fetchMany(parts.map(({ t, topic }) => ({ tp: { topic, partition: t.spec.partition }, offset: 0, options: { maxRecords: 0 } })));
+    const positions = new Map<RunningTask, Map<string, number>>(dirty.map((t) => [t, new Map()]));
+    parts.forEach(({ t, topic }, i) => positions.get(t)!.set(topic, ends[i]!.endOffset));
+    await Promise.all(dirty.map((t) => t.prepared.db!.commit(positions.get(t)!)));
+  }
   commits++;
   commitMs += performance.now() - started;
 }
@@ -294,6 +366,12 @@ function onControl(message: ToThread, tasks: RunningTask[]): void {
           dropped: { ...t.task.metrics.dropped },
           lag: t.lag,
           deadLettered: t.deadLettered,
+          restored: t.restored,
+          stores: [...t.task.stores.values()].map((store) => {
+            const kv = t.prepared.keyValueStores.find((k) => k === store);
+            const entries = store.kind === 'key-value' ? store.approximateNumEntries() : store.kind === 'window' ? store.all().length : store.all().length;
+            return { name: store.name, entries, cacheHits: kv?.hits ?? 0, cacheMisses: kv?.misses ?? 0 };
+          }),
         })),
       });
       return;

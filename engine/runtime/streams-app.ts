@@ -1,4 +1,5 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
 import type { Log, TopicConfig } from '../log.ts';
@@ -70,6 +71,14 @@ export interface StreamsAppOptions {
   readonly processingExceptionHandler?: ErrorPolicy;
   /** Topic for 'dead-letter' (created with one partition if missing); default `<applicationId>-dlq`. */
   readonly deadLetterTopic?: string;
+  /**
+   * Where persistent stores keep their data: one LevelDB database per task under
+   * `<stateDir>/<applicationId>/<taskId>`. Default `<os tmpdir>/tributary`, like Kafka Streams'
+   * `/tmp/kafka-streams`. `false` keeps every store in memory (restored from its changelog on start).
+   */
+  readonly stateDir?: string | false;
+  /** Cache for persistent key-value stores, shared by the whole process (default 64 MiB). */
+  readonly cacheMaxBytes?: number;
   /** Serve interactive queries, health, metrics and ingest over HTTP. Port 0 picks a free port. */
   readonly http?: HttpOptions;
 }
@@ -269,6 +278,8 @@ export class StreamsApp {
         topicNames,
         changelogs,
         globalTopics,
+        stateDir: this.#options.stateDir === false ? undefined : (this.#options.stateDir ?? join(tmpdir(), 'tributary')),
+        cacheBytes: Math.floor((this.#options.cacheMaxBytes ?? 64 * 1024 * 1024) / threadCount),
         onDeserializationError: this.#options.deserializationExceptionHandler ?? 'log-and-fail',
         onProcessingError: this.#options.processingExceptionHandler ?? 'log-and-fail',
         deadLetterTopic,

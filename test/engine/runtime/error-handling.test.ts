@@ -45,7 +45,7 @@ test('dead-letter: poison records go to the DLQ with their origin and the error;
   const { dir, log } = await setup();
   const app = new StreamsApp(
     { module },
-    { applicationId: 'dlq', log, threads: 1, deserializationExceptionHandler: 'dead-letter', processingExceptionHandler: 'dead-letter' },
+    { applicationId: 'dlq', log, threads: 1, stateDir: join(dir, 'state'), deserializationExceptionHandler: 'dead-letter', processingExceptionHandler: 'dead-letter' },
   );
   try {
     await app.start();
@@ -74,10 +74,10 @@ test('log-and-continue skips poison records; log-and-fail stops the application 
   const { dir, log } = await setup();
   const skipping = new StreamsApp(
     { module },
-    { applicationId: 'skip', log, threads: 1, deserializationExceptionHandler: 'log-and-continue', processingExceptionHandler: 'log-and-continue' },
+    { applicationId: 'skip', log, threads: 1, stateDir: join(dir, 'state'), deserializationExceptionHandler: 'log-and-continue', processingExceptionHandler: 'log-and-continue' },
   );
   const errors: StreamsError[] = [];
-  const failing = new StreamsApp({ module }, { applicationId: 'fail', log, threads: 1, onError: (e) => errors.push(e) });
+  const failing = new StreamsApp({ module }, { applicationId: 'fail', log, threads: 1, stateDir: join(dir, 'state'), onError: (e) => errors.push(e) });
   try {
     await skipping.start();
     await until(async () => (await readAll(log, 'doubled')).length === 2, 'outputs');

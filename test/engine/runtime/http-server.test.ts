@@ -19,7 +19,7 @@ async function until(check: () => Promise<boolean>, what: string, ms = 15_000): 
 test('the HTTP server ingests records, answers queries, health and metrics, and rejects bad requests with a reason', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-http-'));
   const log = await EmbeddedLog.open({ dir });
-  const app = new StreamsApp({ module }, { applicationId: 'wc-http', log, threads: 1, http: { port: 0 } });
+  const app = new StreamsApp({ module }, { applicationId: 'wc-http', log, threads: 1, http: { port: 0 }, stateDir: join(dir, 'state') });
   try {
     await log.createTopic('sentences', { partitions: 2, cleanupPolicy: 'delete' });
     await log.createTopic('word-counts', { partitions: 2, cleanupPolicy: 'delete' });
@@ -50,7 +50,7 @@ test('the HTTP server ingests records, answers queries, health and metrics, and 
     assert.equal(wrongType.status, 400);
     assert.match(wrongType.body.error!, /record 2/);
     assert.equal((await post('/topics/word-counts/records', '[]')).status, 404, 'not an input of the app');
-    assert.equal((await get('/topics/sentences/records')).status, 405);
+    assert.equal((await fetch(`${base}/topics/sentences/records`, { method: 'PUT', body: '[]' })).status, 405);
 
     await until(async () => ((await get('/stores/counts/keys/cat')).body as { value?: number }).value === 3, 'cat counted three times');
     // The count's timestamp is the latest of the records that made it (3 and 5).

@@ -49,7 +49,7 @@ test('StreamsApp runs word count in worker threads on the embedded log, serves q
     await produce(log, ['the cat', 'the dog', 'a cat']);
 
     const states: StreamsState[] = [];
-    let app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 2 });
+    let app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 2, stateDir: join(dir, 'state') });
     apps.push(app);
     app.onStateChange((next) => states.push(next));
     await app.start();
@@ -73,13 +73,24 @@ test('StreamsApp runs word count in worker threads on the embedded log, serves q
 
     // A new instance resumes from the committed offsets and restores the counts from the changelog.
     await produce(log, ['the end']);
-    app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 1 });
+    app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 1, stateDir: join(dir, 'state') });
     apps.push(app);
     await app.start();
+    // The counts were on disk with the changelog position they reflect: nothing is replayed.
+    assert.deepEqual((await app.metrics()).tasks.map((t) => t.restored), [0, 0, 0, 0]);
     await until(async () => (await latestCounts(log)).get('end') === 1, 'counts after restart');
     const counts = await latestCounts(log);
     assert.equal(counts.get('the'), 3, 'restored count plus one, not a recount');
     assert.equal(counts.get('cat'), 2);
+    await app.close();
+
+    // In memory only (stateDir: false), a start replays the whole changelog.
+    app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 1, stateDir: false });
+    apps.push(app);
+    await app.start();
+    const replayed = (await app.metrics()).tasks.reduce((n, t) => n + t.restored, 0);
+    // One changelog record per count update: the(3) + cat(2) + dog + a + end = 8.
+    assert.equal(replayed, 8);
     await app.close();
   } finally {
     for (const a of apps) await a.close();
@@ -92,7 +103,7 @@ test('StreamsApp refuses to start without its source topic, with a clear error',
   const dir = mkdtempSync(join(tmpdir(), 'tributary-app-'));
   const log = await EmbeddedLog.open({ dir });
   try {
-    const app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 1 });
+    const app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 1, stateDir: join(dir, 'state') });
     await assert.rejects(app.start(), (error: Error & { code?: string }) => {
       assert.equal(error.code, 'UNKNOWN_TOPIC');
       assert.match(error.message, /sentences/);

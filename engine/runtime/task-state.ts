@@ -1,0 +1,111 @@
+/**
+ * The stores of one task in a stream thread: in memory, or persistent in the task's local
+ * database, and how each is restored.
+ *
+ * A persistent store's database records the changelog offset its data reflects, in the same
+ * write as the data. After a crash the task reads that position and replays only the changelog
+ * records after it; Kafka Streams instead wipes the state of a task that did not close cleanly
+ * under exactly-once and restores it from the start of the changelog. Local data that cannot be
+ * trusted (ahead of the changelog, or without a position) is dropped and rebuilt from the changelog.
+ */
+import { join } from 'node:path';
+import type { AnyStore, StoreBuilder } from '../state/store.ts';
+import { createInMemoryStore, type RestorableStore, type StoreContext } from '../state/in-memory.ts';
+import { LocalStateDb, type LocalRow } from '../state/local-state.ts';
+import { PersistentKeyValueStore } from '../state/persistent.ts';
+import type { Topology } from '../topology.ts';
+
+export interface PreparedStores {
+  readonly db: LocalStateDb | undefined;
+  /** Changelog offset to replay from, per store with a changelog. */
+  readonly restoreFrom: Map<string, number>;
+  /** Builds a store (called by the StreamTask constructor). */
+  createStore(builder: StoreBuilder, ctx: StoreContext): AnyStore;
+  /** Applies a changelog record to a store, and to its database if it is persistent. */
+  restore(store: AnyStore & RestorableStore, key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
+  /** The persistent key-value stores, for prefetching and metrics. */
+  readonly keyValueStores: PersistentKeyValueStore<unknown, unknown>[];
+}
+
+export interface PrepareOptions {
+  readonly stateDir: string | undefined;
+  readonly applicationId: string;
+  readonly taskId: string;
+  readonly topology: Topology;
+  readonly storeNames: readonly string[];
+  /** Store -> changelog topic (log name), for stores with a changelog. */
+  readonly changelogs: Readonly<Record<string, string>>;
+  /** Changelog topic -> its end offset for this task's partition. */
+  readonly changelogEnds: ReadonlyMap<string, number>;
+  readonly cacheBytesPerStore: number;
+  readonly warn: (message: string) => void;
+}
+
+export async function prepareStores(options: PrepareOptions): Promise<PreparedStores> {
+  const { topology, storeNames, changelogs } = options;
+  const persistentNames = options.stateDir === undefined ? [] : storeNames.filter((n) => topology.storeBuilder(n)!.supplier.persistent);
+  const db =
+    persistentNames.length === 0 ? undefined : await LocalStateDb.open(join(options.stateDir!, options.applicationId, options.taskId));
+  const restoreFrom = new Map<string, number>();
+  const keys = new Map<string, Uint8Array[]>();
+  const rows = new Map<string, { key: Uint8Array; row: LocalRow }[]>();
+  for (const name of storeNames) {
+    const changelog = changelogs[name];
+    if (db === undefined || !persistentNames.includes(name)) {
+      if (changelog !== undefined) restoreFrom.set(name, 0);
+      continue;
+    }
+    if (changelog !== undefined) {
+      const position = db.position(changelog);
+      const end = options.changelogEnds.get(changelog) ?? 0;
+      let from = position ?? 0;
+      if (position === undefined || position > end) {
+        if (position !== undefined) {
+          options.warn(`state of store "${name}" in ${db.path} is ahead of its changelog (${position} > ${end}); rebuilding it from the changelog`);
+        }
+        await db.clear(name);
+        from = 0;
+      }
+      restoreFrom.set(name, from);
+    }
+    if (topology.storeBuilder(name)!.supplier.kind === 'key-value') keys.set(name, await db.keys(name));
+    else {
+      const list: { key: Uint8Array; row: LocalRow }[] = [];
+      for await (const entry of db.entries(name)) list.push(entry);
+      rows.set(name, list);
+    }
+  }
+  const keyValueStores: PersistentKeyValueStore<unknown, unknown>[] = [];
+  const mirrored = new Set<AnyStore>();
+  return {
+    db,
+    restoreFrom,
+    keyValueStores,
+    createStore(builder, ctx) {
+      if (db === undefined || !persistentNames.includes(builder.name)) return createInMemoryStore(builder, ctx);
+      if (builder.supplier.kind === 'key-value') {
+        const store = new PersistentKeyValueStore(builder.name, builder.keySerde, builder.valueSerde, ctx, db, keys.get(builder.name) ?? [], options.cacheBytesPerStore);
+        keyValueStores.push(store);
+        return store;
+      }
+      // Window and session stores keep their data in memory (bounded by their retention) and a
+      // copy on disk: every change they log is also written to the task's database.
+      const store = createInMemoryStore(builder, {
+        recordTimestamp: () => ctx.recordTimestamp(),
+        logChange: (key, value, timestamp) => {
+          db.write(builder.name, key, value, timestamp);
+          ctx.logChange?.(key, value, timestamp);
+        },
+      });
+      for (const { key, row } of rows.get(builder.name) ?? []) (store as AnyStore & RestorableStore).restore(key, row.value, row.timestamp);
+      mirrored.add(store);
+      return store;
+    },
+    restore(store, key, value, timestamp) {
+      store.restore(key, value, timestamp);
+      if (db !== undefined && (mirrored.has(store) || keyValueStores.includes(store as PersistentKeyValueStore<unknown, unknown>))) {
+        db.write(store.name, key, value, timestamp);
+      }
+    },
+  };
+}

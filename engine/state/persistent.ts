@@ -1,0 +1,198 @@
+/**
+ * A persistent key-value store: rows on disk (LocalStateDb, one database per task), the keys in
+ * memory, and a bounded cache of values in front. Every call is synchronous: a key that does not
+ * exist is known from the key set without touching the disk, a cached value is served from
+ * memory, and a miss is read with LevelDB's synchronous get. The runtime prefetches the keys of
+ * each batch with one multi-get, so misses are rare. Writes go to the database's pending batch
+ * and reach the disk at commit, together with the changelog position they reflect.
+ */
+import { StreamsError } from '../errors.ts';
+import type { Serde } from '../serde.ts';
+import type { KeyValue, KeyValueStore, ValueAndTimestamp } from './store.ts';
+import type { RestorableStore, StoreContext } from './in-memory.ts';
+import type { LocalStateDb } from './local-state.ts';
+
+function bytesOf(id: string): Uint8Array {
+  return Buffer.from(id, 'latin1');
+}
+
+function idOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, RestorableStore {
+  readonly kind = 'key-value' as const;
+  readonly persistent = true;
+  readonly name: string;
+  readonly #keySerde: Serde<K>;
+  readonly #valueSerde: Serde<V>;
+  readonly #ctx: StoreContext;
+  readonly #db: LocalStateDb;
+  /** Every key in the store. */
+  readonly #keys: Set<string>;
+  #sorted: string[] | null = null;
+  /** Least recently used first. */
+  readonly #cache = new Map<string, { value: Uint8Array; timestamp: number }>();
+  #cacheBytes = 0;
+  readonly #cacheLimitBytes: number;
+  hits = 0;
+  misses = 0;
+  #open = true;
+
+  constructor(
+    name: string,
+    keySerde: Serde<K>,
+    valueSerde: Serde<V>,
+    ctx: StoreContext,
+    db: LocalStateDb,
+    keys: Iterable<Uint8Array>,
+    cacheLimitBytes: number,
+  ) {
+    this.name = name;
+    this.#keySerde = keySerde;
+    this.#valueSerde = valueSerde;
+    this.#ctx = ctx;
+    this.#db = db;
+    this.#keys = new Set([...keys].map(idOf));
+    this.#cacheLimitBytes = cacheLimitBytes;
+  }
+
+  #id(key: K): string {
+    if (key === null || key === undefined) throw new StreamsError('INVALID_ARGUMENT', `store "${this.name}" cannot hold a null key`);
+    return idOf(this.#keySerde.serialize(key, this.name));
+  }
+
+  #check(): void {
+    if (!this.#open) throw new StreamsError('ILLEGAL_STATE', `store "${this.name}" is closed`);
+  }
+
+  #remember(id: string, row: { value: Uint8Array; timestamp: number }): void {
+    const old = this.#cache.get(id);
+    if (old !== undefined) {
+      this.#cacheBytes -= old.value.byteLength + id.length;
+      this.#cache.delete(id);
+    }
+    this.#cache.set(id, row);
+    this.#cacheBytes += row.value.byteLength + id.length;
+    for (const [oldest, entry] of this.#cache) {
+      if (this.#cacheBytes <= this.#cacheLimitBytes) break;
+      this.#cache.delete(oldest);
+      this.#cacheBytes -= entry.value.byteLength + oldest.length;
+    }
+  }
+
+  #forget(id: string): void {
+    const old = this.#cache.get(id);
+    if (old === undefined) return;
+    this.#cache.delete(id);
+    this.#cacheBytes -= old.value.byteLength + id.length;
+  }
+
+  #row(id: string): { value: Uint8Array; timestamp: number } | undefined {
+    if (!this.#keys.has(id)) return undefined;
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) {
+      this.hits++;
+      this.#cache.delete(id);
+      this.#cache.set(id, cached);
+      return cached;
+    }
+    this.misses++;
+    const row = this.#db.readSync(this.name, bytesOf(id));
+    if (row !== undefined) this.#remember(id, row);
+    return row;
+  }
+
+  get(key: K): V | undefined {
+    return this.getWithTimestamp(key)?.value;
+  }
+
+  getWithTimestamp(key: K): ValueAndTimestamp<V> | undefined {
+    this.#check();
+    const row = this.#row(this.#id(key));
+    return row === undefined ? undefined : { value: this.#valueSerde.deserialize(row.value, this.name), timestamp: row.timestamp };
+  }
+
+  put(key: K, value: V | null, timestamp?: number): void {
+    this.#check();
+    const id = this.#id(key);
+    const bytes = value === null || value === undefined ? null : this.#valueSerde.serialize(value, this.name);
+    const ts = timestamp ?? this.#ctx.recordTimestamp();
+    this.#apply(id, bytes, ts);
+    this.#db.write(this.name, bytesOf(id), bytes, ts);
+    this.#ctx.logChange?.(bytesOf(id), bytes, ts);
+  }
+
+  /** Applies a changelog record in memory; the caller writes it to the database. */
+  restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
+    this.#apply(idOf(key), value, timestamp);
+  }
+
+  #apply(id: string, value: Uint8Array | null, timestamp: number): void {
+    if (value === null) {
+      if (this.#keys.delete(id)) this.#sorted = null;
+      this.#forget(id);
+      return;
+    }
+    if (!this.#keys.has(id)) {
+      this.#keys.add(id);
+      this.#sorted = null;
+    }
+    this.#remember(id, { value, timestamp });
+  }
+
+  putIfAbsent(key: K, value: V, timestamp?: number): V | undefined {
+    const existing = this.get(key);
+    if (existing === undefined) this.put(key, value, timestamp);
+    return existing;
+  }
+
+  delete(key: K): V | undefined {
+    const existing = this.get(key);
+    this.put(key, null);
+    return existing;
+  }
+
+  range(from?: K, to?: K): KeyValue<K, V>[] {
+    this.#check();
+    const lo = from === undefined ? undefined : this.#id(from);
+    const hi = to === undefined ? undefined : this.#id(to);
+    this.#sorted ??= [...this.#keys].sort();
+    const out: KeyValue<K, V>[] = [];
+    for (const id of this.#sorted) {
+      if (lo !== undefined && id < lo) continue;
+      if (hi !== undefined && id > hi) break;
+      const row = this.#row(id);
+      if (row !== undefined) out.push({ key: this.#keySerde.deserialize(bytesOf(id), this.name), value: this.#valueSerde.deserialize(row.value, this.name) });
+    }
+    return out;
+  }
+
+  all(): KeyValue<K, V>[] {
+    return this.range();
+  }
+
+  approximateNumEntries(): number {
+    return this.#keys.size;
+  }
+
+  /** Loads the values of these keys (as key bytes) into the cache with one multi-get. */
+  async prefetch(keys: readonly Uint8Array[]): Promise<void> {
+    const wanted: string[] = [];
+    for (const key of keys) {
+      const id = idOf(key);
+      if (this.#keys.has(id) && !this.#cache.has(id)) wanted.push(id);
+    }
+    if (wanted.length === 0) return;
+    const rows = await this.#db.readMany(this.name, wanted.map(bytesOf));
+    rows.forEach((row, i) => {
+      if (row !== undefined) this.#remember(wanted[i]!, row);
+    });
+  }
+
+  flush(): void {}
+
+  close(): void {
+    this.#open = false;
+  }
+}

@@ -394,6 +394,14 @@ export class AppHttpServer {
         this.set(snapshot === undefined || snapshot.commits === 0 ? 0 : snapshot.commitMs / snapshot.commits);
       },
     });
+    new Gauge({
+      name: 'tributary_process_latency_avg_us',
+      help: 'Average processing time per record (microseconds), all threads',
+      registers: [r],
+      collect() {
+        this.set(snapshot === undefined || snapshot.processed === 0 ? 0 : (snapshot.processMs * 1000) / snapshot.processed);
+      },
+    });
     const app = this.#app;
     new Gauge({
       name: 'tributary_state',

@@ -73,7 +73,15 @@ export type FromThread =
   | { readonly kind: 'ready'; readonly threadId: number }
   | { readonly kind: 'stopped'; readonly threadId: number }
   | { readonly kind: 'error'; readonly threadId: number; readonly code: ErrorCode | undefined; readonly message: string; readonly stack?: string }
-  | { readonly kind: 'metrics'; readonly id: number; readonly tasks: readonly TaskMetricsSnapshot[]; readonly commits: number; readonly commitMs: number }
+  | {
+      readonly kind: 'metrics';
+      readonly id: number;
+      readonly tasks: readonly TaskMetricsSnapshot[];
+      readonly commits: number;
+      readonly commitMs: number;
+      readonly processed: number;
+      readonly processMs: number;
+    }
   | { readonly kind: 'query-result'; readonly id: number; readonly status: number; readonly body: unknown };
 
 export function assertNever(value: never): never {

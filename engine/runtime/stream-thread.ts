@@ -71,6 +71,8 @@ const logName = (topic: string) => config.topicNames[topic] ?? topic;
 let stopping = false;
 let commits = 0;
 let commitMs = 0;
+let processed = 0;
+let processMs = 0;
 
 let topology: Topology;
 
@@ -168,7 +170,9 @@ async function main(): Promise<void> {
     const fetched = await fetchAll(tasks);
     await pollGlobal(global, globalPositions, false);
     await Promise.all(tasks.map(prefetch));
-    for (const t of tasks) processTask(t);
+    const started = performance.now();
+    for (const t of tasks) processed += processTask(t);
+    processMs += performance.now() - started;
     for (const t of tasks) t.task.punctuateWallClock(Date.now());
     const now = Date.now();
     if (now - lastCommit >= config.commitIntervalMs || outputs.count >= config.maxBufferedRecords) {
@@ -297,8 +301,9 @@ async function prefetch(t: RunningTask): Promise<void> {
   await Promise.all(t.prepared.keyValueStores.map((s) => s.prefetch(list)));
 }
 
-/** Processes every queued record of a task, always taking the partition whose head is oldest. */
-function processTask(t: RunningTask): void {
+/** Processes every queued record of a task, always taking the partition whose head is oldest; returns how many. */
+function processTask(t: RunningTask): number {
+  let count = 0;
   const queues = [...t.queues.entries()].filter(([, q]) => q.length > 0);
   const heads = queues.map(() => 0);
   for (;;) {
@@ -312,8 +317,10 @@ function processTask(t: RunningTask): void {
     const record = q[heads[best]!++]!;
     t.task.process(record);
     t.positions.set(key, record.offset + 1);
+    count++;
   }
   for (const [, q] of queues) q.length = 0;
+  return count;
 }
 
 async function commit(tasks: RunningTask[], producer: TransactionalProducer | undefined): Promise<void> {
@@ -359,6 +366,8 @@ function onControl(message: ToThread, tasks: RunningTask[]): void {
         id: message.id,
         commits,
         commitMs,
+        processed,
+        processMs,
         tasks: tasks.map((t) => ({
           taskId: t.spec.id,
           recordsIn: t.task.metrics.recordsIn,

@@ -388,12 +388,15 @@ export class StreamsApp {
   }
 
   /** Per-task counters from every thread. */
-  async metrics(): Promise<{ tasks: TaskMetricsSnapshot[]; commits: number; commitMs: number }> {
+  async metrics(): Promise<{ tasks: TaskMetricsSnapshot[]; commits: number; commitMs: number; processed: number; processMs: number }> {
     const replies = await Promise.all(this.#threads.map((_, i) => this.#ask<Extract<FromThread, { kind: 'metrics' }>>(i, (id) => ({ kind: 'metrics', id }))));
+    const sum = (f: (r: (typeof replies)[number]) => number) => replies.reduce((n, r) => n + f(r), 0);
     return {
       tasks: replies.flatMap((r) => r.tasks),
-      commits: replies.reduce((n, r) => n + r.commits, 0),
-      commitMs: replies.reduce((n, r) => n + r.commitMs, 0),
+      commits: sum((r) => r.commits),
+      commitMs: sum((r) => r.commitMs),
+      processed: sum((r) => r.processed),
+      processMs: sum((r) => r.processMs),
     };
   }
 

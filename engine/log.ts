@@ -97,5 +97,7 @@ export interface Log {
   committedOffsets(group: string): Promise<GroupOffsets>;
   /** Commits offsets outside a transaction (at-least-once). */
   commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void>;
+  /** Drops the records of a partition before `offset` (consumed repartition records). */
+  deleteRecords(tp: TopicPartition, offset: number): Promise<void>;
   close(): Promise<void>;
 }

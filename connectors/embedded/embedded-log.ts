@@ -39,6 +39,8 @@ export interface EmbeddedLogOptions {
   readonly readCacheBatches?: number;
   /** Clock for time retention (default Date.now). */
   readonly clock?: () => number;
+  /** How often retention and compaction run (default 30 s; 0 turns the timer off). */
+  readonly cleanIntervalMs?: number;
 }
 
 interface Segment {
@@ -128,6 +130,8 @@ export class EmbeddedLog implements Log {
   readonly #cache = new Map<Chunk, ReturnType<typeof decodeRecords>>();
   readonly #cacheLimit: number;
   #closed = false;
+  #cleaner: NodeJS.Timeout | undefined;
+  #cleaning: Promise<number> | undefined;
 
   private constructor(options: EmbeddedLogOptions) {
     this.#dir = options.dir;
@@ -150,6 +154,11 @@ export class EmbeddedLog implements Log {
     } catch (error) {
       unlock(options.dir);
       throw error;
+    }
+    const every = options.cleanIntervalMs ?? 30_000;
+    if (every > 0) {
+      log.#cleaner = setInterval(() => void log.clean().catch(() => {}), every);
+      log.#cleaner.unref();
     }
     return log;
   }
@@ -210,6 +219,11 @@ export class EmbeddedLog implements Log {
       case 'checkpoint':
         this.#applyCheckpoint(entry);
         break;
+      case 'trim': {
+        const p = this.#topics.get(entry.topic)?.partitions[entry.partition];
+        if (p !== undefined) this.#trim(p, entry.offset);
+        break;
+      }
       case 'commit':
         for (const part of entry.parts) {
           const p = this.#topics.get(part.topic)?.partitions[part.partition];
@@ -522,6 +536,30 @@ export class EmbeddedLog implements Log {
    * Returns the number of segment files deleted.
    */
   async clean(): Promise<number> {
+    if (this.#cleaning !== undefined) return this.#cleaning;
+    this.#cleaning = this.#clean().finally(() => (this.#cleaning = undefined));
+    return this.#cleaning;
+  }
+
+  /**
+   * Removes records before `offset` from a partition (as Kafka's deleteRecords): readers start at
+   * `offset` at the latest; the space is reclaimed by clean(). The runtime does this for
+   * repartition topics once their records are consumed and committed.
+   */
+  async deleteRecords(tp: TopicPartition, offset: number): Promise<void> {
+    const p = this.#partition(tp);
+    if (offset > p.end) throw new StreamsError('INVALID_OFFSET', `cannot delete up to ${offset}: ${tp.topic}-${tp.partition} ends at ${p.end}`);
+    if (offset <= p.start) return;
+    this.#trim(p, offset);
+    await this.#enqueue(frame({ kind: 'trim', topic: tp.topic, partition: tp.partition, offset }), () => {});
+  }
+
+  #trim(p: PartitionState, offset: number): void {
+    p.start = Math.max(p.start, offset);
+    p.chunks = p.chunks.filter((c) => c.baseOffset + c.span > p.start);
+  }
+
+  async #clean(): Promise<number> {
     await this.flush();
     const now = this.#clock();
     const live = new Set<Segment>([this.#current()]);
@@ -575,6 +613,8 @@ export class EmbeddedLog implements Log {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    clearInterval(this.#cleaner);
+    await this.#cleaning;
     await this.flush();
     this.#closed = true;
     for (const s of this.#segments) closeSync(s.fd);

@@ -59,7 +59,15 @@ export interface CheckpointEntry {
   readonly offsets: Readonly<Record<string, readonly (readonly [string, number])[]>>;
 }
 
-export type Entry = TopicEntry | FenceEntry | CommitEntry | CheckpointEntry;
+/** Records before `offset` were deleted (deleteRecords). */
+export interface TrimEntry {
+  readonly kind: 'trim';
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+export type Entry = TopicEntry | FenceEntry | CommitEntry | CheckpointEntry | TrimEntry;
 
 /** A record as stored: [key, value, timestamp, headers?]. */
 type StoredRecord = [Uint8Array | null, Uint8Array | null, number, Record<string, string>?];

@@ -33,7 +33,8 @@ export type LogRequest =
       readonly offsets: readonly (readonly [string, readonly (readonly [string, number])[]])[];
     }
   | { readonly kind: 'committedOffsets'; readonly group: string }
-  | { readonly kind: 'commitOffsets'; readonly group: string; readonly offsets: readonly (readonly [string, number])[] };
+  | { readonly kind: 'commitOffsets'; readonly group: string; readonly offsets: readonly (readonly [string, number])[] }
+  | { readonly kind: 'deleteRecords'; readonly tp: TopicPartition; readonly offset: number };
 
 type Envelope = { readonly id: number; readonly request: LogRequest };
 type Reply =
@@ -71,6 +72,8 @@ export function serveLog(log: Log, port: MessagePort): () => void {
         return [...(await log.committedOffsets(request.group))];
       case 'commitOffsets':
         return log.commitOffsets(request.group, new Map(request.offsets));
+      case 'deleteRecords':
+        return log.deleteRecords(request.tp, request.offset);
     }
   };
   const onMessage = (message: Envelope) => {
@@ -185,6 +188,10 @@ export class LogClient implements Log {
 
   commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void> {
     return this.#call({ kind: 'commitOffsets', group, offsets: [...offsets] });
+  }
+
+  deleteRecords(tp: TopicPartition, offset: number): Promise<void> {
+    return this.#call({ kind: 'deleteRecords', tp, offset });
   }
 
   async close(): Promise<void> {

@@ -323,14 +323,20 @@ function processTask(t: RunningTask): number {
   return count;
 }
 
+/** Input offsets as of the last commit, to skip commits with nothing new. */
+const committedPositions = new Map<string, number>();
+let lastPurge = 0;
+
 async function commit(tasks: RunningTask[], producer: TransactionalProducer | undefined): Promise<void> {
-  const started = performance.now();
-  const batches = outputs.take();
   const offsets = new Map<string, number>();
   for (const t of tasks) {
     t.task.flush();
     for (const [tp, offset] of t.positions) offsets.set(tp, offset);
   }
+  const moved = [...offsets].some(([tp, offset]) => committedPositions.get(tp) !== offset);
+  if (outputs.count === 0 && !moved) return;
+  const started = performance.now();
+  const batches = outputs.take();
   if (producer !== undefined) {
     const tx = producer.begin();
     tx.produce(batches);
@@ -351,8 +357,20 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
     parts.forEach(({ t, topic }, i) => positions.get(t)!.set(topic, ends[i]!.endOffset));
     await Promise.all(dirty.map((t) => t.prepared.db!.commit(positions.get(t)!)));
   }
+  for (const [tp, offset] of offsets) committedPositions.set(tp, offset);
   commits++;
   commitMs += performance.now() - started;
+  // Consumed repartition records are deleted, as Kafka Streams does, so internal topics stay small.
+  if (Date.now() - lastPurge >= 1000) {
+    lastPurge = Date.now();
+    const internal = new Set(Object.values(config.topicNames));
+    await Promise.all(
+      [...offsets]
+        .map(([key, offset]) => ({ at: key.lastIndexOf(':'), key, offset }))
+        .filter(({ key, at }) => internal.has(key.slice(0, at)))
+        .map(({ key, at, offset }) => log.deleteRecords({ topic: key.slice(0, at), partition: Number(key.slice(at + 1)) }, offset)),
+    );
+  }
 }
 
 function onControl(message: ToThread, tasks: RunningTask[]): void {

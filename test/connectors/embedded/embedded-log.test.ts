@@ -250,3 +250,19 @@ test('a data directory in use by another live process is refused with LOG_LOCKED
   await log.close();
   rmSync(dir, { recursive: true });
 });
+
+test('deleteRecords moves the start offset durably; readers from an earlier offset start there', async () => {
+  const dir = tempDir();
+  let log = await EmbeddedLog.open({ dir, cleanIntervalMs: 0 });
+  await log.createTopic('rep', { partitions: 1, cleanupPolicy: 'delete' });
+  for (let i = 0; i < 5; i++) await log.produce([{ topic: 'rep', partition: 0, records: [rec(null, String(i))] }]);
+  await log.deleteRecords({ topic: 'rep', partition: 0 }, 3);
+  const r = await log.fetch({ topic: 'rep', partition: 0 }, 0);
+  assert.deepEqual([r.startOffset, r.records.map((x) => x.offset)], [3, [3, 4]]);
+  await assert.rejects(log.deleteRecords({ topic: 'rep', partition: 0 }, 9), { code: 'INVALID_OFFSET' });
+  await log.close();
+  log = await EmbeddedLog.open({ dir, cleanIntervalMs: 0 });
+  assert.equal(log.offsets({ topic: 'rep', partition: 0 }).start, 3);
+  await log.close();
+  rmSync(dir, { recursive: true });
+});

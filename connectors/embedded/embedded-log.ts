@@ -277,8 +277,13 @@ export class EmbeddedLog implements Log {
     return segment;
   }
 
-  /** Queues an entry; resolves once it is durable and visible. */
-  #enqueue(buffer: Buffer, apply: Pending['apply']): Promise<void> {
+  /**
+   * Queues an entry; resolves once it is durable and visible. `queue` applies the entry to the
+   * queued state (reserved offsets, epochs, offsets a checkpoint must carry); it runs after any
+   * roll, so a roll's checkpoint describes the log without this entry: if the entry is torn, the
+   * checkpoint does not claim it.
+   */
+  #enqueue(buffer: Buffer, apply: Pending['apply'], queue: () => void = () => {}): Promise<void> {
     if (this.#closed) return Promise.reject(new StreamsError('LOG_CLOSED', 'the embedded log is closed'));
     if (this.#queuedSize > 0 && this.#queuedSize + buffer.byteLength > this.#segmentBytes) {
       // Roll: the new segment starts with a checkpoint of everything queued so far, so that
@@ -288,6 +293,7 @@ export class EmbeddedLog implements Log {
       this.#queuedSize = 0;
       void this.#push(checkpoint, () => {});
     }
+    queue();
     return this.#push(buffer, apply);
   }
 
@@ -467,42 +473,50 @@ export class EmbeddedLog implements Log {
     const parts: Omit<PartPointer, 'at' | 'length'>[] = [];
     const blobs: Uint8Array[] = [];
     const bases: number[] = [];
+    // Offsets this entry takes, computed without changing the queued state yet.
+    const next = new Map<PartitionState, number>();
     batches.forEach((batch, i) => {
       const p = states[i]!;
-      bases.push(p.reserved);
+      const base = next.get(p) ?? p.reserved;
+      bases.push(base);
       if (batch.records.length === 0) return;
       let maxTimestamp = 0;
       for (const r of batch.records) maxTimestamp = Math.max(maxTimestamp, r.timestamp);
-      parts.push({ topic: batch.topic, partition: batch.partition, baseOffset: p.reserved, count: batch.records.length, maxTimestamp });
+      parts.push({ topic: batch.topic, partition: batch.partition, baseOffset: base, count: batch.records.length, maxTimestamp });
       blobs.push(encodeRecords(batch.records));
-      p.reserved += batch.records.length;
+      next.set(p, base + batch.records.length);
     });
     let offsetRecord: Record<string, [string, number][]> | undefined;
     if (offsets !== undefined && offsets.size > 0) {
       offsetRecord = {};
       for (const [group, map] of offsets) offsetRecord[group] = [...map];
-      this.#applyOffsets(this.#queuedOffsets, offsetRecord);
     }
     if (parts.length === 0 && offsetRecord === undefined) return Promise.resolve(bases);
     const { buffer, entry } = frameCommit(parts, blobs, {
       ...(offsetRecord !== undefined && { offsets: offsetRecord }),
       ...(producer !== undefined && { producer }),
     });
-    return this.#enqueue(buffer, (segment, pos) => {
-      const bodyStart = pos + 8;
-      for (const part of entry.parts) {
-        const p = this.#topics.get(part.topic)!.partitions[part.partition]!;
-        p.chunks.push(chunkOf(part, segment, bodyStart));
-        p.end = part.baseOffset + part.count;
-      }
-      this.#applyOffsets(this.#offsets, entry.offsets);
-    }).then(() => bases);
+    return this.#enqueue(
+      buffer,
+      (segment, pos) => {
+        const bodyStart = pos + 8;
+        for (const part of entry.parts) {
+          const p = this.#topics.get(part.topic)!.partitions[part.partition]!;
+          p.chunks.push(chunkOf(part, segment, bodyStart));
+          p.end = part.baseOffset + part.count;
+        }
+        this.#applyOffsets(this.#offsets, entry.offsets);
+      },
+      () => {
+        for (const [p, reserved] of next) p.reserved = reserved;
+        this.#applyOffsets(this.#queuedOffsets, offsetRecord);
+      },
+    ).then(() => bases);
   }
 
   async initTransactions(transactionalId: string): Promise<TransactionalProducer> {
     const epoch = (this.#producers.get(transactionalId) ?? 0) + 1;
-    this.#producers.set(transactionalId, epoch);
-    await this.#enqueue(frame({ kind: 'fence', transactionalId, epoch }), () => {});
+    await this.#enqueue(frame({ kind: 'fence', transactionalId, epoch }), () => {}, () => this.#producers.set(transactionalId, epoch));
     const commit = (batches: PartitionBatch[], offsets: Map<string, Map<string, number>>) =>
       this.#commit(batches, offsets, { id: transactionalId, epoch }).then(() => {});
     return { transactionalId, begin: (): LogTransaction => new EmbeddedTransaction(commit) };

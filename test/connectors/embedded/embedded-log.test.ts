@@ -266,3 +266,30 @@ test('deleteRecords moves the start offset durably; readers from an earlier offs
   await log.close();
   rmSync(dir, { recursive: true });
 });
+
+test('a torn entry right after a segment roll is not claimed by the checkpoint that starts the segment', async () => {
+  // Each transaction is large enough to roll a segment; the roll's checkpoint must describe the log
+  // without the entry that follows it, or a torn entry would leave a hole and a lost input offset.
+  const dir = tempDir();
+  let log = await EmbeddedLog.open({ dir, segmentBytes: 256, cleanIntervalMs: 0 });
+  await log.createTopic('out', { partitions: 1, cleanupPolicy: 'delete' });
+  const producer = await log.initTransactions('p');
+  for (let i = 1; i <= 6; i++) {
+    const tx = producer.begin();
+    tx.produce([{ topic: 'out', partition: 0, records: [rec(`k${i}`, 'x'.repeat(100))] }]);
+    tx.sendOffsets('g', new Map([['in:0', i]]));
+    await tx.commit();
+  }
+  await log.close();
+  const newest = join(dir, 'wal', segments(dir).at(-1)!);
+  const { truncateSync } = await import('node:fs');
+  truncateSync(newest, statSync(newest).size - 10);
+  log = await EmbeddedLog.open({ dir, segmentBytes: 256, cleanIntervalMs: 0 });
+  const readable = await readAll(log, 'out');
+  assert.equal(readable.length, 5);
+  assert.equal(log.offsets({ topic: 'out', partition: 0 }).end, 5, 'no hole: the end is the last readable record');
+  assert.equal((await log.committedOffsets('g')).get('in:0'), 5, 'the offset of the torn transaction is not committed');
+  assert.deepEqual(await log.produce([{ topic: 'out', partition: 0, records: [rec('next', 'v')] }]), [5]);
+  await log.close();
+  rmSync(dir, { recursive: true });
+});

@@ -3,7 +3,7 @@
  * Windowed aggregations live in windowed-aggregate.ts.
  */
 import type { Change, KeyValueStore } from '../../engine/index.ts';
-import { Base, type Ctx, type Rec } from './processors.ts';
+import { Base, StoreProcessor, type Rec } from './processors.ts';
 
 /** The aggregation a grouped stream applies: `init` for a new key, then `add` per record. */
 export interface StreamAggregation {
@@ -12,20 +12,12 @@ export interface StreamAggregation {
 }
 
 /** KGroupedStream count/reduce/aggregate: one row per key, updated per record. */
-export class StreamAggregateProcessor extends Base {
-  readonly #storeName: string;
+export class StreamAggregateProcessor extends StoreProcessor<KeyValueStore<unknown, unknown>> {
   readonly #agg: StreamAggregation;
-  #store!: KeyValueStore<unknown, unknown>;
 
   constructor(storeName: string, agg: StreamAggregation) {
-    super();
-    this.#storeName = storeName;
+    super(storeName);
     this.#agg = agg;
-  }
-
-  override init(ctx: Ctx): void {
-    super.init(ctx);
-    this.#store = ctx.getStateStore(this.#storeName);
   }
 
   process(record: Rec): void {
@@ -37,12 +29,12 @@ export class StreamAggregateProcessor extends Base {
       this.ctx.recordDropped('null-value');
       return;
     }
-    const old = this.#store.getWithTimestamp(record.key);
+    const old = this.store.getWithTimestamp(record.key);
     const oldValue = old?.value ?? null;
     const newValue = this.#agg.add(record.key, record.value, old === undefined ? this.#agg.init() : old.value);
     // The result's timestamp is the highest of the inputs that made it.
     const timestamp = old === undefined ? record.timestamp : Math.max(record.timestamp, old.timestamp);
-    this.#store.put(record.key, newValue, timestamp);
+    this.store.put(record.key, newValue, timestamp);
     this.ctx.forward({ ...record, timestamp, value: { newValue, oldValue } satisfies Change<unknown> });
   }
 }
@@ -101,20 +93,12 @@ export interface TableAggregation {
 }
 
 /** KGroupedTable count/reduce/aggregate: subtract the old row, then add the new one. */
-export class TableAggregateProcessor extends Base {
-  readonly #storeName: string;
+export class TableAggregateProcessor extends StoreProcessor<KeyValueStore<unknown, unknown>> {
   readonly #agg: TableAggregation;
-  #store!: KeyValueStore<unknown, unknown>;
 
   constructor(storeName: string, agg: TableAggregation) {
-    super();
-    this.#storeName = storeName;
+    super(storeName);
     this.#agg = agg;
-  }
-
-  override init(ctx: Ctx): void {
-    super.init(ctx);
-    this.#store = ctx.getStateStore(this.#storeName);
   }
 
   process(record: Rec): void {
@@ -123,7 +107,7 @@ export class TableAggregateProcessor extends Base {
       return;
     }
     const delta = record.value as TableDelta;
-    const old = this.#store.getWithTimestamp(record.key);
+    const old = this.store.getWithTimestamp(record.key);
     const oldValue = old?.value ?? null;
     let value: unknown = old === undefined ? (this.#agg.reduce ? null : this.#agg.init()) : old.value;
     if ('remove' in delta && value !== null) {
@@ -134,7 +118,7 @@ export class TableAggregateProcessor extends Base {
     }
     const newValue = value ?? null;
     const timestamp = old === undefined ? record.timestamp : Math.max(record.timestamp, old.timestamp);
-    this.#store.put(record.key, newValue, timestamp);
+    this.store.put(record.key, newValue, timestamp);
     if (newValue === null && oldValue === null) return;
     this.ctx.forward({ ...record, timestamp, value: { newValue, oldValue } satisfies Change<unknown> });
   }

@@ -3,6 +3,7 @@
  * each. DSL internals work on `unknown`; the public KStream/KTable types carry the real types.
  */
 import type {
+  AnyStore,
   Change,
   KeyValueStore,
   Processor,
@@ -27,6 +28,22 @@ export abstract class Base implements Processor<unknown, unknown, unknown, unkno
   }
 
   abstract process(record: Rec): void;
+}
+
+/** A processor that owns one store, looked up in init. */
+export abstract class StoreProcessor<S extends AnyStore> extends Base {
+  protected store!: S;
+  readonly #storeName: string;
+
+  constructor(storeName: string) {
+    super();
+    this.#storeName = storeName;
+  }
+
+  override init(ctx: Ctx): void {
+    super.init(ctx);
+    this.store = ctx.getStateStore<S>(this.#storeName);
+  }
 }
 
 export class FilterProcessor extends Base {
@@ -210,21 +227,13 @@ function changeOf(record: Rec): Change<unknown> {
  * Materializes a changelog stream into a table: table(), toTable() and a materialized filter or
  * mapValues all end here. Keeps the row, forwards the change with the row it replaced.
  */
-export class TableSourceProcessor extends Base {
-  readonly #storeName: string;
+export class TableSourceProcessor extends StoreProcessor<KeyValueStore<unknown, unknown>> {
   /** True when the input is a plain stream of values (table(), toTable()), not of changes. */
   readonly #fromStream: boolean;
-  #store!: KeyValueStore<unknown, unknown>;
 
   constructor(storeName: string, fromStream: boolean) {
-    super();
-    this.#storeName = storeName;
+    super(storeName);
     this.#fromStream = fromStream;
-  }
-
-  override init(ctx: Ctx): void {
-    super.init(ctx);
-    this.#store = ctx.getStateStore(this.#storeName);
   }
 
   process(record: Rec): void {
@@ -233,8 +242,8 @@ export class TableSourceProcessor extends Base {
       return;
     }
     const newValue = this.#fromStream ? record.value : changeOf(record).newValue;
-    const old = this.#store.get(record.key) ?? null;
-    this.#store.put(record.key, newValue ?? null, record.timestamp);
+    const old = this.store.get(record.key) ?? null;
+    this.store.put(record.key, newValue ?? null, record.timestamp);
     if (old === null && (newValue === null || newValue === undefined)) return; // deleting nothing
     this.ctx.forward({ ...record, value: { newValue: newValue ?? null, oldValue: old } satisfies Change<unknown> });
   }
@@ -283,22 +292,9 @@ export class TableToStreamProcessor extends Base {
 }
 
 /** Materializes a non-source table (a filter or mapValues with a store): keeps the new row. */
-export class TableMaterializeProcessor extends Base {
-  readonly #storeName: string;
-  #store!: KeyValueStore<unknown, unknown>;
-
-  constructor(storeName: string) {
-    super();
-    this.#storeName = storeName;
-  }
-
-  override init(ctx: Ctx): void {
-    super.init(ctx);
-    this.#store = ctx.getStateStore(this.#storeName);
-  }
-
+export class TableMaterializeProcessor extends StoreProcessor<KeyValueStore<unknown, unknown>> {
   process(record: Rec): void {
-    this.#store.put(record.key, changeOf(record).newValue, record.timestamp);
+    this.store.put(record.key, changeOf(record).newValue, record.timestamp);
     this.ctx.forward(record);
   }
 }

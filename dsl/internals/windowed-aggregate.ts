@@ -8,9 +8,9 @@
  * longer than the retention, so the window a record closes is still there to emit (Kafka
  * Streams' emit-on-close store makes the same exception at its retention boundary).
  */
-import type { Change, SessionStore, Windowed, WindowStore } from '../../engine/index.ts';
+import type { AnyStore, Change, SessionStore, Windowed, WindowStore } from '../../engine/index.ts';
 import type { SessionWindows, SlidingWindows, TimeWindows } from '../windows.ts';
-import { Base, type Ctx, type Rec } from './processors.ts';
+import { StoreProcessor, type Rec } from './processors.ts';
 
 export interface WindowAggregation {
   readonly init: () => unknown;
@@ -23,8 +23,7 @@ function windowed(key: unknown, start: number, end: number): Windowed<unknown> {
   return { key, window: { start, end } };
 }
 
-abstract class WindowAggregateBase extends Base {
-  protected readonly storeName: string;
+abstract class WindowAggregateBase<S extends AnyStore> extends StoreProcessor<S> {
   protected readonly agg: WindowAggregation;
   protected readonly emitOnClose: boolean;
   /** Highest timestamp this processor has seen (its own stream time, as in Kafka Streams). */
@@ -33,8 +32,7 @@ abstract class WindowAggregateBase extends Base {
   protected lastEmitClose = Number.NEGATIVE_INFINITY;
 
   constructor(storeName: string, agg: WindowAggregation, emitOnClose: boolean) {
-    super();
-    this.storeName = storeName;
+    super(storeName);
     this.agg = agg;
     this.emitOnClose = emitOnClose;
   }
@@ -50,18 +48,12 @@ abstract class WindowAggregateBase extends Base {
 }
 
 /** Tumbling and hopping windows: `[start, start + size)`. */
-export class TimeWindowAggregateProcessor extends WindowAggregateBase {
+export class TimeWindowAggregateProcessor extends WindowAggregateBase<WindowStore<unknown, unknown>> {
   readonly #windows: TimeWindows;
-  #store!: WindowStore<unknown, unknown>;
 
   constructor(storeName: string, windows: TimeWindows, agg: WindowAggregation, emitOnClose: boolean) {
     super(storeName, agg, emitOnClose);
     this.#windows = windows;
-  }
-
-  override init(ctx: Ctx): void {
-    super.init(ctx);
-    this.#store = ctx.getStateStore(this.storeName);
   }
 
   process(record: Rec): void {
@@ -82,10 +74,10 @@ export class TimeWindowAggregateProcessor extends WindowAggregateBase {
         this.ctx.recordDropped('late-record');
         continue;
       }
-      const old = this.#store.fetchWithTimestamp(record.key, start);
+      const old = this.store.fetchWithTimestamp(record.key, start);
       const timestamp = old === undefined ? record.timestamp : Math.max(record.timestamp, old.timestamp);
       const newValue = this.agg.add(record.key, record.value, old === undefined ? this.agg.init() : old.value);
-      this.#store.put(record.key, newValue, start, timestamp);
+      this.store.put(record.key, newValue, start, timestamp);
       this.forwardUpdate(record.key, start, end, newValue, old?.value ?? null, timestamp);
     }
   }
@@ -95,7 +87,7 @@ export class TimeWindowAggregateProcessor extends WindowAggregateBase {
     if (close <= this.lastEmitClose) return;
     const { sizeMs } = this.#windows;
     const from = this.lastEmitClose === Number.NEGATIVE_INFINITY ? 0 : this.lastEmitClose - sizeMs + 1;
-    const rows = this.#store.fetchAll(from, close - sizeMs);
+    const rows = this.store.fetchAll(from, close - sizeMs);
     rows.sort((a, b) => a.window.start - b.window.start);
     for (const row of rows) this.forwardFinal(row.key, row.window.start, row.window.start + sizeMs, row.value, row.timestamp);
     this.lastEmitClose = close;
@@ -108,18 +100,12 @@ export class TimeWindowAggregateProcessor extends WindowAggregateBase {
  * that exists once another record falls in it. Only aggregates are stored; a new window's
  * aggregate is seeded from an existing window holding exactly the same earlier records.
  */
-export class SlidingWindowAggregateProcessor extends WindowAggregateBase {
+export class SlidingWindowAggregateProcessor extends WindowAggregateBase<WindowStore<unknown, unknown>> {
   readonly #windows: SlidingWindows;
-  #store!: WindowStore<unknown, unknown>;
 
   constructor(storeName: string, windows: SlidingWindows, agg: WindowAggregation, emitOnClose: boolean) {
     super(storeName, agg, emitOnClose);
     this.#windows = windows;
-  }
-
-  override init(ctx: Ctx): void {
-    super.init(ctx);
-    this.#store = ctx.getStateStore(this.storeName);
   }
 
   process(record: Rec): void {
@@ -155,7 +141,7 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase {
     const base = seed ?? { value: this.agg.init(), timestamp: record.timestamp };
     const newValue = this.agg.add(record.key, record.value, base.value);
     const timestamp = Math.max(record.timestamp, base.timestamp);
-    this.#store.put(record.key, newValue, start, timestamp);
+    this.store.put(record.key, newValue, start, timestamp);
     this.forwardUpdate(record.key, start, end, newValue, seed === undefined ? null : base.value, timestamp);
   }
 
@@ -164,7 +150,7 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase {
     const t = record.timestamp;
     const key = record.key;
     // Every window that can matter starts in [t - 2d, t + 1]; walk them latest start first.
-    const rows = this.#store.fetch(key, Math.max(0, t - 2 * d), t + 1).reverse();
+    const rows = this.store.fetch(key, Math.max(0, t - 2 * d), t + 1).reverse();
     const starts = new Set(rows.map((r) => r.window.start));
     let rightAgg: { value: unknown; timestamp: number } | undefined;
     let leftAgg: { value: unknown; timestamp: number } | undefined;
@@ -217,7 +203,7 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase {
     const d = this.#windows.timeDifferenceMs;
     if (starts.has(t + 1) || rightAgg === undefined || rightAgg.timestamp <= t) return;
     if (t + 1 + d < close) return;
-    this.#store.put(record.key, rightAgg.value, t + 1, rightAgg.timestamp);
+    this.store.put(record.key, rightAgg.value, t + 1, rightAgg.timestamp);
     this.forwardUpdate(record.key, t + 1, t + 1 + d, rightAgg.value, null, rightAgg.timestamp);
   }
 
@@ -225,7 +211,7 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase {
   #processEarly(record: Rec, close: number): void {
     const t = record.timestamp;
     const key = record.key;
-    const rows = this.#store.fetch(key, 0, t + 1);
+    const rows = this.store.fetch(key, 0, t + 1);
     const starts = new Set(rows.map((r) => r.window.start));
     let combined: { value: unknown; timestamp: number } | undefined;
     let rightAgg: { value: unknown; timestamp: number } | undefined;
@@ -251,7 +237,7 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase {
     if (close <= this.lastEmitClose) return;
     const d = this.#windows.timeDifferenceMs;
     const from = this.lastEmitClose === Number.NEGATIVE_INFINITY ? 0 : Math.max(0, this.lastEmitClose - d);
-    const rows = this.#store.fetchAll(from, close - d - 1);
+    const rows = this.store.fetchAll(from, close - d - 1);
     rows.sort((a, b) => a.window.start - b.window.start);
     for (const row of rows) this.forwardFinal(row.key, row.window.start, row.window.start + d, row.value, row.timestamp);
     this.lastEmitClose = close;
@@ -259,18 +245,12 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase {
 }
 
 /** Session windows: `[first, last]` record of a burst, both inclusive; bridging records merge sessions. */
-export class SessionWindowAggregateProcessor extends WindowAggregateBase {
+export class SessionWindowAggregateProcessor extends WindowAggregateBase<SessionStore<unknown, unknown>> {
   readonly #windows: SessionWindows;
-  #store!: SessionStore<unknown, unknown>;
 
   constructor(storeName: string, windows: SessionWindows, agg: WindowAggregation, emitOnClose: boolean) {
     super(storeName, agg, emitOnClose);
     this.#windows = windows;
-  }
-
-  override init(ctx: Ctx): void {
-    super.init(ctx);
-    this.#store = ctx.getStateStore(this.storeName);
   }
 
   process(record: Rec): void {
@@ -284,7 +264,7 @@ export class SessionWindowAggregateProcessor extends WindowAggregateBase {
     const close = this.streamTime - graceMs - gap;
     // Emit what this record's time closes before writing it: the write may expire those sessions.
     if (this.emitOnClose) this.#emitClosed(close);
-    const overlapping = this.#store.findSessions(record.key, t - gap, t + gap);
+    const overlapping = this.store.findSessions(record.key, t - gap, t + gap);
     let aggregate = this.agg.init();
     let start = t;
     let end = t;
@@ -301,12 +281,12 @@ export class SessionWindowAggregateProcessor extends WindowAggregateBase {
         // Retract the sessions merged away: downstream sees each old session deleted.
         for (const session of overlapping) {
           const w = session.key.window;
-          this.#store.remove(session.key);
+          this.store.remove(session.key);
           this.forwardUpdate(record.key, w.start, w.end, null, session.value, w.end);
         }
       }
       aggregate = this.agg.add(record.key, record.value, aggregate);
-      this.#store.put(windowed(record.key, start, end), aggregate);
+      this.store.put(windowed(record.key, start, end), aggregate);
       this.forwardUpdate(record.key, start, end, aggregate, null, end);
     }
   }
@@ -315,7 +295,7 @@ export class SessionWindowAggregateProcessor extends WindowAggregateBase {
   #emitClosed(close: number): void {
     if (close <= this.lastEmitClose) return;
     const from = Math.max(0, this.lastEmitClose);
-    const rows = this.#store.all().filter((s) => s.key.window.end >= from && s.key.window.end < close);
+    const rows = this.store.all().filter((s) => s.key.window.end >= from && s.key.window.end < close);
     rows.sort((a, b) => a.key.window.end - b.key.window.end);
     for (const row of rows) this.forwardFinal(row.key.key, row.key.window.start, row.key.window.end, row.value, row.key.window.end);
     this.lastEmitClose = close;

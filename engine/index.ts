@@ -51,7 +51,9 @@ export { StreamTask, GlobalStateTask } from './internals/stream-task.ts';
 export type { RawRecord, OutputRecord, RecordCollector, TaskOptions, TaskMetrics, ErrorResponse } from './internals/stream-task.ts';
 export { TopologyTestDriver, TestInputTopic, TestOutputTopic } from './testing/topology-test-driver.ts';
 export type { TestDriverConfig, TestRecord } from './testing/topology-test-driver.ts';
-export { partitionKey } from './log.ts';
+export { partitionKey, isEncodedLog } from './log.ts';
+export { encodeRecordBatch, decodeRecordBatch, encodeBatch } from './log-codec.ts';
+export type { EncodedBatch } from './log-codec.ts';
 export type {
   Log,
   LogRecord,
@@ -65,5 +67,8 @@ export type {
   GroupOffsets,
   LogTransaction,
   TransactionalProducer,
+  EncodedLog,
+  EncodedChunk,
+  EncodedFetchResult,
 } from './log.ts';
 export * from './runtime/index.ts';

@@ -6,6 +6,7 @@
  * commits outputs to many partitions together with the consumer offsets that produced them.
  */
 import type { Headers } from './record.ts';
+import type { EncodedBatch } from './log-codec.ts';
 
 export interface LogRecord {
   readonly key: Uint8Array | null;
@@ -84,6 +85,39 @@ export interface LogTransaction {
 export interface TransactionalProducer {
   readonly transactionalId: string;
   begin(): LogTransaction;
+}
+
+/** One stored batch of a fetch, still encoded: records `skip`.. of the batch are wanted. */
+export interface EncodedChunk {
+  readonly baseOffset: number;
+  readonly skip: number;
+  readonly blob: Uint8Array;
+}
+
+export interface EncodedFetchResult {
+  readonly chunks: readonly EncodedChunk[];
+  readonly nextOffset: number;
+  readonly endOffset: number;
+  readonly startOffset: number;
+}
+
+/**
+ * What a log owned by another thread offers so that batches cross threads as bytes (see
+ * log-codec.ts). The embedded log implements it; the runtime falls back to plain fetch and
+ * produce for logs that do not.
+ */
+export interface EncodedLog {
+  fetchEncoded(tp: TopicPartition, offset: number, maxRecords: number): EncodedFetchResult;
+  /** Appends encoded batches and offsets as one unit; `producer` makes it a transaction commit. */
+  appendEncoded(
+    batches: readonly EncodedBatch[],
+    offsets: ReadonlyMap<string, ReadonlyMap<string, number>> | undefined,
+    producer: TransactionalProducer | undefined,
+  ): Promise<number[]>;
+}
+
+export function isEncodedLog(log: Log): log is Log & EncodedLog {
+  return typeof (log as Partial<EncodedLog>).fetchEncoded === 'function' && typeof (log as Partial<EncodedLog>).appendEncoded === 'function';
 }
 
 export interface Log {

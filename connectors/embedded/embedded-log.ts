@@ -2,7 +2,11 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, fs
 import { join } from 'node:path';
 import {
   StreamsError,
+  encodeBatch,
   partitionKey,
+  type EncodedBatch,
+  type EncodedFetchResult,
+  type EncodedLog,
   type FetchedRecord,
   type FetchOptions,
   type FetchResult,
@@ -21,7 +25,6 @@ import {
   type Entry,
   type PartPointer,
   decodeRecords,
-  encodeRecords,
   frame,
   frameCommit,
   isCompacted,
@@ -110,7 +113,7 @@ function validateConfig(name: string, config: TopicConfig): void {
  * visible to readers once durable. Uncommitted transactions live in the producer's memory only,
  * so every reader is read-committed.
  */
-export class EmbeddedLog implements Log {
+export class EmbeddedLog implements Log, EncodedLog {
   readonly #dir: string;
   readonly #segmentBytes: number;
   readonly #fsync: boolean;
@@ -127,7 +130,10 @@ export class EmbeddedLog implements Log {
   #queuedSize = 0;
   readonly #queue: (Pending | 'roll')[] = [];
   #writing: Promise<void> | null = null;
-  readonly #cache = new Map<Chunk, ReturnType<typeof decodeRecords>>();
+  /** Recently read batches, as stored (encoded). */
+  readonly #cache = new Map<Chunk, Uint8Array>();
+  /** The id and epoch behind each transactional producer handed out. */
+  readonly #producerIds = new WeakMap<TransactionalProducer, { id: string; epoch: number }>();
   readonly #cacheLimit: number;
   #closed = false;
   #cleaner: NodeJS.Timeout | undefined;
@@ -401,12 +407,25 @@ export class EmbeddedLog implements Log {
 
   /** fetch() without the promise, for the owner thread's own readers. */
   fetchSync(tp: TopicPartition, offset: number, options: FetchOptions = {}): FetchResult {
+    const encoded = this.fetchEncoded(tp, offset, options.maxRecords ?? 1000);
+    const records: FetchedRecord[] = [];
+    for (const chunk of encoded.chunks) {
+      const rows = decodeRecords(chunk.blob);
+      const take = Math.min(rows.length, chunk.skip + (options.maxRecords ?? 1000) - records.length);
+      for (let j = chunk.skip; j < take; j++) records.push({ ...rows[j]!, offset: chunk.baseOffset + j });
+    }
+    return { records, nextOffset: encoded.nextOffset, endOffset: encoded.endOffset, startOffset: encoded.startOffset };
+  }
+
+  /**
+   * The stored batches holding up to `maxRecords` records from `offset`, undecoded: a stream thread
+   * decodes them itself, so the thread that owns the log only moves bytes.
+   */
+  fetchEncoded(tp: TopicPartition, offset: number, maxRecords: number): EncodedFetchResult {
     const p = this.#partition(tp);
-    const max = options.maxRecords ?? 1000;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > p.end) {
       throw new StreamsError('INVALID_OFFSET', `offset ${offset} is outside ${tp.topic}-${tp.partition} (log end ${p.end})`);
     }
-    const records: FetchedRecord[] = [];
     let next = Math.max(offset, p.start);
     // First chunk that can hold `next`: chunks are ordered by base offset.
     let lo = 0;
@@ -417,47 +436,59 @@ export class EmbeddedLog implements Log {
       if (c.baseOffset + c.span <= next) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < p.chunks.length && records.length < max; i++) {
+    const chunks: { baseOffset: number; skip: number; blob: Uint8Array }[] = [];
+    let taken = 0;
+    for (let i = lo; i < p.chunks.length && taken < maxRecords; i++) {
       const chunk = p.chunks[i]!;
       if (chunk.baseOffset >= p.end) break;
-      const rows = this.#read(chunk);
-      for (let j = Math.max(0, next - chunk.baseOffset); j < rows.length && records.length < max; j++) {
-        const row = rows[j]!;
-        records.push({ ...row, offset: chunk.baseOffset + j });
-      }
-      next = records.length > 0 ? records[records.length - 1]!.offset + 1 : chunk.baseOffset + chunk.span;
+      const skip = Math.max(0, next - chunk.baseOffset);
+      const count = Math.min(chunk.span - skip, maxRecords - taken);
+      chunks.push({ baseOffset: chunk.baseOffset, skip, blob: this.#read(chunk) });
+      taken += count;
+      next = chunk.baseOffset + skip + count;
     }
-    if (records.length < max) next = Math.max(next, p.end);
-    return { records, nextOffset: Math.min(next, p.end), endOffset: p.end, startOffset: p.start };
+    if (taken < maxRecords) next = Math.max(next, p.end);
+    return { chunks, nextOffset: Math.min(next, p.end), endOffset: p.end, startOffset: p.start };
   }
 
-  #read(chunk: Chunk): ReturnType<typeof decodeRecords> {
-    let rows = this.#cache.get(chunk);
-    if (rows !== undefined) {
+  #read(chunk: Chunk): Uint8Array {
+    let blob = this.#cache.get(chunk);
+    if (blob !== undefined) {
       this.#cache.delete(chunk);
-      this.#cache.set(chunk, rows);
-      return rows;
+      this.#cache.set(chunk, blob);
+      return blob;
     }
-    const buffer = Buffer.allocUnsafe(chunk.length);
+    const buffer = new Uint8Array(chunk.length);
     let read = 0;
     while (read < chunk.length) {
       const n = readSync(chunk.segment.fd, buffer, read, chunk.length - read, chunk.pos + read);
       if (n === 0) throw new StreamsError('CORRUPT_DATA', `${chunk.segment.path} ends inside a batch at byte ${chunk.pos}`);
       read += n;
     }
-    rows = decodeRecords(buffer);
-    this.#cache.set(chunk, rows);
+    blob = buffer;
+    this.#cache.set(chunk, blob);
     if (this.#cache.size > this.#cacheLimit) this.#cache.delete(this.#cache.keys().next().value!);
-    return rows;
+    return blob;
   }
 
   async produce(batches: readonly PartitionBatch[]): Promise<number[]> {
-    return this.#commit(batches, undefined, undefined);
+    return this.#commit(encodeAll(batches), undefined, undefined);
+  }
+
+  appendEncoded(
+    batches: readonly EncodedBatch[],
+    offsets: ReadonlyMap<string, ReadonlyMap<string, number>> | undefined,
+    producer: TransactionalProducer | undefined,
+  ): Promise<number[]> {
+    if (producer === undefined) return this.#commit(batches, offsets, undefined);
+    const identity = this.#producerIds.get(producer);
+    if (identity === undefined) return Promise.reject(new StreamsError('ILLEGAL_STATE', 'this producer was not created by this log'));
+    return this.#commit(batches, offsets, identity);
   }
 
   /** Appends batches and offsets as one entry; returns each batch's base offset. */
   #commit(
-    batches: readonly PartitionBatch[],
+    batches: readonly EncodedBatch[],
     offsets: ReadonlyMap<string, ReadonlyMap<string, number>> | undefined,
     producer: { id: string; epoch: number } | undefined,
   ): Promise<number[]> {
@@ -479,12 +510,10 @@ export class EmbeddedLog implements Log {
       const p = states[i]!;
       const base = next.get(p) ?? p.reserved;
       bases.push(base);
-      if (batch.records.length === 0) return;
-      let maxTimestamp = 0;
-      for (const r of batch.records) maxTimestamp = Math.max(maxTimestamp, r.timestamp);
-      parts.push({ topic: batch.topic, partition: batch.partition, baseOffset: base, count: batch.records.length, maxTimestamp });
-      blobs.push(encodeRecords(batch.records));
-      next.set(p, base + batch.records.length);
+      if (batch.count === 0) return;
+      parts.push({ topic: batch.topic, partition: batch.partition, baseOffset: base, count: batch.count, maxTimestamp: batch.maxTimestamp });
+      blobs.push(batch.blob);
+      next.set(p, base + batch.count);
     });
     let offsetRecord: Record<string, [string, number][]> | undefined;
     if (offsets !== undefined && offsets.size > 0) {
@@ -518,8 +547,10 @@ export class EmbeddedLog implements Log {
     const epoch = (this.#producers.get(transactionalId) ?? 0) + 1;
     await this.#enqueue(frame({ kind: 'fence', transactionalId, epoch }), () => {}, () => this.#producers.set(transactionalId, epoch));
     const commit = (batches: PartitionBatch[], offsets: Map<string, Map<string, number>>) =>
-      this.#commit(batches, offsets, { id: transactionalId, epoch }).then(() => {});
-    return { transactionalId, begin: (): LogTransaction => new EmbeddedTransaction(commit) };
+      this.#commit(encodeAll(batches), offsets, { id: transactionalId, epoch }).then(() => {});
+    const producer: TransactionalProducer = { transactionalId, begin: (): LogTransaction => new EmbeddedTransaction(commit) };
+    this.#producerIds.set(producer, { id: transactionalId, epoch });
+    return producer;
   }
 
   async committedOffsets(group: string): Promise<GroupOffsets> {
@@ -617,7 +648,7 @@ export class EmbeddedLog implements Log {
   #liveCompacted(p: PartitionState): Chunk[] {
     const latest = new Map<string, Chunk>();
     for (const chunk of p.chunks) {
-      for (const row of this.#read(chunk)) {
+      for (const row of decodeRecords(this.#read(chunk))) {
         latest.set(row.key === null ? '' : Buffer.from(row.key).toString('latin1'), chunk);
       }
     }
@@ -724,6 +755,10 @@ class EmbeddedTransaction implements LogTransaction {
     this.#state = 'done';
     this.#batches.clear();
   }
+}
+
+function encodeAll(batches: readonly PartitionBatch[]): EncodedBatch[] {
+  return batches.map((b) => encodeBatch(b.topic, b.partition, b.records));
 }
 
 function newTopic(config: TopicConfig): TopicState {

@@ -11,7 +11,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import type { CleanupPolicy, LogRecord, TopicConfig } from '../../engine/index.ts';
+import type { CleanupPolicy, TopicConfig } from '../../engine/index.ts';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
@@ -69,22 +69,7 @@ export interface TrimEntry {
 
 export type Entry = TopicEntry | FenceEntry | CommitEntry | CheckpointEntry | TrimEntry;
 
-/** A record as stored: [key, value, timestamp, headers?]. */
-type StoredRecord = [Uint8Array | null, Uint8Array | null, number, Record<string, string>?];
-
-export function encodeRecords(records: readonly LogRecord[]): Uint8Array {
-  const rows: StoredRecord[] = records.map((r) =>
-    r.headers === undefined ? [r.key, r.value, r.timestamp] : [r.key, r.value, r.timestamp, { ...r.headers }],
-  );
-  return packr.pack(rows);
-}
-
-export function decodeRecords(blob: Uint8Array): { key: Uint8Array | null; value: Uint8Array | null; timestamp: number; headers?: Record<string, string> }[] {
-  const rows = packr.unpack(blob) as StoredRecord[];
-  return rows.map(([key, value, timestamp, headers]) =>
-    headers === undefined ? { key: key ?? null, value: value ?? null, timestamp } : { key: key ?? null, value: value ?? null, timestamp, headers },
-  );
-}
+export { encodeRecordBatch as encodeRecords, decodeRecordBatch as decodeRecords } from '../../engine/index.ts';
 
 /** Frames an entry: header, CRC, MessagePack header of the body, then the blobs. */
 export function frame(entry: Entry, blobs: readonly Uint8Array[] = []): Buffer {

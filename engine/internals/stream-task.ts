@@ -99,13 +99,11 @@ export class StreamTask {
   readonly #sources = new Map<string, { def: SourceNode; node: RuntimeNode }>();
   readonly #punctuations: Punctuation[] = [];
   #streamTime = Number.NEGATIVE_INFINITY;
-  /** Partition time per input topic-partition: the highest timestamp seen on it. */
+  /** Partition time per input topic (a task reads one partition of each): the highest timestamp seen on it. */
   readonly #partitionTime = new Map<string, number>();
-  #current: { metadata: RecordMetadata | undefined; timestamp: number; raw: RawRecord | undefined } = {
-    metadata: undefined,
-    timestamp: 0,
-    raw: undefined,
-  };
+  /** The record being processed (undefined in a punctuation) and its timestamp. */
+  #currentRaw: RawRecord | undefined;
+  #currentTimestamp = 0;
   #closed = false;
 
   constructor(topology: Topology, subtopology: Subtopology, partition: number, options: TaskOptions) {
@@ -114,7 +112,7 @@ export class StreamTask {
     this.partition = partition;
     this.#options = options;
 
-    const storeCtx: StoreContext = { recordTimestamp: () => this.#current.timestamp };
+    const storeCtx: StoreContext = { recordTimestamp: () => this.#currentTimestamp };
     for (const name of subtopology.stores) {
       this.stores.set(name, options.createStore(topology.storeBuilder(name)!, storeCtx));
     }
@@ -163,8 +161,8 @@ export class StreamTask {
     this.metrics.recordsIn++;
     const decoded = this.#deserialize(source.def, raw);
     if (decoded === undefined) return;
-    const tp = `${raw.topic}-${raw.partition}`;
-    const partitionTime = this.#partitionTime.get(tp) ?? Number.NEGATIVE_INFINITY;
+    // A task reads one partition of each of its topics: partition time is kept per topic.
+    const partitionTime = this.#partitionTime.get(raw.topic) ?? Number.NEGATIVE_INFINITY;
     let timestamp = raw.timestamp;
     if (source.def.timestampExtractor !== undefined) {
       const extractor = source.def.timestampExtractor;
@@ -178,17 +176,20 @@ export class StreamTask {
       this.metrics.dropped['negative-timestamp']++;
       return;
     }
-    this.#partitionTime.set(tp, Math.max(partitionTime, timestamp));
-    this.#streamTime = Math.max(this.#streamTime, timestamp);
-    const metadata = { topic: raw.topic, partition: raw.partition, offset: raw.offset };
-    this.#current = { metadata, timestamp, raw };
+    if (timestamp > partitionTime) this.#partitionTime.set(raw.topic, timestamp);
+    if (timestamp > this.#streamTime) this.#streamTime = timestamp;
+    this.#currentRaw = raw;
+    this.#currentTimestamp = timestamp;
     const record: StreamRecord<unknown, unknown> =
       raw.headers === undefined ? { key: decoded.key, value: decoded.value, timestamp } : { key: decoded.key, value: decoded.value, timestamp, headers: raw.headers };
-    this.#guard(raw, source.node.name, () => {
-      for (const child of source.node.children) this.#deliver(child, record);
-    });
-    this.#punctuate('stream-time', this.#streamTime);
-    this.#current = { metadata: undefined, timestamp: this.#current.timestamp, raw: undefined };
+    try {
+      const children = source.node.children;
+      for (let i = 0; i < children.length; i++) this.#deliver(children[i]!, record);
+    } catch (cause) {
+      this.#handleFailure(raw, source.node.name, cause);
+    }
+    if (this.#punctuations.length > 0) this.#punctuate('stream-time', this.#streamTime);
+    this.#currentRaw = undefined;
   }
 
   /** Fires wall-clock punctuations that are due at `now`. */
@@ -228,19 +229,24 @@ export class StreamTask {
     try {
       return fn();
     } catch (cause) {
-      const error =
-        cause instanceof StreamsError
-          ? cause
-          : new StreamsError(
-              'PROCESSING_FAILED',
-              `task ${this.id}, node "${nodeName}", record ${raw.topic}-${raw.partition}@${raw.offset}: ${describeCause(cause)}`,
-              { cause },
-            );
-      const response = this.#options.onProcessingError?.(error, raw) ?? 'fail';
-      if (response === 'fail') throw error;
-      this.metrics.dropped['processing-error']++;
+      this.#handleFailure(raw, nodeName, cause);
       return undefined;
     }
+  }
+
+  /** Wraps a failure with the task, node and record, then applies the policy: rethrow, or count and skip. */
+  #handleFailure(raw: RawRecord, nodeName: string, cause: unknown): void {
+    const error =
+      cause instanceof StreamsError
+        ? cause
+        : new StreamsError(
+            'PROCESSING_FAILED',
+            `task ${this.id}, node "${nodeName}", record ${raw.topic}-${raw.partition}@${raw.offset}: ${describeCause(cause)}`,
+            { cause },
+          );
+    const response = this.#options.onProcessingError?.(error, raw) ?? 'fail';
+    if (response === 'fail') throw error;
+    this.metrics.dropped['processing-error']++;
   }
 
   /** Hands a record to one node; an error from a processor is wrapped once, naming that node. */
@@ -250,7 +256,7 @@ export class StreamTask {
       else node.processor!.process(record);
     } catch (cause) {
       if (cause instanceof StreamsError) throw cause;
-      const raw = this.#current.raw;
+      const raw = this.#currentRaw;
       const where = raw === undefined ? 'a punctuation' : `record ${raw.topic}-${raw.partition}@${raw.offset}`;
       throw new StreamsError('PROCESSING_FAILED', `task ${this.id}, processor "${node.name}", ${where}: ${describeCause(cause)}`, {
         cause,
@@ -259,8 +265,11 @@ export class StreamTask {
   }
 
   #send(sink: SinkNode, record: StreamRecord<unknown, unknown>): void {
-    const meta = this.#current.metadata;
-    const topic = typeof sink.topic === 'string' ? sink.topic : sink.topic(record.key, record.value, meta ?? {});
+    const raw = this.#currentRaw;
+    const topic =
+      typeof sink.topic === 'string'
+        ? sink.topic
+        : sink.topic(record.key, record.value, raw === undefined ? {} : { topic: raw.topic, partition: raw.partition, offset: raw.offset });
     let key: Uint8Array | null;
     let value: Uint8Array | null;
     try {
@@ -329,7 +338,10 @@ export class StreamTask {
       },
       currentStreamTimeMs: () => this.#streamTime,
       currentSystemTimeMs: () => this.#options.clock(),
-      recordMetadata: () => this.#current.metadata,
+      recordMetadata: (): RecordMetadata | undefined => {
+        const raw = this.#currentRaw;
+        return raw === undefined ? undefined : { topic: raw.topic, partition: raw.partition, offset: raw.offset };
+      },
       recordDropped: (reason: DropReason) => {
         this.metrics.dropped[reason]++;
       },
@@ -340,8 +352,10 @@ export class StreamTask {
     for (const p of this.#punctuations) {
       if (p.cancelled || p.type !== type) continue;
       if (now < p.next) continue;
-      const saved = this.#current;
-      this.#current = { metadata: undefined, timestamp: now, raw: undefined };
+      const savedRaw = this.#currentRaw;
+      const savedTimestamp = this.#currentTimestamp;
+      this.#currentRaw = undefined;
+      this.#currentTimestamp = now;
       try {
         p.callback(now);
       } catch (cause) {
@@ -350,13 +364,16 @@ export class StreamTask {
           cause,
         });
       } finally {
-        this.#current = saved;
+        this.#currentRaw = savedRaw;
+        this.#currentTimestamp = savedTimestamp;
       }
       // Skip punctuations missed while time jumped: the next one is the first interval after now.
       p.next += Math.floor((now - p.next) / p.intervalMs + 1) * p.intervalMs;
     }
-    const live = this.#punctuations.filter((p) => !p.cancelled);
-    this.#punctuations.splice(0, this.#punctuations.length, ...live);
+    if (this.#punctuations.some((p) => p.cancelled)) {
+      const live = this.#punctuations.filter((p) => !p.cancelled);
+      this.#punctuations.splice(0, this.#punctuations.length, ...live);
+    }
   }
 }
 

@@ -6,30 +6,34 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { StreamsError, type ErrorCode } from '../errors.ts';
-import type {
-  FetchOptions,
-  FetchResult,
-  GroupOffsets,
-  Log,
-  LogTransaction,
-  PartitionBatch,
-  TopicConfig,
-  TopicPartition,
-  TransactionalProducer,
+import {
+  isEncodedLog,
+  type EncodedFetchResult,
+  type FetchedRecord,
+  type FetchOptions,
+  type FetchResult,
+  type GroupOffsets,
+  type Log,
+  type LogTransaction,
+  type PartitionBatch,
+  type TopicConfig,
+  type TopicPartition,
+  type TransactionalProducer,
 } from '../log.ts';
+import { decodeRecordBatch, encodeBatch, type EncodedBatch } from '../log-codec.ts';
 
 /** Requests a worker sends to the log owner. */
 export type LogRequest =
   | { readonly kind: 'createTopic'; readonly name: string; readonly config: TopicConfig }
   | { readonly kind: 'topics' }
   | { readonly kind: 'fetchMany'; readonly fetches: readonly { tp: TopicPartition; offset: number; options?: FetchOptions }[] }
-  | { readonly kind: 'produce'; readonly batches: readonly PartitionBatch[] }
+  | { readonly kind: 'produce'; readonly batches: readonly EncodedBatch[] }
   | { readonly kind: 'initTransactions'; readonly transactionalId: string }
   | {
       readonly kind: 'commitTransaction';
       readonly transactionalId: string;
       readonly handle: number;
-      readonly batches: readonly PartitionBatch[];
+      readonly batches: readonly EncodedBatch[];
       readonly offsets: readonly (readonly [string, readonly (readonly [string, number])[]])[];
     }
   | { readonly kind: 'committedOffsets'; readonly group: string }
@@ -41,10 +45,15 @@ type Reply =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
   | { readonly id: number; readonly ok: false; readonly code: ErrorCode | undefined; readonly message: string };
 
+/** A fetch as it crosses threads: the stored batches when the log can hand them over, else records. */
+type WireFetch = ({ readonly kind: 'encoded' } & EncodedFetchResult) | ({ readonly kind: 'plain' } & FetchResult);
+
 /** Serves log requests arriving on `port` from one worker. Returns a function that stops serving. */
 export function serveLog(log: Log, port: MessagePort): () => void {
   const producers = new Map<number, TransactionalProducer>();
   let nextHandle = 0;
+  const decode = (batches: readonly EncodedBatch[]): PartitionBatch[] =>
+    batches.map((b) => ({ topic: b.topic, partition: b.partition, records: decodeRecordBatch(b.blob) }));
   const handle = async (request: LogRequest): Promise<unknown> => {
     switch (request.kind) {
       case 'createTopic':
@@ -52,9 +61,12 @@ export function serveLog(log: Log, port: MessagePort): () => void {
       case 'topics':
         return [...(await log.topics())];
       case 'fetchMany':
-        return Promise.all(request.fetches.map((f) => log.fetch(f.tp, f.offset, f.options)));
+        if (isEncodedLog(log)) {
+          return request.fetches.map((f): WireFetch => ({ kind: 'encoded', ...log.fetchEncoded(f.tp, f.offset, f.options?.maxRecords ?? 1000) }));
+        }
+        return (await Promise.all(request.fetches.map((f) => log.fetch(f.tp, f.offset, f.options)))).map((r): WireFetch => ({ kind: 'plain', ...r }));
       case 'produce':
-        return log.produce(request.batches);
+        return isEncodedLog(log) ? log.appendEncoded(request.batches, undefined, undefined) : log.produce(decode(request.batches));
       case 'initTransactions': {
         const producer = await log.initTransactions(request.transactionalId);
         producers.set(++nextHandle, producer);
@@ -63,9 +75,11 @@ export function serveLog(log: Log, port: MessagePort): () => void {
       case 'commitTransaction': {
         const producer = producers.get(request.handle);
         if (producer === undefined) throw new StreamsError('ILLEGAL_STATE', `unknown producer handle ${request.handle}`);
+        const offsets = new Map(request.offsets.map(([group, list]) => [group, new Map(list)]));
+        if (isEncodedLog(log)) return log.appendEncoded(request.batches, offsets, producer);
         const tx = producer.begin();
-        tx.produce(request.batches);
-        for (const [group, offsets] of request.offsets) tx.sendOffsets(group, new Map(offsets));
+        tx.produce(decode(request.batches));
+        for (const [group, map] of offsets) tx.sendOffsets(group, map);
         return tx.commit();
       }
       case 'committedOffsets':
@@ -90,6 +104,10 @@ export function serveLog(log: Log, port: MessagePort): () => void {
   };
   port.on('message', onMessage);
   return () => port.off('message', onMessage);
+}
+
+function encodeAll(batches: readonly PartitionBatch[]): EncodedBatch[] {
+  return batches.map((b) => encodeBatch(b.topic, b.partition, b.records));
 }
 
 /** The Log SPI for a worker thread, over a MessagePort to the thread that owns the log. */
@@ -130,13 +148,27 @@ export class LogClient implements Log {
     return result!;
   }
 
-  /** Many fetches in one round trip. */
-  fetchMany(fetches: readonly { tp: TopicPartition; offset: number; options?: FetchOptions }[]): Promise<FetchResult[]> {
-    return this.#call({ kind: 'fetchMany', fetches });
+  /** Many fetches in one round trip; stored batches are decoded here, in the calling thread. */
+  async fetchMany(fetches: readonly { tp: TopicPartition; offset: number; options?: FetchOptions }[]): Promise<FetchResult[]> {
+    const wire = await this.#call<WireFetch[]>({ kind: 'fetchMany', fetches });
+    return wire.map((w, i) => {
+      if (w.kind === 'plain') return w;
+      const max = fetches[i]!.options?.maxRecords ?? 1000;
+      const records: FetchedRecord[] = [];
+      for (const chunk of w.chunks) {
+        const rows = decodeRecordBatch(chunk.blob);
+        const end = Math.min(rows.length, chunk.skip + max - records.length);
+        for (let j = chunk.skip; j < end; j++) {
+          const r = rows[j]!;
+          records.push(r.headers === undefined ? { key: r.key, value: r.value, timestamp: r.timestamp, offset: chunk.baseOffset + j } : { ...r, offset: chunk.baseOffset + j });
+        }
+      }
+      return { records, nextOffset: w.nextOffset, endOffset: w.endOffset, startOffset: w.startOffset };
+    });
   }
 
   produce(batches: readonly PartitionBatch[]): Promise<number[]> {
-    return this.#call({ kind: 'produce', batches });
+    return this.#call({ kind: 'produce', batches: encodeAll(batches) });
   }
 
   async initTransactions(transactionalId: string): Promise<TransactionalProducer> {
@@ -169,7 +201,7 @@ export class LogClient implements Log {
               kind: 'commitTransaction',
               transactionalId,
               handle,
-              batches,
+              batches: encodeAll(batches),
               offsets: [...offsets].map(([group, map]) => [group, [...map]] as const),
             });
           },

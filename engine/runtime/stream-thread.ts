@@ -41,26 +41,33 @@ const port = parentPort!;
 const send = (message: FromThread) => port.postMessage(message);
 
 class Outputs {
-  readonly #batches = new Map<string, { topic: string; partition: number; records: LogRecord[] }>();
+  /** Per topic, per partition: the records to write at the next commit. */
+  readonly #byTopic = new Map<string, LogRecord[][]>();
   count = 0;
   #roundRobin = 0;
 
   add(topic: string, partition: number | undefined, record: LogRecord): void {
-    const partitions = config.partitions[topic];
+    let partitions = this.#byTopic.get(topic);
     if (partitions === undefined) {
-      throw new StreamsError('UNKNOWN_TOPIC', `the topology writes to topic "${topic}", which does not exist; create it first`);
+      const n = config.partitions[topic];
+      if (n === undefined) {
+        throw new StreamsError('UNKNOWN_TOPIC', `the topology writes to topic "${topic}", which does not exist; create it first`);
+      }
+      this.#byTopic.set(topic, (partitions = Array.from({ length: n }, () => [])));
     }
-    const p = partition ?? (record.key === null ? this.#roundRobin++ % partitions : partitionForKey(record.key, partitions));
-    const key = `${topic}:${p}`;
-    let batch = this.#batches.get(key);
-    if (batch === undefined) this.#batches.set(key, (batch = { topic, partition: p, records: [] }));
-    batch.records.push(record);
+    const n = partitions.length;
+    const p = partition ?? (record.key === null ? this.#roundRobin++ % n : partitionForKey(record.key, n));
+    partitions[p]!.push(record);
     this.count++;
   }
 
   take(): PartitionBatch[] {
-    const batches = [...this.#batches.values()];
-    this.#batches.clear();
+    const batches: PartitionBatch[] = [];
+    for (const [topic, partitions] of this.#byTopic) {
+      partitions.forEach((records, partition) => {
+        if (records.length > 0) batches.push({ topic, partition, records: records.splice(0) });
+      });
+    }
     this.count = 0;
     return batches;
   }

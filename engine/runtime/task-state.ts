@@ -41,6 +41,10 @@ export interface PrepareOptions {
   readonly warn: (message: string) => void;
 }
 
+function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
 export async function prepareStores(options: PrepareOptions): Promise<PreparedStores> {
   const { topology, storeNames, changelogs } = options;
   const persistentNames = options.stateDir === undefined ? [] : storeNames.filter((n) => topology.storeBuilder(n)!.supplier.persistent);
@@ -93,7 +97,7 @@ export async function prepareStores(options: PrepareOptions): Promise<PreparedSt
       const store = createInMemoryStore(builder, {
         recordTimestamp: () => ctx.recordTimestamp(),
         logChange: (key, value, timestamp) => {
-          db.write(builder.name, key, value, timestamp);
+          db.write(builder.name, latin1(key), value, timestamp);
           ctx.logChange?.(key, value, timestamp);
         },
       });
@@ -104,7 +108,7 @@ export async function prepareStores(options: PrepareOptions): Promise<PreparedSt
     restore(store, key, value, timestamp) {
       store.restore(key, value, timestamp);
       if (db !== undefined && (mirrored.has(store) || keyValueStores.includes(store as PersistentKeyValueStore<unknown, unknown>))) {
-        db.write(store.name, key, value, timestamp);
+        db.write(store.name, latin1(key), value, timestamp);
       }
     },
   };

@@ -43,8 +43,8 @@ export class LocalStateDb {
   readonly path: string;
   readonly #db: ClassicLevel<Buffer, Buffer>;
   /** Writes since the last commit, in order; the last write of a key wins. */
-  readonly #pending = new Map<string, { key: Buffer; value: Buffer | null }>();
-  readonly #prefixes = new Map<string, Buffer>();
+  readonly #pending = new Map<string, { value: Buffer | null }>();
+  readonly #prefixes = new Map<string, string>();
 
   private constructor(path: string, db: ClassicLevel<Buffer, Buffer>) {
     this.path = path;
@@ -74,36 +74,36 @@ export class LocalStateDb {
     return new LocalStateDb(path, db);
   }
 
-  #key(store: string, key: Uint8Array): Buffer {
+  /** Keys are handled as latin1 strings (one char per byte) until they reach LevelDB. */
+  #prefix(store: string): string {
     let prefix = this.#prefixes.get(store);
-    if (prefix === undefined) this.#prefixes.set(store, (prefix = storePrefix(store)));
-    return Buffer.concat([prefix, key]);
+    if (prefix === undefined) this.#prefixes.set(store, (prefix = storePrefix(store).toString('latin1')));
+    return prefix;
   }
 
-  /** A row as of the last write (pending or on disk). */
-  readSync(store: string, key: Uint8Array): LocalRow | undefined {
-    const full = this.#key(store, key);
-    const pending = this.#pending.get(full.toString('latin1'));
+  /** A row as of the last write (pending or on disk). `key` is the key's bytes as a latin1 string. */
+  readSync(store: string, key: string): LocalRow | undefined {
+    const full = this.#prefix(store) + key;
+    const pending = this.#pending.get(full);
     if (pending !== undefined) return pending.value === null ? undefined : decodeRow(pending.value);
-    const data = this.#db.getSync(full);
+    const data = this.#db.getSync(Buffer.from(full, 'latin1'));
     return data === undefined ? undefined : decodeRow(data);
   }
 
   /** Many rows in one call, for prefetching a batch's keys. */
-  async readMany(store: string, keys: readonly Uint8Array[]): Promise<(LocalRow | undefined)[]> {
-    const full = keys.map((k) => this.#key(store, k));
-    const found = await this.#db.getMany(full);
+  async readMany(store: string, keys: readonly string[]): Promise<(LocalRow | undefined)[]> {
+    const full = keys.map((k) => this.#prefix(store) + k);
+    const found = await this.#db.getMany(full.map((k) => Buffer.from(k, 'latin1')));
     return found.map((data, i) => {
-      const pending = this.#pending.get(full[i]!.toString('latin1'));
+      const pending = this.#pending.get(full[i]!);
       if (pending !== undefined) return pending.value === null ? undefined : decodeRow(pending.value);
       return data === undefined ? undefined : decodeRow(data);
     });
   }
 
-  /** Buffers a write (null deletes) until the next commit. */
-  write(store: string, key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
-    const full = this.#key(store, key);
-    this.#pending.set(full.toString('latin1'), { key: full, value: value === null ? null : encodeRow(value, timestamp) });
+  /** Buffers a write (null deletes) until the next commit. `key` is the key's bytes as a latin1 string. */
+  write(store: string, key: string, value: Uint8Array | null, timestamp: number): void {
+    this.#pending.set(this.#prefix(store) + key, { value: value === null ? null : encodeRow(value, timestamp) });
   }
 
   get pendingWrites(): number {
@@ -113,7 +113,10 @@ export class LocalStateDb {
   /** Writes everything buffered and the changelog positions it reflects, in one atomic batch. */
   async commit(positions: ReadonlyMap<string, number>): Promise<void> {
     const ops: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[] = [];
-    for (const { key, value } of this.#pending.values()) ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value });
+    for (const [id, { value }] of this.#pending) {
+      const key = Buffer.from(id, 'latin1');
+      ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value });
+    }
     for (const [topic, offset] of positions) {
       const value = Buffer.allocUnsafe(8);
       value.writeUInt32BE(Math.floor(offset / 2 ** 32), 0);

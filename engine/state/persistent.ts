@@ -57,9 +57,17 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     this.#cacheLimitBytes = cacheLimitBytes;
   }
 
+  /** The last key and its id: an aggregation reads then writes the same key. */
+  #lastKey: unknown = undefined;
+  #lastId = '';
+
   #id(key: K): string {
     if (key === null || key === undefined) throw new StreamsError('INVALID_ARGUMENT', `store "${this.name}" cannot hold a null key`);
-    return idOf(this.#keySerde.serialize(key, this.name));
+    if (key === this.#lastKey && typeof key !== 'object') return this.#lastId;
+    const id = idOf(this.#keySerde.serialize(key, this.name));
+    this.#lastKey = key;
+    this.#lastId = id;
+    return id;
   }
 
   #check(): void {
@@ -74,6 +82,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     }
     this.#cache.set(id, row);
     this.#cacheBytes += row.value.byteLength + id.length;
+    if (this.#cacheBytes <= this.#cacheLimitBytes) return;
     for (const [oldest, entry] of this.#cache) {
       if (this.#cacheBytes <= this.#cacheLimitBytes) break;
       this.#cache.delete(oldest);
@@ -98,7 +107,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
       return cached;
     }
     this.misses++;
-    const row = this.#db.readSync(this.name, bytesOf(id));
+    const row = this.#db.readSync(this.name, id);
     if (row !== undefined) this.#remember(id, row);
     return row;
   }
@@ -119,7 +128,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     const bytes = value === null || value === undefined ? null : this.#valueSerde.serialize(value, this.name);
     const ts = timestamp ?? this.#ctx.recordTimestamp();
     this.#apply(id, bytes, ts);
-    this.#db.write(this.name, bytesOf(id), bytes, ts);
+    this.#db.write(this.name, id, bytes, ts);
     this.#ctx.logChange?.(bytesOf(id), bytes, ts);
   }
 
@@ -184,7 +193,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
       if (this.#keys.has(id) && !this.#cache.has(id)) wanted.push(id);
     }
     if (wanted.length === 0) return;
-    const rows = await this.#db.readMany(this.name, wanted.map(bytesOf));
+    const rows = await this.#db.readMany(this.name, wanted);
     rows.forEach((row, i) => {
       if (row !== undefined) this.#remember(wanted[i]!, row);
     });

@@ -37,13 +37,13 @@ const stringSerde: Serde<string> = {
 const numberSerde: Serde<number> = {
   serialize(value) {
     if (typeof value !== 'number') throw new TypeError(`expected a number, got ${typeof value}`);
-    const out = new Uint8Array(8);
-    new DataView(out.buffer).setFloat64(0, value);
+    const out = Buffer.allocUnsafe(8);
+    out.writeDoubleBE(value, 0);
     return out;
   },
   deserialize(data) {
     if (data.byteLength !== 8) throw new RangeError(`a number is 8 bytes, got ${data.byteLength}`);
-    return new DataView(data.buffer, data.byteOffset, 8).getFloat64(0);
+    return view(data).readDoubleBE(0);
   },
 };
 

@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     }
     if (fetched === 0) await new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs));
   }
-  await commit(tasks, producer);
+  await commit(tasks, producer, true);
   for (const t of tasks) {
     t.task.close();
     await t.prepared.db?.close();
@@ -334,14 +334,19 @@ function processTask(t: RunningTask): number {
 const committedPositions = new Map<string, number>();
 let lastPurge = 0;
 
-async function commit(tasks: RunningTask[], producer: TransactionalProducer | undefined): Promise<void> {
+const STATE_FLUSH_INTERVAL_MS = 1000;
+const MAX_PENDING_STATE_WRITES = 100_000;
+let lastStateFlush = Date.now();
+
+async function commit(tasks: RunningTask[], producer: TransactionalProducer | undefined, force = false): Promise<void> {
   const offsets = new Map<string, number>();
   for (const t of tasks) {
     t.task.flush();
     for (const [tp, offset] of t.positions) offsets.set(tp, offset);
   }
   const moved = [...offsets].some(([tp, offset]) => committedPositions.get(tp) !== offset);
-  if (outputs.count === 0 && !moved) return;
+  const pendingState = force && tasks.some((t) => (t.prepared.db?.pendingWrites ?? 0) > 0);
+  if (outputs.count === 0 && !moved && !pendingState) return;
   const started = performance.now();
   const batches = outputs.take();
   if (producer !== undefined) {
@@ -356,7 +361,13 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
   // Only now, with the changelog committed, do the stores' writes reach the disk, with the
   // changelog offsets they reflect. A crash in between leaves the disk behind the changelog, and
   // the restart replays the difference.
-  const dirty = tasks.filter((t) => t.prepared.db !== undefined && t.prepared.db.pendingWrites > 0);
+  // Local state is flushed at most about once a second (and at shutdown): a key updated many
+  // times in between is written once. What is not flushed yet is replayed from the changelog.
+  const flushState = force || Date.now() - lastStateFlush >= STATE_FLUSH_INTERVAL_MS;
+  const dirty = tasks.filter(
+    (t) => t.prepared.db !== undefined && t.prepared.db.pendingWrites > 0 && (flushState || t.prepared.db.pendingWrites >= MAX_PENDING_STATE_WRITES),
+  );
+  if (flushState) lastStateFlush = Date.now();
   if (dirty.length > 0) {
     const parts = dirty.flatMap((t) => t.changelogs.map((topic) => ({ t, topic })));
     const ends = await log.fetchMany(parts.map(({ t, topic }) => ({ tp: { topic, partition: t.spec.partition }, offset: 0, options: { maxRecords: 0 } })));

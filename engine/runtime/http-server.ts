@@ -20,12 +20,25 @@ import { describeCause } from '../errors.ts';
 import type { LogRecord, Log, PartitionBatch } from '../log.ts';
 import type { Serde } from '../serde.ts';
 import { partitionForKey } from './partitioner.ts';
-import { parseKey, type QueryResult } from './queries.ts';
+
 import type { StoreQuery } from './messages.ts';
 import type { StreamsApp } from './streams-app.ts';
 
+/** An application route, served before the built-in ones. */
+export interface HttpRoute {
+  readonly method: 'GET' | 'POST';
+  /** Matched against the path (without the query string). */
+  readonly path: RegExp;
+  handle(
+    match: RegExpMatchArray,
+    request: { readonly url: URL; body(): Promise<string> },
+  ): Promise<{ status: number; body: unknown; contentType?: string }>;
+}
+
 export interface HttpOptions {
   readonly port: number;
+  /** Routes of the application (e.g. feature serving), tried before the built-in ones. */
+  readonly routes?: readonly HttpRoute[];
   readonly host?: string;
   /** Largest accepted ingest body (default 16 MiB); larger requests get 413. */
   readonly maxBodyBytes?: number;
@@ -84,7 +97,7 @@ export class AppHttpServer {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  #send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+  #send(res: ServerResponse, status: number, body: unknown, contentType: string = 'application/json'): void {
     if (res.headersSent) return;
     const text = contentType === 'application/json' ? toJson(body) : String(body);
     res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
@@ -101,6 +114,12 @@ export class AppHttpServer {
       }
     });
     const method = req.method ?? 'GET';
+    for (const route of this.#options.routes ?? []) {
+      const match = route.method === method ? url.pathname.match(route.path) : null;
+      if (match === null) continue;
+      const result = await route.handle(match, { url, body: () => this.#body(req) });
+      return this.#send(res, result.status, result.body, result.contentType);
+    }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'health') {
       const state = this.#app.state;
       return this.#send(res, state === 'RUNNING' ? 200 : 503, { state, applicationId: this.#app.applicationId });
@@ -130,7 +149,6 @@ export class AppHttpServer {
     const [store, what, key] = parts;
     const info = this.#app.stores().find((s) => s.name === store);
     if (info === undefined) throw new HttpError(404, `no store named "${store}"`);
-    const keySerde = this.#app.topology!.storeBuilder(store!)!.keySerde;
     const number = (name: string, fallback: number) => {
       const raw = query.get(name);
       if (raw === null || raw === '') return fallback;
@@ -157,23 +175,8 @@ export class AppHttpServer {
       if (bad !== undefined) return this.#send(res, bad.status, bad.body);
       return this.#send(res, 200, results.flatMap((r) => r.body as unknown[]));
     }
-    const result = await this.#byKey(store!, info.partitions, keySerde, q);
+    const result = await this.#app.queryKey(store!, q);
     this.#send(res, result.status, result.body);
-  }
-
-  /** Asks the partition the key hashes to first, then the others (a key written by another partitioner). */
-  async #byKey(store: string, partitions: number, keySerde: Serde<unknown>, q: StoreQuery & { key: string }): Promise<QueryResult> {
-    const parsed = parseKey(q.key, keySerde);
-    if (!parsed.ok) return { status: 400, body: { error: `key ${JSON.stringify(q.key)} cannot be decoded with the store's key serde` } };
-    const first = partitionForKey(keySerde.serialize(parsed.key, store), partitions);
-    const order = [first, ...Array.from({ length: partitions }, (_, p) => p).filter((p) => p !== first)];
-    let last: QueryResult = { status: 404, body: { error: 'no such key' } };
-    for (const p of order) {
-      last = await this.#app.query(store, p, q);
-      const empty = Array.isArray(last.body) && last.body.length === 0;
-      if (last.status !== 404 && !empty) return last;
-    }
-    return last;
   }
 
   async #topics(res: ServerResponse): Promise<void> {

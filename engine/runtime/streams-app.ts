@@ -17,7 +17,8 @@ import {
   type ThreadConfig,
   type ToThread,
 } from './messages.ts';
-import type { QueryResult } from './queries.ts';
+import { parseKey, type QueryResult } from './queries.ts';
+import { partitionForKey } from './partitioner.ts';
 import { AppHttpServer, type HttpOptions } from './http-server.ts';
 
 /** Kafka Streams' client states. */
@@ -413,6 +414,40 @@ export class StreamsApp {
     if (thread === undefined || this.#state !== 'RUNNING') return { status: 503, body: { error: `store "${store}" is not available (state ${this.#state})` } };
     const reply = await this.#ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query }));
     return { status: reply.status, body: reply.body };
+  }
+
+  /**
+   * Runs a key query (`key`, `windows` or `sessions`) wherever the key lives: first on the partition
+   * the key hashes to with the store's key serde, then on the others (a key written by another
+   * partitioner). The key is given as a string and decoded with the store's key serde.
+   */
+  async queryKey(store: string, query: StoreQuery & { key: string }): Promise<QueryResult> {
+    const owner = this.#storeOwners.get(store);
+    const builder = this.#topology?.storeBuilder(store);
+    if (owner === undefined || builder === undefined) return { status: 404, body: { error: `no store named "${store}"` } };
+    const parsed = parseKey(query.key, builder.keySerde);
+    if (!parsed.ok) return { status: 400, body: { error: `key ${JSON.stringify(query.key)} cannot be decoded with the store's key serde` } };
+    const first = partitionForKey(builder.keySerde.serialize(parsed.key, store), owner.partitions);
+    const order = [first, ...Array.from({ length: owner.partitions }, (_, p) => p).filter((p) => p !== first)];
+    let last: QueryResult = { status: 404, body: { error: 'no such key' } };
+    for (const p of order) {
+      last = await this.query(store, p, query);
+      const empty = Array.isArray(last.body) && last.body.length === 0;
+      if (last.status !== 404 && !empty) return last;
+    }
+    return last;
+  }
+
+  /** The value of `key` in a key-value store, or undefined. Throws when the store cannot answer. */
+  async get<V>(store: string, key: string): Promise<V | undefined> {
+    const result = await this.queryKey(store, { type: 'key', key });
+    if (result.status === 404 && this.#storeOwners.has(store)) return undefined;
+    if (result.status !== 200) {
+      throw new StreamsError(result.status === 503 ? 'ILLEGAL_STATE' : 'INVALID_ARGUMENT', (result.body as { error?: string }).error ?? `query failed (${result.status})`, {
+        canRetry: result.status === 503,
+      });
+    }
+    return (result.body as { value: V }).value;
   }
 
   /** The topology, once started. */

@@ -1,0 +1,435 @@
+/**
+ * The aggregates behind the personalization apps: plain functions over plain objects (they are
+ * stored with MessagePack), so each can be tested alone and every app's topology stays a few lines.
+ *
+ * Windowed counts use time buckets ("tiles", as Chronon and Tecton do): an aggregate keeps a count
+ * per bucket and a read sums the buckets inside the window, so one row serves 1h/1d/7d at once and
+ * stays bounded (old buckets are dropped on every update).
+ */
+import type { Event, EventType } from './events.ts';
+
+export const HOUR = 3_600_000;
+export const DAY = 24 * HOUR;
+export const MINUTE = 60_000;
+
+// ------------------------------------------------------------------------------------------------
+// Bucketed counters
+
+/** bucket start -> counts by name. */
+export type Buckets = Record<string, Record<string, number>>;
+
+export function addToBuckets(buckets: Buckets, time: number, bucketMs: number, keepMs: number, name: string, by = 1): Buckets {
+  const start = time - (time % bucketMs);
+  const bucket = (buckets[start] ??= {});
+  bucket[name] = (bucket[name] ?? 0) + by;
+  // Drop buckets that no window reads any more, relative to the newest one.
+  const newest = Math.max(...Object.keys(buckets).map(Number));
+  for (const key of Object.keys(buckets)) if (Number(key) + bucketMs <= newest - keepMs) delete buckets[key];
+  return buckets;
+}
+
+/** The sum of `name` over buckets that end after `now - windowMs`. */
+export function sumBuckets(buckets: Buckets, now: number, windowMs: number, name: string): number {
+  let total = 0;
+  for (const [start, counts] of Object.entries(buckets)) if (Number(start) > now - windowMs - 1 && Number(start) <= now) total += counts[name] ?? 0;
+  return total;
+}
+
+// ------------------------------------------------------------------------------------------------
+// HyperLogLog: approximate distinct counts in 2^P registers (P = 10: 1 KiB, ~3% standard error)
+
+const P = 10;
+const M = 1 << P;
+
+function hash32(text: string): number {
+  // FNV-1a then a murmur3 finalizer for well-spread bits.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+export function hllAdd(registers: number[], value: string): number[] {
+  if (registers.length !== M) registers = new Array<number>(M).fill(0);
+  const h = hash32(value);
+  const index = h >>> (32 - P);
+  const rest = (h << P) >>> 0;
+  const rank = rest === 0 ? 32 - P + 1 : Math.clz32(rest) + 1;
+  if (rank > registers[index]!) registers[index] = rank;
+  return registers;
+}
+
+export function hllCount(registers: number[]): number {
+  if (registers.length !== M) return 0;
+  let sum = 0;
+  let zeros = 0;
+  for (const r of registers) {
+    sum += 2 ** -r;
+    if (r === 0) zeros++;
+  }
+  const alpha = 0.7213 / (1 + 1.079 / M);
+  const estimate = (alpha * M * M) / sum;
+  // Small ranges: linear counting is exact enough and far less biased.
+  if (estimate <= 2.5 * M && zeros > 0) return Math.round(M * Math.log(M / zeros));
+  return Math.round(estimate);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Sessions
+
+export interface SessionAgg {
+  userId: string;
+  start: number;
+  end: number;
+  events: number;
+  pageViews: number;
+  eventsByType: Record<string, number>;
+  items: string[];
+  entryPage: string | null;
+  exitPage: string | null;
+  /** Timestamp of the entry / exit page, so merging two sessions keeps the right ones. */
+  entryAt: number;
+  exitAt: number;
+  referrer: string | null;
+  utmSource: string | null;
+  utmCampaign: string | null;
+  converted: boolean;
+  revenue: number;
+}
+
+export const MAX_SESSION_ITEMS = 50;
+
+export function newSession(): SessionAgg {
+  return {
+    userId: '',
+    start: Number.MAX_SAFE_INTEGER,
+    end: 0,
+    events: 0,
+    pageViews: 0,
+    eventsByType: {},
+    items: [],
+    entryPage: null,
+    exitPage: null,
+    entryAt: Number.MAX_SAFE_INTEGER,
+    exitAt: -1,
+    referrer: null,
+    utmSource: null,
+    utmCampaign: null,
+    converted: false,
+    revenue: 0,
+  };
+}
+
+export function addToSession(s: SessionAgg, e: Event): SessionAgg {
+  s.userId = e.userId;
+  s.start = Math.min(s.start, e.timestamp);
+  s.end = Math.max(s.end, e.timestamp);
+  s.events++;
+  s.eventsByType[e.type] = (s.eventsByType[e.type] ?? 0) + 1;
+  if (e.type === 'page_view') s.pageViews++;
+  if (e.itemId !== null && !s.items.includes(e.itemId) && s.items.length < MAX_SESSION_ITEMS) s.items.push(e.itemId);
+  if (e.page !== null && e.timestamp < s.entryAt) {
+    s.entryAt = e.timestamp;
+    s.entryPage = e.page;
+    // The first event's source: referrer and campaign.
+    s.referrer = e.referrer;
+    s.utmSource = e.utmSource;
+    s.utmCampaign = e.utmCampaign;
+  }
+  if (e.page !== null && e.timestamp >= s.exitAt) {
+    s.exitAt = e.timestamp;
+    s.exitPage = e.page;
+  }
+  if (e.type === 'purchase') {
+    s.converted = true;
+    s.revenue += (e.price ?? 0) * (e.quantity ?? 1);
+  }
+  return s;
+}
+
+export function mergeSessions(a: SessionAgg, b: SessionAgg): SessionAgg {
+  const [first, second] = a.entryAt <= b.entryAt ? [a, b] : [b, a];
+  const eventsByType = { ...a.eventsByType };
+  for (const [type, n] of Object.entries(b.eventsByType)) eventsByType[type] = (eventsByType[type] ?? 0) + n;
+  const lastExit = a.exitAt >= b.exitAt ? a : b;
+  return {
+    userId: a.userId || b.userId,
+    start: Math.min(a.start, b.start),
+    end: Math.max(a.end, b.end),
+    events: a.events + b.events,
+    pageViews: a.pageViews + b.pageViews,
+    eventsByType,
+    items: [...new Set([...first.items, ...second.items])].slice(0, MAX_SESSION_ITEMS),
+    entryPage: first.entryPage,
+    exitPage: lastExit.exitPage,
+    entryAt: first.entryAt,
+    exitAt: lastExit.exitAt,
+    referrer: first.referrer,
+    utmSource: first.utmSource,
+    utmCampaign: first.utmCampaign,
+    converted: a.converted || b.converted,
+    revenue: a.revenue + b.revenue,
+  };
+}
+
+/** A closed (or live) session as served and written to the `sessions` topic. */
+export interface SessionSummary {
+  sessionId: string;
+  userId: string;
+  start: number;
+  end: number;
+  durationMs: number;
+  pageViews: number;
+  events: number;
+  eventsByType: Record<string, number>;
+  distinctItems: number;
+  items: string[];
+  entryPage: string | null;
+  exitPage: string | null;
+  referrer: string | null;
+  utmSource: string | null;
+  utmCampaign: string | null;
+  converted: boolean;
+  revenue: number;
+  engaged: boolean;
+  bounce: boolean;
+}
+
+/** GA4's rule: engaged if longer than 10 s, or with a conversion, or with 2+ page views. */
+export function summarize(s: SessionAgg, engagedAfterMs = 10_000): SessionSummary {
+  const durationMs = s.end - s.start;
+  const engaged = durationMs > engagedAfterMs || s.converted || s.pageViews >= 2;
+  return {
+    sessionId: `${s.userId}-${s.start}`,
+    userId: s.userId,
+    start: s.start,
+    end: s.end,
+    durationMs,
+    pageViews: s.pageViews,
+    events: s.events,
+    eventsByType: s.eventsByType,
+    distinctItems: s.items.length,
+    items: s.items,
+    entryPage: s.entryPage,
+    exitPage: s.exitPage,
+    referrer: s.referrer,
+    utmSource: s.utmSource,
+    utmCampaign: s.utmCampaign,
+    converted: s.converted,
+    revenue: s.revenue,
+    engaged,
+    bounce: !engaged,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// User features
+
+/** Affinity weights: a purchase says more than a cart, a cart more than a view. */
+export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = {
+  page_view: 1,
+  click: 1,
+  add_to_cart: 3,
+  purchase: 10,
+  search: 0,
+  profile_update: 0,
+};
+export const AFFINITY_HALF_LIFE_MS = DAY;
+
+export interface UserFeatureState {
+  /** Hourly counts by event type, last 7 days. */
+  buckets: Buckets;
+  purchaseCount: number;
+  purchaseSum: number;
+  lastItems: string[];
+  lastCategories: string[];
+  /** category -> decayed weight as of `affinityAt`. */
+  affinity: Record<string, number>;
+  affinityAt: number;
+  hll: number[];
+  purchases: { itemId: string; amount: number; at: number }[];
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export function newUserFeatures(): UserFeatureState {
+  return {
+    buckets: {},
+    purchaseCount: 0,
+    purchaseSum: 0,
+    lastItems: [],
+    lastCategories: [],
+    affinity: {},
+    affinityAt: 0,
+    hll: [],
+    purchases: [],
+    firstSeen: 0,
+    lastSeen: 0,
+  };
+}
+
+function decay(value: number, fromTime: number, toTime: number): number {
+  return toTime <= fromTime ? value : value * 0.5 ** ((toTime - fromTime) / AFFINITY_HALF_LIFE_MS);
+}
+
+export function addToUserFeatures(f: UserFeatureState, e: Event): UserFeatureState {
+  addToBuckets(f.buckets, e.timestamp, HOUR, 7 * DAY, e.type);
+  f.firstSeen = f.firstSeen === 0 ? e.timestamp : Math.min(f.firstSeen, e.timestamp);
+  f.lastSeen = Math.max(f.lastSeen, e.timestamp);
+  if (e.itemId !== null) {
+    f.hll = hllAdd(f.hll, e.itemId);
+    if (e.type === 'page_view' || e.type === 'click') {
+      f.lastItems = [e.itemId, ...f.lastItems.filter((i) => i !== e.itemId)].slice(0, 20);
+    }
+  }
+  if (e.category !== null) {
+    f.lastCategories = [e.category, ...f.lastCategories.filter((c) => c !== e.category)].slice(0, 5);
+    const weight = AFFINITY_WEIGHTS[e.type];
+    if (weight > 0) {
+      const now = Math.max(f.affinityAt, e.timestamp);
+      for (const c of Object.keys(f.affinity)) f.affinity[c] = decay(f.affinity[c]!, f.affinityAt, now);
+      f.affinity[e.category] = (f.affinity[e.category] ?? 0) + decay(weight, e.timestamp, now);
+      f.affinityAt = now;
+    }
+  }
+  if (e.type === 'purchase') {
+    const amount = (e.price ?? 0) * (e.quantity ?? 1);
+    f.purchaseCount++;
+    f.purchaseSum += amount;
+    f.purchases = [{ itemId: e.itemId!, amount, at: e.timestamp }, ...f.purchases].slice(0, 10);
+  }
+  return f;
+}
+
+export interface UserFeatures {
+  counts: Record<'1h' | '1d' | '7d', Record<string, number>>;
+  purchaseSum: number;
+  purchaseAvg: number;
+  lastItems: string[];
+  lastCategories: string[];
+  categoryAffinity: Record<string, number>;
+  distinctItems: number;
+  lastPurchases: { itemId: string; amount: number; at: number }[];
+  firstSeen: number | null;
+  lastSeen: number | null;
+}
+
+const WINDOWS = { '1h': HOUR, '1d': DAY, '7d': 7 * DAY } as const;
+
+/** The served view of a user's state at `now` (event time). Unknown users get the cold-start zeros. */
+export function userFeaturesAt(f: UserFeatureState | undefined, now: number): UserFeatures {
+  const state = f ?? newUserFeatures();
+  const counts = {} as UserFeatures['counts'];
+  for (const [name, ms] of Object.entries(WINDOWS) as [keyof typeof WINDOWS, number][]) {
+    counts[name] = {};
+    for (const type of ['page_view', 'click', 'add_to_cart', 'purchase', 'search']) counts[name][type] = sumBuckets(state.buckets, now, ms, type);
+  }
+  const affinity: Record<string, number> = {};
+  for (const [c, v] of Object.entries(state.affinity)) affinity[c] = Number(decay(v, state.affinityAt, now).toFixed(4));
+  return {
+    counts,
+    purchaseSum: state.purchaseSum,
+    purchaseAvg: state.purchaseCount === 0 ? 0 : state.purchaseSum / state.purchaseCount,
+    lastItems: state.lastItems,
+    lastCategories: state.lastCategories,
+    categoryAffinity: affinity,
+    distinctItems: hllCount(state.hll),
+    lastPurchases: state.purchases,
+    firstSeen: f === undefined ? null : state.firstSeen,
+    lastSeen: f === undefined ? null : state.lastSeen,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Session roll-ups per user
+
+export interface SessionStats {
+  sessions: number;
+  totalDurationMs: number;
+  converted: number;
+  engaged: number;
+}
+
+export function addSessionStats(s: SessionStats, session: SessionSummary): SessionStats {
+  return {
+    sessions: s.sessions + 1,
+    totalDurationMs: s.totalDurationMs + session.durationMs,
+    converted: s.converted + (session.converted ? 1 : 0),
+    engaged: s.engaged + (session.engaged ? 1 : 0),
+  };
+}
+
+export function sessionRollup(s: SessionStats | undefined): { sessions: number; avgDurationMs: number; conversionRate: number } {
+  if (s === undefined || s.sessions === 0) return { sessions: 0, avgDurationMs: 0, conversionRate: 0 };
+  return { sessions: s.sessions, avgDurationMs: s.totalDurationMs / s.sessions, conversionRate: s.converted / s.sessions };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Item features and trending
+
+export interface ItemFeatureState {
+  category: string | null;
+  /** 5-minute counts by type, last day. */
+  buckets: Buckets;
+  lastSeen: number;
+}
+
+export function addToItemFeatures(f: ItemFeatureState, e: Event): ItemFeatureState {
+  f.category = e.category ?? f.category;
+  addToBuckets(f.buckets, e.timestamp, 5 * MINUTE, DAY, e.type);
+  f.lastSeen = Math.max(f.lastSeen, e.timestamp);
+  return f;
+}
+
+export function itemFeaturesAt(f: ItemFeatureState | undefined, now: number) {
+  const state = f ?? { category: null, buckets: {}, lastSeen: 0 };
+  const window = (ms: number) => {
+    const views = sumBuckets(state.buckets, now, ms, 'page_view');
+    const clicks = sumBuckets(state.buckets, now, ms, 'click');
+    const purchases = sumBuckets(state.buckets, now, ms, 'purchase');
+    return { views, clicks, purchases, ctr: views === 0 ? 0 : clicks / views };
+  };
+  return { category: state.category, '5m': window(5 * MINUTE), '1h': window(HOUR), '1d': window(DAY), lastSeen: f === undefined ? null : state.lastSeen };
+}
+
+/** Decayed popularity of items in one category, top K kept. */
+export interface Trending {
+  at: number;
+  scores: Record<string, number>;
+}
+
+export const TRENDING_K = 50;
+export const TRENDING_HALF_LIFE_MS = HOUR;
+
+export function addToTrending(t: Trending, e: Event): Trending {
+  if (e.itemId === null) return t;
+  const now = Math.max(t.at, e.timestamp);
+  const scores: Record<string, number> = {};
+  for (const [item, score] of Object.entries(t.scores)) scores[item] = score * 0.5 ** ((now - t.at) / TRENDING_HALF_LIFE_MS);
+  const weight = Math.max(1, AFFINITY_WEIGHTS[e.type]);
+  scores[e.itemId] = (scores[e.itemId] ?? 0) + weight * 0.5 ** ((now - e.timestamp) / TRENDING_HALF_LIFE_MS);
+  const top = Object.entries(scores).sort((a, b) => b[1] - a[1]).slice(0, TRENDING_K);
+  return { at: now, scores: Object.fromEntries(top) };
+}
+
+export function topTrending(t: Trending | undefined, k: number): { itemId: string; score: number }[] {
+  if (t === undefined) return [];
+  return Object.entries(t.scores)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, k)
+    .map(([itemId, score]) => ({ itemId, score: Number(score.toFixed(4)) }));
+}
+
+/** Items viewed in the same sessions as an item: counts, top K kept. */
+export type AlsoViewed = Record<string, number>;
+export const ALSO_VIEWED_K = 20;
+
+export function addAlsoViewed(a: AlsoViewed, others: readonly string[]): AlsoViewed {
+  const next = { ...a };
+  for (const o of others) next[o] = (next[o] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(next).sort((x, y) => y[1] - x[1]).slice(0, ALSO_VIEWED_K));
+}

@@ -28,10 +28,16 @@ export function addToBuckets(buckets: Buckets, time: number, bucketMs: number, k
   return buckets;
 }
 
-/** The sum of `name` over buckets that end after `now - windowMs`. */
+/**
+ * The sum of `name` over the buckets starting in (now - windowMs, now]: the window's head moves with
+ * `now`, its tail moves a bucket at a time (Chronon's "sawtooth" window).
+ */
 export function sumBuckets(buckets: Buckets, now: number, windowMs: number, name: string): number {
   let total = 0;
-  for (const [start, counts] of Object.entries(buckets)) if (Number(start) > now - windowMs - 1 && Number(start) <= now) total += counts[name] ?? 0;
+  for (const [start, counts] of Object.entries(buckets)) {
+    const at = Number(start);
+    if (at > now - windowMs && at <= now) total += counts[name] ?? 0;
+  }
   return total;
 }
 
@@ -240,6 +246,14 @@ export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = {
 };
 export const AFFINITY_HALF_LIFE_MS = DAY;
 
+/** A purchase in a user's history, with the CRM tier the user had when buying. */
+export interface Purchase {
+  itemId: string;
+  amount: number;
+  at: number;
+  tier: string | null;
+}
+
 export interface UserFeatureState {
   /** Hourly counts by event type, last 7 days. */
   buckets: Buckets;
@@ -251,7 +265,7 @@ export interface UserFeatureState {
   affinity: Record<string, number>;
   affinityAt: number;
   hll: number[];
-  purchases: { itemId: string; amount: number; at: number }[];
+  purchases: Purchase[];
   firstSeen: number;
   lastSeen: number;
 }
@@ -276,7 +290,7 @@ function decay(value: number, fromTime: number, toTime: number): number {
   return toTime <= fromTime ? value : value * 0.5 ** ((toTime - fromTime) / AFFINITY_HALF_LIFE_MS);
 }
 
-export function addToUserFeatures(f: UserFeatureState, e: Event): UserFeatureState {
+export function addToUserFeatures(f: UserFeatureState, e: Event & { tier?: string | null }): UserFeatureState {
   addToBuckets(f.buckets, e.timestamp, HOUR, 7 * DAY, e.type);
   f.firstSeen = f.firstSeen === 0 ? e.timestamp : Math.min(f.firstSeen, e.timestamp);
   f.lastSeen = Math.max(f.lastSeen, e.timestamp);
@@ -300,7 +314,7 @@ export function addToUserFeatures(f: UserFeatureState, e: Event): UserFeatureSta
     const amount = (e.price ?? 0) * (e.quantity ?? 1);
     f.purchaseCount++;
     f.purchaseSum += amount;
-    f.purchases = [{ itemId: e.itemId!, amount, at: e.timestamp }, ...f.purchases].slice(0, 10);
+    f.purchases = [{ itemId: e.itemId!, amount, at: e.timestamp, tier: e.tier ?? null }, ...f.purchases].slice(0, 10);
   }
   return f;
 }
@@ -313,7 +327,7 @@ export interface UserFeatures {
   lastCategories: string[];
   categoryAffinity: Record<string, number>;
   distinctItems: number;
-  lastPurchases: { itemId: string; amount: number; at: number }[];
+  lastPurchases: Purchase[];
   firstSeen: number | null;
   lastSeen: number | null;
 }

@@ -16,7 +16,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { describeCause } from '../errors.ts';
+import { StreamsError, describeCause } from '../errors.ts';
 import type { LogRecord, Log, PartitionBatch } from '../log.ts';
 import type { Serde } from '../serde.ts';
 import { partitionForKey } from './partitioner.ts';
@@ -73,7 +73,8 @@ export class AppHttpServer {
     this.#options = options;
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
-        const status = error instanceof HttpError ? error.status : 500;
+        // A store that is not queryable yet (restoring, rebalancing): retry later.
+        const status = error instanceof HttpError ? error.status : error instanceof StreamsError && error.canRetry ? 503 : 500;
         this.#send(res, status, { error: describeCause(error) });
       });
     });

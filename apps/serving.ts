@@ -1,0 +1,179 @@
+/**
+ * Feature serving: HTTP routes over the personalization stores. Features are computed from the
+ * stored aggregates at request time (windows are read from time buckets "now"), each group with
+ * its freshness. Unknown users and items get cold-start defaults, never errors.
+ *
+ *   GET  /users/{id}/features      GET /users/{id}/session      GET /users/{id}/profile
+ *   GET  /items/{id}/features      GET /trending?category=&k=    GET /recommendations/{userId}?k=
+ *   POST /users/features           body { "ids": [...] }
+ */
+import type { HttpRoute, StreamsApp } from '../index.ts';
+import type { Profile } from './events.ts';
+import {
+  itemFeaturesAt,
+  sessionRollup,
+  summarize,
+  topTrending,
+  userFeaturesAt,
+  type AlsoViewed,
+  type ItemFeatureState,
+  type SessionAgg,
+  type SessionStats,
+  type Trending,
+  type UserFeatureState,
+} from './features.ts';
+
+export interface ServingOptions {
+  /** The clock features are computed at (default Date.now). */
+  readonly now?: () => number;
+  /** The session gap, to tell an open session from a closed one (default 30 minutes). */
+  readonly sessionGapMs?: number;
+}
+
+const json = (status: number, body: unknown) => ({ status, body });
+
+function freshness(lastEventAt: number | null, now: number) {
+  return { lastEventAt, ageMs: lastEventAt === null ? null : Math.max(0, now - lastEventAt) };
+}
+
+export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): HttpRoute[] {
+  const now = options.now ?? Date.now;
+  const gap = options.sessionGapMs ?? 30 * 60_000;
+
+  async function userFeatures(id: string) {
+    const at = now();
+    const [state, stats] = await Promise.all([app.get<UserFeatureState>('user-features', id), app.get<SessionStats>('user-session-stats', id)]);
+    const features = userFeaturesAt(state, at);
+    return {
+      userId: id,
+      coldStart: state === undefined,
+      features,
+      sessions: sessionRollup(stats),
+      freshness: freshness(features.lastSeen, at),
+    };
+  }
+
+  async function liveSession(id: string) {
+    const result = await app.queryKey('sessions', { type: 'sessions', key: id });
+    const sessions = result.status === 200 ? (result.body as { window: { start: number; end: number }; value: SessionAgg }[]) : [];
+    const latest = sessions.reduce<(typeof sessions)[number] | undefined>((a, s) => (a === undefined || s.window.end > a.window.end ? s : a), undefined);
+    if (latest === undefined) return { userId: id, session: null };
+    const at = now();
+    return { userId: id, session: { ...summarize(latest.value), open: latest.window.end + gap > at }, freshness: freshness(latest.window.end, at) };
+  }
+
+  /** Trending items of one category, or of every category merged. */
+  async function trending(category: string | null, k: number) {
+    if (category !== null) return topTrending(await app.get<Trending>('trending', category), k);
+    const partitions = app.stores().find((s) => s.name === 'trending')?.partitions ?? 0;
+    const rows = await Promise.all(Array.from({ length: partitions }, (_, p) => app.query('trending', p, { type: 'range' })));
+    const all: { itemId: string; score: number }[] = [];
+    for (const r of rows) if (r.status === 200) for (const row of r.body as { value: Trending }[]) all.push(...topTrending(row.value, k));
+    return all.sort((a, b) => b.score - a.score).slice(0, k);
+  }
+
+  async function recommendations(userId: string, k: number) {
+    const state = await app.get<UserFeatureState>('user-features', userId);
+    if (state === undefined) return { userId, coldStart: true, items: (await trending(null, k)).map((t) => ({ ...t, reason: 'popular' })) };
+    const features = userFeaturesAt(state, now());
+    const seen = new Set([...features.lastPurchases.map((p) => p.itemId)]);
+    const scores = new Map<string, { score: number; reason: string }>();
+    const add = (itemId: string, score: number, reason: string) => {
+      if (seen.has(itemId)) return;
+      const old = scores.get(itemId);
+      scores.set(itemId, old === undefined ? { score, reason } : { score: old.score + score, reason: old.reason });
+    };
+    // Affinity times trending, in the user's top categories.
+    const top = Object.entries(features.categoryAffinity).sort((a, b) => b[1] - a[1]).slice(0, 3);
+    const lists = await Promise.all(top.map(([category]) => trending(category, k)));
+    top.forEach(([category, affinity], i) => {
+      for (const t of lists[i]!) add(t.itemId, affinity * t.score, `trending in ${category}`);
+    });
+    // Items viewed together with what the user viewed last.
+    const together = await Promise.all(features.lastItems.slice(0, 3).map((item) => app.get<AlsoViewed>('also-viewed', item)));
+    together.forEach((also, i) => {
+      for (const [item, n] of Object.entries(also ?? {})) add(item, n, `viewed with ${features.lastItems[i]}`);
+    });
+    const items = [...scores].sort((a, b) => b[1].score - a[1].score).slice(0, k).map(([itemId, s]) => ({ itemId, score: Number(s.score.toFixed(4)), reason: s.reason }));
+    if (items.length < k) {
+      for (const t of await trending(null, k)) if (items.length < k && !items.some((i) => i.itemId === t.itemId) && !seen.has(t.itemId)) items.push({ ...t, reason: 'popular' });
+    }
+    return { userId, coldStart: false, items };
+  }
+
+  const limit = (url: URL, fallback: number) => {
+    const k = Number(url.searchParams.get('k') ?? fallback);
+    return Number.isSafeInteger(k) && k > 0 && k <= 100 ? k : null;
+  };
+  const badK = json(400, { error: 'k must be an integer from 1 to 100' });
+
+  return [
+    { method: 'GET', path: /^\/users\/([^/]+)\/features$/, handle: async (m) => json(200, await userFeatures(decodeURIComponent(m[1]!))) },
+    { method: 'GET', path: /^\/users\/([^/]+)\/session$/, handle: async (m) => json(200, await liveSession(decodeURIComponent(m[1]!))) },
+    {
+      method: 'GET',
+      path: /^\/users\/([^/]+)\/profile$/,
+      handle: async (m) => {
+        const id = decodeURIComponent(m[1]!);
+        const [profile, features, session] = await Promise.all([app.get<Profile>('profiles', id), userFeatures(id), liveSession(id)]);
+        return json(200, {
+          userId: id,
+          profile: profile ?? { userId: id, tier: 'new', country: null, marketingOptIn: false },
+          profileKnown: profile !== undefined,
+          features: features.features,
+          sessions: features.sessions,
+          purchaseHistory: features.features.lastPurchases,
+          liveSession: session.session,
+          coldStart: features.coldStart,
+          freshness: features.freshness,
+        });
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/items\/([^/]+)\/features$/,
+      handle: async (m) => {
+        const id = decodeURIComponent(m[1]!);
+        const [state, also] = await Promise.all([app.get<ItemFeatureState>('item-features', id), app.get<AlsoViewed>('also-viewed', id)]);
+        const at = now();
+        const features = itemFeaturesAt(state, at);
+        return json(200, { itemId: id, coldStart: state === undefined, features, alsoViewed: Object.keys(also ?? {}), freshness: freshness(features.lastSeen, at) });
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/trending$/,
+      handle: async (_m, { url }) => {
+        const k = limit(url, 10);
+        if (k === null) return badK;
+        const category = url.searchParams.get('category');
+        return json(200, { category, items: await trending(category === '' ? null : category, k) });
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/recommendations\/([^/]+)$/,
+      handle: async (m, { url }) => {
+        const k = limit(url, 10);
+        if (k === null) return badK;
+        return json(200, await recommendations(decodeURIComponent(m[1]!), k));
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/users\/features$/,
+      handle: async (_m, { body }) => {
+        let ids: unknown;
+        try {
+          ids = (JSON.parse(await body()) as { ids?: unknown }).ids;
+        } catch {
+          return json(400, { error: 'body must be JSON: { "ids": ["u1", ...] }' });
+        }
+        if (!Array.isArray(ids) || ids.length > 1000 || !ids.every((i) => typeof i === 'string')) {
+          return json(400, { error: 'ids must be an array of at most 1000 strings' });
+        }
+        return json(200, { users: await Promise.all(ids.map((id) => userFeatures(id))) });
+      },
+    },
+  ];
+}

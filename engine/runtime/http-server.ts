@@ -38,7 +38,7 @@ export interface HttpRoute {
 export interface HttpOptions {
   readonly port: number;
   /** Routes of the application (e.g. feature serving), tried before the built-in ones. */
-  readonly routes?: readonly HttpRoute[];
+  readonly routes?: readonly HttpRoute[] | ((app: StreamsApp) => readonly HttpRoute[]);
   readonly host?: string;
   /** Largest accepted ingest body (default 16 MiB); larger requests get 413. */
   readonly maxBodyBytes?: number;
@@ -65,12 +65,14 @@ export class AppHttpServer {
   readonly #options: HttpOptions;
   readonly #server: Server;
   readonly #registry = new Registry();
+  readonly #routes: readonly HttpRoute[];
   #inFlightIngest = 0;
 
   constructor(app: StreamsApp, log: Log, options: HttpOptions) {
     this.#app = app;
     this.#log = log;
     this.#options = options;
+    this.#routes = typeof options.routes === 'function' ? options.routes(app) : (options.routes ?? []);
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
         // A store that is not queryable yet (restoring, rebalancing): retry later.
@@ -115,7 +117,7 @@ export class AppHttpServer {
       }
     });
     const method = req.method ?? 'GET';
-    for (const route of this.#options.routes ?? []) {
+    for (const route of this.#routes) {
       const match = route.method === method ? url.pathname.match(route.path) : null;
       if (match === null) continue;
       const result = await route.handle(match, { url, body: () => this.#body(req) });

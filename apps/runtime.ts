@@ -1,0 +1,79 @@
+/**
+ * Runs the personalization apps on a log: creates the topics, starts the StreamsApp with the
+ * serving routes and the page, and the lake sink. `apps/main.ts` (npm start) adds the generator.
+ */
+import { join } from 'node:path';
+import { StreamsApp, partitionForKey, type Log, type LogRecord } from '../index.ts';
+import { profileSerde, type Profile } from './events.ts';
+import { LakeSink } from './lake-sink.ts';
+import { PAGE } from './page.ts';
+import { servingRoutes } from './serving.ts';
+import { TOPICS } from './topology.ts';
+
+export interface PersonalizationRuntimeOptions {
+  readonly log: Log;
+  readonly dataDir: string;
+  readonly port: number;
+  readonly partitions?: number;
+  readonly threads?: number;
+}
+
+export async function startPersonalization(options: PersonalizationRuntimeOptions) {
+  const { log } = options;
+  const partitions = options.partitions ?? 4;
+  const existing = await log.topics();
+  const topics: [string, number, 'delete' | 'compact'][] = [
+    [TOPICS.raw, partitions, 'delete'],
+    [TOPICS.events, partitions, 'delete'],
+    [TOPICS.dlq, 1, 'delete'],
+    [TOPICS.sessions, partitions, 'delete'],
+    [TOPICS.profiles, partitions, 'compact'],
+  ];
+  for (const [name, n, cleanupPolicy] of topics) if (!existing.has(name)) await log.createTopic(name, { partitions: n, cleanupPolicy });
+
+  const app = new StreamsApp(
+    { module: new URL('./topology.ts', import.meta.url) },
+    {
+      applicationId: 'personalization',
+      log,
+      stateDir: join(options.dataDir, 'state'),
+      ...(options.threads !== undefined && { threads: options.threads }),
+      http: {
+        port: options.port,
+        routes: (self) => [
+          ...servingRoutes(self),
+          { method: 'GET', path: /^\/$/, handle: async () => ({ status: 200, body: PAGE, contentType: 'text/html; charset=utf-8' }) },
+        ],
+      },
+    },
+  );
+  const lake = new LakeSink({ log, topic: TOPICS.events, partitions, dir: join(options.dataDir, 'lake') });
+  return { app, lake, partitions };
+}
+
+/** Writes raw events (JSON, keyed by user) and profile changes (Avro) to their topics. */
+export async function ingest(log: Log, partitions: number, raw: readonly unknown[], profiles: readonly Profile[]): Promise<void> {
+  const byPartition = new Map<string, LogRecord[]>();
+  const add = (topic: string, key: string, value: Uint8Array, timestamp: number) => {
+    const keyBytes = Buffer.from(key);
+    const id = `${topic}:${partitionForKey(keyBytes, partitions)}`;
+    let list = byPartition.get(id);
+    if (list === undefined) byPartition.set(id, (list = []));
+    list.push({ key: keyBytes, value, timestamp });
+  };
+  for (const r of raw) {
+    const event = r as { userId?: unknown; timestamp?: unknown };
+    const key = typeof event.userId === 'string' ? event.userId : 'unknown';
+    const timestamp = typeof event.timestamp === 'number' && event.timestamp >= 0 ? event.timestamp : Date.now();
+    add(TOPICS.raw, key, Buffer.from(JSON.stringify(r)), timestamp);
+  }
+  for (const p of profiles) add(TOPICS.profiles, p.userId, profileSerde.serialize(p, TOPICS.profiles), p.updatedAt);
+  await log.produce(
+    [...byPartition].map(([id, records]) => {
+      const at = id.lastIndexOf(':');
+      return { topic: id.slice(0, at), partition: Number(id.slice(at + 1)), records };
+    }),
+  );
+}
+
+export { LakeSink };

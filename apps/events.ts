@@ -5,7 +5,7 @@
  * Topics: `raw-events` (anything, JSON, as ingested), `events` (validated, Avro, keyed by userId),
  * `events-dlq` (rejected, with the reason), `profiles` (CRM profile changes, Avro, keyed by userId).
  */
-import { Serdes, type Serde } from '../index.ts';
+import { Serdes, type Serde } from '../engine/index.ts';
 
 export const EVENT_TYPES = ['page_view', 'click', 'add_to_cart', 'purchase', 'search', 'profile_update'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

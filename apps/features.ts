@@ -59,8 +59,8 @@ function hash32(text: string): number {
   return h >>> 0;
 }
 
-export function hllAdd(registers: number[], value: string): number[] {
-  if (registers.length !== M) registers = new Array<number>(M).fill(0);
+export function hllAdd(registers: Uint8Array, value: string): Uint8Array {
+  if (registers.length !== M) registers = new Uint8Array(M);
   const h = hash32(value);
   const index = h >>> (32 - P);
   const rest = (h << P) >>> 0;
@@ -69,7 +69,7 @@ export function hllAdd(registers: number[], value: string): number[] {
   return registers;
 }
 
-export function hllCount(registers: number[]): number {
+export function hllCount(registers: Uint8Array): number {
   if (registers.length !== M) return 0;
   let sum = 0;
   let zeros = 0;
@@ -264,7 +264,8 @@ export interface UserFeatureState {
   /** category -> decayed weight as of `affinityAt`. */
   affinity: Record<string, number>;
   affinityAt: number;
-  hll: number[];
+  /** HyperLogLog registers of the items seen (bytes: stored as one MessagePack binary). */
+  hll: Uint8Array;
   purchases: Purchase[];
   firstSeen: number;
   lastSeen: number;
@@ -279,7 +280,7 @@ export function newUserFeatures(): UserFeatureState {
     lastCategories: [],
     affinity: {},
     affinityAt: 0,
-    hll: [],
+    hll: new Uint8Array(0),
     purchases: [],
     firstSeen: 0,
     lastSeen: 0,

@@ -12,7 +12,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Log } from '../index.ts';
+import type { Log } from '../engine/index.ts';
 import { eventSerde, type Event } from './events.ts';
 
 export interface LakeSinkOptions {

@@ -3,7 +3,7 @@
  * serving routes and the page, and the lake sink. `apps/main.ts` (npm start) adds the generator.
  */
 import { join } from 'node:path';
-import { StreamsApp, partitionForKey, type Log, type LogRecord } from '../index.ts';
+import { StreamsApp, partitionForKey, type Log, type LogRecord } from '../engine/index.ts';
 import { profileSerde, type Profile } from './events.ts';
 import { LakeSink } from './lake-sink.ts';
 import { PAGE } from './page.ts';

@@ -7,7 +7,7 @@
  *   GET  /items/{id}/features      GET /trending?category=&k=    GET /recommendations/{userId}?k=
  *   POST /users/features           body { "ids": [...] }
  */
-import type { HttpRoute, StreamsApp } from '../index.ts';
+import type { HttpRoute, StreamsApp } from '../engine/index.ts';
 import type { Profile } from './events.ts';
 import {
   itemFeaturesAt,

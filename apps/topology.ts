@@ -10,13 +10,8 @@
  *   sessions --> store `user-session-stats`;  --item pairs--> store `also-viewed`
  *   profiles --> table `profiles`
  */
-import {
-  EmitStrategy,
-  Serdes,
-  SessionWindows,
-  StreamsBuilder,
-  type Topology,
-} from '../index.ts';
+import { Serdes, type Topology } from '../engine/index.ts';
+import { EmitStrategy, SessionWindows, StreamsBuilder } from '../dsl/index.ts';
 import { eventSerde, profileSerde, validateEvent, type Event, type Profile } from './events.ts';
 import {
   MINUTE,

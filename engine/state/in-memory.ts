@@ -429,10 +429,13 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
     this.#observedStreamTime = Math.max(this.#observedStreamTime, end);
     if (value === null) {
       const rows = this.#rows.get(id);
-      if (rows === undefined) return true;
-      const at = rows.findIndex((r) => r.start === start && r.end === end);
-      if (at !== -1) rows.splice(at, 1);
-      if (rows.length === 0) this.#rows.delete(id);
+      const at = rows === undefined ? -1 : rows.findIndex((r) => r.start === start && r.end === end);
+      if (at !== -1) {
+        rows!.splice(at, 1);
+        if (rows!.length === 0) this.#rows.delete(id);
+        this.#unindex(end, id, start);
+      }
+      this.#evict();
       return true;
     }
     if (end <= this.#expiredUpTo()) return false;
@@ -443,13 +446,77 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
     }
     const row: SessionRow = { start, end, value };
     const at = rows.findIndex((r) => r.end > end || (r.end === end && r.start >= start));
-    if (at === -1) rows.push(row);
-    else if (rows[at]!.end === end && rows[at]!.start === start) rows[at] = row;
-    else rows.splice(at, 0, row);
-    const cut = rows.findIndex((r) => r.end > this.#expiredUpTo());
-    if (cut === -1) this.#rows.delete(id);
-    else if (cut > 0) rows.splice(0, cut);
+    if (at !== -1 && rows[at]!.end === end && rows[at]!.start === start) {
+      rows[at] = row;
+    } else {
+      if (at === -1) rows.push(row);
+      else rows.splice(at, 0, row);
+      this.#index(end, id, start);
+    }
+    this.#evict();
     return true;
+  }
+
+  // Every session, ordered by end time: finds the sessions that end in a time range without
+  // looking at every key (emit-on-close), and drops expired sessions of every key, not only of the
+  // keys still written to (which would otherwise stay in memory forever).
+  readonly #byEnd: { end: number; id: string; start: number }[] = [];
+  #head = 0;
+
+  #lowerBound(end: number): number {
+    let lo = this.#head;
+    let hi = this.#byEnd.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#byEnd[mid]!.end < end) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #index(end: number, id: string, start: number): void {
+    const at = this.#lowerBound(end + 1);
+    if (at === this.#byEnd.length) this.#byEnd.push({ end, id, start });
+    else this.#byEnd.splice(at, 0, { end, id, start });
+  }
+
+  #unindex(end: number, id: string, start: number): void {
+    for (let i = this.#lowerBound(end); i < this.#byEnd.length && this.#byEnd[i]!.end === end; i++) {
+      const e = this.#byEnd[i]!;
+      if (e.id === id && e.start === start) {
+        this.#byEnd.splice(i, 1);
+        return;
+      }
+    }
+  }
+
+  #evict(): void {
+    const upTo = this.#expiredUpTo();
+    while (this.#head < this.#byEnd.length && this.#byEnd[this.#head]!.end <= upTo) {
+      const { id, start, end } = this.#byEnd[this.#head++]!;
+      const rows = this.#rows.get(id);
+      const at = rows === undefined ? -1 : rows.findIndex((r) => r.start === start && r.end === end);
+      if (at !== -1) {
+        rows!.splice(at, 1);
+        if (rows!.length === 0) this.#rows.delete(id);
+      }
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#byEnd.length) {
+      this.#byEnd.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** Sessions of every key with `from <= end < toExclusive`, by end. */
+  sessionsEndingIn(from: number, toExclusive: number): SessionEntry<K, V>[] {
+    this.check();
+    const out: SessionEntry<K, V>[] = [];
+    for (let i = this.#lowerBound(from); i < this.#byEnd.length && this.#byEnd[i]!.end < toExclusive; i++) {
+      const { id, start, end } = this.#byEnd[i]!;
+      const row = this.#rows.get(id)?.find((r) => r.start === start && r.end === end);
+      if (row !== undefined) out.push({ key: { key: this.decodeKey(id), window: { start, end } }, value: this.decode(row.value) });
+    }
+    return out;
   }
 
   findSessions(key: K, earliestSessionEndTime: number, latestSessionStartTime: number): SessionEntry<K, V>[] {

@@ -93,6 +93,8 @@ export interface SessionStore<K, V> extends StateStore, ReadOnlySessionStore<K, 
   put(key: Windowed<K>, value: V): void;
   remove(key: Windowed<K>): void;
   all(): SessionEntry<K, V>[];
+  /** Sessions of every key with `from <= end < toExclusive`, ordered by end. */
+  sessionsEndingIn(from: number, toExclusive: number): SessionEntry<K, V>[];
 }
 
 export type AnyStore = KeyValueStore<unknown, unknown> | WindowStore<unknown, unknown> | SessionStore<unknown, unknown>;

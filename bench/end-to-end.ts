@@ -1,0 +1,291 @@
+/**
+ * End to end: StreamsApp on the embedded log. Preloads `bench-in` (8 partitions) with N records of
+ * ~100 bytes over 100k distinct keys, then for each topology x threads x processing guarantee
+ * starts a StreamsApp with a fresh applicationId and measures the time and CPU until its committed
+ * offsets reach the end of `bench-in`.
+ *
+ *   node bench/end-to-end.ts [--records 5M] [--keys 100k] [--partitions 8]
+ *                            [--topologies mapFilter,countByKey,windowedCount(,windowedCountOnClose)] [--threads 1,2]
+ *                            [--guarantees exactly_once_v2,at_least_once] [--commit-interval-ms 100]
+ *                            [--fsync on|off] [--state persistent|memory] [--ms-per-record 0.25]
+ *                            [--clean-interval-ms N] [--dir /path] [--no-json]
+ *
+ * Timestamps advance by --ms-per-record per record (5M records span about 21 minutes), so the
+ * 1-minute windows of `windowedCount` close as stream time moves on.
+ *
+ * Time is measured from the moment `start()` resolves (every thread has restored and is polling)
+ * to the moment the committed offsets cover all input; startup is reported apart. CPU is
+ * `process.cpuUsage()` over the same span: it is the whole process (getrusage RUSAGE_SELF), so it
+ * includes the stream threads (worker threads) and the main thread serving the log; this script
+ * checks that at startup by burning CPU in a worker.
+ *
+ * Persistent stores (the default) live under <data dir>/run/state; --state memory passes
+ * `stateDir: false` (in-memory stores with changelogs).
+ *
+ * The input is preloaded once into <data dir>/input; every run gets its own copy of it
+ * (<data dir>/run, deleted after the run), so no run sees the outputs, changelogs or cleaning
+ * work of an earlier one. --clean-interval-ms is passed to the embedded log (default: its own).
+ *
+ * --dir keeps the data directory and reuses its preloaded input if it holds exactly N records.
+ * Results are printed and written to bench/results/<timestamp>.json.
+ */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { EmbeddedLog } from '../connectors/embedded/index.ts';
+import { StreamsApp, partitionForKey, type LogRecord } from '../index.ts';
+import { RECORD_BYTES, cpuSecondsSince, keyIdOf, keyString, machine, parseCount, si, sourceVersion, timestampForFile, valueString } from './common.ts';
+import { INPUT_TOPIC, OUTPUT_TOPICS, type TopologyName } from './topologies.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    records: { type: 'string', default: '5M' },
+    keys: { type: 'string', default: '100k' },
+    partitions: { type: 'string', default: '8' },
+    topologies: { type: 'string', default: 'mapFilter,countByKey,windowedCount' },
+    threads: { type: 'string', default: '1,2' },
+    guarantees: { type: 'string', default: 'exactly_once_v2,at_least_once' },
+    'commit-interval-ms': { type: 'string', default: '100' },
+    'max-poll-records': { type: 'string', default: '1000' },
+    fsync: { type: 'string', default: 'on' },
+    state: { type: 'string', default: 'persistent' },
+    'ms-per-record': { type: 'string', default: '0.25' },
+    'timeout-s': { type: 'string', default: '900' },
+    'clean-interval-ms': { type: 'string' },
+    dir: { type: 'string' },
+    'no-json': { type: 'boolean', default: false },
+  },
+});
+
+type Guarantee = 'exactly_once_v2' | 'at_least_once';
+const records = parseCount(args.records);
+const keys = parseCount(args.keys);
+const partitions = parseCount(args.partitions);
+const topologies = args.topologies.split(',').map((t) => {
+  if (!(t in OUTPUT_TOPICS)) throw new Error(`unknown topology ${t}; one of ${Object.keys(OUTPUT_TOPICS).join(', ')}`);
+  return t as TopologyName;
+});
+const threadCounts = args.threads.split(',').map(parseCount);
+const guarantees = args.guarantees.split(',').map((g) => {
+  if (g !== 'exactly_once_v2' && g !== 'at_least_once') throw new Error(`unknown guarantee ${g}`);
+  return g as Guarantee;
+});
+const commitIntervalMs = Number(args['commit-interval-ms']);
+const maxPollRecords = parseCount(args['max-poll-records']);
+const fsync = args.fsync === 'on';
+if (args.state !== 'persistent' && args.state !== 'memory') throw new Error(`--state must be persistent or memory, not ${args.state}`);
+const persistentState = args.state === 'persistent';
+const msPerRecord = Number(args['ms-per-record']);
+const timeoutMs = Number(args['timeout-s']) * 1000;
+const cleanIntervalMs = args['clean-interval-ms'] === undefined ? undefined : Number(args['clean-interval-ms']);
+/** A minute boundary, so the first 1-minute window starts with the first record. */
+const T0 = 1_699_999_980_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Burns ~300 ms of CPU in a worker thread and checks that process.cpuUsage() of this thread saw it. */
+async function checkCpuUsageCoversWorkers(): Promise<{ workerBusyMs: number; seenByMainMs: number; ok: boolean }> {
+  const before = process.cpuUsage();
+  const worker = new Worker('const t = Date.now(); let x = 0; while (Date.now() - t < 300) x++;', { eval: true });
+  await new Promise((resolve) => worker.on('exit', resolve));
+  const seen = cpuSecondsSince(before) * 1000;
+  return { workerBusyMs: 300, seenByMainMs: Math.round(seen), ok: seen >= 250 };
+}
+
+async function endOffsets(log: EmbeddedLog, topic: string): Promise<number[]> {
+  const n = (await log.topics()).get(topic)?.partitions ?? 0;
+  return Array.from({ length: n }, (_, partition) => log.offsets({ topic, partition }).end);
+}
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+
+async function preload(log: EmbeddedLog): Promise<void> {
+  await log.createTopic(INPUT_TOPIC, { partitions, cleanupPolicy: 'delete' });
+  const keyBytes = Array.from({ length: keys }, (_, id) => Buffer.from(keyString(id)));
+  const keyPartition = keyBytes.map((k) => partitionForKey(k, partitions));
+  const pending: LogRecord[][] = Array.from({ length: partitions }, () => []);
+  const inFlight = new Set<Promise<unknown>>();
+  const send = async (partition: number) => {
+    const batch = pending[partition]!;
+    pending[partition] = [];
+    const p = log.produce([{ topic: INPUT_TOPIC, partition, records: batch }]);
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    if (inFlight.size >= 16) await Promise.race(inFlight);
+  };
+  for (let seq = 0; seq < records; seq++) {
+    const id = keyIdOf(seq, keys);
+    const p = keyPartition[id]!;
+    pending[p]!.push({ key: keyBytes[id]!, value: Buffer.from(valueString(seq)), timestamp: T0 + Math.floor(seq * msPerRecord) });
+    if (pending[p]!.length === 1000) await send(p);
+  }
+  for (let p = 0; p < partitions; p++) if (pending[p]!.length > 0) await send(p);
+  await Promise.all(inFlight);
+}
+
+interface Result {
+  topology: TopologyName;
+  threads: number;
+  guarantee: Guarantee;
+  applicationId: string;
+  records: number;
+  startupSeconds: number;
+  seconds: number;
+  recordsPerSecond: number;
+  cpuSeconds: number;
+  cpuSecondsPerMillion: number;
+  /** CPU seconds per wall second: how many cores were busy on average. */
+  cores: number;
+  outputRecords: number;
+  changelogRecords: number;
+  commits: number;
+  /** Time the stream threads spent in commits (awaiting the log included), summed over threads. */
+  commitSeconds: number;
+  /** Time the stream threads spent processing records, summed over threads. */
+  processSeconds: number;
+  /** 1-minute load average when the run started and ended (other processes on the machine skew the numbers). */
+  loadAverage: [number, number];
+}
+
+async function runOne(log: EmbeddedLog, stateDir: string, topology: TopologyName, threads: number, guarantee: Guarantee, ends: number[]): Promise<Result> {
+  const applicationId = `bench-${topology}-${threads}t-${guarantee === 'exactly_once_v2' ? 'eos' : 'alos'}-${Date.now()}`;
+  const output = OUTPUT_TOPICS[topology];
+  const outBefore = sum(await endOffsets(log, output));
+  const app = new StreamsApp(
+    { module: new URL('./topologies.ts', import.meta.url), export: topology },
+    { applicationId, log, threads, processingGuarantee: guarantee, commitIntervalMs, maxPollRecords, stateDir: persistentState ? stateDir : false },
+  );
+  const load0 = loadavg()[0]!;
+  const wall0 = performance.now();
+  await app.start();
+  const startupSeconds = (performance.now() - wall0) / 1000;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const deadline = Date.now() + timeoutMs;
+  let lastReport = Date.now();
+  for (;;) {
+    if (app.state !== 'RUNNING') throw new Error(`${applicationId} is ${app.state}`);
+    const committed = await log.committedOffsets(applicationId);
+    const done = ends.reduce((n, end, p) => n + Math.min(end, committed.get(`${INPUT_TOPIC}:${p}`) ?? 0), 0);
+    if (done === records) break;
+    if (Date.now() > deadline) throw new Error(`${applicationId}: timed out with ${done} of ${records} records committed`);
+    if (Date.now() - lastReport > 10_000) {
+      lastReport = Date.now();
+      process.stdout.write(`    ... ${si(done)} of ${si(records)} committed\n`);
+    }
+    await sleep(10);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpuSeconds = cpuSecondsSince(cpu0);
+  const metrics = await app.metrics();
+  await app.close();
+  const outputRecords = sum(await endOffsets(log, output)) - outBefore;
+  let changelogRecords = 0;
+  for (const name of (await log.topics()).keys()) if (name.startsWith(`${applicationId}-`)) changelogRecords += sum(await endOffsets(log, name));
+  return {
+    topology,
+    threads,
+    guarantee,
+    applicationId,
+    records,
+    startupSeconds,
+    seconds,
+    recordsPerSecond: records / seconds,
+    cpuSeconds,
+    cpuSecondsPerMillion: cpuSeconds / (records / 1e6),
+    cores: cpuSeconds / seconds,
+    outputRecords,
+    changelogRecords,
+    commits: metrics.commits,
+    commitSeconds: metrics.commitMs / 1000,
+    processSeconds: metrics.processMs / 1000,
+    loadAverage: [load0, loadavg()[0]!],
+  };
+}
+
+const m = machine();
+console.log(
+  `end to end: ${si(records)} records of ${RECORD_BYTES} bytes, ${si(keys)} keys, ${partitions} partitions; fsync ${fsync ? 'on' : 'off'}, commit interval ${commitIntervalMs} ms, ${args.state} stores`,
+);
+console.log(`machine: ${m.nproc} cpus, ${m.cpuModel}, Node ${m.node}`);
+const cpuCheck = await checkCpuUsageCoversWorkers();
+console.log(`process.cpuUsage() includes worker threads: ${cpuCheck.ok ? 'yes' : 'NO'} (a worker burned ${cpuCheck.workerBusyMs} ms, the main thread saw ${cpuCheck.seenByMainMs} ms)`);
+
+const resultsFile = new URL(`./results/${timestampForFile()}.json`, import.meta.url);
+const dir = args.dir ?? mkdtempSync(join(tmpdir(), 'tributary-bench-e2e-'));
+/** The preloaded input, never run against: each run gets a copy of it. */
+const template = join(dir, 'input');
+const results: Result[] = [];
+try {
+  let reuse = false;
+  if (existsSync(join(template, 'wal'))) {
+    const probe = await EmbeddedLog.open({ dir: template, fsync: false, cleanIntervalMs: 0 });
+    reuse = (await probe.topics()).has(INPUT_TOPIC) && sum(await endOffsets(probe, INPUT_TOPIC)) === records;
+    await probe.close();
+  }
+  if (!reuse) {
+    rmSync(template, { recursive: true, force: true });
+    mkdirSync(template, { recursive: true });
+    const t = performance.now();
+    const loader = await EmbeddedLog.open({ dir: template, fsync: false, cleanIntervalMs: 0 });
+    await preload(loader);
+    for (const topic of Object.values(OUTPUT_TOPICS)) await loader.createTopic(topic, { partitions, cleanupPolicy: 'delete' });
+    await loader.close();
+    console.log(`preloaded ${si(records)} records into ${template} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  } else {
+    console.log(`reusing the ${si(records)} records preloaded in ${template}`);
+  }
+
+  console.log(
+    `${'topology'.padEnd(20)} ${'threads'.padStart(7)} ${'guarantee'.padEnd(16)} ${'records/s'.padStart(10)} ${'CPU s/M'.padStart(8)} ${'cores'.padStart(5)} ${'wall s'.padStart(7)} ${'start s'.padStart(7)} ${'out'.padStart(8)} ${'changelog'.padStart(9)} ${'commits'.padStart(7)} ${'commit s'.padStart(8)} ${'process s'.padStart(9)} ${'load'.padStart(9)}`,
+  );
+  for (const topology of topologies) {
+    for (const threads of threadCounts) {
+      for (const guarantee of guarantees) {
+        // Every run starts from the same state: a copy of the input alone, and no state directory.
+        const runDir = join(dir, 'run');
+        rmSync(runDir, { recursive: true, force: true });
+        cpSync(template, join(runDir, 'log'), { recursive: true });
+        const log = await EmbeddedLog.open({ dir: join(runDir, 'log'), fsync, ...(cleanIntervalMs !== undefined && { cleanIntervalMs }) });
+        const ends = await endOffsets(log, INPUT_TOPIC);
+        if (sum(ends) !== records) throw new Error(`${INPUT_TOPIC} holds ${sum(ends)} records, expected ${records}`);
+        try {
+          const r = await runOne(log, join(runDir, 'state'), topology, threads, guarantee, ends);
+          results.push(r);
+          // Written after every run, so that a crash keeps what was measured before it.
+          writeResults(false);
+          console.log(
+            `${r.topology.padEnd(20)} ${String(r.threads).padStart(7)} ${r.guarantee.padEnd(16)} ${si(r.recordsPerSecond).padStart(10)} ${r.cpuSecondsPerMillion.toFixed(2).padStart(8)} ${r.cores.toFixed(2).padStart(5)} ${r.seconds.toFixed(2).padStart(7)} ${r.startupSeconds.toFixed(2).padStart(7)} ${si(r.outputRecords).padStart(8)} ${si(r.changelogRecords).padStart(9)} ${String(r.commits).padStart(7)} ${r.commitSeconds.toFixed(1).padStart(8)} ${r.processSeconds.toFixed(1).padStart(9)} ${`${r.loadAverage[0].toFixed(1)}/${r.loadAverage[1].toFixed(1)}`.padStart(9)}`,
+          );
+        } finally {
+          await log.close();
+          rmSync(runDir, { recursive: true, force: true });
+        }
+      }
+    }
+  }
+} finally {
+  if (args.dir === undefined) rmSync(dir, { recursive: true, force: true });
+}
+
+function writeResults(complete: boolean): void {
+  if (args['no-json']) return;
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const config = {
+    records,
+    keys,
+    partitions,
+    recordBytes: RECORD_BYTES,
+    commitIntervalMs,
+    maxPollRecords,
+    fsync,
+    msPerRecord,
+    state: args.state,
+    cleanIntervalMs: cleanIntervalMs ?? 'log default',
+  };
+  writeFileSync(resultsFile, JSON.stringify({ benchmark: 'end-to-end', complete, source: sourceVersion(), machine: m, cpuUsageIncludesWorkers: cpuCheck, config, results }, null, 2));
+}
+writeResults(true);
+if (!args['no-json']) console.log(`results: ${resultsFile.pathname}`);

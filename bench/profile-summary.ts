@@ -1,0 +1,91 @@
+/**
+ * Summarizes V8 CPU profiles written by `node --cpu-prof` (one file per thread): self time per
+ * function and per file, for each profile and for all of them together.
+ *
+ *   node bench/profile-summary.ts <dir-or-.cpuprofile>... [--top 25]
+ *
+ * File names are CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread
+ * (with StreamsApp: the thread that owns the embedded log), the others are stream threads.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const { values: args, positionals } = parseArgs({ options: { top: { type: 'string', default: '25' } }, allowPositionals: true });
+const top = Number(args.top);
+const root = new URL('..', import.meta.url).href;
+
+function files(paths: string[]): string[] {
+  return paths.flatMap((p) =>
+    statSync(p).isDirectory()
+      ? readdirSync(p)
+          .filter((f) => f.endsWith('.cpuprofile'))
+          .sort()
+          .map((f) => join(p, f))
+      : [p],
+  );
+}
+
+function where(frame: CallFrame): { fn: string; file: string } {
+  const file = frame.url === '' ? '(native/VM)' : frame.url.startsWith(root) ? frame.url.slice(root.length) : frame.url.replace(/^file:\/\/.*\/node_modules\//, 'node_modules/');
+  const name = frame.functionName === '' ? '(anonymous)' : frame.functionName;
+  return { fn: frame.url === '' ? name : `${name} ${file}:${frame.lineNumber + 1}`, file: frame.url === '' ? name : file };
+}
+
+type Tally = Map<string, number>;
+function add(t: Tally, k: string, us: number): void {
+  t.set(k, (t.get(k) ?? 0) + us);
+}
+
+function print(title: string, byFn: Tally, byFile: Tally, totalUs: number): void {
+  const idle = byFn.get('(idle)') ?? 0;
+  console.log(`\n== ${title}: ${(totalUs / 1e6).toFixed(2)} s sampled, ${((totalUs - idle) / 1e6).toFixed(2)} s busy (idle excluded below)`);
+  const busy = totalUs - idle;
+  const show = (t: Tally, label: string) => {
+    console.log(`  top ${label} by self time:`);
+    for (const [k, us] of [...t].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top)) {
+      console.log(`    ${((100 * us) / busy).toFixed(1).padStart(5)}%  ${(us / 1e3).toFixed(0).padStart(7)} ms  ${k}`);
+    }
+  };
+  show(byFn, 'functions');
+  show(byFile, 'files');
+}
+
+const allFn: Tally = new Map();
+const allFile: Tally = new Map();
+let allUs = 0;
+for (const path of files(positionals)) {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const byFn: Tally = new Map();
+  const byFile: Tally = new Map();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const us = profile.timeDeltas[i] ?? 0;
+    const { fn, file } = where(byId.get(id)!.callFrame);
+    add(byFn, fn, us);
+    add(byFile, file, us);
+    add(allFn, fn, us);
+    add(allFile, file, us);
+    total += us;
+  });
+  allUs += total;
+  const thread = basename(path).split('.')[4];
+  print(`${basename(path)} (thread ${thread}${thread === '0' ? ', main' : ''})`, byFn, byFile, total);
+}
+print('all threads', allFn, allFile, allUs);

@@ -45,10 +45,15 @@ const base = await new Promise<string>((resolve, reject) => {
   });
   child.once('exit', (code) => reject(new Error(`apps/main.ts exited with ${code}`)));
 });
-// Wait for the backfill to be processed: the progress line reports "lag 0".
+// Wait for the backfill to be processed: three progress lines in a row (9 s) report "lag 0"
+// (one line alone can be sampled between two bursts of repartitioned work).
 const started = Date.now();
 await new Promise<void>((resolve) => {
-  const check = () => (/lag 0,/.test(out.split('\n').slice(-3).join('\n')) ? resolve() : setTimeout(check, 500));
+  const check = () => {
+    const lines = out.split('\n').filter((l) => l.startsWith('events:'));
+    if (lines.length >= 3 && lines.slice(-3).every((l) => /lag 0,/.test(l))) resolve();
+    else setTimeout(check, 500);
+  };
   check();
 });
 const backfillSeconds = (Date.now() - started) / 1000;

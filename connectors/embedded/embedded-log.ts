@@ -607,6 +607,10 @@ export class EmbeddedLog implements Log, EncodedLog {
   async #clean(): Promise<number> {
     await this.flush();
     const now = this.#clock();
+    // Only segments closed now can be deleted (the scan below yields, and new segments may roll
+    // meanwhile: they are never candidates). With none, there is nothing to look at.
+    const candidates = this.#segments.filter((segment) => segment !== this.#current());
+    const onlyActive = candidates.length === 0;
     const live = new Set<Segment>([this.#current()]);
     for (const topic of this.#topics.values()) {
       const { retentionMs, retentionBytes, cleanupPolicy } = topic.config;
@@ -625,17 +629,20 @@ export class EmbeddedLog implements Log, EncodedLog {
             p.chunks.shift();
           }
         }
-        const keep = isCompacted(cleanupPolicy) ? this.#liveCompacted(p) : p.chunks;
+        if (onlyActive) continue;
+        const keep = isCompacted(cleanupPolicy) ? await this.#liveCompacted(p) : p.chunks;
         for (const c of keep) live.add(c.segment);
       }
     }
-    const doomed = this.#segments.filter((segment) => !live.has(segment));
+    if (onlyActive) return 0;
+    const doomed = candidates.filter((segment) => !live.has(segment));
     if (doomed.length === 0) return 0;
+    const gone = new Set(doomed);
     // Batches in deleted segments are dead (expired, or every key superseded): readers skip them.
     for (const topic of this.#topics.values()) {
-      for (const p of topic.partitions) p.chunks = p.chunks.filter((c) => live.has(c.segment));
+      for (const p of topic.partitions) p.chunks = p.chunks.filter((c) => !gone.has(c.segment));
     }
-    for (const chunk of [...this.#cache.keys()]) if (!live.has(chunk.segment)) this.#cache.delete(chunk);
+    for (const chunk of [...this.#cache.keys()]) if (gone.has(chunk.segment)) this.#cache.delete(chunk);
     for (const segment of doomed) {
       closeSync(segment.fd);
       unlinkSync(segment.path);
@@ -644,16 +651,23 @@ export class EmbeddedLog implements Log, EncodedLog {
     return doomed.length;
   }
 
-  /** Batches of a compacted partition that still hold the latest record of some key. */
-  #liveCompacted(p: PartitionState): Chunk[] {
+  /**
+   * Batches of a compacted partition that still hold the latest record of some key. It reads the
+   * whole partition, so it yields to the event loop every few batches: the thread that owns the log
+   * also serves HTTP and stream threads, and must not stall for the length of a scan.
+   */
+  async #liveCompacted(p: PartitionState): Promise<Chunk[]> {
+    const chunks = p.chunks.slice();
+    if (chunks.every((c) => c.segment === this.#current())) return [];
     const latest = new Map<string, Chunk>();
-    for (const chunk of p.chunks) {
+    for (const [i, chunk] of chunks.entries()) {
+      if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
       for (const row of decodeRecords(this.#read(chunk))) {
         latest.set(row.key === null ? '' : Buffer.from(row.key).toString('latin1'), chunk);
       }
     }
     const live = new Set(latest.values());
-    return p.chunks.filter((c) => live.has(c));
+    return chunks.filter((c) => live.has(c));
   }
 
   async close(): Promise<void> {

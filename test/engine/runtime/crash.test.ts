@@ -37,7 +37,7 @@ const PRELOAD_BATCHES = 4;
  * stage (crash-in or the repartition topic): a run consumes a few thousand records before it is
  * killed, depending on the machine, and every kill must land with work in flight.
  */
-const BACKLOG_TARGET = 10_000;
+const BACKLOG_TARGET = 30_000;
 /** Fresh crash-in records appended before every restart, whatever the backlog. */
 const MIN_APPEND = 300;
 
@@ -217,7 +217,7 @@ test('exactly-once survives SIGKILL at random moments: outputs, changelogs and r
         await Promise.race([sleep(startupMs * (0.1 + 0.85 * random())), child.exited]);
       } else {
         await Promise.race([child.running, child.exited]);
-        await Promise.race([sleep(100 + 500 * random()), child.exited]);
+        await Promise.race([sleep(50 + 350 * random()), child.exited]);
       }
       if (child.exitedEarly) assert.fail(`run ${run}: the child exited on its own (seed ${seed})\n${describeChild(child)}`);
       if (child.runningAt === undefined) stats.startupKills++;

@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   );
   const ends = await log.fetchMany(changelogParts.map((c) => ({ tp: { topic: c.topic, partition: c.partition }, offset: 0, options: { maxRecords: 0 } })));
   const endOf = new Map(changelogParts.map((c, i) => [`${c.taskId}/${c.topic}`, ends[i]!.endOffset]));
-  const kvStoresPerTask = Math.max(
+  const kvStoresInThread = Math.max(
     1,
     config.tasks.reduce((n, spec) => n + topology.subtopologies()[spec.subtopology]!.stores.filter((s) => topology.storeBuilder(s)!.supplier.kind === 'key-value').length, 0),
   );
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       storeNames: subtopology.stores,
       changelogs: config.changelogs,
       changelogEnds: new Map(subtopology.stores.flatMap((s) => (config.changelogs[s] === undefined ? [] : [[config.changelogs[s]!, endOf.get(`${spec.id}/${config.changelogs[s]}`) ?? 0]]))),
-      cacheBytesPerStore: Math.floor(config.cacheBytes / kvStoresPerTask),
+      cacheBytesPerStore: Math.floor(config.cacheBytes / kvStoresInThread),
       warn: (message) => console.warn(`[tributary] task ${spec.id}: ${message}`),
     });
     const task = new StreamTask(topology, subtopology, spec.partition, {

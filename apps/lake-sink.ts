@@ -10,7 +10,7 @@
  * @dsnp/parquetjs 1.9.3, installs without its dist/ folder here (tried: "Cannot find package
  * .../dist/parquet.js"), and the alternatives are native or WASM (DuckDB).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Log } from '../engine/index.ts';
 import { eventSerde, type Event } from './events.ts';
@@ -22,7 +22,7 @@ export interface LakeSinkOptions {
   readonly dir: string;
   /** Consumer group for the sink's offsets (default `lake-sink`). */
   readonly group?: string;
-  /** Records per partition per roll (default 5000). */
+  /** Records per partition per roll (default 1000: a roll's decoding runs on the log's thread). */
   readonly maxRecords?: number;
 }
 
@@ -46,7 +46,7 @@ export class LakeSink {
     for (let partition = 0; partition < partitions; partition++) {
       const key = `${topic}:${partition}`;
       const from = committed.get(key) ?? 0;
-      const { records, nextOffset } = await log.fetch({ topic, partition }, from, { maxRecords: this.#options.maxRecords ?? 5000 });
+      const { records, nextOffset } = await log.fetch({ topic, partition }, from, { maxRecords: this.#options.maxRecords ?? 1000 });
       if (records.length === 0) continue;
       const byHour = new Map<string, string[]>();
       for (const r of records) {
@@ -58,19 +58,20 @@ export class LakeSink {
         if (lines === undefined) byHour.set(folder, (lines = []));
         lines.push(JSON.stringify(event));
       }
+      // Asynchronous file I/O: the sink runs on the thread that also owns the log and serves HTTP.
       for (const [folder, lines] of byHour) {
         const target = join(dir, folder);
-        mkdirSync(target, { recursive: true });
+        await mkdir(target, { recursive: true });
         const name = `part-p${partition}-${String(from).padStart(12, '0')}.jsonl`;
         const temp = join(target, `.${name}.tmp`);
-        const fd = openSync(temp, 'w');
+        const file = await open(temp, 'w');
         try {
-          writeSync(fd, `${lines.join('\n')}\n`);
-          fsyncSync(fd);
+          await file.writeFile(`${lines.join('\n')}\n`);
+          await file.sync();
         } finally {
-          closeSync(fd);
+          await file.close();
         }
-        renameSync(temp, join(target, name));
+        await rename(temp, join(target, name));
         this.filesWritten++;
       }
       written += records.length;

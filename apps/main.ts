@@ -20,7 +20,7 @@ const env = (name: string, fallback: number) => {
   return n;
 };
 const dir = resolve(process.env.TRIBUTARY_DATA_DIR ?? '.data/personalization');
-const log = await EmbeddedLog.open({ dir: resolve(dir, 'log') });
+const log = await EmbeddedLog.open({ dir: resolve(dir, 'log'), cleanIntervalMs: env('CLEAN_INTERVAL_MS', 30_000) });
 const { app, lake, partitions } = await startPersonalization({ log, dataDir: dir, port: env('PORT', 8080) });
 app.onStateChange((next, previous) => console.log(`state: ${previous} -> ${next}`));
 await app.start();
@@ -67,7 +67,19 @@ const feed = setInterval(async () => {
     busy = false;
   }
 }, 100);
-const lakeTimer = setInterval(() => void lake.roll().catch((e: unknown) => console.error('lake sink:', e)), 5000);
+// The lake sink rolls every second, one at a time (each roll writes up to 1000 events per partition).
+let rolling = false;
+const lakeTimer = setInterval(async () => {
+  if (rolling) return;
+  rolling = true;
+  try {
+    await lake.roll();
+  } catch (error) {
+    console.error('lake sink:', error);
+  } finally {
+    rolling = false;
+  }
+}, 1000);
 
 let last = { at: Date.now(), ingested: 0 };
 const report = setInterval(async () => {
@@ -93,7 +105,7 @@ async function stop(): Promise<void> {
   clearInterval(feed);
   clearInterval(lakeTimer);
   clearInterval(report);
-  while (busy) await new Promise((r) => setTimeout(r, 10));
+  while (busy || rolling) await new Promise((r) => setTimeout(r, 10));
   await app.close();
   await lake.roll();
   await log.close();

@@ -1,7 +1,7 @@
 /**
  * Feature-read latency of the personalization apps under HTTP load, while they ingest.
  *
- *   node bench/serving.ts [--rate 1000] [--seconds 20] [--users 20000] [--backfill-hours 6]
+ *   node bench/serving.ts [--rate 1000] [--seconds 20] [--users 20000] [--backfill-hours 6] [--settle-seconds 0]
  *
  * Starts `apps/main.ts` (the npm start job: generator, every app, HTTP server) in a child process
  * on a fresh data directory, waits until its backfill is processed, then sends GET
@@ -24,6 +24,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     users: { type: 'string', default: '20000' },
     'backfill-hours': { type: 'string', default: '6' },
+    /** Extra wait after the backfill is processed, before measuring. */
+    'settle-seconds': { type: 'string', default: '0' },
   },
 });
 const rate = Number(values.rate);
@@ -57,6 +59,7 @@ await new Promise<void>((resolve) => {
   check();
 });
 const backfillSeconds = (Date.now() - started) / 1000;
+await new Promise((r) => setTimeout(r, Number(values['settle-seconds']) * 1000));
 const ingested = Number(/events: (\d+)/.exec(out.split('\n').filter((l) => l.startsWith('events:')).at(-1) ?? '')?.[1] ?? 0);
 console.log(`backfill of ${ingested} events processed in ${backfillSeconds.toFixed(1)} s; measuring ${rate} req/s for ${seconds} s`);
 

@@ -73,6 +73,13 @@ interface PartitionState {
   /** Offset the next append gets (>= end while writes are in flight). */
   reserved: number;
   chunks: Chunk[];
+  /**
+   * Compacted topics only: the batch holding the latest record of each key, and how many keys each
+   * batch is the latest for. Kept up to date as batches are appended, so cleaning finds dead batches
+   * without reading the partition again.
+   */
+  latest?: Map<string, Chunk>;
+  liveKeys?: Map<Chunk, number>;
 }
 
 interface TopicState {
@@ -234,7 +241,7 @@ export class EmbeddedLog implements Log, EncodedLog {
         for (const part of entry.parts) {
           const p = this.#topics.get(part.topic)?.partitions[part.partition];
           if (p === undefined) continue;
-          p.chunks.push(chunkOf(part, segment, bodyStart));
+          this.#append(p, chunkOf(part, segment, bodyStart), undefined);
           p.end = p.reserved = Math.max(p.end, part.baseOffset + part.count);
         }
         this.#applyOffsets(this.#offsets, entry.offsets);
@@ -529,11 +536,11 @@ export class EmbeddedLog implements Log, EncodedLog {
       buffer,
       (segment, pos) => {
         const bodyStart = pos + 8;
-        for (const part of entry.parts) {
+        entry.parts.forEach((part, i) => {
           const p = this.#topics.get(part.topic)!.partitions[part.partition]!;
-          p.chunks.push(chunkOf(part, segment, bodyStart));
+          this.#append(p, chunkOf(part, segment, bodyStart), blobs[i]);
           p.end = part.baseOffset + part.count;
-        }
+        });
         this.#applyOffsets(this.#offsets, entry.offsets);
       },
       () => {
@@ -630,7 +637,7 @@ export class EmbeddedLog implements Log, EncodedLog {
           }
         }
         if (onlyActive) continue;
-        const keep = isCompacted(cleanupPolicy) ? await this.#liveCompacted(p) : p.chunks;
+        const keep = isCompacted(cleanupPolicy) ? this.#liveCompacted(p) : p.chunks;
         for (const c of keep) live.add(c.segment);
       }
     }
@@ -640,7 +647,13 @@ export class EmbeddedLog implements Log, EncodedLog {
     const gone = new Set(doomed);
     // Batches in deleted segments are dead (expired, or every key superseded): readers skip them.
     for (const topic of this.#topics.values()) {
-      for (const p of topic.partitions) p.chunks = p.chunks.filter((c) => !gone.has(c.segment));
+      for (const p of topic.partitions) {
+        p.chunks = p.chunks.filter((c) => {
+          if (!gone.has(c.segment)) return true;
+          p.liveKeys?.delete(c);
+          return false;
+        });
+      }
     }
     for (const chunk of [...this.#cache.keys()]) if (gone.has(chunk.segment)) this.#cache.delete(chunk);
     for (const segment of doomed) {
@@ -651,23 +664,29 @@ export class EmbeddedLog implements Log, EncodedLog {
     return doomed.length;
   }
 
+  /** Batches of a compacted partition that still hold the latest record of some key. */
+  #liveCompacted(p: PartitionState): Chunk[] {
+    return p.chunks.filter((c) => (p.liveKeys?.get(c) ?? 0) > 0);
+  }
+
   /**
-   * Batches of a compacted partition that still hold the latest record of some key. It reads the
-   * whole partition, so it yields to the event loop every few batches: the thread that owns the log
-   * also serves HTTP and stream threads, and must not stall for the length of a scan.
+   * Adds a batch to a partition. For a compacted partition its keys become the latest: the batches
+   * that held them before lose them (a batch with no key left is dead, and its segment may go).
    */
-  async #liveCompacted(p: PartitionState): Promise<Chunk[]> {
-    const chunks = p.chunks.slice();
-    if (chunks.every((c) => c.segment === this.#current())) return [];
-    const latest = new Map<string, Chunk>();
-    for (const [i, chunk] of chunks.entries()) {
-      if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
-      for (const row of decodeRecords(this.#read(chunk))) {
-        latest.set(row.key === null ? '' : Buffer.from(row.key).toString('latin1'), chunk);
-      }
+  #append(p: PartitionState, chunk: Chunk, blob: Uint8Array | undefined): void {
+    p.chunks.push(chunk);
+    if (p.latest === undefined) return;
+    const liveKeys = p.liveKeys!;
+    let live = 0;
+    for (const row of decodeRecords(blob ?? this.#read(chunk))) {
+      const key = row.key === null ? '' : Buffer.from(row.key.buffer, row.key.byteOffset, row.key.byteLength).toString('latin1');
+      const before = p.latest.get(key);
+      if (before === chunk) continue;
+      if (before !== undefined) liveKeys.set(before, liveKeys.get(before)! - 1);
+      p.latest.set(key, chunk);
+      live++;
     }
-    const live = new Set(latest.values());
-    return chunks.filter((c) => live.has(c));
+    liveKeys.set(chunk, live);
   }
 
   async close(): Promise<void> {
@@ -776,9 +795,12 @@ function encodeAll(batches: readonly PartitionBatch[]): EncodedBatch[] {
 }
 
 function newTopic(config: TopicConfig): TopicState {
+  const compacted = isCompacted(config.cleanupPolicy);
   return {
     config,
-    partitions: Array.from({ length: config.partitions }, () => ({ start: 0, end: 0, reserved: 0, chunks: [] })),
+    partitions: Array.from({ length: config.partitions }, () =>
+      compacted ? { start: 0, end: 0, reserved: 0, chunks: [], latest: new Map(), liveKeys: new Map() } : { start: 0, end: 0, reserved: 0, chunks: [] },
+    ),
   };
 }
 

@@ -76,4 +76,3 @@ export async function ingest(log: Log, partitions: number, raw: readonly unknown
   );
 }
 
-export { LakeSink };

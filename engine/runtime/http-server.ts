@@ -480,4 +480,3 @@ export function parseRecords(text: string): unknown[] {
   return rows;
 }
 
-export { HttpError };

@@ -1,6 +1,7 @@
 import type { Serde } from '../serde.ts';
 import type { Windowed } from '../record.ts';
 import { StreamsError } from '../errors.ts';
+import { deleteVia, putIfAbsentVia } from './store.ts';
 import type {
   AnyStore,
   KeyValue,
@@ -188,15 +189,11 @@ export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> impleme
   }
 
   putIfAbsent(key: K, value: V, timestamp?: number): V | undefined {
-    const existing = this.get(key);
-    if (existing === undefined) this.put(key, value, timestamp);
-    return existing;
+    return putIfAbsentVia(this, key, value, timestamp);
   }
 
   delete(key: K): V | undefined {
-    const existing = this.get(key);
-    this.put(key, null);
-    return existing;
+    return deleteVia(this, key);
   }
 
   range(from?: K, to?: K): KeyValue<K, V>[] {

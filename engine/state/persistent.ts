@@ -8,7 +8,7 @@
  */
 import { StreamsError } from '../errors.ts';
 import type { Serde } from '../serde.ts';
-import type { KeyValue, KeyValueStore, ValueAndTimestamp } from './store.ts';
+import { deleteVia, putIfAbsentVia, type KeyValue, type KeyValueStore, type ValueAndTimestamp } from './store.ts';
 import type { RestorableStore, StoreContext } from './in-memory.ts';
 import type { LocalStateDb } from './local-state.ts';
 
@@ -151,15 +151,11 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
   }
 
   putIfAbsent(key: K, value: V, timestamp?: number): V | undefined {
-    const existing = this.get(key);
-    if (existing === undefined) this.put(key, value, timestamp);
-    return existing;
+    return putIfAbsentVia(this, key, value, timestamp);
   }
 
   delete(key: K): V | undefined {
-    const existing = this.get(key);
-    this.put(key, null);
-    return existing;
+    return deleteVia(this, key);
   }
 
   range(from?: K, to?: K): KeyValue<K, V>[] {

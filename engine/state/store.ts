@@ -124,3 +124,19 @@ export interface StoreBuilder<S extends AnyStore = AnyStore> {
   /** Phantom field carrying the store type; never set. */
   readonly __store?: S;
 }
+
+/**
+ * putIfAbsent and delete in terms of get and put, shared by the key-value stores: each store keeps
+ * its own get and put (and so its changelog and caching); these two never differ.
+ */
+export function putIfAbsentVia<K, V>(store: Pick<KeyValueStore<K, V>, 'get' | 'put'>, key: K, value: V, timestamp?: number): V | undefined {
+  const existing = store.get(key);
+  if (existing === undefined) store.put(key, value, timestamp);
+  return existing;
+}
+
+export function deleteVia<K, V>(store: Pick<KeyValueStore<K, V>, 'get' | 'put'>, key: K): V | undefined {
+  const existing = store.get(key);
+  store.put(key, null);
+  return existing;
+}

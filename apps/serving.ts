@@ -108,10 +108,11 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   const badK = json(400, { error: 'k must be an integer from 1 to 100' });
 
   return [
-    { method: 'GET', path: /^\/users\/([^/]+)\/features$/, handle: async (m) => json(200, await userFeatures(decodeURIComponent(m[1]!))) },
-    { method: 'GET', path: /^\/users\/([^/]+)\/session$/, handle: async (m) => json(200, await liveSession(decodeURIComponent(m[1]!))) },
+    { method: 'GET', name: '/users/{id}/features', path: /^\/users\/([^/]+)\/features$/, handle: async (m) => json(200, await userFeatures(decodeURIComponent(m[1]!))) },
+    { method: 'GET', name: '/users/{id}/session', path: /^\/users\/([^/]+)\/session$/, handle: async (m) => json(200, await liveSession(decodeURIComponent(m[1]!))) },
     {
       method: 'GET',
+      name: '/users/{id}/profile',
       path: /^\/users\/([^/]+)\/profile$/,
       handle: async (m) => {
         const id = decodeURIComponent(m[1]!);
@@ -131,6 +132,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
     },
     {
       method: 'GET',
+      name: '/items/{id}/features',
       path: /^\/items\/([^/]+)\/features$/,
       handle: async (m) => {
         const id = decodeURIComponent(m[1]!);
@@ -142,6 +144,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
     },
     {
       method: 'GET',
+      name: '/trending',
       path: /^\/trending$/,
       handle: async (_m, { url }) => {
         const k = limit(url, 10);
@@ -152,6 +155,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
     },
     {
       method: 'GET',
+      name: '/recommendations/{userId}',
       path: /^\/recommendations\/([^/]+)$/,
       handle: async (m, { url }) => {
         const k = limit(url, 10);
@@ -161,6 +165,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
     },
     {
       method: 'POST',
+      name: '/users/features',
       path: /^\/users\/features$/,
       handle: async (_m, { body }) => {
         let ids: unknown;

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, get } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const { values } = parseArgs({
   options: {
@@ -68,6 +69,11 @@ const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 *
 // node:http with a keep-alive pool: fetch (undici) costs the client far more per request.
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 const latencies: number[] = [];
+/** The server's own time per request (its Server-Timing header): arrival to response. */
+const serverTimes: number[] = [];
+// The client shares the machine: its own event-loop delay is part of what it measures.
+const clientLoop = monitorEventLoopDelay({ resolution: 1 });
+clientLoop.enable();
 let errors = 0;
 const total = rate * seconds;
 const t0 = performance.now();
@@ -85,6 +91,8 @@ await new Promise<void>((resolve) => {
       };
       get(`${base}/users/u${Math.floor(random() * users)}/features`, { agent }, (res) => {
         if (res.statusCode !== 200) errors++;
+        const timing = /dur=([\d.]+)/.exec(String(res.headers['server-timing'] ?? ''));
+        if (timing) serverTimes.push(Number(timing[1]));
         res.resume();
         res.on('end', finish);
       }).on('error', () => {
@@ -96,13 +104,20 @@ await new Promise<void>((resolve) => {
   };
   tick();
 });
+clientLoop.disable();
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
+serverTimes.sort((a, b) => a - b);
+const pctOf = (list: number[], p: number) => list[Math.min(list.length - 1, Math.floor((p / 100) * list.length))] ?? NaN;
+const pct = (p: number) => pctOf(latencies, p);
+const server = { p50: pctOf(serverTimes, 50), p90: pctOf(serverTimes, 90), p99: pctOf(serverTimes, 99), max: serverTimes.at(-1) ?? NaN };
+const clientLoopDelay = { p50: clientLoop.percentile(50) / 1e6, p99: clientLoop.percentile(99) / 1e6, max: clientLoop.max / 1e6 };
 const achieved = total / ((performance.now() - t0) / 1000);
-const fixedRate = { rate, seconds, requests: total, achievedRate: achieved, errors, p50: pct(50), p90: pct(90), p99: pct(99), max: latencies.at(-1)! };
-console.log(
-  `fixed rate ${rate} req/s: p50 ${fixedRate.p50.toFixed(2)} ms, p90 ${fixedRate.p90.toFixed(2)} ms, p99 ${fixedRate.p99.toFixed(2)} ms, max ${fixedRate.max.toFixed(1)} ms, errors ${errors}`,
-);
+const fixedRate = { rate, seconds, requests: total, achievedRate: achieved, errors, p50: pct(50), p90: pct(90), p99: pct(99), max: latencies.at(-1)!, server, clientLoopDelay };
+const show = (x: { p50: number; p90?: number; p99: number; max: number }) =>
+  `p50 ${x.p50.toFixed(2)} ms,${x.p90 === undefined ? '' : ` p90 ${x.p90.toFixed(2)} ms,`} p99 ${x.p99.toFixed(2)} ms, max ${x.max.toFixed(1)} ms`;
+console.log(`fixed rate ${rate} req/s (client-observed): ${show(fixedRate)}, errors ${errors}`);
+console.log(`  server time (Server-Timing): ${show(server)}`);
+console.log(`  client event-loop delay: ${show(clientLoopDelay)}`);
 
 let wrk: string | undefined;
 try {

@@ -15,7 +15,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { StreamsError, describeCause } from '../errors.ts';
 import type { LogRecord, Log, PartitionBatch } from '../log.ts';
 import type { Serde } from '../serde.ts';
@@ -27,6 +27,8 @@ import type { StreamsApp } from './streams-app.ts';
 /** An application route, served before the built-in ones. */
 export interface HttpRoute {
   readonly method: 'GET' | 'POST';
+  /** The route's label in the request-duration metric (default: the path pattern). */
+  readonly name?: string;
   /** Matched against the path (without the query string). */
   readonly path: RegExp;
   handle(
@@ -67,13 +69,24 @@ export class AppHttpServer {
   readonly #registry = new Registry();
   readonly #routes: readonly HttpRoute[];
   #inFlightIngest = 0;
+  /** When each request arrived (for the Server-Timing header and the duration histogram). */
+  readonly #arrived = new WeakMap<ServerResponse, { at: number; route: string }>();
+  readonly #durations: Histogram<'route' | 'status'>;
 
   constructor(app: StreamsApp, log: Log, options: HttpOptions) {
     this.#app = app;
     this.#log = log;
     this.#options = options;
     this.#routes = typeof options.routes === 'function' ? options.routes(app) : (options.routes ?? []);
+    this.#durations = new Histogram({
+      name: 'tributary_http_request_duration_seconds',
+      help: 'Time from a request\'s arrival to its response, per route and status',
+      labelNames: ['route', 'status'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.#registry],
+    });
     this.#server = createServer((req, res) => {
+      this.#arrived.set(res, { at: performance.now(), route: 'unmatched' });
       this.#handle(req, res).catch((error: unknown) => {
         // A store that is not queryable yet (restoring, rebalancing): retry later.
         const status = error instanceof HttpError ? error.status : error instanceof StreamsError && error.canRetry ? 503 : 500;
@@ -103,8 +116,17 @@ export class AppHttpServer {
   #send(res: ServerResponse, status: number, body: unknown, contentType: string = 'application/json'): void {
     if (res.headersSent) return;
     const text = contentType === 'application/json' ? toJson(body) : String(body);
-    res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+    const arrived = this.#arrived.get(res);
+    const ms = arrived === undefined ? 0 : performance.now() - arrived.at;
+    // Server-Timing (W3C): lets a client split its latency into server time and the rest.
+    res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text), 'server-timing': `app;dur=${ms.toFixed(3)}` });
     res.end(text);
+    if (arrived !== undefined) this.#durations.observe({ route: arrived.route, status: String(status) }, ms / 1000);
+  }
+
+  #label(res: ServerResponse, route: string): void {
+    const arrived = this.#arrived.get(res);
+    if (arrived !== undefined) arrived.route = route;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -117,9 +139,11 @@ export class AppHttpServer {
       }
     });
     const method = req.method ?? 'GET';
+    if (parts[0] === 'health' || parts[0] === 'metrics' || parts[0] === 'stores' || parts[0] === 'topics') this.#label(res, `/${parts[0]}`);
     for (const route of this.#routes) {
       const match = route.method === method ? url.pathname.match(route.path) : null;
       if (match === null) continue;
+      this.#label(res, route.name ?? route.path.source);
       const result = await route.handle(match, { url, body: () => this.#body(req) });
       return this.#send(res, result.status, result.body, result.contentType);
     }

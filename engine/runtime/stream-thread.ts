@@ -32,6 +32,8 @@ interface RunningTask {
   readonly positions: Map<string, number>;
   /** Records fetched and not yet processed, per input partition. */
   readonly queues: Map<string, RawRecord[]>;
+  /** Records after the last fetched one, per input partition, as of its last fetch. */
+  readonly lags: Map<string, number>;
   lag: number;
 }
 
@@ -159,6 +161,7 @@ async function main(): Promise<void> {
       task,
       positions: inputs,
       queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])),
+      lags: new Map(),
       lag: 0,
       deadLettered: 0,
       restored,
@@ -173,12 +176,18 @@ async function main(): Promise<void> {
   send({ kind: 'ready', threadId: config.threadId });
 
   let lastCommit = Date.now();
+  let first = 0;
   while (!stopping) {
     const fetched = await fetchAll(tasks);
     await pollGlobal(global, globalPositions, false);
-    await Promise.all(tasks.map(prefetch));
+    if (fetched > 0) await Promise.all(tasks.map(prefetch));
+    // Records are processed in slices of bounded time, so that interactive queries and control
+    // messages (answered on this thread's event loop) wait at most about one slice. What a slice
+    // leaves is processed by the next one, before anything new is fetched for that partition.
     const started = performance.now();
-    for (const t of tasks) processed += processTask(t);
+    const deadline = started + PROCESS_SLICE_MS;
+    for (let i = 0; i < tasks.length; i++) processed += processTask(tasks[(first + i) % tasks.length]!, deadline);
+    first = (first + 1) % Math.max(1, tasks.length);
     processMs += performance.now() - started;
     for (const t of tasks) t.task.punctuateWallClock(Date.now());
     const now = Date.now();
@@ -186,7 +195,8 @@ async function main(): Promise<void> {
       await commit(tasks, producer);
       lastCommit = Date.now();
     }
-    if (fetched === 0) await new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs));
+    if (tasks.some(hasQueued)) await new Promise(setImmediate);
+    else if (fetched === 0) await new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs));
   }
   await commit(tasks, producer, true);
   for (const t of tasks) {
@@ -283,14 +293,19 @@ async function fetchAll(tasks: RunningTask[]): Promise<number> {
   if (wanted.length === 0) return 0;
   const results = await log.fetchMany(wanted.map((w) => ({ tp: w.tp, offset: w.offset, options: { maxRecords: config.maxPollRecords } })));
   let total = 0;
-  for (const t of tasks) t.lag = 0;
   results.forEach((result, i) => {
     const w = wanted[i]!;
     const queue = w.task.queues.get(w.key)!;
     for (const r of result.records) queue.push({ ...r, topic: topologyTopic(w.tp.topic), partition: w.tp.partition });
     total += result.records.length;
-    w.task.lag += result.endOffset - result.nextOffset;
+    w.task.lags.set(w.key, result.endOffset - result.nextOffset);
   });
+  for (const t of tasks) {
+    // Records fetched but still queued are not processed yet: they count as lag too.
+    let lag = 0;
+    for (const [key, q] of t.queues) lag += (t.lags.get(key) ?? 0) + q.length;
+    t.lag = lag;
+  }
   return total;
 }
 
@@ -308,12 +323,24 @@ async function prefetch(t: RunningTask): Promise<void> {
   await Promise.all(t.prepared.keyValueStores.map((s) => s.prefetch(list)));
 }
 
-/** Processes every queued record of a task, always taking the partition whose head is oldest; returns how many. */
-function processTask(t: RunningTask): number {
+/** Longest synchronous stretch of record processing before the thread yields to its event loop. */
+const PROCESS_SLICE_MS = 5;
+
+function hasQueued(t: RunningTask): boolean {
+  for (const q of t.queues.values()) if (q.length > 0) return true;
+  return false;
+}
+
+/**
+ * Processes the queued records of a task until `deadline` (checked every few records), always
+ * taking the partition whose head is oldest; returns how many. The rest stays queued.
+ */
+function processTask(t: RunningTask, deadline: number): number {
   let count = 0;
   const queues = [...t.queues.entries()].filter(([, q]) => q.length > 0);
   const heads = queues.map(() => 0);
   for (;;) {
+    if ((count & 63) === 63 && performance.now() >= deadline) break;
     let best = -1;
     for (let i = 0; i < queues.length; i++) {
       const q = queues[i]![1];
@@ -326,7 +353,10 @@ function processTask(t: RunningTask): number {
     t.positions.set(key, record.offset + 1);
     count++;
   }
-  for (const [, q] of queues) q.length = 0;
+  queues.forEach(([, q], i) => {
+    if (heads[i] === q.length) q.length = 0;
+    else q.splice(0, heads[i]);
+  });
   return count;
 }
 

@@ -106,8 +106,9 @@ export function validateEvent(raw: unknown): { ok: true; event: Event } | { ok: 
   }
   if (typeof r.eventId !== 'string' || typeof r.userId !== 'string') return fail('BAD_TYPE', 'eventId and userId must be strings');
   if (!EVENT_TYPES.includes(r.type as EventType)) return fail('BAD_VALUE', `unknown event type ${JSON.stringify(r.type)}`);
-  if (typeof r.timestamp !== 'number' || !Number.isSafeInteger(r.timestamp) || r.timestamp < 0) {
-    return fail('BAD_VALUE', 'timestamp must be a non-negative integer (ms since the epoch)');
+  // 8.64e15 ms is the last instant a JavaScript Date can hold (the lake sink names files by date).
+  if (typeof r.timestamp !== 'number' || !Number.isSafeInteger(r.timestamp) || r.timestamp < 0 || r.timestamp > 8.64e15) {
+    return fail('BAD_VALUE', 'timestamp must be an integer from 0 to 8.64e15 (ms since the epoch)');
   }
   const source = r.source ?? 'web';
   if (!SOURCES.includes(source as EventSource)) return fail('BAD_VALUE', `unknown source ${JSON.stringify(source)}`);

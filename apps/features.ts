@@ -233,6 +233,133 @@ export function summarize(s: SessionAgg, engagedAfterMs = 10_000): SessionSummar
 }
 
 // ------------------------------------------------------------------------------------------------
+// Session splits (Universal Analytics): at local midnight, and when the campaign changes
+
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * The local date, `YYYY-MM-DD`, of `time` in an IANA time zone (RangeError for an unknown zone).
+ * Times past the end of `Date`'s range (valid event timestamps can be) count as its last instant.
+ */
+export function localDate(time: number, timeZone: string): string {
+  let format = dateFormats.get(timeZone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat('en', { timeZone, calendar: 'gregory', numberingSystem: 'latn', year: 'numeric', month: '2-digit', day: '2-digit' });
+    dateFormats.set(timeZone, format);
+  }
+  let year = '';
+  let month = '';
+  let day = '';
+  for (const part of format.formatToParts(Math.min(time, 8.64e15))) {
+    if (part.type === 'year') year = part.value.padStart(4, '0');
+    else if (part.type === 'month') month = part.value;
+    else if (part.type === 'day') day = part.value;
+  }
+  return `${year}-${month}-${day}`;
+}
+
+/** The calendar day before a `YYYY-MM-DD` date. */
+export function previousDate(date: string): string {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
+}
+
+/**
+ * The key sessions are grouped by: the user, then `|date` (local date) and `|c<epoch>` (campaign
+ * epoch) when those splits are on. Without splits it is the user id itself. Neither suffix holds a
+ * `|`, so two distinct (user, date, epoch) never make one key, whatever the user id holds.
+ */
+export function sessionKey(userId: string, date: string | null, epoch: number | null): string {
+  return userId + (date === null ? '' : `|${date}`) + (epoch === null ? '' : `|c${epoch}`);
+}
+
+/** The campaign epoch of a session key made with one, else null. */
+export function epochOfSessionKey(key: string): number | null {
+  const m = /\|c(\d+)$/.exec(key);
+  return m === null ? null : Number(m[1]);
+}
+
+/**
+ * A session's id: user and start (unique per user, even with the midnight split, since sessions of
+ * one user then never overlap). With the campaign split two sessions can start at the same
+ * millisecond (two events of one instant with different campaigns), so the epoch is added.
+ */
+export function sessionIdOf(userId: string, start: number, epoch: number | null): string {
+  return epoch === null ? `${userId}-${start}` : `${userId}-${start}-c${epoch}`;
+}
+
+/** A span of a user's timeline with one campaign: from `from` to the next epoch's `from`. */
+export interface CampaignEpoch {
+  id: number;
+  from: number;
+  utmSource: string | null;
+  utmCampaign: string | null;
+  /** The newest event time assigned to this epoch. */
+  maxAt: number;
+}
+
+/** Per user: the recent campaign epochs, sorted by `from`. */
+export interface CampaignEpochs {
+  next: number;
+  /** The newest epoch dropped from `epochs`: events older than every kept epoch get it. */
+  before: number | null;
+  epochs: CampaignEpoch[];
+}
+
+const hasCampaign = (e: Event) => e.utmSource !== null || e.utmCampaign !== null;
+const sameCampaign = (c: CampaignEpoch, e: Event) => c.utmSource === e.utmSource && c.utmCampaign === e.utmCampaign;
+
+/**
+ * Assigns an event to a campaign epoch of its user; sessions are then windowed per (user, epoch),
+ * so no session spans two campaigns. Semantics, those of Universal Analytics: the user's current
+ * campaign is the (utmSource, utmCampaign) of the last event, in event time, that carries one (it
+ * persists across inactivity gaps, as UA's campaign did; events without one never change it), and
+ * an event whose campaign differs from the current one starts a new session. A user's timeline
+ * starts in epoch 0, with no campaign and no start, so a first campaign also starts a session
+ * (UA: direct, then a campaign) and events before it, even late ones, stay out of it.
+ *
+ * Out-of-order events: each is placed by its event time, in the epoch whose span holds it. A late
+ * event that changes the campaign is exact when no event already seen in that epoch is newer
+ * (the new epoch takes the span from the event on; or, when the next epoch has the event's
+ * campaign, that epoch is extended back to it, as UA would then see one campaign). When newer
+ * events of that epoch were already seen they sit in sessions keyed by the epoch, which a split
+ * would have to rewrite (retract and re-aggregate, which session windows cannot do); so the late
+ * event joins that epoch instead, its campaign not splitting. That is the one approximation, and
+ * only a campaign-bearing event arriving after a newer event of its own user can cause it; in-order
+ * streams, and streams where only events without a campaign are late, get UA's sessions exactly.
+ *
+ * Only epochs that late events can still reach are kept: once an epoch's successor starts more
+ * than `keepMs` (gap + grace) before the user's newest event, every event older than that
+ * successor is late for the session windows (their stream time is at least the user's newest
+ * event, as the user's events reach them in order), and such events get the id in `before`, whose
+ * sessions are all closed, so the session windows drop them as late.
+ */
+export function assignCampaignEpoch(state: CampaignEpochs | undefined, e: Event, keepMs: number): { state: CampaignEpochs; epoch: number } {
+  const t = e.timestamp;
+  state ??= { next: 1, before: null, epochs: [{ id: 0, from: Number.MIN_SAFE_INTEGER, utmSource: null, utmCampaign: null, maxAt: Number.MIN_SAFE_INTEGER }] };
+  const epochs = state.epochs;
+  let i = epochs.length - 1;
+  while (i > 0 && epochs[i]!.from > t) i--;
+  // Older than every epoch kept (only once some were dropped): too late for any open session.
+  if (epochs[i]!.from > t && state.before !== null) return { state, epoch: state.before };
+  let epoch = epochs[i]!;
+  if (hasCampaign(e) && !sameCampaign(epoch, e) && t >= epoch.maxAt) {
+    const next = epochs[i + 1];
+    if (next !== undefined && sameCampaign(next, e)) {
+      next.from = t;
+      epoch = next;
+    } else {
+      epoch = { id: state.next++, from: t, utmSource: e.utmSource, utmCampaign: e.utmCampaign, maxAt: t };
+      epochs.splice(i + 1, 0, epoch);
+    }
+  }
+  epoch.maxAt = Math.max(epoch.maxAt, t);
+  const newest = Math.max(...epochs.map((x) => x.maxAt));
+  while (epochs.length > 1 && epochs[1]!.from < newest - keepMs) state.before = epochs.shift()!.id;
+  return { state, epoch: epoch.id };
+}
+
+// ------------------------------------------------------------------------------------------------
 // User features
 
 /** Affinity weights: a purchase says more than a cart, a cart more than a view. */

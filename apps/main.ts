@@ -5,7 +5,9 @@
  * printed every few seconds. Ctrl-C stops; a second start resumes from the same data directory.
  *
  *   PORT (default 8080), TRIBUTARY_DATA_DIR (default .data/personalization), SEED (default 42),
- *   USERS (default 20000), BACKFILL_HOURS (default 6)
+ *   USERS (default 20000), BACKFILL_HOURS (default 6), SESSION_SPLIT_TIMEZONE (an IANA zone: sessions
+ *   also end at midnight there; unset: off), SESSION_SPLIT_ON_CAMPAIGN (1: sessions also end when the
+ *   campaign changes). The stream threads read the last two themselves (apps/topology.ts).
  */
 import { resolve } from 'node:path';
 import { EmbeddedLog } from '../connectors/embedded/index.ts';
@@ -21,7 +23,9 @@ const env = (name: string, fallback: number) => {
 };
 const dir = resolve(process.env.TRIBUTARY_DATA_DIR ?? '.data/personalization');
 const log = await EmbeddedLog.open({ dir: resolve(dir, 'log'), cleanIntervalMs: env('CLEAN_INTERVAL_MS', 30_000) });
-const { app, lake, partitions } = await startPersonalization({ log, dataDir: dir, port: env('PORT', 8080) });
+const { app, lake, partitions, sessionSplit } = await startPersonalization({ log, dataDir: dir, port: env('PORT', 8080) });
+const splits = [sessionSplit.midnight && `at midnight (${sessionSplit.midnight.timeZone})`, sessionSplit.onCampaignChange && 'on a campaign change'].filter(Boolean);
+if (splits.length > 0) console.log(`sessions also end ${splits.join(' and ')}`);
 app.onStateChange((next, previous) => console.log(`state: ${previous} -> ${next}`));
 await app.start();
 

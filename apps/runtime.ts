@@ -8,7 +8,7 @@ import { profileSerde, type Profile } from './events.ts';
 import { LakeSink } from './lake-sink.ts';
 import { PAGE } from './page.ts';
 import { servingRoutes } from './serving.ts';
-import { TOPICS } from './topology.ts';
+import { TOPICS, sessionSplitFromEnv } from './topology.ts';
 
 export interface PersonalizationRuntimeOptions {
   readonly log: Log;
@@ -20,6 +20,8 @@ export interface PersonalizationRuntimeOptions {
 
 export async function startPersonalization(options: PersonalizationRuntimeOptions) {
   const { log } = options;
+  // The stream threads read the session splits from the environment too (see topology()).
+  const sessionSplit = sessionSplitFromEnv(process.env);
   const partitions = options.partitions ?? 4;
   const existing = await log.topics();
   const topics: [string, number, 'delete' | 'compact'][] = [
@@ -41,14 +43,14 @@ export async function startPersonalization(options: PersonalizationRuntimeOption
       http: {
         port: options.port,
         routes: (self) => [
-          ...servingRoutes(self),
+          ...servingRoutes(self, { sessionSplit }),
           { method: 'GET', path: /^\/$/, handle: async () => ({ status: 200, body: PAGE, contentType: 'text/html; charset=utf-8' }) },
         ],
       },
     },
   );
   const lake = new LakeSink({ log, topic: TOPICS.events, partitions, dir: join(options.dataDir, 'lake') });
-  return { app, lake, partitions };
+  return { app, lake, partitions, sessionSplit };
 }
 
 /** Writes raw events (JSON, keyed by user) and profile changes (Avro) to their topics. */

@@ -7,28 +7,38 @@
  *   GET  /items/{id}/features      GET /trending?category=&k=    GET /recommendations/{userId}?k=
  *   POST /users/features           body { "ids": [...] }
  */
-import type { HttpRoute, StreamsApp } from '../engine/index.ts';
+import { partitionForKey, type HttpRoute, type StreamsApp } from '../engine/index.ts';
 import type { Profile } from './events.ts';
 import {
   itemFeaturesAt,
+  localDate,
+  previousDate,
+  sessionIdOf,
+  sessionKey,
   sessionRollup,
   summarize,
   topTrending,
   userFeaturesAt,
   type AlsoViewed,
+  type CampaignEpochs,
   type ItemFeatureState,
   type SessionAgg,
   type SessionStats,
   type Trending,
   type UserFeatureState,
 } from './features.ts';
+import { CAMPAIGN_STORE, type SessionSplit } from './topology.ts';
 
 export interface ServingOptions {
   /** The clock features are computed at (default Date.now). */
   readonly now?: () => number;
   /** The session gap, to tell an open session from a closed one (default 30 minutes). */
   readonly sessionGapMs?: number;
+  /** The session splits the topology runs with (they decide where the live session is stored). */
+  readonly sessionSplit?: SessionSplit;
 }
+
+type StoredSession = { window: { start: number; end: number }; value: SessionAgg };
 
 const json = (status: number, body: unknown) => ({ status, body });
 
@@ -39,6 +49,8 @@ function freshness(lastEventAt: number | null, now: number) {
 export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): HttpRoute[] {
   const now = options.now ?? Date.now;
   const gap = options.sessionGapMs ?? 30 * 60_000;
+  const timeZone = options.sessionSplit?.midnight?.timeZone ?? null;
+  const campaigns = options.sessionSplit?.onCampaignChange === true;
 
   async function userFeatures(id: string) {
     const at = now();
@@ -53,13 +65,45 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
     };
   }
 
+  /**
+   * The user's sessions in the live store, each with its campaign epoch. With splits they are
+   * stored under composite keys (user|date|cN), all in the user's partition: the candidates are
+   * the local dates of the user's newest event and the day before (the session store may not have
+   * that event yet), times the campaign epochs still kept for the user. The newest event time is
+   * the campaign epochs' newest, or the user features' `lastSeen` with the midnight split only.
+   */
+  async function storedSessions(id: string): Promise<(StoredSession & { epoch: number | null })[]> {
+    const rows = (r: { status: number; body: unknown }) => (r.status === 200 ? (r.body as StoredSession[]) : []);
+    if (timeZone === null && !campaigns) return rows(await app.queryKey('sessions', { type: 'sessions', key: id })).map((s) => ({ ...s, epoch: null }));
+    let epochs: (number | null)[] = [null];
+    let newest: number | undefined;
+    if (campaigns) {
+      const state = await app.get<CampaignEpochs>(CAMPAIGN_STORE, id);
+      if (state === undefined) return [];
+      epochs = state.epochs.map((e) => e.id);
+      newest = Math.max(...state.epochs.map((e) => e.maxAt));
+    } else {
+      newest = (await app.get<UserFeatureState>('user-features', id))?.lastSeen;
+      if (newest === undefined) return [];
+    }
+    const dates = timeZone === null ? [null] : [localDate(newest, timeZone), previousDate(localDate(newest, timeZone))];
+    const partitions = app.stores().find((s) => s.name === 'sessions')?.partitions ?? 0;
+    if (partitions === 0) return [];
+    const partition = partitionForKey(Buffer.from(id), partitions);
+    const keys = dates.flatMap((date) => epochs.map((epoch) => ({ key: sessionKey(id, date, epoch), epoch })));
+    const found = await Promise.all(keys.map(async ({ key, epoch }) => rows(await app.query('sessions', partition, { type: 'sessions', key })).map((s) => ({ ...s, epoch }))));
+    return found.flat();
+  }
+
   async function liveSession(id: string) {
-    const result = await app.queryKey('sessions', { type: 'sessions', key: id });
-    const sessions = result.status === 200 ? (result.body as { window: { start: number; end: number }; value: SessionAgg }[]) : [];
+    const sessions = await storedSessions(id);
     const latest = sessions.reduce<(typeof sessions)[number] | undefined>((a, s) => (a === undefined || s.window.end > a.window.end ? s : a), undefined);
     if (latest === undefined) return { userId: id, session: null };
     const at = now();
-    return { userId: id, session: { ...summarize(latest.value), open: latest.window.end + gap > at }, freshness: freshness(latest.window.end, at) };
+    // With the midnight split a session also closes when the local date changes.
+    const open = latest.window.end + gap > at && (timeZone === null || localDate(at, timeZone) === localDate(latest.window.end, timeZone));
+    const summary = summarize(latest.value);
+    return { userId: id, session: { ...summary, sessionId: sessionIdOf(id, summary.start, latest.epoch), open }, freshness: freshness(latest.window.end, at) };
   }
 
   /** Trending items of one category, or of every category merged. */

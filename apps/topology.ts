@@ -5,12 +5,23 @@
  *
  *   raw-events (JSON, from HTTP ingest) --validate--> events (Avro, key userId) | events-dlq (reason)
  *   events --session windows (30 min gap)--> store `sessions` (live), topic `sessions` (closed, once)
+ *     (with session splits: events --key user|date|cN--> repartition (by user) --session windows-->)
  *   events --join profiles--> user features (store `user-features`)
  *   events --by item--> store `item-features`;  --by category--> store `trending`
  *   sessions --> store `user-session-stats`;  --item pairs--> store `also-viewed`
  *   profiles --> table `profiles`
  */
-import { Serdes, type Topology } from '../engine/index.ts';
+import {
+  Serdes,
+  Stores,
+  TopologyError,
+  partitionForKey,
+  type KeyValueStore,
+  type Processor,
+  type ProcessorContext,
+  type StreamRecord,
+  type Topology,
+} from '../engine/index.ts';
 import { EmitStrategy, SessionWindows, StreamsBuilder } from '../dsl/index.ts';
 import { eventSerde, profileSerde, validateEvent, type Event, type Profile } from './events.ts';
 import {
@@ -21,11 +32,17 @@ import {
   addToSession,
   addToTrending,
   addToUserFeatures,
+  assignCampaignEpoch,
+  epochOfSessionKey,
+  localDate,
   mergeSessions,
   newSession,
   newUserFeatures,
+  sessionIdOf,
+  sessionKey,
   summarize,
   type AlsoViewed,
+  type CampaignEpochs,
   type ItemFeatureState,
   type SessionStats,
   type SessionSummary,
@@ -45,13 +62,87 @@ export interface PersonalizationOptions {
   readonly sessionGapMs?: number;
   /** How late an event may arrive and still join its session (default 2 minutes). */
   readonly lateEventGraceMs?: number;
+  /** Universal Analytics' extra session ends, both off by default (GA4 semantics). */
+  readonly sessionSplit?: SessionSplit;
 }
 
+export interface SessionSplit {
+  /** A session never spans midnight in this IANA time zone (UA: the view's time zone). */
+  readonly midnight?: { readonly timeZone: string };
+  /** An event with a utmSource or utmCampaign other than the user's current one starts a session. */
+  readonly onCampaignChange?: boolean;
+}
+
+/** The store of each user's campaign epochs (with `sessionSplit.onCampaignChange`). */
+export const CAMPAIGN_STORE = 'session-campaigns';
+
 const str = Serdes.string();
+
+/** Checks an IANA time zone name (as Intl knows them): the name, or INVALID_ARGUMENT naming the operator. */
+function checkTimeZone(timeZone: unknown, what = 'sessionSplit.midnight.timeZone'): string {
+  try {
+    if (typeof timeZone !== 'string' || timeZone === '') throw new RangeError('not a string');
+    localDate(0, timeZone);
+    return timeZone;
+  } catch {
+    throw new TopologyError('INVALID_ARGUMENT', `${what} must be an IANA time zone, got ${JSON.stringify(timeZone)}`, 'sessionize');
+  }
+}
+
+/**
+ * The session splits from the environment, which is how they reach every stream thread (each
+ * imports this module and calls `topology()`): SESSION_SPLIT_TIMEZONE (an IANA zone; unset or
+ * empty: no midnight split), SESSION_SPLIT_ON_CAMPAIGN (`1` on; unset, empty or `0` off).
+ */
+export function sessionSplitFromEnv(env: Readonly<Record<string, string | undefined>>): SessionSplit {
+  const zone = env.SESSION_SPLIT_TIMEZONE ?? '';
+  const campaign = env.SESSION_SPLIT_ON_CAMPAIGN ?? '';
+  if (!['', '0', '1'].includes(campaign)) {
+    throw new TopologyError('INVALID_ARGUMENT', `SESSION_SPLIT_ON_CAMPAIGN must be 1 or 0, got ${JSON.stringify(campaign)}`, 'sessionize');
+  }
+  return { ...(zone !== '' && { midnight: { timeZone: checkTimeZone(zone, 'SESSION_SPLIT_TIMEZONE') } }), ...(campaign === '1' && { onCampaignChange: true }) };
+}
+
+/**
+ * Re-keys each event for sessionization: user, then its local date and its campaign epoch when
+ * those splits are on (the epochs kept per user in {@link CAMPAIGN_STORE}).
+ */
+class SessionKeyer implements Processor<string, Event, string, Event> {
+  readonly #timeZone: string | null;
+  readonly #campaigns: boolean;
+  readonly #keepMs: number;
+  #ctx!: ProcessorContext<string, Event>;
+  #store: KeyValueStore<string, CampaignEpochs> | undefined;
+
+  constructor(timeZone: string | null, campaigns: boolean, keepMs: number) {
+    this.#timeZone = timeZone;
+    this.#campaigns = campaigns;
+    this.#keepMs = keepMs;
+  }
+
+  init(ctx: ProcessorContext<string, Event>): void {
+    this.#ctx = ctx;
+    if (this.#campaigns) this.#store = ctx.getStateStore(CAMPAIGN_STORE);
+  }
+
+  process(record: StreamRecord<string, Event>): void {
+    const e = record.value;
+    let epoch: number | null = null;
+    if (this.#store !== undefined) {
+      const assigned = assignCampaignEpoch(this.#store.get(e.userId), e, this.#keepMs);
+      this.#store.put(e.userId, assigned.state);
+      epoch = assigned.epoch;
+    }
+    const date = this.#timeZone === null ? null : localDate(e.timestamp, this.#timeZone);
+    this.#ctx.forward({ ...record, key: sessionKey(e.userId, date, epoch) });
+  }
+}
 
 export function personalizationTopology(options: PersonalizationOptions = {}): Topology {
   const gap = options.sessionGapMs ?? 30 * MINUTE;
   const grace = options.lateEventGraceMs ?? 2 * MINUTE;
+  const timeZone = options.sessionSplit?.midnight === undefined ? null : checkTimeZone(options.sessionSplit.midnight.timeZone);
+  const campaigns = options.sessionSplit?.onCampaignChange === true;
   const b = new StreamsBuilder();
 
   // Validation: valid events are re-keyed by user and written as Avro; the rest go to the DLQ
@@ -75,14 +166,34 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
   const profiles = b.table(TOPICS.profiles, { key: str, value: profileSerde, name: 'profiles' }, 'profiles');
 
   // Sessionization: the store holds live sessions; each closed session is written once.
-  events
+  // With splits, sessions are windowed per composite key (user|date|cN, see sessionKey): a session
+  // then never spans local midnight or two campaigns. The re-keyed events go through a repartition
+  // topic partitioned by user, so all of a user's sessions stay in the user's partition (the live
+  // session route reads them there) and reach the session windows in the order they were keyed
+  // (which the campaign epochs rely on: see assignCampaignEpoch).
+  let keyed = events;
+  if (timeZone !== null || campaigns) {
+    if (campaigns) b.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(CAMPAIGN_STORE), str, Serdes.msgpack<CampaignEpochs>()));
+    keyed = events
+      .process(() => new SessionKeyer(timeZone, campaigns, gap + grace), { name: 'session-key', stores: campaigns ? [CAMPAIGN_STORE] : [] })
+      .repartition({
+        name: 'sessions-by-user',
+        key: str,
+        value: eventSerde,
+        partitioner: (_topic, _key, e, n) => partitionForKey(Buffer.from(e.userId), n),
+      });
+  }
+  keyed
     .groupByKey()
     .windowedBy(SessionWindows.ofInactivityGapAndGrace(gap, grace))
     .emitStrategy(EmitStrategy.onWindowClose())
     .aggregate(newSession, (_, e, s) => addToSession(s, e), (_, a, s2) => mergeSessions(a, s2), { materialized: 'sessions', name: 'sessionize' })
     .toStream()
     .filter((_, s) => s !== null)
-    .map((w, s): [string, SessionSummary] => [w.key, summarize(s!)], { name: 'summarize-session' })
+    .map(
+      (w, s): [string, SessionSummary] => [s!.userId, { ...summarize(s!), sessionId: sessionIdOf(s!.userId, s!.start, epochOfSessionKey(w.key)) }],
+      { name: 'summarize-session' },
+    )
     .to(TOPICS.sessions, { key: str, value: Serdes.json<SessionSummary>(), name: 'sessions-sink' });
 
   // User features, from events enriched with the CRM profile as it is when each event arrives.
@@ -120,7 +231,7 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
   return b.build();
 }
 
-/** The export every stream thread imports. */
+/** The export every stream thread imports; the session splits come from the environment. */
 export function topology(): Topology {
-  return personalizationTopology();
+  return personalizationTopology({ sessionSplit: sessionSplitFromEnv(process.env) });
 }

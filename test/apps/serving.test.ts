@@ -110,3 +110,66 @@ test('the personalization apps serve features, sessions, profiles, items, trendi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * The live session route with session splits (set through the environment, as `npm start` does):
+ * the sessions are stored under composite keys in each user's partition. Events are from
+ * 2023-11-14 around Berlin's midnight (T0 + 46m40s): 23:43:20, then 00:03:20 and 00:08:20.
+ */
+async function liveSessionsWithSplit(env: Record<string, string>, users: readonly string[]) {
+  const T0 = 1_700_000_000_000;
+  const MIN = 60_000;
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-serving-split-'));
+  const log = await EmbeddedLog.open({ dir: join(dir, 'log'), cleanIntervalMs: 0 });
+  try {
+    const { app, partitions } = await startPersonalization({ log, dataDir: dir, port: 0, partitions: 2, threads: 1 });
+    try {
+      await app.start();
+      const base = `http://127.0.0.1:${app.httpAddress!.port}`;
+      const e = (id: string, userId: string, at: number, extra: object = {}) => ({ eventId: id, userId, type: 'page_view', timestamp: at, itemId: 'i1', page: '/p', ...extra });
+      await ingest(
+        log,
+        partitions,
+        users.flatMap((u) => [e(`${u}a`, u, T0 + 30 * MIN), e(`${u}b`, u, T0 + 50 * MIN), e(`${u}c`, u, T0 + 55 * MIN, { utmCampaign: 'winter' })]),
+        [],
+      );
+      const sessions: Record<string, { sessionId: string; start: number; end: number; events: number; utmCampaign: string | null; open: boolean }> = {};
+      for (const u of users) {
+        sessions[u] = await until(async () => {
+          const s = ((await (await fetch(`${base}/users/${u}/session`)).json()) as { session: (typeof sessions)[string] | null }).session;
+          return s?.end === T0 + 55 * MIN ? s : undefined; // once the user's newest event is in
+        }, `${u}'s live session`);
+      }
+      return { T0, MIN, sessions };
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+const splitUsers = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6'];
+
+test('GET /users/{id}/session with the midnight split: the newest session is the one after midnight', async () => {
+  const { T0, MIN, sessions } = await liveSessionsWithSplit({ SESSION_SPLIT_TIMEZONE: 'Europe/Berlin' }, splitUsers);
+  for (const u of splitUsers) {
+    const s = sessions[u]!;
+    assert.deepEqual([s.sessionId, s.start, s.events, s.open], [`${u}-${T0 + 50 * MIN}`, T0 + 50 * MIN, 2, false]);
+  }
+});
+
+test('GET /users/{id}/session with the midnight and campaign splits: the newest session is the campaign one after midnight', async () => {
+  const { T0, MIN, sessions } = await liveSessionsWithSplit({ SESSION_SPLIT_TIMEZONE: 'Europe/Berlin', SESSION_SPLIT_ON_CAMPAIGN: '1' }, splitUsers);
+  for (const u of splitUsers) {
+    const s = sessions[u]!;
+    assert.deepEqual([s.sessionId, s.start, s.events, s.utmCampaign], [`${u}-${T0 + 55 * MIN}-c1`, T0 + 55 * MIN, 1, 'winter']);
+  }
+});

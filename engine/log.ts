@@ -5,6 +5,7 @@
  * Everything here moves batches: fetch returns many records, produce takes many, a transaction
  * commits outputs to many partitions together with the consumer offsets that produced them.
  */
+import { StreamsError } from './errors.ts';
 import type { Headers } from './record.ts';
 import type { EncodedBatch } from './log-codec.ts';
 
@@ -120,6 +121,25 @@ export function isEncodedLog(log: Log): log is Log & EncodedLog {
   return typeof (log as Partial<EncodedLog>).fetchEncoded === 'function' && typeof (log as Partial<EncodedLog>).appendEncoded === 'function';
 }
 
+/** One fetch of a `fetchMany`. */
+export interface FetchRequest {
+  readonly tp: TopicPartition;
+  readonly offset: number;
+  readonly options?: FetchOptions;
+}
+
+/**
+ * How a worker thread opens its own connection to a log: `module` exports a function
+ * `exportName(options)` returning the Log (options must survive structured cloning). Logs that
+ * offer one (Kafka) give every stream thread its own clients; the others (the embedded log, which
+ * one process owns) are served to the threads from the thread that opened them.
+ */
+export interface WorkerLogSpec {
+  readonly module: string;
+  readonly exportName: string;
+  readonly options: unknown;
+}
+
 export interface Log {
   createTopic(name: string, config: TopicConfig): Promise<void>;
   /** Config of every topic. */
@@ -134,4 +154,21 @@ export interface Log {
   /** Drops the records of a partition before `offset` (consumed repartition records). */
   deleteRecords(tp: TopicPartition, offset: number): Promise<void>;
   close(): Promise<void>;
+  /** Many fetches in one call (one request per broker), when the log can do better than one by one. */
+  fetchMany?(requests: readonly FetchRequest[]): Promise<FetchResult[]>;
+  /** How a worker thread opens its own connection to this log, when it can. */
+  workerSpec?(): WorkerLogSpec;
+}
+
+/** `log.fetchMany`, or the fetches one by one (concurrently) for logs without it. */
+export function fetchMany(log: Log, requests: readonly FetchRequest[]): Promise<FetchResult[]> {
+  return log.fetchMany !== undefined ? log.fetchMany(requests) : Promise.all(requests.map((r) => log.fetch(r.tp, r.offset, r.options)));
+}
+
+/** Opens the log a WorkerLogSpec describes (in a worker thread). */
+export async function openWorkerLog(spec: WorkerLogSpec): Promise<Log> {
+  const module = (await import(spec.module)) as Record<string, unknown>;
+  const open = module[spec.exportName];
+  if (typeof open !== 'function') throw new StreamsError('INVALID_ARGUMENT', `${spec.module} does not export a function "${spec.exportName}" that opens a log`);
+  return (await (open as (options: unknown) => Log | Promise<Log>)(spec.options)) as Log;
 }

@@ -7,6 +7,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { StreamsError, type ErrorCode } from '../errors.ts';
 import {
+  fetchMany,
   isEncodedLog,
   type EncodedFetchResult,
   type FetchedRecord,
@@ -64,7 +65,7 @@ export function serveLog(log: Log, port: MessagePort): () => void {
         if (isEncodedLog(log)) {
           return request.fetches.map((f): WireFetch => ({ kind: 'encoded', ...log.fetchEncoded(f.tp, f.offset, f.options?.maxRecords ?? 1000) }));
         }
-        return (await Promise.all(request.fetches.map((f) => log.fetch(f.tp, f.offset, f.options)))).map((r): WireFetch => ({ kind: 'plain', ...r }));
+        return (await fetchMany(log, request.fetches)).map((r): WireFetch => ({ kind: 'plain', ...r }));
       case 'produce':
         return isEncodedLog(log) ? log.appendEncoded(request.batches, undefined, undefined) : log.produce(decode(request.batches));
       case 'initTransactions': {

@@ -1,5 +1,5 @@
 /** Messages between the StreamsApp (main thread) and its stream threads, checked exhaustively. */
-import type { TopicPartition } from '../log.ts';
+import type { TopicPartition, WorkerLogSpec } from '../log.ts';
 import type { ErrorCode } from '../errors.ts';
 
 /** One task: a sub-topology for one partition. */
@@ -40,6 +40,8 @@ export interface ThreadConfig {
   readonly stateDir: string | undefined;
   /** This thread's share of the cache budget for persistent key-value stores. */
   readonly cacheBytes: number;
+  /** Set when the thread opens its own connection to the log (else it uses the served one). */
+  readonly workerLog?: WorkerLogSpec;
 }
 
 /** What happens to a record that cannot be decoded or processed. */

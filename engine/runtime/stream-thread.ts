@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
-import { partitionKey, type LogRecord, type PartitionBatch, type TopicPartition, type TransactionalProducer } from '../log.ts';
+import { fetchMany, openWorkerLog, partitionKey, type Log, type LogRecord, type PartitionBatch, type TopicPartition, type TransactionalProducer } from '../log.ts';
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import { createInMemoryStore, type RestorableStore, type StoreContext } from '../state/in-memory.ts';
 import { prepareStores, type PreparedStores } from './task-state.ts';
@@ -38,7 +38,9 @@ interface RunningTask {
 }
 
 const config = workerData.config as ThreadConfig;
-const log = new LogClient(workerData.logPort as MessagePort);
+// The thread's own connection to the log when the log offers one (Kafka: every stream thread
+// owns its clients), else the log served by the thread that opened it.
+const log: Log = config.workerLog !== undefined ? await openWorkerLog(config.workerLog) : new LogClient(workerData.logPort as MessagePort);
 const port = parentPort!;
 const send = (message: FromThread) => port.postMessage(message);
 
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
       return topic === undefined ? [] : [{ taskId: spec.id, topic, partition: spec.partition }];
     }),
   );
-  const ends = await log.fetchMany(changelogParts.map((c) => ({ tp: { topic: c.topic, partition: c.partition }, offset: 0, options: { maxRecords: 0 } })));
+  const ends = await fetchMany(log, changelogParts.map((c) => ({ tp: { topic: c.topic, partition: c.partition }, offset: 0, options: { maxRecords: 0 } })));
   const endOf = new Map(changelogParts.map((c, i) => [`${c.taskId}/${c.topic}`, ends[i]!.endOffset]));
   const kvStoresInThread = Math.max(
     1,
@@ -262,7 +264,7 @@ async function pollGlobal(global: GlobalStateTask, positions: Map<string, number
   if (positions.size === 0) return;
   for (;;) {
     const entries = [...positions];
-    const results = await log.fetchMany(
+    const results = await fetchMany(log, 
       entries.map(([key, offset]) => {
         const at = key.lastIndexOf(':');
         return { tp: { topic: key.slice(0, at), partition: Number(key.slice(at + 1)) }, offset, options: { maxRecords: 10_000 } };
@@ -291,7 +293,7 @@ async function fetchAll(tasks: RunningTask[]): Promise<number> {
     }
   }
   if (wanted.length === 0) return 0;
-  const results = await log.fetchMany(wanted.map((w) => ({ tp: w.tp, offset: w.offset, options: { maxRecords: config.maxPollRecords } })));
+  const results = await fetchMany(log, wanted.map((w) => ({ tp: w.tp, offset: w.offset, options: { maxRecords: config.maxPollRecords } })));
   let total = 0;
   results.forEach((result, i) => {
     const w = wanted[i]!;
@@ -400,7 +402,7 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
   if (flushState) lastStateFlush = Date.now();
   if (dirty.length > 0) {
     const parts = dirty.flatMap((t) => t.changelogs.map((topic) => ({ t, topic })));
-    const ends = await log.fetchMany(parts.map(({ t, topic }) => ({ tp: { topic, partition: t.spec.partition }, offset: 0, options: { maxRecords: 0 } })));
+    const ends = await fetchMany(log, parts.map(({ t, topic }) => ({ tp: { topic, partition: t.spec.partition }, offset: 0, options: { maxRecords: 0 } })));
     const positions = new Map<RunningTask, Map<string, number>>(dirty.map((t) => [t, new Map()]));
     parts.forEach(({ t, topic }, i) => positions.get(t)!.set(topic, ends[i]!.endOffset));
     await Promise.all(dirty.map((t) => t.prepared.db!.commit(positions.get(t)!)));

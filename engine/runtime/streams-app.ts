@@ -262,6 +262,7 @@ export class StreamsApp {
     const globalTopics: Record<string, number> = {};
     for (const g of topology.globalStores()) globalTopics[g.topic] = partitions.get(g.topic)!;
     const allPartitions = Object.fromEntries(partitions);
+    const workerLog = log.workerSpec?.();
     const readies: Promise<void>[] = [];
     assigned.forEach((list, threadId) => {
       const config: ThreadConfig = {
@@ -284,6 +285,7 @@ export class StreamsApp {
         onDeserializationError: this.#options.deserializationExceptionHandler ?? 'log-and-fail',
         onProcessingError: this.#options.processingExceptionHandler ?? 'log-and-fail',
         deadLetterTopic,
+        ...(workerLog !== undefined && { workerLog }),
       };
       readies.push(this.#spawn(config));
     });
@@ -297,7 +299,7 @@ export class StreamsApp {
       transferList: [channel.port2],
       name: `${config.applicationId}-StreamThread-${config.threadId}`,
     });
-    const stopLog = serveLog(this.#options.log, channel.port1);
+    const stopLog = config.workerLog === undefined ? serveLog(this.#options.log, channel.port1) : () => {};
     let resolveReady!: () => void;
     let rejectReady!: (e: unknown) => void;
     const ready = new Promise<void>((resolve, reject) => {

@@ -1,0 +1,561 @@
+/**
+ * Apache Kafka behind the Log SPI (engine/log.ts), on @platformatic/kafka (pure TypeScript: it
+ * loads in worker threads, where node-rdkafka cannot).
+ *
+ * - fetch: raw Fetch requests to each partition's leader, at explicit offsets, read-committed by
+ *   default. Aborted records are filtered here from the response's aborted-transaction list (the
+ *   client's own filter lets records through when one producer aborted two transactions in one
+ *   response), control batches are skipped, and records before the requested offset in the first
+ *   batch are dropped.
+ * - transactions: one @platformatic/kafka Producer per transactional id, created with producer id
+ *   and epoch -1 so that InitProducerId bumps the epoch and fences an earlier instance (the client
+ *   defaults to 0/0, with which a restarted instance fences itself). Calls inside a transaction are
+ *   made one at a time: the client merges concurrent ones.
+ * - offsets: committed offsets are read with requireStable, so a reader never sees the offsets of
+ *   a transaction that is still being completed.
+ */
+import {
+  Admin,
+  Consumer,
+  FetchIsolationLevels,
+  ListOffsetTimestamps,
+  Producer,
+  findErrorBy,
+  type ClusterMetadata,
+  type Message,
+  type MessageToProduce,
+  type RecordsBatch,
+} from '@platformatic/kafka';
+
+type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
+import { StreamsError, describeCause } from '../../engine/errors.ts';
+import type { Headers } from '../../engine/record.ts';
+import {
+  partitionKey,
+  type CleanupPolicy,
+  type FetchedRecord,
+  type FetchOptions,
+  type FetchResult,
+  type GroupOffsets,
+  type Log,
+  type LogRecord,
+  type LogTransaction,
+  type PartitionBatch,
+  type TopicConfig,
+  type TopicPartition,
+  type TransactionalProducer,
+  type WorkerLogSpec,
+} from '../../engine/log.ts';
+
+export interface KafkaLogOptions {
+  /** `host:port` of one or more brokers. */
+  readonly bootstrapBrokers: readonly string[];
+  /** Prefix of the client ids (default `tributary`). */
+  readonly clientId?: string;
+  /** Replication factor of the topics this log creates (default: the broker's default). */
+  readonly replicationFactor?: number;
+  /**
+   * Transaction timeout (transaction.timeout.ms, default 60 s): the broker aborts a transaction
+   * open longer than this and fences its producer.
+   */
+  readonly transactionTimeoutMs?: number;
+  /** Longest time a fetch waits on the broker for records to arrive (default 50 ms). */
+  readonly fetchMaxWaitMs?: number;
+  /** Most bytes a fetch returns per partition (default 1 MiB; at least one batch is returned). */
+  readonly fetchMaxBytesPerPartition?: number;
+  /**
+   * Options passed to every @platformatic/kafka client as they are (TLS, SASL, timeouts, retries,
+   * connection settings...). Options this connector sets itself (transactional ids, idempotence,
+   * isolation level) win.
+   */
+  readonly client?: Readonly<Record<string, unknown>>;
+}
+
+const CONTROL_BATCH = 0x20;
+const TRANSACTIONAL_BATCH = 0x10;
+
+interface TopicInfo {
+  readonly id: string;
+  readonly leaders: readonly number[];
+}
+
+/** A broker error by its Kafka name, wherever the client nested it. */
+function brokerError(error: unknown, ...names: string[]): boolean {
+  if (!(error instanceof Error)) return false;
+  return names.some((name) => findErrorBy(error, 'apiId', name) !== null && findErrorBy(error, 'apiId', name) !== undefined);
+}
+
+function isFenced(error: unknown): boolean {
+  return brokerError(error, 'PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED');
+}
+
+function toHeaders(entries: readonly [Buffer | null, Buffer | null][]): Headers | undefined {
+  if (entries.length === 0) return undefined;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of entries) if (k !== null) headers[k.toString()] = v === null ? '' : v.toString();
+  return headers;
+}
+
+function toMessages(batches: readonly PartitionBatch[]): MessageToProduce[] {
+  const messages: MessageToProduce[] = [];
+  for (const b of batches) {
+    for (const r of b.records) {
+      messages.push({
+        topic: b.topic,
+        partition: b.partition,
+        ...(r.key !== null && { key: Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength) }),
+        ...(r.value !== null && { value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) }),
+        timestamp: BigInt(r.timestamp),
+        ...(r.headers !== undefined && { headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])) }),
+      });
+    }
+  }
+  return messages;
+}
+
+/**
+ * The records of one fetched partition that a read-committed reader may see: records of aborted
+ * transactions and control batches are dropped (as Kafka's own consumer does: an aborted
+ * transaction of a producer starts at its first offset and ends at that producer's abort marker).
+ */
+function visibleRecords(batches: readonly RecordsBatch[], aborted: readonly { producerId: bigint; firstOffset: bigint }[] | null, from: bigint, readCommitted: boolean) {
+  const pending = [...(aborted ?? [])].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+  const abortedProducers = new Set<bigint>();
+  let next = 0;
+  const out: FetchedRecord[] = [];
+  let lastOffset = -1n;
+  for (const batch of batches) {
+    const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta);
+    lastOffset = batchEnd;
+    if (readCommitted) {
+      while (next < pending.length && pending[next]!.firstOffset <= batchEnd) abortedProducers.add(pending[next++]!.producerId);
+    }
+    if ((batch.attributes & CONTROL_BATCH) !== 0) {
+      // A control record's key: version (int16), type (int16): 0 = abort, 1 = commit.
+      const key = batch.records[0]?.key;
+      if (key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === 0) abortedProducers.delete(batch.producerId);
+      continue;
+    }
+    if (readCommitted && (batch.attributes & TRANSACTIONAL_BATCH) !== 0 && abortedProducers.has(batch.producerId)) continue;
+    for (const r of batch.records) {
+      const offset = batch.firstOffset + BigInt(r.offsetDelta);
+      if (offset < from) continue;
+      const headers = toHeaders(r.headers);
+      out.push({
+        offset: Number(offset),
+        key: r.key,
+        value: r.value,
+        timestamp: Number(batch.firstTimestamp + r.timestampDelta),
+        ...(headers !== undefined && { headers }),
+      });
+    }
+  }
+  return { records: out, lastOffset: Number(lastOffset) };
+}
+
+/** Apache Kafka as a Tributary log. */
+export class KafkaLog implements Log {
+  readonly #options: KafkaLogOptions;
+  readonly #admin: Admin;
+  /** Used only for raw fetches and metadata; it never joins a group. */
+  readonly #reader: Consumer;
+  #producer: Producer | undefined;
+  readonly #transactional = new Set<Producer>();
+  readonly #topics = new Map<string, TopicInfo>();
+  /** The coordinator broker of each consumer group (offsets sent in a transaction go there). */
+  readonly #coordinators = new Map<string, number>();
+  #closed = false;
+
+  constructor(options: KafkaLogOptions) {
+    if (!Array.isArray(options.bootstrapBrokers) || options.bootstrapBrokers.length === 0) {
+      throw new StreamsError('INVALID_ARGUMENT', 'KafkaLog needs bootstrapBrokers, e.g. ["127.0.0.1:9092"]');
+    }
+    this.#options = options;
+    const base = { ...options.client, bootstrapBrokers: [...options.bootstrapBrokers] };
+    const id = options.clientId ?? 'tributary';
+    this.#admin = new Admin({ ...base, clientId: `${id}-admin` });
+    this.#reader = new Consumer({ ...base, clientId: `${id}-reader`, groupId: `${id}-reader-never-joined`, autocommit: false });
+  }
+
+  #check(): void {
+    if (this.#closed) throw new StreamsError('LOG_CLOSED', 'the Kafka log is closed');
+  }
+
+  async #call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    this.#check();
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof StreamsError) throw error;
+      if (brokerError(error, 'UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID')) {
+        throw new StreamsError('UNKNOWN_TOPIC', `${what}: the topic does not exist (${describeCause(error)})`, { cause: error });
+      }
+      throw new StreamsError('ILLEGAL_STATE', `${what} failed on Kafka: ${describeCause(error)}`, { cause: error, canRetry: true });
+    }
+  }
+
+  async #topic(name: string, refresh = false): Promise<TopicInfo> {
+    const known = this.#topics.get(name);
+    if (known !== undefined && !refresh) return known;
+    let metadata: ClusterMetadata;
+    try {
+      metadata = await this.#reader.metadata({ topics: [name], forceUpdate: true });
+    } catch (error) {
+      // The client reports a missing topic in more than one way; ask the broker to be sure.
+      if (!(await this.#admin.listTopics({ includeInternals: true })).includes(name)) {
+        throw new StreamsError('UNKNOWN_TOPIC', `topic "${name}" does not exist; create it first`, { cause: error });
+      }
+      throw error;
+    }
+    const t = metadata.topics.get(name);
+    if (t === undefined) throw new StreamsError('UNKNOWN_TOPIC', `topic "${name}" does not exist`);
+    const info = { id: t.id, leaders: t.partitions.map((p) => p.leader) };
+    this.#topics.set(name, info);
+    return info;
+  }
+
+  async createTopic(name: string, config: TopicConfig): Promise<void> {
+    await this.#call(`creating topic "${name}"`, async () => {
+      const configs: { name: string; value: string }[] = [{ name: 'cleanup.policy', value: config.cleanupPolicy }];
+      if (config.retentionMs !== undefined) configs.push({ name: 'retention.ms', value: String(config.retentionMs) });
+      if (config.retentionBytes !== undefined) configs.push({ name: 'retention.bytes', value: String(config.retentionBytes) });
+      try {
+        await this.#admin.createTopics({ topics: [name], partitions: config.partitions, replicas: this.#options.replicationFactor ?? -1, configs });
+      } catch (error) {
+        if (!brokerError(error, 'TOPIC_ALREADY_EXISTS')) throw error;
+        const existing = (await this.#describe([name])).get(name);
+        if (existing !== undefined && (existing.partitions !== config.partitions || existing.cleanupPolicy !== config.cleanupPolicy)) {
+          throw new StreamsError(
+            'TOPIC_CONFLICT',
+            `topic "${name}" exists with ${existing.partitions} partitions (${existing.cleanupPolicy}), not ${config.partitions} (${config.cleanupPolicy}); ` +
+              'delete it or use a matching configuration',
+          );
+        }
+      }
+    });
+  }
+
+  async #describe(names: readonly string[]): Promise<Map<string, TopicConfig>> {
+    const out = new Map<string, TopicConfig>();
+    if (names.length === 0) return out;
+    const metadata = await this.#reader.metadata({ topics: [...names], forceUpdate: true });
+    const configs = await this.#admin.describeConfigs({
+      resources: names.map((resourceName) => ({ resourceType: 2 /* TOPIC */, resourceName, configurationKeys: ['cleanup.policy', 'retention.ms', 'retention.bytes'] })),
+    });
+    for (const name of names) {
+      const t = metadata.topics.get(name);
+      if (t === undefined) continue;
+      this.#topics.set(name, { id: t.id, leaders: t.partitions.map((p) => p.leader) });
+      const described = configs.find((c) => c.resourceName === name)?.configs ?? [];
+      const value = (key: string) => described.find((c) => c.name === key)?.value ?? undefined;
+      const policy = (value('cleanup.policy') ?? 'delete').split(',').sort().join(',') as CleanupPolicy;
+      out.set(name, { partitions: t.partitionsCount, cleanupPolicy: policy });
+    }
+    return out;
+  }
+
+  async topics(): Promise<ReadonlyMap<string, TopicConfig>> {
+    return this.#call('listing topics', async () => this.#describe(await this.#admin.listTopics({ includeInternals: false })));
+  }
+
+  async fetch(tp: TopicPartition, offset: number, options: FetchOptions = {}): Promise<FetchResult> {
+    return (await this.fetchMany([{ tp, offset, options }]))[0]!;
+  }
+
+  /** Many partitions at once: one Fetch request per leader broker. */
+  async fetchMany(requests: readonly { tp: TopicPartition; offset: number; options?: FetchOptions }[]): Promise<FetchResult[]> {
+    return this.#call('fetching', async () => {
+      const results: FetchResult[] = new Array(requests.length);
+      const byLeader = new Map<number, { index: number; info: TopicInfo }[]>();
+      const ends: number[] = [];
+      for (const [index, r] of requests.entries()) {
+        if (!Number.isSafeInteger(r.offset) || r.offset < 0) throw new StreamsError('INVALID_OFFSET', `offset ${r.offset} is not a valid offset`);
+        const info = await this.#topic(r.tp.topic);
+        const leader = info.leaders[r.tp.partition];
+        if (leader === undefined) throw new StreamsError('UNKNOWN_TOPIC', `topic "${r.tp.topic}" has no partition ${r.tp.partition}`);
+        if ((r.options?.maxRecords ?? 1000) === 0) {
+          ends.push(index);
+          continue;
+        }
+        let list = byLeader.get(leader);
+        if (list === undefined) byLeader.set(leader, (list = []));
+        list.push({ index, info });
+      }
+      if (ends.length > 0) {
+        const offsets = await this.#offsets(ends.map((i) => requests[i]!.tp));
+        ends.forEach((i, j) => (results[i] = { records: [], nextOffset: requests[i]!.offset, ...offsets[j]! }));
+      }
+      await Promise.all(
+        [...byLeader].map(async ([leader, list]) => {
+          const answered = await this.#fetchFrom(leader, list.map(({ index, info }) => ({ request: requests[index]!, info })));
+          list.forEach(({ index }, j) => (results[index] = answered[j]!));
+        }),
+      );
+      return results;
+    });
+  }
+
+  async #fetchFrom(leader: number, parts: readonly { request: { tp: TopicPartition; offset: number; options?: FetchOptions }; info: TopicInfo }[]): Promise<FetchResult[]> {
+    const readCommitted = parts.every((p) => p.request.options?.readCommitted ?? true);
+    const topics = new Map<string, { topicId: string; partitions: { partition: number; fetchOffset: bigint; partitionMaxBytes: number; currentLeaderEpoch: number; lastFetchedEpoch: number }[] }>();
+    for (const { request, info } of parts) {
+      let t = topics.get(info.id);
+      if (t === undefined) topics.set(info.id, (t = { topicId: info.id, partitions: [] }));
+      t.partitions.push({
+        partition: request.tp.partition,
+        fetchOffset: BigInt(request.offset),
+        partitionMaxBytes: this.#options.fetchMaxBytesPerPartition ?? 1 << 20,
+        currentLeaderEpoch: -1,
+        lastFetchedEpoch: -1,
+      });
+    }
+    let response: FetchResponse;
+    try {
+      response = await this.#reader.fetch({
+        node: leader,
+        topics: [...topics.values()],
+        isolationLevel: readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
+        maxWaitTime: this.#options.fetchMaxWaitMs ?? 50,
+        minBytes: 1,
+        maxBytes: 64 << 20,
+      });
+    } catch (error) {
+      if (brokerError(error, 'OFFSET_OUT_OF_RANGE')) return this.#outOfRange(parts.map((p) => p.request));
+      if (brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'UNKNOWN_TOPIC_ID', 'FENCED_LEADER_EPOCH', 'LEADER_NOT_AVAILABLE')) {
+        // Leadership moved: learn the new leaders; the caller's next fetch goes there.
+        for (const { request } of parts) await this.#topic(request.tp.topic, true);
+        return parts.map(({ request }) => ({ records: [], nextOffset: request.offset, endOffset: request.offset, startOffset: 0 }));
+      }
+      throw error;
+    }
+    const byKey = new Map<string, (typeof response.responses)[number]['partitions'][number]>();
+    for (const t of response.responses) {
+      const name = [...this.#topics].find(([, info]) => info.id === t.topicId)?.[0];
+      for (const p of t.partitions) byKey.set(`${name}:${p.partitionIndex}`, p);
+    }
+    return parts.map(({ request }) => {
+      const p = byKey.get(partitionKey(request.tp));
+      if (p === undefined) return { records: [], nextOffset: request.offset, endOffset: request.offset, startOffset: 0 };
+      const committed = request.options?.readCommitted ?? true;
+      const end = Number(committed ? p.lastStableOffset : p.highWatermark);
+      const start = Number(p.logStartOffset);
+      const { records, lastOffset } = visibleRecords(p.records ?? [], p.abortedTransactions, BigInt(request.offset), committed);
+      const max = request.options?.maxRecords ?? 1000;
+      const taken = records.length > max ? records.slice(0, max) : records;
+      // After the last record returned; past skipped control batches and aborted records when
+      // every record of the fetched batches was returned.
+      const nextOffset = records.length > max ? taken.at(-1)!.offset + 1 : Math.min(Math.max(request.offset, lastOffset + 1), Math.max(end, request.offset));
+      return { records: taken, nextOffset, endOffset: end, startOffset: start };
+    });
+  }
+
+  /** Below the log start, reading starts at the start (as the embedded log does); past the end is an error. */
+  async #outOfRange(requests: readonly { tp: TopicPartition; offset: number; options?: FetchOptions }[]): Promise<FetchResult[]> {
+    const offsets = await this.#offsets(requests.map((r) => r.tp));
+    const out: FetchResult[] = [];
+    for (const [i, r] of requests.entries()) {
+      const { startOffset, endOffset } = offsets[i]!;
+      if (r.offset > endOffset) throw new StreamsError('INVALID_OFFSET', `offset ${r.offset} is outside ${r.tp.topic}-${r.tp.partition} (log end ${endOffset})`);
+      out.push(r.offset < startOffset ? (await this.fetchMany([{ ...r, offset: startOffset }]))[0]! : { records: [], nextOffset: r.offset, endOffset, startOffset });
+    }
+    return out;
+  }
+
+  /** Start and (read-committed) end offsets. */
+  async #offsets(tps: readonly TopicPartition[]): Promise<{ startOffset: number; endOffset: number }[]> {
+    const byTopic = new Map<string, number[]>();
+    for (const tp of tps) {
+      await this.#topic(tp.topic);
+      byTopic.set(tp.topic, [...(byTopic.get(tp.topic) ?? []), tp.partition]);
+    }
+    const list = async (timestamp: bigint) => {
+      const result = await this.#admin.listOffsets({
+        topics: [...byTopic].map(([name, partitions]) => ({ name, partitions: [...new Set(partitions)].map((partitionIndex) => ({ partitionIndex, timestamp })) })),
+        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      });
+      const map = new Map<string, number>();
+      for (const t of result) for (const p of t.partitions) map.set(`${t.name}:${p.partitionIndex}`, Number(p.offset));
+      return map;
+    };
+    const [starts, ends] = await Promise.all([list(ListOffsetTimestamps.EARLIEST), list(ListOffsetTimestamps.LATEST)]);
+    return tps.map((tp) => ({ startOffset: starts.get(partitionKey(tp)) ?? 0, endOffset: ends.get(partitionKey(tp)) ?? 0 }));
+  }
+
+  #plainProducer(): Producer {
+    if (this.#producer === undefined) {
+      this.#producer = new Producer({
+        ...this.#options.client,
+        bootstrapBrokers: [...this.#options.bootstrapBrokers],
+        clientId: `${this.#options.clientId ?? 'tributary'}-producer`,
+        idempotent: true,
+      });
+    }
+    return this.#producer;
+  }
+
+  async produce(batches: readonly PartitionBatch[]): Promise<number[]> {
+    return this.#call('producing', async () => {
+      // One batch per partition per send, so each batch's base offset is known.
+      const merged = new Map<string, { tp: TopicPartition; records: LogRecord[]; of: number[] }>();
+      batches.forEach((b, i) => {
+        const key = partitionKey(b);
+        let m = merged.get(key);
+        if (m === undefined) merged.set(key, (m = { tp: b, records: [], of: [] }));
+        m.of.push(i, m.records.length);
+        m.records.push(...b.records);
+      });
+      const nonEmpty = [...merged.values()].filter((m) => m.records.length > 0);
+      const result = nonEmpty.length === 0 ? { offsets: [] } : await this.#plainProducer().send({ messages: toMessages(nonEmpty.map((m) => ({ ...m.tp, records: m.records }))) });
+      const bases = new Map((result.offsets ?? []).map((o) => [`${o.topic}:${o.partition}`, Number(o.offset)]));
+      const out = new Array<number>(batches.length).fill(-1);
+      for (const [key, m] of merged) {
+        const base = bases.get(key) ?? -1;
+        for (let i = 0; i < m.of.length; i += 2) out[m.of[i]!] = base < 0 ? -1 : base + m.of[i + 1]!;
+      }
+      return out;
+    });
+  }
+
+  async initTransactions(transactionalId: string): Promise<TransactionalProducer> {
+    return this.#call(`initializing transactions for "${transactionalId}"`, async () => {
+      const producer = new Producer({
+        ...this.#options.client,
+        bootstrapBrokers: [...this.#options.bootstrapBrokers],
+        clientId: `${this.#options.clientId ?? 'tributary'}-${transactionalId}`,
+        idempotent: true,
+        transactionalId,
+        // -1/-1: InitProducerId bumps the epoch of this id, fencing any earlier instance.
+        producerId: -1n,
+        producerEpoch: -1,
+        timeout: this.#options.transactionTimeoutMs ?? 60_000,
+        retryDelay: 10,
+      });
+      this.#transactional.add(producer);
+      // InitProducerId now, not at the first commit: from here on, the earlier instance is fenced.
+      const tx = await producer.beginTransaction();
+      await tx.cancel();
+      let fenced = false;
+      return {
+        transactionalId,
+        begin: (): LogTransaction => {
+          const batches: PartitionBatch[] = [];
+          const offsets: [string, ReadonlyMap<string, number>][] = [];
+          let done = false;
+          const finish = () => {
+            if (done) throw new StreamsError('ILLEGAL_STATE', 'the transaction is already committed or aborted');
+            done = true;
+          };
+          return {
+            produce: (more) => void batches.push(...more),
+            sendOffsets: (group, map) => void offsets.push([group, map]),
+            commit: async () => {
+              finish();
+              if (fenced) throw new StreamsError('PRODUCER_FENCED', `producer "${transactionalId}" was fenced by a newer instance`);
+              await this.#call(`committing a transaction of "${transactionalId}"`, async () => {
+                try {
+                  await this.#commit(producer, batches, offsets);
+                } catch (error) {
+                  if (isFenced(error)) {
+                    fenced = true;
+                    this.#transactional.delete(producer);
+                    await producer.close(true).catch(() => {});
+                    throw new StreamsError('PRODUCER_FENCED', `producer "${transactionalId}" was fenced by a newer instance (a zombie): its transaction is aborted`, {
+                      cause: error,
+                    });
+                  }
+                  // The group's coordinator may have moved: look it up again next time.
+                  if (brokerError(error, 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE')) this.#coordinators.clear();
+                  await producer.transaction?.abort().catch(() => producer.transaction?.cancel());
+                  throw error;
+                }
+              });
+            },
+            abort: async () => {
+              finish();
+            },
+          };
+        },
+      };
+    });
+  }
+
+  async #commit(producer: Producer, batches: readonly PartitionBatch[], offsets: readonly [string, ReadonlyMap<string, number>][]): Promise<void> {
+    const messages = toMessages(batches);
+    const hasOffsets = offsets.some(([, map]) => map.size > 0);
+    if (messages.length === 0 && !hasOffsets) return;
+    const tx = await producer.beginTransaction();
+    if (messages.length > 0) await tx.send({ messages });
+    for (const [groupId, map] of offsets) {
+      if (map.size === 0) continue;
+      let coordinatorId = this.#coordinators.get(groupId);
+      if (coordinatorId === undefined) {
+        const [found] = await this.#admin.findCoordinator({ keyType: 0 /* GROUP */, keys: [groupId] });
+        if (found === undefined) throw new StreamsError('ILLEGAL_STATE', `no coordinator found for group "${groupId}"`, { canRetry: true });
+        this.#coordinators.set(groupId, (coordinatorId = found.nodeId));
+      }
+      await tx.addConsumer({ groupId } as unknown as Consumer);
+      // One at a time: the client merges concurrent addOffset calls into one.
+      for (const [key, next] of map) {
+        const at = key.lastIndexOf(':');
+        // addOffset commits offset + 1; generation -1 skips the group-generation check (no
+        // group membership: a single process owns every task).
+        await tx.addOffset({
+          topic: key.slice(0, at),
+          partition: Number(key.slice(at + 1)),
+          offset: BigInt(next - 1),
+          metadata: { consumer: { groupId, generationId: -1, memberId: '', coordinatorId } },
+        } as unknown as Message);
+      }
+    }
+    await tx.commit();
+  }
+
+  async committedOffsets(group: string): Promise<GroupOffsets> {
+    return this.#call(`reading offsets of group "${group}"`, async () => {
+      const result = await this.#admin.listConsumerGroupOffsets({ groups: [group], requireStable: true });
+      const out = new Map<string, number>();
+      for (const g of result) for (const t of g.topics) for (const p of t.partitions) if (p.committedOffset >= 0n) out.set(`${t.name}:${p.partitionIndex}`, Number(p.committedOffset));
+      return out;
+    });
+  }
+
+  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void> {
+    if (offsets.size === 0) return;
+    await this.#call(`committing offsets of group "${group}"`, async () => {
+      const byTopic = new Map<string, { partition: number; offset: bigint }[]>();
+      for (const [key, offset] of offsets) {
+        const at = key.lastIndexOf(':');
+        const topic = key.slice(0, at);
+        byTopic.set(topic, [...(byTopic.get(topic) ?? []), { partition: Number(key.slice(at + 1)), offset: BigInt(offset) }]);
+      }
+      await this.#admin.alterConsumerGroupOffsets({ groupId: group, topics: [...byTopic].map(([name, partitionOffsets]) => ({ name, partitionOffsets })) });
+    });
+  }
+
+  async deleteRecords(tp: TopicPartition, offset: number): Promise<void> {
+    await this.#call(`deleting records of ${tp.topic}-${tp.partition}`, async () => {
+      await this.#admin.deleteRecords({ topics: [{ name: tp.topic, partitions: [{ partition: tp.partition, offset: BigInt(offset) }] }] });
+    });
+  }
+
+  /** Each stream thread opens its own KafkaLog (its own consumer and transactional producer). */
+  workerSpec(): WorkerLogSpec {
+    return { module: import.meta.url, exportName: 'openKafkaLog', options: this.#options };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([
+      this.#admin.close(),
+      this.#reader.close(true),
+      ...(this.#producer === undefined ? [] : [this.#producer.close(true)]),
+      ...[...this.#transactional].map((p) => p.close(true)),
+    ]);
+  }
+}
+
+/** Opens a KafkaLog (what worker threads call through `workerSpec`). */
+export function openKafkaLog(options: KafkaLogOptions): KafkaLog {
+  return new KafkaLog(options);
+}

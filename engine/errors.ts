@@ -25,6 +25,7 @@ export const errorCodes = [
   'CORRUPT_DATA',
   'LOG_CLOSED',
   'LOG_LOCKED',
+  'LOG_UNAVAILABLE',
   'STATE_LOCKED',
 ] as const;
 

@@ -64,6 +64,12 @@ export interface KafkaLogOptions {
   /** Most bytes a fetch returns per partition (default 1 MiB; at least one batch is returned). */
   readonly fetchMaxBytesPerPartition?: number;
   /**
+   * How long an unreachable broker is retried (with backoff from 100 ms to 5 s) before a call
+   * fails with LOG_UNAVAILABLE (default 60 s); a stream thread that gets it fails, and the
+   * application goes to ERROR.
+   */
+  readonly unavailableRetryMs?: number;
+  /**
    * Options passed to every @platformatic/kafka client as they are (TLS, SASL, timeouts, retries,
    * connection settings...). Options this connector sets itself (transactional ids, idempotence,
    * isolation level) win.
@@ -83,6 +89,12 @@ interface TopicInfo {
 function brokerError(error: unknown, ...names: string[]): boolean {
   if (!(error instanceof Error)) return false;
   return names.some((name) => findErrorBy(error, 'apiId', name) !== null && findErrorBy(error, 'apiId', name) !== undefined);
+}
+
+/** The broker could not be reached or did not answer in time (worth retrying). */
+function isUnreachable(error: unknown): boolean {
+  if (!(error instanceof Error) || error instanceof StreamsError) return false;
+  return findErrorBy(error, 'code', 'PLT_KFK_NETWORK') != null || findErrorBy(error, 'code', 'PLT_KFK_TIMEOUT') != null;
 }
 
 function isFenced(error: unknown): boolean {
@@ -181,17 +193,40 @@ export class KafkaLog implements Log {
     if (this.#closed) throw new StreamsError('LOG_CLOSED', 'the Kafka log is closed');
   }
 
-  async #call<T>(what: string, run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a client call, mapping its errors to coded ones. With `retry`, an unreachable broker (a
+   * network error or timeout) is retried with exponential backoff for up to `unavailableRetryMs`,
+   * then fails with LOG_UNAVAILABLE. Calls that are not safe to repeat (produce, commit) pass
+   * `retry: false`.
+   */
+  async #call<T>(what: string, run: () => Promise<T>, retry = true): Promise<T> {
     this.#check();
-    try {
-      return await run();
-    } catch (error) {
-      if (error instanceof StreamsError) throw error;
-      if (brokerError(error, 'UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID')) {
-        throw new StreamsError('UNKNOWN_TOPIC', `${what}: the topic does not exist (${describeCause(error)})`, { cause: error });
+    const deadline = Date.now() + (this.#options.unavailableRetryMs ?? 60_000);
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        return await run();
+      } catch (error) {
+        if (!isUnreachable(error)) throw this.#coded(what, error);
+        const left = deadline - Date.now();
+        if (!retry || left <= 0 || this.#closed) {
+          throw new StreamsError(
+            'LOG_UNAVAILABLE',
+            `${what}: Kafka is unreachable at ${this.#options.bootstrapBrokers.join(',')} (${describeCause(error)}); is the broker running, and are bootstrapBrokers right?`,
+            { cause: error, canRetry: true },
+          );
+        }
+        console.warn(`[tributary] ${what}: Kafka unreachable at ${this.#options.bootstrapBrokers.join(',')}; retrying in ${delay} ms (${Math.ceil(left / 1000)} s left)`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
       }
-      throw new StreamsError('ILLEGAL_STATE', `${what} failed on Kafka: ${describeCause(error)}`, { cause: error, canRetry: true });
     }
+  }
+
+  #coded(what: string, error: unknown): StreamsError {
+    if (error instanceof StreamsError) return error;
+    if (brokerError(error, 'UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID')) {
+      return new StreamsError('UNKNOWN_TOPIC', `${what}: the topic does not exist (${describeCause(error)})`, { cause: error });
+    }
+    return new StreamsError('ILLEGAL_STATE', `${what} failed on Kafka: ${describeCause(error)}`, { cause: error, canRetry: true });
   }
 
   async #topic(name: string, refresh = false): Promise<TopicInfo> {
@@ -413,7 +448,7 @@ export class KafkaLog implements Log {
         for (let i = 0; i < m.of.length; i += 2) out[m.of[i]!] = base < 0 ? -1 : base + m.of[i + 1]!;
       }
       return out;
-    });
+    }, false);
   }
 
   async initTransactions(transactionalId: string): Promise<TransactionalProducer> {
@@ -468,7 +503,7 @@ export class KafkaLog implements Log {
                   await producer.transaction?.abort().catch(() => producer.transaction?.cancel());
                   throw error;
                 }
-              });
+              }, false);
             },
             abort: async () => {
               finish();

@@ -94,7 +94,7 @@ function brokerError(error: unknown, ...names: string[]): boolean {
 /** The broker could not be reached or did not answer in time (worth retrying). */
 function isUnreachable(error: unknown): boolean {
   if (!(error instanceof Error) || error instanceof StreamsError) return false;
-  return findErrorBy(error, 'code', 'PLT_KFK_NETWORK') != null || findErrorBy(error, 'code', 'PLT_KFK_TIMEOUT') != null;
+  return [findErrorBy(error, 'code', 'PLT_KFK_NETWORK'), findErrorBy(error, 'code', 'PLT_KFK_TIMEOUT')].some((e) => e !== null && e !== undefined);
 }
 
 function isFenced(error: unknown): boolean {

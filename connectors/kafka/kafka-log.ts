@@ -476,13 +476,22 @@ export class KafkaLog implements Log {
           const batches: PartitionBatch[] = [];
           const offsets: [string, ReadonlyMap<string, number>][] = [];
           let done = false;
-          const finish = () => {
+          const open = () => {
             if (done) throw new StreamsError('ILLEGAL_STATE', 'the transaction is already committed or aborted');
+          };
+          const finish = () => {
+            open();
             done = true;
           };
           return {
-            produce: (more) => void batches.push(...more),
-            sendOffsets: (group, map) => void offsets.push([group, map]),
+            produce: (more) => {
+              open();
+              batches.push(...more);
+            },
+            sendOffsets: (group, map) => {
+              open();
+              offsets.push([group, map]);
+            },
             commit: async () => {
               finish();
               if (fenced) throw new StreamsError('PRODUCER_FENCED', `producer "${transactionalId}" was fenced by a newer instance`);
@@ -569,7 +578,12 @@ export class KafkaLog implements Log {
 
   async deleteRecords(tp: TopicPartition, offset: number): Promise<void> {
     await this.#call(`deleting records of ${tp.topic}-${tp.partition}`, async () => {
-      await this.#admin.deleteRecords({ topics: [{ name: tp.topic, partitions: [{ partition: tp.partition, offset: BigInt(offset) }] }] });
+      try {
+        await this.#admin.deleteRecords({ topics: [{ name: tp.topic, partitions: [{ partition: tp.partition, offset: BigInt(offset) }] }] });
+      } catch (error) {
+        if (brokerError(error, 'OFFSET_OUT_OF_RANGE')) throw new StreamsError('INVALID_OFFSET', `offset ${offset} is past the end of ${tp.topic}-${tp.partition}`, { cause: error });
+        throw error;
+      }
     });
   }
 

@@ -26,6 +26,7 @@ export const errorCodes = [
   'LOG_CLOSED',
   'LOG_LOCKED',
   'LOG_UNAVAILABLE',
+  'TASK_MIGRATED',
   'STATE_LOCKED',
 ] as const;
 

@@ -70,10 +70,20 @@ export function partitionKey(tp: TopicPartition): string {
  * An open transaction of one transactional producer. Its records and offsets become visible to
  * read-committed readers together, at `commit()`, or never.
  */
+/** Who commits offsets for a group: the member and generation the log checks before accepting them. */
+export interface GroupGeneration {
+  readonly memberId: string;
+  readonly generationId: number;
+}
+
 export interface LogTransaction {
   produce(batches: readonly PartitionBatch[]): void;
-  /** Commits these consumer offsets (next offset to read) for `group` with the transaction. */
-  sendOffsets(group: string, offsets: ReadonlyMap<string, number>): void;
+  /**
+   * Commits these consumer offsets (next offset to read) for `group` with the transaction. With
+   * `member`, the log refuses the commit (TASK_MIGRATED) once that member's generation is over:
+   * a process that lost its tasks in a rebalance cannot commit for them (KIP-447).
+   */
+  sendOffsets(group: string, offsets: ReadonlyMap<string, number>, member?: GroupGeneration): void;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -140,6 +150,44 @@ export interface WorkerLogSpec {
   readonly options: unknown;
 }
 
+/** A member of a group, with the metadata it joined with (and, once assigned, its partitions). */
+export interface GroupMember {
+  readonly memberId: string;
+  readonly metadata: Uint8Array;
+  readonly partitions: readonly TopicPartition[];
+}
+
+/** What a member learns at the end of each rebalance. */
+export interface GroupAssignment extends GroupGeneration {
+  readonly partitions: readonly TopicPartition[];
+  /** Every member of this generation with its metadata and partitions (for routing queries). */
+  readonly members: readonly GroupMember[];
+}
+
+export interface JoinGroupOptions {
+  readonly groupId: string;
+  /** The topics whose partitions are assigned. */
+  readonly topics: readonly string[];
+  /** This member's metadata, asked before every join (e.g. its endpoint and the tasks it has). */
+  metadata(): Uint8Array;
+  /**
+   * Run by the group's leader: the partitions of each member (by member id), given every member's
+   * metadata and each topic's partition count. Must be synchronous and deterministic.
+   */
+  assign(members: readonly { memberId: string; metadata: Uint8Array }[], partitions: ReadonlyMap<string, number>): ReadonlyMap<string, readonly TopicPartition[]>;
+  /** Called at the end of every rebalance that includes this member. */
+  onAssignment(assignment: GroupAssignment): void;
+  /** Called when membership is lost for good (e.g. the broker stayed unreachable). */
+  onError(error: StreamsError): void;
+  /** The member is dropped after this long without a heartbeat (default 10 s). */
+  readonly sessionTimeoutMs?: number;
+}
+
+export interface GroupMembership {
+  /** Leaves the group, so that its partitions are reassigned at once. */
+  leave(): Promise<void>;
+}
+
 export interface Log {
   createTopic(name: string, config: TopicConfig): Promise<void>;
   /** Config of every topic. */
@@ -158,6 +206,11 @@ export interface Log {
   fetchMany?(requests: readonly FetchRequest[]): Promise<FetchResult[]>;
   /** How a worker thread opens its own connection to this log, when it can. */
   workerSpec?(): WorkerLogSpec;
+  /**
+   * Joins a group of processes that split partitions between them (Kafka's group protocol). Logs
+   * without it (the embedded log) are owned by one process, which runs every task.
+   */
+  joinGroup?(options: JoinGroupOptions): Promise<GroupMembership>;
 }
 
 /** `log.fetchMany`, or the fetches one by one (concurrently) for logs without it. */

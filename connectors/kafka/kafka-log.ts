@@ -44,6 +44,10 @@ import {
   type TopicConfig,
   type TopicPartition,
   type TransactionalProducer,
+  type GroupGeneration,
+  type GroupMember,
+  type GroupMembership,
+  type JoinGroupOptions,
   type WorkerLogSpec,
 } from '../../engine/log.ts';
 
@@ -95,6 +99,15 @@ function brokerError(error: unknown, ...names: string[]): boolean {
 function isUnreachable(error: unknown): boolean {
   if (!(error instanceof Error) || error instanceof StreamsError) return false;
   return [findErrorBy(error, 'code', 'PLT_KFK_NETWORK'), findErrorBy(error, 'code', 'PLT_KFK_TIMEOUT')].some((e) => e !== null && e !== undefined);
+}
+
+function toBytes(data: Buffer | string | undefined): Uint8Array {
+  return data === undefined ? new Uint8Array(0) : typeof data === 'string' ? Buffer.from(data) : data;
+}
+
+/** The commit came from a member whose generation is over: its tasks belong to someone else now. */
+function isMigrated(error: unknown): boolean {
+  return brokerError(error, 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID');
 }
 
 function isFenced(error: unknown): boolean {
@@ -173,6 +186,8 @@ export class KafkaLog implements Log {
   readonly #reader: Consumer;
   #producer: Producer | undefined;
   readonly #transactional = new Set<Producer>();
+  /** Group memberships (joinGroup) still open. */
+  readonly #members = new Set<Consumer>();
   readonly #topics = new Map<string, TopicInfo>();
   /** The coordinator broker of each consumer group (offsets sent in a transaction go there). */
   readonly #coordinators = new Map<string, number>();
@@ -474,7 +489,7 @@ export class KafkaLog implements Log {
         transactionalId,
         begin: (): LogTransaction => {
           const batches: PartitionBatch[] = [];
-          const offsets: [string, ReadonlyMap<string, number>][] = [];
+          const offsets: [string, ReadonlyMap<string, number>, GroupGeneration | undefined][] = [];
           let done = false;
           const open = () => {
             if (done) throw new StreamsError('ILLEGAL_STATE', 'the transaction is already committed or aborted');
@@ -488,9 +503,9 @@ export class KafkaLog implements Log {
               open();
               batches.push(...more);
             },
-            sendOffsets: (group, map) => {
+            sendOffsets: (group, map, member) => {
               open();
-              offsets.push([group, map]);
+              offsets.push([group, map, member]);
             },
             commit: async () => {
               finish();
@@ -505,6 +520,13 @@ export class KafkaLog implements Log {
                     await producer.close(true).catch(() => {});
                     throw new StreamsError('PRODUCER_FENCED', `producer "${transactionalId}" was fenced by a newer instance (a zombie): its transaction is aborted`, {
                       cause: error,
+                    });
+                  }
+                  if (isMigrated(error)) {
+                    await producer.transaction?.abort().catch(() => producer.transaction?.cancel());
+                    throw new StreamsError('TASK_MIGRATED', `a rebalance gave the tasks of "${transactionalId}" to another member; its transaction is aborted`, {
+                      cause: error,
+                      canRetry: true,
                     });
                   }
                   // The group's coordinator may have moved: look it up again next time.
@@ -523,13 +545,13 @@ export class KafkaLog implements Log {
     });
   }
 
-  async #commit(producer: Producer, batches: readonly PartitionBatch[], offsets: readonly [string, ReadonlyMap<string, number>][]): Promise<void> {
+  async #commit(producer: Producer, batches: readonly PartitionBatch[], offsets: readonly [string, ReadonlyMap<string, number>, GroupGeneration | undefined][]): Promise<void> {
     const messages = toMessages(batches);
     const hasOffsets = offsets.some(([, map]) => map.size > 0);
     if (messages.length === 0 && !hasOffsets) return;
     const tx = await producer.beginTransaction();
     if (messages.length > 0) await tx.send({ messages });
-    for (const [groupId, map] of offsets) {
+    for (const [groupId, map, member] of offsets) {
       if (map.size === 0) continue;
       let coordinatorId = this.#coordinators.get(groupId);
       if (coordinatorId === undefined) {
@@ -541,13 +563,13 @@ export class KafkaLog implements Log {
       // One at a time: the client merges concurrent addOffset calls into one.
       for (const [key, next] of map) {
         const at = key.lastIndexOf(':');
-        // addOffset commits offset + 1; generation -1 skips the group-generation check (no
-        // group membership: a single process owns every task).
+        // addOffset commits offset + 1. With a member, the broker checks its generation (KIP-447);
+        // without one (generation -1) it does not (a single process owns every task).
         await tx.addOffset({
           topic: key.slice(0, at),
           partition: Number(key.slice(at + 1)),
           offset: BigInt(next - 1),
-          metadata: { consumer: { groupId, generationId: -1, memberId: '', coordinatorId } },
+          metadata: { consumer: { groupId, generationId: member?.generationId ?? -1, memberId: member?.memberId ?? '', coordinatorId } },
         } as unknown as Message);
       }
     }
@@ -587,6 +609,73 @@ export class KafkaLog implements Log {
     });
   }
 
+  /**
+   * Joins the application's consumer group with Tributary's own protocol: every member sends its
+   * metadata (endpoint, threads, tasks), the leader runs `options.assign` over all of them, and
+   * every member hears its partitions and everybody else's (read back with DescribeGroups, since
+   * the client drops per-member assignment data). Heartbeats run on this thread's event loop.
+   */
+  async joinGroup(options: JoinGroupOptions): Promise<GroupMembership> {
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    const consumer = new Consumer({
+      ...this.#options.client,
+      bootstrapBrokers: [...this.#options.bootstrapBrokers],
+      clientId: `${this.#options.clientId ?? 'tributary'}-member`,
+      groupId: options.groupId,
+      autocommit: false,
+      sessionTimeout,
+      rebalanceTimeout: Math.max(sessionTimeout, 30_000),
+      heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 5)),
+      protocols: [{ name: 'tributary', version: 0 }],
+      protocolsMetadata: () => Buffer.from(options.metadata()),
+      partitionAssigner: (_current, members, _topics, metadata) => {
+        const counts = new Map<string, number>();
+        for (const topic of options.topics) counts.set(topic, metadata.topics.get(topic)?.partitionsCount ?? 0);
+        const list = [...members.values()].map((m) => ({ memberId: m.memberId, metadata: toBytes(m.metadata) }));
+        const assigned = options.assign(list, counts);
+        return list.map(({ memberId }) => {
+          const byTopic = new Map<string, { topic: string; partitions: number[] }>();
+          for (const tp of assigned.get(memberId) ?? []) {
+            let entry = byTopic.get(tp.topic);
+            if (entry === undefined) byTopic.set(tp.topic, (entry = { topic: tp.topic, partitions: [] }));
+            entry.partitions.push(tp.partition);
+          }
+          return { memberId, assignments: byTopic };
+        });
+      },
+    });
+    this.#members.add(consumer);
+    consumer.on('consumer:group:join', (payload: { memberId: string; generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
+      void (async () => {
+        const generationId = payload.generationId ?? -1;
+        const partitions = (payload.assignments ?? []).flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition })));
+        let members: GroupMember[] = [{ memberId: payload.memberId, metadata: options.metadata(), partitions }];
+        try {
+          const group = (await this.#admin.describeGroups({ groups: [options.groupId] })).get(options.groupId);
+          if (group !== undefined && group.members.size > 0) {
+            members = [...group.members.values()].map((m) => ({
+              memberId: m.id,
+              metadata: toBytes(m.metadata?.metadata),
+              partitions: [...(m.assignments?.values() ?? [])].flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition }))),
+            }));
+          }
+        } catch (error) {
+          console.warn(`[tributary] group "${options.groupId}": could not describe the other members (${describeCause(error)}); routing knows only this member`);
+        }
+        options.onAssignment({ generationId, memberId: payload.memberId, partitions, members });
+      })();
+    });
+    consumer.on('error', (error: unknown) => options.onError(new StreamsError('LOG_UNAVAILABLE', `group "${options.groupId}": ${describeCause(error)}`, { cause: error })));
+    for (const topic of options.topics) consumer.topics.track(topic);
+    await this.#call(`joining group "${options.groupId}"`, () => consumer.joinGroup({}));
+    return {
+      leave: async () => {
+        this.#members.delete(consumer);
+        await consumer.close(true).catch(() => {});
+      },
+    };
+  }
+
   /** Each stream thread opens its own KafkaLog (its own consumer and transactional producer). */
   workerSpec(): WorkerLogSpec {
     return { module: import.meta.url, exportName: 'openKafkaLog', options: this.#options };
@@ -600,6 +689,7 @@ export class KafkaLog implements Log {
       this.#reader.close(true),
       ...(this.#producer === undefined ? [] : [this.#producer.close(true)]),
       ...[...this.#transactional].map((p) => p.close(true)),
+      ...[...this.#members].map((c) => c.close(true)),
     ]);
   }
 }

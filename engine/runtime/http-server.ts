@@ -104,10 +104,6 @@ export class AppHttpServer {
     return this.#server.address() as AddressInfo;
   }
 
-  #port(): number {
-    return (this.#server.address() as AddressInfo | null)?.port ?? this.#options.port;
-  }
-
   async close(): Promise<void> {
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -155,6 +151,20 @@ export class AppHttpServer {
       return this.#send(res, 200, await this.#registry.metrics(), this.#registry.contentType);
     }
     if (method === 'GET' && parts[0] === 'stores') return this.#stores(res, parts.slice(1), url.searchParams);
+    if (method === 'POST' && parts.length === 2 && parts[0] === 'internal' && parts[1] === 'query') {
+      // A query forwarded by another process of the application: answered here or not at all.
+      let request: { store?: unknown; partition?: unknown; query?: unknown };
+      try {
+        request = JSON.parse(await this.#body(req)) as typeof request;
+      } catch {
+        throw new HttpError(400, 'body must be JSON: { "store", "partition", "query" }');
+      }
+      if (typeof request.store !== 'string' || typeof request.partition !== 'number' || typeof request.query !== 'object' || request.query === null) {
+        throw new HttpError(400, 'body must be JSON: { "store", "partition", "query" }');
+      }
+      const result = await this.#app.queryLocal(request.store, request.partition, request.query as StoreQuery);
+      return this.#send(res, result.status, result.body);
+    }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'topics') return this.#topics(res);
     if (parts[0] === 'topics' && parts.length === 3 && parts[2] === 'records') {
       if (method === 'GET') return this.#read(res, parts[1]!, url.searchParams);
@@ -165,12 +175,11 @@ export class AppHttpServer {
   }
 
   async #stores(res: ServerResponse, parts: string[], query: URLSearchParams): Promise<void> {
-    const here = this.#options.host ?? '127.0.0.1';
     if (parts.length === 0) {
       return this.#send(
         res,
         200,
-        this.#app.stores().map((s) => ({ ...s, hosts: Array.from({ length: s.partitions }, (_, p) => ({ partition: p, host: `${here}:${this.#port()}` })) })),
+        this.#app.stores().map((s) => ({ ...s, hosts: this.#app.storeHosts(s.name) })),
       );
     }
     const [store, what, key] = parts;

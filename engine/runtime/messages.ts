@@ -1,5 +1,5 @@
 /** Messages between the StreamsApp (main thread) and its stream threads, checked exhaustively. */
-import type { TopicPartition, WorkerLogSpec } from '../log.ts';
+import type { GroupGeneration, TopicPartition, WorkerLogSpec } from '../log.ts';
 import type { ErrorCode } from '../errors.ts';
 
 /** One task: a sub-topology for one partition. */
@@ -42,6 +42,10 @@ export interface ThreadConfig {
   readonly cacheBytes: number;
   /** Set when the thread opens its own connection to the log (else it uses the served one). */
   readonly workerLog?: WorkerLogSpec;
+  /** The process's group generation, sent with committed offsets (set when processes share the work). */
+  readonly member?: GroupGeneration;
+  /** Transactional ids are `<prefix>-<threadId>` (default prefix: the application id). */
+  readonly transactionalIdPrefix?: string;
 }
 
 /** What happens to a record that cannot be decoded or processed. */

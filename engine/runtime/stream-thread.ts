@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   }
 
   tasksById = new Map(tasks.map((t) => [t.spec.id, t]));
-  const producer = config.processingGuarantee === 'exactly_once_v2' ? await log.initTransactions(`${config.applicationId}-${config.threadId}`) : undefined;
+  const producer = config.processingGuarantee === 'exactly_once_v2' ? await log.initTransactions(`${config.transactionalIdPrefix ?? config.applicationId}-${config.threadId}`) : undefined;
   port.on('message', (message: ToThread) => onControl(message, tasks));
   send({ kind: 'ready', threadId: config.threadId });
 
@@ -194,13 +194,13 @@ async function main(): Promise<void> {
     for (const t of tasks) t.task.punctuateWallClock(Date.now());
     const now = Date.now();
     if (now - lastCommit >= config.commitIntervalMs || outputs.count >= config.maxBufferedRecords) {
-      await commit(tasks, producer);
+      if (!(await commitUnlessMigrated(tasks, producer))) break;
       lastCommit = Date.now();
     }
     if (tasks.some(hasQueued)) await new Promise(setImmediate);
     else if (fetched === 0) await new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs));
   }
-  await commit(tasks, producer, true);
+  if (!migrated) await commitUnlessMigrated(tasks, producer, true);
   for (const t of tasks) {
     t.task.close();
     await t.prepared.db?.close();
@@ -211,6 +211,28 @@ async function main(): Promise<void> {
 }
 
 let tasksById = new Map<string, RunningTask>();
+
+/** Set once a commit was refused because a rebalance gave this process's tasks away. */
+let migrated = false;
+
+/**
+ * Commits, unless a rebalance has moved on (TASK_MIGRATED): then the transaction is aborted, the
+ * thread stops processing and closes its tasks without writing their local state (what they did
+ * since the last commit is redone by whoever owns them now), and the application starts threads
+ * for its new tasks. Returns false in that case.
+ */
+async function commitUnlessMigrated(tasks: RunningTask[], producer: TransactionalProducer | undefined, force = false): Promise<boolean> {
+  try {
+    await commit(tasks, producer, force);
+    return true;
+  } catch (error) {
+    if (!(error instanceof StreamsError) || error.code !== 'TASK_MIGRATED') throw error;
+    migrated = true;
+    stopping = true;
+    for (const t of tasks) t.prepared.db?.discardPending();
+    return false;
+  }
+}
 
 /**
  * Applies an error policy to a bad record. A dead-lettered record keeps its key and value bytes;
@@ -384,7 +406,7 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
   if (producer !== undefined) {
     const tx = producer.begin();
     tx.produce(batches);
-    tx.sendOffsets(config.applicationId, offsets);
+    tx.sendOffsets(config.applicationId, offsets, config.member);
     await tx.commit();
   } else {
     if (batches.length > 0) await log.produce(batches);

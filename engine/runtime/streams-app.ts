@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
-import type { Log, TopicConfig } from '../log.ts';
+import { partitionKey, type GroupGeneration, type GroupMembership, type Log, type TopicConfig, type TopicPartition } from '../log.ts';
+import { assignTasks } from './assignor.ts';
 import type { Topology } from '../topology.ts';
 import { changelogTopic } from '../topology.ts';
 import { loadTopology } from './load-topology.ts';
@@ -84,6 +87,16 @@ export interface StreamsAppOptions {
   readonly http?: HttpOptions;
 }
 
+/** What each process tells the group when it joins. */
+interface MemberMetadata {
+  readonly processId: string;
+  /** Where its HTTP server answers (`host:port`), for routed queries. */
+  readonly endpoint: string | null;
+  readonly threads: number;
+  /** Tasks it runs, then tasks it has local state for. */
+  readonly tasks: readonly string[];
+}
+
 interface ThreadHandle {
   readonly worker: Worker;
   readonly config: ThreadConfig;
@@ -110,8 +123,15 @@ export class StreamsApp {
   readonly #listeners: ((next: StreamsState, previous: StreamsState) => void)[] = [];
   readonly #threads: ThreadHandle[] = [];
   #topology: Topology | undefined;
-  /** Store name -> log partition count and the thread holding each partition's task. */
-  readonly #storeOwners = new Map<string, { partitions: number; threadOf: Map<number, number> }>();
+  /** Store name -> log partition count, its sub-topology, and the local thread holding each partition's task. */
+  readonly #storeOwners = new Map<string, { partitions: number; subtopology: number; threadOf: Map<number, number> }>();
+  /** What #start planned: every task of the topology and the thread configuration. */
+  #plan: { tasks: readonly TaskSpec[]; base: Omit<ThreadConfig, 'threadId' | 'tasks' | 'cacheBytes'> } | undefined;
+  #membership: GroupMembership | undefined;
+  /** Rebalances, handled one after the other. */
+  #rebalancing: Promise<void> = Promise.resolve();
+  /** Task id -> `host:port` of the process that runs it, for tasks of other processes. */
+  #remote = new Map<string, string>();
   readonly #pending = new Map<number, (message: FromThread) => void>();
   #nextRequest = 0;
   #failure: StreamsError | undefined;
@@ -250,23 +270,14 @@ export class StreamsApp {
         tasks.push({ id: `${sub.id}_${p}`, subtopology: sub.id, partition: p, inputs: sub.sourceTopics.map((t) => ({ topic: logName(t), partition: p })) });
       }
     }
-    const threadCount = Math.max(1, Math.min(this.#options.threads ?? availableParallelism(), tasks.length));
-    const assigned: TaskSpec[][] = Array.from({ length: threadCount }, () => []);
-    tasks.forEach((task, i) => assigned[i % threadCount]!.push(task));
-    for (const [store, subId] of taskOfStore) {
-      const threadOf = new Map<number, number>();
-      assigned.forEach((list, thread) => list.forEach((t) => t.subtopology === subId && threadOf.set(t.partition, thread)));
-      this.#storeOwners.set(store, { partitions: taskCount.get(subId)!, threadOf });
-    }
+    for (const [store, subId] of taskOfStore) this.#storeOwners.set(store, { partitions: taskCount.get(subId)!, subtopology: subId, threadOf: new Map() });
     const eos = (this.#options.processingGuarantee ?? 'exactly_once_v2') === 'exactly_once_v2';
     const globalTopics: Record<string, number> = {};
     for (const g of topology.globalStores()) globalTopics[g.topic] = partitions.get(g.topic)!;
-    const allPartitions = Object.fromEntries(partitions);
     const workerLog = log.workerSpec?.();
-    const readies: Promise<void>[] = [];
-    assigned.forEach((list, threadId) => {
-      const config: ThreadConfig = {
-        threadId,
+    this.#plan = {
+      tasks,
+      base: {
         module: moduleUrl,
         exportName,
         applicationId,
@@ -275,21 +286,156 @@ export class StreamsApp {
         maxBufferedRecords: this.#options.maxBufferedRecords ?? 50_000,
         pollIntervalMs: 10,
         maxPollRecords: this.#options.maxPollRecords ?? 1000,
-        tasks: list,
-        partitions: allPartitions,
+        partitions: Object.fromEntries(partitions),
         topicNames,
         changelogs,
         globalTopics,
-        stateDir: this.#options.stateDir === false ? undefined : (this.#options.stateDir ?? join(tmpdir(), 'tributary')),
-        cacheBytes: Math.floor((this.#options.cacheMaxBytes ?? 64 * 1024 * 1024) / threadCount),
+        stateDir: this.#stateDir(),
         onDeserializationError: this.#options.deserializationExceptionHandler ?? 'log-and-fail',
         onProcessingError: this.#options.processingExceptionHandler ?? 'log-and-fail',
         deadLetterTopic,
         ...(workerLog !== undefined && { workerLog }),
-      };
-      readies.push(this.#spawn(config));
+      },
+    };
+    // On a log shared by several processes (Kafka) with exactly-once, the processes of the
+    // application form a group and split the tasks; otherwise this process runs every task.
+    if (log.joinGroup !== undefined && eos) await this.#joinGroup(log, tasks);
+    else await this.#launch(tasks, undefined);
+  }
+
+  #stateDir(): string | undefined {
+    return this.#options.stateDir === false ? undefined : (this.#options.stateDir ?? join(tmpdir(), 'tributary'));
+  }
+
+  /** Starts stream threads for `tasks` (round robin) and waits until every task is restored. */
+  async #launch(tasks: readonly TaskSpec[], member: GroupGeneration | undefined, transactionalIdPrefix?: string): Promise<void> {
+    const plan = this.#plan!;
+    const threadCount = Math.max(1, Math.min(this.#threadCount(), tasks.length));
+    const assigned: TaskSpec[][] = Array.from({ length: threadCount }, () => []);
+    tasks.forEach((task, i) => assigned[i % threadCount]!.push(task));
+    for (const owner of this.#storeOwners.values()) {
+      owner.threadOf.clear();
+      assigned.forEach((list, thread) => list.forEach((t) => t.subtopology === owner.subtopology && owner.threadOf.set(t.partition, thread)));
+    }
+    if (tasks.length === 0) return;
+    await Promise.all(
+      assigned.map((list, threadId) =>
+        this.#spawn({
+          ...plan.base,
+          threadId,
+          tasks: list,
+          cacheBytes: Math.floor((this.#options.cacheMaxBytes ?? 64 * 1024 * 1024) / threadCount),
+          ...(member !== undefined && { member }),
+          ...(transactionalIdPrefix !== undefined && { transactionalIdPrefix }),
+        }),
+      ),
+    );
+  }
+
+  #threadCount(): number {
+    return this.#options.threads ?? availableParallelism();
+  }
+
+  /**
+   * Joins the application's group (Kafka Streams' rebalance protocol, eagerly): every process
+   * sends its endpoint, capacity and the tasks it has state for; the leader assigns tasks with
+   * the sticky assignor; at each new generation this process stops its threads (their last
+   * transaction is refused by the broker if the generation moved on, and aborted) and starts
+   * threads for its new tasks, which restore their stores from local state and changelogs.
+   */
+  async #joinGroup(log: Log, tasks: readonly TaskSpec[]): Promise<void> {
+    const applicationId = this.#options.applicationId;
+    const processId = randomUUID();
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const taskOfPartition = new Map<string, TaskSpec>();
+    for (const t of tasks) for (const tp of t.inputs) taskOfPartition.set(partitionKey(tp), t);
+    const stateDir = this.#stateDir();
+    let owned: string[] = [];
+    let firstDone!: () => void;
+    let firstFailed!: (e: unknown) => void;
+    const first = new Promise<void>((resolve, reject) => {
+      firstDone = resolve;
+      firstFailed = reject;
     });
-    await Promise.all(readies);
+    let assignments = 0;
+    const decode = (data: Uint8Array): MemberMetadata => {
+      try {
+        return JSON.parse(Buffer.from(data).toString()) as MemberMetadata;
+      } catch {
+        return { processId: '', endpoint: null, threads: 1, tasks: [] };
+      }
+    };
+    this.#membership = await log.joinGroup!({
+      groupId: applicationId,
+      topics: [...new Set(tasks.flatMap((t) => t.inputs.map((tp) => tp.topic)))],
+      metadata: () => {
+        // Tasks this process has now, then those it has local state for (cheaper to take back).
+        const local = stateDir === undefined ? [] : tasks.filter((t) => !owned.includes(t.id) && existsSync(join(stateDir, applicationId, t.id))).map((t) => t.id);
+        const metadata: MemberMetadata = { processId, endpoint: this.#endpoint(), threads: this.#threadCount(), tasks: [...owned, ...local] };
+        return Buffer.from(JSON.stringify(metadata));
+      },
+      assign: (members) => {
+        const processes = members.map((m) => {
+          const md = decode(m.metadata);
+          return { memberId: m.memberId, threads: md.threads, previousTasks: md.tasks };
+        });
+        const result = new Map<string, TopicPartition[]>(members.map((m) => [m.memberId, []]));
+        for (const [task, member] of assignTasks([...byId.keys()], processes)) result.get(member)!.push(...byId.get(task)!.inputs);
+        return result;
+      },
+      onAssignment: (assignment) => {
+        this.#rebalancing = this.#rebalancing.then(async () => {
+          if (this.#state === 'PENDING_SHUTDOWN' || this.#state === 'NOT_RUNNING' || this.#state === 'ERROR') return;
+          const has = new Set(assignment.partitions.map(partitionKey));
+          const mine = tasks.filter((t) => t.inputs.every((tp) => has.has(partitionKey(tp))));
+          const remote = new Map<string, string>();
+          for (const m of assignment.members) {
+            const endpoint = decode(m.metadata).endpoint;
+            if (m.memberId === assignment.memberId || endpoint === null) continue;
+            for (const tp of m.partitions) {
+              const t = taskOfPartition.get(partitionKey(tp));
+              if (t !== undefined) remote.set(t.id, endpoint);
+            }
+          }
+          if (this.#state === 'RUNNING') this.#transition('REBALANCING');
+          await this.#stopThreads();
+          this.#remote = remote;
+          owned = mine.map((t) => t.id);
+          await this.#launch(mine, { generationId: assignment.generationId, memberId: assignment.memberId }, `${applicationId}-${processId}`);
+          assignments++;
+          if (assignments === 1) firstDone();
+          else if (this.#state === 'REBALANCING') this.#transition('RUNNING');
+        }).catch((error: unknown) => {
+          const wrapped = error instanceof StreamsError ? error : new StreamsError('PROCESSING_FAILED', describeCause(error), { cause: error });
+          if (assignments === 0) firstFailed(wrapped);
+          else void this.#fail(wrapped);
+        });
+      },
+      onError: (error) => {
+        if (assignments === 0) firstFailed(error);
+        else void this.#fail(error);
+      },
+    });
+    await first;
+  }
+
+  #endpoint(): string | null {
+    return this.#httpAddress === undefined ? null : `${this.#httpAddress.host}:${this.#httpAddress.port}`;
+  }
+
+  /** Stops every stream thread after a last commit (refused, and so aborted, if the generation moved on). */
+  async #stopThreads(): Promise<void> {
+    const threads = this.#threads.splice(0);
+    for (const owner of this.#storeOwners.values()) owner.threadOf.clear();
+    for (const t of threads) t.worker.postMessage({ kind: 'stop' } satisfies ToThread);
+    await Promise.all(
+      threads.map(async (t) => {
+        const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000).unref());
+        if ((await Promise.race([t.stopped.then(() => 'ok' as const), timeout])) === 'timeout') await t.worker.terminate();
+        await t.worker.terminate();
+        t.stopLog();
+      }),
+    );
   }
 
   #spawn(config: ThreadConfig): Promise<void> {
@@ -364,15 +510,10 @@ export class StreamsApp {
 
   async #shutdown(): Promise<void> {
     this.#transition('PENDING_SHUTDOWN');
-    for (const t of this.#threads) t.worker.postMessage({ kind: 'stop' } satisfies ToThread);
-    await Promise.all(
-      this.#threads.map(async (t) => {
-        const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000).unref());
-        if ((await Promise.race([t.stopped.then(() => 'ok' as const), timeout])) === 'timeout') await t.worker.terminate();
-        await t.worker.terminate();
-        t.stopLog();
-      }),
-    );
+    await this.#rebalancing;
+    await this.#stopThreads();
+    // Leaving after the last commits: the other processes take the tasks over at once.
+    await this.#membership?.leave();
     await this.#http?.close();
     this.#transition('NOT_RUNNING');
   }
@@ -408,14 +549,54 @@ export class StreamsApp {
     return [...this.#storeOwners].map(([name, o]) => ({ name, partitions: o.partitions }));
   }
 
-  /** Runs an interactive query on the task holding `partition` of `store`. */
+  /**
+   * Runs an interactive query on the task holding `partition` of `store`: on this process's
+   * thread that runs it, or on the process that does (over HTTP, when processes share the work).
+   */
   async query(store: string, partition: number, query: StoreQuery): Promise<QueryResult> {
+    const local = await this.queryLocal(store, partition, query);
+    if (local.status !== 421) return local;
+    const owner = this.#storeOwners.get(store)!;
+    const endpoint = this.#remote.get(`${owner.subtopology}_${partition}`);
+    if (endpoint === undefined) return { status: 503, body: { error: `store "${store}" partition ${partition} has no owner right now (state ${this.#state}); retry` } };
+    try {
+      const res = await fetch(`http://${endpoint}/internal/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ store, partition, query }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      return { status: res.status, body: await res.json() };
+    } catch (error) {
+      return { status: 503, body: { error: `the process at ${endpoint} that runs store "${store}" partition ${partition} did not answer: ${describeCause(error)}` } };
+    }
+  }
+
+  /** `query` on this process only: 421 (misdirected) when another process runs the partition. */
+  async queryLocal(store: string, partition: number, query: StoreQuery): Promise<QueryResult> {
     const owner = this.#storeOwners.get(store);
     if (owner === undefined) return { status: 404, body: { error: `no store named "${store}"` } };
+    if (!Number.isSafeInteger(partition) || partition < 0 || partition >= owner.partitions) {
+      return { status: 400, body: { error: `store "${store}" has partitions 0..${owner.partitions - 1}` } };
+    }
+    if (this.#state !== 'RUNNING' && this.#state !== 'REBALANCING') return { status: 503, body: { error: `store "${store}" is not available (state ${this.#state})` } };
     const thread = owner.threadOf.get(partition);
-    if (thread === undefined || this.#state !== 'RUNNING') return { status: 503, body: { error: `store "${store}" is not available (state ${this.#state})` } };
+    if (thread === undefined || this.#threads[thread] === undefined) {
+      if (this.#remote.has(`${owner.subtopology}_${partition}`)) return { status: 421, body: { error: `store "${store}" partition ${partition} is on another process` } };
+      return { status: 503, body: { error: `store "${store}" partition ${partition} is not available (state ${this.#state}); retry` } };
+    }
     const reply = await this.#ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query }));
     return { status: reply.status, body: reply.body };
+  }
+
+  /** Where each partition of a store is served: this process, another one, or nobody right now. */
+  storeHosts(store: string): { partition: number; host: string | null; local: boolean }[] {
+    const owner = this.#storeOwners.get(store);
+    if (owner === undefined) return [];
+    return Array.from({ length: owner.partitions }, (_, partition) => {
+      const local = owner.threadOf.has(partition);
+      return { partition, local, host: local ? this.#endpoint() : (this.#remote.get(`${owner.subtopology}_${partition}`) ?? null) };
+    });
   }
 
   /**

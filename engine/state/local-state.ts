@@ -106,6 +106,11 @@ export class LocalStateDb {
     this.#pending.set(this.#prefix(store) + key, { value: value === null ? null : encodeRow(value, timestamp) });
   }
 
+  /** Drops the buffered writes (their changelog records were never committed). */
+  discardPending(): void {
+    this.#pending.clear();
+  }
+
   get pendingWrites(): number {
     return this.#pending.size;
   }

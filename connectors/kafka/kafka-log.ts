@@ -16,10 +16,12 @@
  */
 import {
   Admin,
+  Connection,
   Consumer,
   FetchIsolationLevels,
   ListOffsetTimestamps,
   Producer,
+  fetchV17,
   findErrorBy,
   type ClusterMetadata,
   type Message,
@@ -27,7 +29,7 @@ import {
   type RecordsBatch,
 } from '@platformatic/kafka';
 
-type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
+type FetchResponse = fetchV17.FetchResponse;
 import { StreamsError, describeCause } from '../../engine/errors.ts';
 import type { Headers } from '../../engine/record.ts';
 import {
@@ -59,8 +61,9 @@ export interface KafkaLogOptions {
   /** Replication factor of the topics this log creates (default: the broker's default). */
   readonly replicationFactor?: number;
   /**
-   * Transaction timeout (transaction.timeout.ms, default 60 s): the broker aborts a transaction
-   * open longer than this and fences its producer.
+   * Transaction timeout (transaction.timeout.ms, default 10 s as in Kafka Streams under
+   * exactly-once): the broker aborts a transaction open longer than this and fences its producer.
+   * It bounds how long a crashed process's unfinished transaction holds read-committed readers back.
    */
   readonly transactionTimeoutMs?: number;
   /** Longest time a fetch waits on the broker for records to arrive (default 50 ms). */
@@ -189,6 +192,10 @@ export class KafkaLog implements Log {
   /** Group memberships (joinGroup) still open. */
   readonly #members = new Set<Consumer>();
   readonly #topics = new Map<string, TopicInfo>();
+  /** Broker addresses by node id (from the last metadata). */
+  #brokers = new Map<number, { host: string; port: number }>();
+  /** This log's own connection to each broker, for fetches. */
+  readonly #fetchConnections = new Map<number, Promise<Connection>>();
   /** The coordinator broker of each consumer group (offsets sent in a transaction go there). */
   readonly #coordinators = new Map<string, number>();
   #closed = false;
@@ -257,6 +264,7 @@ export class KafkaLog implements Log {
       }
       throw error;
     }
+    this.#brokers = new Map([...metadata.brokers].map(([id, b]) => [id, { host: b.host, port: b.port }]));
     const t = metadata.topics.get(name);
     if (t === undefined) throw new StreamsError('UNKNOWN_TOPIC', `topic "${name}" does not exist`);
     const info = { id: t.id, leaders: t.partitions.map((p) => p.leader) };
@@ -289,6 +297,7 @@ export class KafkaLog implements Log {
     const out = new Map<string, TopicConfig>();
     if (names.length === 0) return out;
     const metadata = await this.#reader.metadata({ topics: [...names], forceUpdate: true });
+    this.#brokers = new Map([...metadata.brokers].map(([id, b]) => [id, { host: b.host, port: b.port }]));
     const configs = await this.#admin.describeConfigs({
       resources: names.map((resourceName) => ({ resourceType: 2 /* TOPIC */, resourceName, configurationKeys: ['cleanup.policy', 'retention.ms', 'retention.bytes'] })),
     });
@@ -305,7 +314,17 @@ export class KafkaLog implements Log {
   }
 
   async topics(): Promise<ReadonlyMap<string, TopicConfig>> {
-    return this.#call('listing topics', async () => this.#describe(await this.#admin.listTopics({ includeInternals: false })));
+    return this.#call('listing topics', async () => {
+      const names = await this.#admin.listTopics({ includeInternals: false });
+      try {
+        return await this.#describe(names);
+      } catch (error) {
+        // A topic deleted between the listing and the description: describe what is left.
+        const left = new Set(await this.#admin.listTopics({ includeInternals: false }));
+        if (names.every((n) => left.has(n))) throw error;
+        return this.#describe(names.filter((n) => left.has(n)));
+      }
+    });
   }
 
   async fetch(tp: TopicPartition, offset: number, options: FetchOptions = {}): Promise<FetchResult> {
@@ -361,15 +380,25 @@ export class KafkaLog implements Log {
     }
     let response: FetchResponse;
     try {
-      response = await this.#reader.fetch({
-        node: leader,
-        topics: [...topics.values()],
-        isolationLevel: readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
-        maxWaitTime: this.#options.fetchMaxWaitMs ?? 50,
-        minBytes: 1,
-        maxBytes: 64 << 20,
-      });
+      // A raw Fetch (no fetch session) on this log's own connection: the client's Consumer.fetch
+      // filters aborted transactions itself, and drops committed transactions that sit between
+      // two aborted ones of the same producer (a stream thread keeps its producer id across
+      // restarts, so that happens). visibleRecords below filters as Kafka's own consumer does.
+      const connection = await this.#connection(leader);
+      response = await fetchV17.api.async(
+        connection,
+        this.#options.fetchMaxWaitMs ?? 50,
+        1,
+        64 << 20,
+        readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
+        0,
+        -1,
+        [...topics.values()],
+        [],
+        '',
+      );
     } catch (error) {
+      if (isUnreachable(error)) this.#dropConnection(leader);
       if (brokerError(error, 'OFFSET_OUT_OF_RANGE')) return this.#outOfRange(parts.map((p) => p.request));
       if (brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'UNKNOWN_TOPIC_ID', 'FENCED_LEADER_EPOCH', 'LEADER_NOT_AVAILABLE')) {
         // Leadership moved: learn the new leaders; the caller's next fetch goes there.
@@ -397,6 +426,27 @@ export class KafkaLog implements Log {
       const nextOffset = records.length > max ? taken.at(-1)!.offset + 1 : Math.min(Math.max(request.offset, lastOffset + 1), Math.max(end, request.offset));
       return { records: taken, nextOffset, endOffset: end, startOffset: start };
     });
+  }
+
+  async #connection(node: number): Promise<Connection> {
+    let pending = this.#fetchConnections.get(node);
+    if (pending === undefined) {
+      const broker = this.#brokers.get(node);
+      if (broker === undefined) throw new StreamsError('ILLEGAL_STATE', `no address known for broker ${node}`, { canRetry: true });
+      const client = this.#options.client ?? {};
+      const options = Object.fromEntries(['connectTimeout', 'requestTimeout', 'tls', 'ssl', 'tlsServerName', 'sasl'].filter((k) => client[k] !== undefined).map((k) => [k, client[k]]));
+      const connection = new Connection(`${this.#options.clientId ?? 'tributary'}-fetch`, options);
+      pending = Promise.resolve(connection.connect(broker.host, broker.port)).then(() => connection);
+      pending.catch(() => this.#fetchConnections.delete(node));
+      this.#fetchConnections.set(node, pending);
+    }
+    return pending;
+  }
+
+  #dropConnection(node: number): void {
+    const pending = this.#fetchConnections.get(node);
+    this.#fetchConnections.delete(node);
+    void pending?.then((c) => c.close()).catch(() => {});
   }
 
   /** Below the log start, reading starts at the start (as the embedded log does); past the end is an error. */
@@ -477,7 +527,7 @@ export class KafkaLog implements Log {
         // -1/-1: InitProducerId bumps the epoch of this id, fencing any earlier instance.
         producerId: -1n,
         producerEpoch: -1,
-        timeout: this.#options.transactionTimeoutMs ?? 60_000,
+        timeout: this.#options.transactionTimeoutMs ?? 10_000,
         retryDelay: 10,
       });
       this.#transactional.add(producer);
@@ -690,6 +740,7 @@ export class KafkaLog implements Log {
       ...(this.#producer === undefined ? [] : [this.#producer.close(true)]),
       ...[...this.#transactional].map((p) => p.close(true)),
       ...[...this.#members].map((c) => c.close(true)),
+      ...[...this.#fetchConnections.values()].map((p) => p.then((c) => c.close())),
     ]);
   }
 }

@@ -95,6 +95,9 @@ async function main(): Promise<void> {
   await pollGlobal(global, globalPositions, true);
 
   const tasks: RunningTask[] = [];
+  // Fence the previous instance of this thread first: its unfinished transaction is aborted, so
+  // the committed offsets and changelogs read next are stable and complete.
+  const producer = config.processingGuarantee === 'exactly_once_v2' ? await log.initTransactions(`${config.transactionalIdPrefix ?? config.applicationId}-${config.threadId}`) : undefined;
   const committed = await log.committedOffsets(config.applicationId);
   // Where every changelog partition of this thread ends, in one round trip.
   const changelogParts = config.tasks.flatMap((spec) =>
@@ -173,7 +176,6 @@ async function main(): Promise<void> {
   }
 
   tasksById = new Map(tasks.map((t) => [t.spec.id, t]));
-  const producer = config.processingGuarantee === 'exactly_once_v2' ? await log.initTransactions(`${config.transactionalIdPrefix ?? config.applicationId}-${config.threadId}`) : undefined;
   port.on('message', (message: ToThread) => onControl(message, tasks));
   send({ kind: 'ready', threadId: config.threadId });
 

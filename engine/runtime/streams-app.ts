@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
 import { partitionKey, type GroupGeneration, type GroupMembership, type Log, type TopicConfig, type TopicPartition } from '../log.ts';
@@ -345,11 +345,11 @@ export class StreamsApp {
    */
   async #joinGroup(log: Log, tasks: readonly TaskSpec[]): Promise<void> {
     const applicationId = this.#options.applicationId;
-    const processId = randomUUID();
+    const stateDir = this.#stateDir();
+    const processId = this.#processId(stateDir);
     const byId = new Map(tasks.map((t) => [t.id, t]));
     const taskOfPartition = new Map<string, TaskSpec>();
     for (const t of tasks) for (const tp of t.inputs) taskOfPartition.set(partitionKey(tp), t);
-    const stateDir = this.#stateDir();
     let owned: string[] = [];
     let firstDone!: () => void;
     let firstFailed!: (e: unknown) => void;
@@ -417,6 +417,24 @@ export class StreamsApp {
       },
     });
     await first;
+  }
+
+  /**
+   * This process's id, kept in the state directory (as Kafka Streams does) so that a restarted
+   * process uses the same transactional ids and fences its dead predecessor's open transactions
+   * at once, instead of waiting for them to time out.
+   */
+  #processId(stateDir: string | undefined): string {
+    if (stateDir === undefined) return randomUUID();
+    const file = join(stateDir, this.#options.applicationId, 'process-id');
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch {
+      const id = randomUUID();
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, id);
+      return id;
+    }
   }
 
   #endpoint(): string | null {

@@ -1,0 +1,426 @@
+/**
+ * Crash test of exactly-once on a real Kafka broker: a child process (fixtures/crash-child.ts) runs
+ * the crash topology (fixtures/crash-topology.ts: re-key through a repartition topic, then an
+ * aggregate and a count, both with changelogs) on KafkaLog with two stream threads, each with its
+ * own transactional producer, and is killed with SIGKILL at random moments under load, some of
+ * them before it reports RUNNING (while it creates topics, restores its stores and fences the
+ * previous instance's producers). More input is appended between runs so each run has work in
+ * flight when it dies. A last run consumes everything; then, read with read_committed fetches, the
+ * output topics, the changelogs and the stores (as the final run left them, and as a run with an
+ * empty state directory restores them from the changelogs) must equal a reference computed here
+ * from the input: for every group, the updates carry counts exactly 1..n, no duplicate, no gap.
+ *
+ * Every run uses fresh topic and application names (the broker keeps earlier runs' data). The kill
+ * moments come from a seeded PRNG; the seed is printed. To replay a failure:
+ *   TRIBUTARY_CRASH_SEED=<seed> node --test test/connectors/kafka/crash.kafka.ts
+ * (the seed fixes the kill delays and the user of each input record; how much input is appended
+ * and where in the child's work each kill lands still depend on timing).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Admin } from '@platformatic/kafka';
+import type { KafkaLog } from '../../../connectors/kafka/index.ts';
+import { Serdes, partitionForKey, partitionKey, type GroupOffsets } from '../../../index.ts';
+import { GROUPS, USERS, groupOf, userOf, type Total } from '../../engine/runtime/fixtures/crash-topology.ts';
+import { bootstrap, openLog, unique } from './broker.ts';
+
+const CHILD = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));
+const PARTITIONS = 4;
+/** Kills after the child reported RUNNING (fewer than on the embedded log: a restart on Kafka takes seconds). */
+const RUNNING_KILLS = 6;
+/** Kills aimed before RUNNING (topic creation, store restore, producer fencing). */
+const STARTUP_KILLS = 2;
+const PRELOAD = 8_000;
+/**
+ * Before each restart the input is topped up so that at least this many records wait at some
+ * stage (the input or the repartition topic): a run on Kafka consumes a few thousand records a
+ * second, and every kill must land with work in flight.
+ */
+const BACKLOG_TARGET = 8_000;
+/** Fresh input records appended before every restart, whatever the backlog. */
+const MIN_APPEND = 300;
+/** Kill delay after RUNNING: at least this, plus up to KILL_SPREAD_MS more. */
+const KILL_MIN_MS = 100;
+const KILL_SPREAD_MS = 1_400;
+
+const str = Serdes.string();
+const json = Serdes.json<unknown>();
+const num = Serdes.number();
+
+/** mulberry32: a small seeded PRNG, so a failing run's kill delays can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Names {
+  readonly CRASH_APP: string;
+  readonly CRASH_INPUT: string;
+  readonly CRASH_OUTPUT: string;
+  readonly CRASH_COUNTS: string;
+}
+
+interface InputRecord {
+  readonly seq: number;
+  readonly user: string;
+  readonly partition: number;
+}
+
+/**
+ * Timestamps of the input records: current ones, because the broker deletes segments whose newest
+ * record is older than its retention (log.retention.hours), whatever the offsets, and the outputs,
+ * the repartition records and the changelog records carry the input's timestamps.
+ */
+const TIMESTAMP_BASE = Date.now();
+
+/** Appends `count` records with the next seqs, in `batches` produce calls; returns what it wrote. */
+async function append(log: KafkaLog, input: string, firstSeq: number, count: number, batches: number, userOfSeq: () => string): Promise<InputRecord[]> {
+  const written: InputRecord[] = [];
+  const per = Math.ceil(count / batches);
+  for (let start = firstSeq; start < firstSeq + count; start += per) {
+    const byPartition = new Map<number, { key: Uint8Array; value: Uint8Array; timestamp: number }[]>();
+    for (let seq = start; seq < Math.min(firstSeq + count, start + per); seq++) {
+      const user = userOfSeq();
+      const key = str.serialize(user, input);
+      const partition = partitionForKey(key, PARTITIONS);
+      let list = byPartition.get(partition);
+      if (list === undefined) byPartition.set(partition, (list = []));
+      list.push({ key, value: json.serialize({ seq }, input), timestamp: TIMESTAMP_BASE + seq });
+      written.push({ seq, user, partition });
+    }
+    await log.produce([...byPartition].map(([partition, records]) => ({ topic: input, partition, records })));
+  }
+  return written;
+}
+
+interface Fetched {
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  readonly value: Uint8Array | null;
+}
+
+/** Every committed record of a topic (read_committed), partition by partition, in offset order, from `from` per partition. */
+async function readAll(log: KafkaLog, topic: string, from: (partition: number) => number = () => 0): Promise<Fetched[]> {
+  const partitions = (await log.topics()).get(topic)?.partitions;
+  assert.ok(partitions !== undefined, `topic ${topic} exists`);
+  const out: Fetched[] = [];
+  for (let partition = 0; partition < partitions; partition++) {
+    let offset = from(partition);
+    for (;;) {
+      const r = await log.fetch({ topic, partition }, offset, { maxRecords: 10_000, readCommitted: true });
+      for (const rec of r.records) out.push({ partition, offset: rec.offset, key: str.deserialize(rec.key!, topic), value: rec.value });
+      if (r.nextOffset >= r.endOffset) break;
+      offset = r.nextOffset;
+    }
+  }
+  return out;
+}
+
+/**
+ * Offsets the application committed, for the statistics between runs: read without requireStable
+ * (through the client itself), because a SIGKILLed instance can leave a transaction whose offsets
+ * stay pending (UNSTABLE_OFFSET_COMMIT to requireStable readers such as KafkaLog.committedOffsets)
+ * until the next instance fences its transactional id. The final checks use KafkaLog's reads.
+ */
+async function lastCommitted(admin: Admin, group: string): Promise<GroupOffsets> {
+  const out = new Map<string, number>();
+  for (const g of await admin.listConsumerGroupOffsets({ groups: [group], requireStable: false })) {
+    for (const t of g.topics) for (const p of t.partitions) if (p.committedOffset >= 0n) out.set(`${t.name}:${p.partitionIndex}`, Number(p.committedOffset));
+  }
+  return out;
+}
+
+/**
+ * Records of the input and of the repartition topic not yet consumed as of `committed`: the input
+ * by offsets (no transactions write it), the repartition topic by reading what is committed after
+ * the group's offsets (its end lies past a commit marker that no consumer offset names).
+ */
+async function backlog(log: KafkaLog, names: Names, committed: GroupOffsets): Promise<{ input: number; repartition: number }> {
+  let input = 0;
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    const tp = { topic: names.CRASH_INPUT, partition };
+    const { endOffset } = await log.fetch(tp, 0, { maxRecords: 0 });
+    input += endOffset - (committed.get(partitionKey(tp)) ?? 0);
+  }
+  const topic = `${names.CRASH_APP}-by-group-repartition`;
+  const repartition = (await log.topics()).has(topic) ? (await readAll(log, topic, (partition) => committed.get(partitionKey({ topic, partition })) ?? 0)).length : 0;
+  return { input, repartition };
+}
+
+interface Child {
+  readonly running: Promise<number>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly lines: string[];
+  stderr: string;
+  runningAt: number | undefined;
+  exitedEarly: boolean;
+  kill(): void;
+}
+
+/** Children not yet exited, killed if the test fails half-way. */
+const live = new Set<Child>();
+
+function startChild(stateDir: string, mode: 'run' | 'final', names: Names): Child {
+  const started = performance.now();
+  const proc = spawn(process.execPath, [CHILD, stateDir, mode], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...names } });
+  let onRunning!: (ms: number) => void;
+  const running = new Promise<number>((resolve) => (onRunning = resolve));
+  let killed = false;
+  const child: Child = {
+    running,
+    exited: new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal }))),
+    lines: [],
+    stderr: '',
+    runningAt: undefined,
+    exitedEarly: false,
+    kill() {
+      killed = true;
+      proc.kill('SIGKILL');
+    },
+  };
+  let pending = '';
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      child.lines.push(line);
+      if (line === 'RUNNING') {
+        child.runningAt = performance.now() - started;
+        onRunning(child.runningAt);
+      }
+    }
+  });
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (child.stderr += chunk));
+  live.add(child);
+  void child.exited.then(() => {
+    live.delete(child);
+    if (!killed) child.exitedEarly = true;
+  });
+  return child;
+}
+
+/** A delay that does not keep the process alive if the race it is in ends first. */
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+function describeChild(child: Child): string {
+  return `stdout: ${JSON.stringify(child.lines.map((l) => l.slice(0, 300)))}\nstderr: ${child.stderr.slice(-4000)}`;
+}
+
+test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changelogs and stores equal the reference', { timeout: 180_000 }, async (t) => {
+  const seed = Number(process.env['TRIBUTARY_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+  // Two streams: the kill delays, and the users of the input records (seq i always gets the i-th draw).
+  const random = prng(seed);
+  const userRandom = prng(seed ^ 0x5bd1e995);
+  const nextUser = () => userOf(Math.floor(userRandom() * USERS));
+  const names: Names = { CRASH_APP: unique('crash-app'), CRASH_INPUT: unique('crash-in'), CRASH_OUTPUT: unique('crash-out'), CRASH_COUNTS: unique('crash-counts') };
+  const banner = `Kafka crash test seed ${seed} (replay with TRIBUTARY_CRASH_SEED=${seed}); application ${names.CRASH_APP}`;
+  t.diagnostic(banner);
+  console.log(banner);
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-kafka-crash-'));
+  const stateDir = join(dir, 'state');
+  const began = performance.now();
+  const inputs: InputRecord[] = [];
+  const stats = { runningKills: 0, startupKills: 0, killsWithBacklog: 0, killsAfterCommits: 0, killsAfterDone: 0 };
+  /** One line per run: how it was killed, and what was left to do at that moment. */
+  const runs: string[] = [];
+  let killed = '';
+  const log = openLog(unique('crash-test'));
+  const admin = new Admin({ bootstrapBrokers: bootstrap, clientId: unique('crash-test-stats') });
+  try {
+    for (const topic of [names.CRASH_INPUT, names.CRASH_OUTPUT, names.CRASH_COUNTS]) await log.createTopic(topic, { partitions: PARTITIONS, cleanupPolicy: 'delete' });
+    inputs.push(...(await append(log, names.CRASH_INPUT, 0, PRELOAD, 4, nextUser)));
+
+    // Which runs are killed before RUNNING: spread over the loop, never the first (it measures startup).
+    const total = RUNNING_KILLS + STARTUP_KILLS;
+    const startupRuns = new Set(Array.from({ length: STARTUP_KILLS }, (_, i) => Math.floor(((i + 0.5) * total) / STARTUP_KILLS)));
+    startupRuns.delete(0);
+    let startupMs = 0;
+    for (let run = 0; stats.runningKills + stats.startupKills < total; run++) {
+      if (run > 0) {
+        const behind = await backlog(log, names, await lastCommitted(admin, names.CRASH_APP));
+        runs.push(`${killed}, backlog ${behind.input} input + ${behind.repartition} repartition`);
+        if (behind.input + behind.repartition > 0) stats.killsWithBacklog++;
+        inputs.push(...(await append(log, names.CRASH_INPUT, inputs.length, Math.max(MIN_APPEND, BACKLOG_TARGET - behind.input - behind.repartition), 2, nextUser)));
+      }
+      const child = startChild(stateDir, 'run', names);
+      const aimAtStartup = startupRuns.has(run) && stats.startupKills < STARTUP_KILLS;
+      let delay: number;
+      if (aimAtStartup) {
+        // Before RUNNING: somewhere in the first startup's span.
+        delay = startupMs * (0.1 + 0.85 * random());
+        await Promise.race([sleep(delay), child.exited]);
+      } else {
+        await Promise.race([child.running, child.exited]);
+        delay = KILL_MIN_MS + KILL_SPREAD_MS * random();
+        await Promise.race([sleep(delay), child.exited]);
+      }
+      if (child.exitedEarly) assert.fail(`run ${run}: the child exited on its own (seed ${seed})\n${describeChild(child)}`);
+      const commits = Number(child.lines.findLast((l) => l.startsWith('COMMITS '))?.slice('COMMITS '.length) ?? 0);
+      if (child.runningAt === undefined) {
+        stats.startupKills++;
+        killed = `run ${run}: killed ${Math.round(delay)} ms after start, before RUNNING`;
+      } else {
+        stats.runningKills++;
+        if (commits > 0) stats.killsAfterCommits++;
+        killed = `run ${run}: RUNNING after ${Math.round(child.runningAt)} ms, killed ${Math.round(delay)} ms later after ${commits} commits`;
+      }
+      if (child.lines.includes('DONE')) stats.killsAfterDone++;
+      if (run === 0) startupMs = child.runningAt ?? 2000;
+      child.kill();
+      const { signal } = await child.exited;
+      assert.equal(signal, 'SIGKILL', `run ${run} ended by our SIGKILL (seed ${seed})\n${describeChild(child)}`);
+    }
+    const behind = await backlog(log, names, await lastCommitted(admin, names.CRASH_APP));
+    runs.push(`${killed}, backlog ${behind.input} input + ${behind.repartition} repartition`);
+    if (behind.input + behind.repartition > 0) stats.killsWithBacklog++;
+
+    // The last run consumes everything, then reports its stores; a second one, with an empty
+    // state directory, restores them from the changelogs only.
+    const stores: Record<string, Record<string, unknown>>[] = [];
+    for (const [pass, passDir] of [
+      ['final', stateDir],
+      ['restore-only', join(dir, 'fresh-state')],
+    ] as const) {
+      const child = startChild(passDir, 'final', names);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 60_000)));
+      const ended = await Promise.race([child.exited, timeout]);
+      clearTimeout(timer);
+      if (ended === 'timeout') {
+        child.kill();
+        assert.fail(`the ${pass} run did not finish in 60 s (seed ${seed})\n${describeChild(child)}`);
+      }
+      assert.equal(ended.code, 0, `the ${pass} run exits cleanly (seed ${seed})\n${describeChild(child)}`);
+      const line = child.lines.find((l) => l.startsWith('STORES '));
+      assert.ok(line !== undefined, `the ${pass} run reports its stores\n${describeChild(child)}`);
+      stores.push(JSON.parse(line.slice('STORES '.length)) as Record<string, Record<string, unknown>>);
+    }
+
+    // ---------------------------------------------------------------- the reference
+    // Group of each record: a function of its seq; per group, the seqs in input order.
+    const expectedSeqs = new Map<string, number[]>();
+    const partitionOfSeq = new Map<number, number>();
+    for (const r of inputs) {
+      const g = groupOf(r.seq);
+      let list = expectedSeqs.get(g);
+      if (list === undefined) expectedSeqs.set(g, (list = []));
+      list.push(r.seq);
+      partitionOfSeq.set(r.seq, r.partition);
+    }
+    assert.equal(expectedSeqs.size, GROUPS);
+    assert.deepEqual(await backlog(log, names, await log.committedOffsets(names.CRASH_APP)), { input: 0, repartition: 0 }, 'everything consumed and committed');
+
+    // Output: per group, counts 1..n, each update adds its own seq, every input seq exactly once.
+    const updates = new Map<string, Total[]>();
+    for (const rec of await readAll(log, names.CRASH_OUTPUT)) {
+      assert.equal(rec.partition, partitionForKey(str.serialize(rec.key, names.CRASH_OUTPUT), PARTITIONS), `group ${rec.key} is written to its own partition`);
+      let list = updates.get(rec.key);
+      if (list === undefined) updates.set(rec.key, (list = []));
+      list.push(json.deserialize(rec.value!, names.CRASH_OUTPUT) as Total);
+    }
+    assert.deepEqual([...updates.keys()].sort(), [...expectedSeqs.keys()].sort(), 'every group has output');
+    const finals = new Map<string, Total>();
+    for (const [g, seqs] of expectedSeqs) {
+      const seen = updates.get(g)!;
+      const counts = seen.map((u) => u.count);
+      const bad = counts.findIndex((c, i) => c !== i + 1);
+      if (bad >= 0 || counts.length !== seqs.length) {
+        const at = bad >= 0 ? bad : Math.min(counts.length, seqs.length);
+        const times = new Map<number, number>();
+        for (const u of seen) times.set(u.seq, (times.get(u.seq) ?? 0) + 1);
+        const duplicated = [...times].filter(([, n]) => n > 1).map(([q]) => q);
+        const missing = seqs.filter((q) => !times.has(q));
+        assert.fail(
+          `seed ${seed}: group ${g} has ${counts.length} updates for ${seqs.length} inputs; ` +
+            `updates around #${at + 1}: ${JSON.stringify(seen.slice(Math.max(0, at - 3), at + 4))}; ` +
+            `${duplicated.length} seqs counted twice or more (first: ${duplicated.slice(0, 8).join(', ')}), ` +
+            `${missing.length} never counted (first: ${missing.slice(0, 8).join(', ')}) ` +
+            `(expected counts 1..${seqs.length}: a repeated seq is a duplicate, a skipped count or seq a loss)`,
+        );
+      }
+      let sum = 0;
+      const lastOfPartition = new Map<number, number>();
+      seen.forEach((u, i) => {
+        sum += u.seq;
+        assert.equal(u.sum, sum, `seed ${seed}: group ${g} update ${i + 1} adds seq ${u.seq} to the previous sum`);
+        // Records of one input partition reach the group in their input order.
+        const p = partitionOfSeq.get(u.seq);
+        assert.ok(p !== undefined, `seed ${seed}: group ${g} update ${i + 1} names seq ${u.seq}, which was never produced`);
+        assert.ok(u.seq > (lastOfPartition.get(p) ?? -1), `seed ${seed}: group ${g} sees seq ${u.seq} of partition ${p} after seq ${lastOfPartition.get(p)}`);
+        lastOfPartition.set(p, u.seq);
+      });
+      assert.deepEqual(
+        seen.map((u) => u.seq).sort((a, b) => a - b),
+        seqs,
+        `seed ${seed}: group ${g} saw every input seq exactly once`,
+      );
+      finals.set(g, seen.at(-1)!);
+    }
+
+    // Counts: the count of the same grouping, 1..n per group.
+    const counted = new Map<string, number[]>();
+    for (const rec of await readAll(log, names.CRASH_COUNTS)) {
+      let list = counted.get(rec.key);
+      if (list === undefined) counted.set(rec.key, (list = []));
+      list.push(num.deserialize(rec.value!, names.CRASH_COUNTS));
+    }
+    for (const [g, seqs] of expectedSeqs) {
+      assert.deepEqual(counted.get(g), seqs.map((_, i) => i + 1), `seed ${seed}: ${names.CRASH_COUNTS} for ${g} is 1..${seqs.length}`);
+    }
+
+    // Changelogs: the latest committed record per group is the final aggregate.
+    const totalsChangelog = new Map<string, unknown>();
+    for (const rec of await readAll(log, `${names.CRASH_APP}-totals-changelog`)) totalsChangelog.set(rec.key, rec.value === null ? null : json.deserialize(rec.value, ''));
+    const countsChangelog = new Map<string, number>();
+    for (const rec of await readAll(log, `${names.CRASH_APP}-counts-changelog`)) countsChangelog.set(rec.key, num.deserialize(rec.value!, ''));
+    const expectedTotals: Record<string, Total> = {};
+    const expectedCounts: Record<string, number> = {};
+    for (const [g, seqs] of expectedSeqs) {
+      expectedTotals[g] = { count: seqs.length, sum: seqs.reduce((a, b) => a + b, 0), seq: finals.get(g)!.seq };
+      expectedCounts[g] = seqs.length;
+      assert.deepEqual(totalsChangelog.get(g), expectedTotals[g], `seed ${seed}: totals changelog of ${g}`);
+      assert.equal(countsChangelog.get(g), seqs.length, `seed ${seed}: counts changelog of ${g}`);
+    }
+
+    // Stores: as the final run left them (after all the crashes), and as restored from the changelogs alone.
+    for (const [i, s] of stores.entries()) {
+      const pass = i === 0 ? 'final run' : 'restore-only run';
+      assert.deepEqual(s['totals'], expectedTotals, `seed ${seed}: totals store after the ${pass}`);
+      assert.deepEqual(s['counts'], expectedCounts, `seed ${seed}: counts store after the ${pass}`);
+    }
+
+    const summary =
+      `seed ${seed}: ${stats.runningKills + stats.startupKills} SIGKILLs (${stats.runningKills} after RUNNING, ${stats.killsAfterCommits} of them after the run had committed; ` +
+      `${stats.startupKills} before RUNNING), ${stats.killsWithBacklog} with records still unconsumed, ${stats.killsAfterDone} after the child had caught up; ` +
+      `${inputs.length} input records; ${Math.round(performance.now() - began)} ms\n${runs.join('\n')}`;
+    t.diagnostic(summary);
+    console.log(summary);
+    assert.ok(stats.runningKills >= RUNNING_KILLS, 'enough kills after RUNNING');
+    assert.ok(stats.startupKills >= 1, `at least one kill before RUNNING (seed ${seed})`);
+    // Most kills must land while there was work in flight, and in runs that were committing
+    // transactions, or the test would prove little.
+    assert.ok(stats.killsWithBacklog >= total / 2, `most kills happen under load (seed ${seed}): ${stats.killsWithBacklog} of ${total}`);
+    assert.ok(stats.killsAfterCommits >= RUNNING_KILLS / 2, `most kills after RUNNING land in runs that commit (seed ${seed}): ${stats.killsAfterCommits} of ${RUNNING_KILLS}`);
+  } finally {
+    for (const child of live) {
+      child.kill();
+      await child.exited;
+    }
+    await Promise.all([log.close(), admin.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

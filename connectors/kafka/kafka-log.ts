@@ -279,6 +279,14 @@ export class KafkaLog implements Log {
       if (config.retentionBytes !== undefined) configs.push({ name: 'retention.bytes', value: String(config.retentionBytes) });
       try {
         await this.#admin.createTopics({ topics: [name], partitions: config.partitions, replicas: this.#options.replicationFactor ?? -1, configs });
+        // The controller has the topic; wait until the brokers' metadata shows it with its leaders,
+        // so that whoever is told "created" (another process, another client) can use it at once.
+        for (let attempt = 0; ; attempt++) {
+          const t = (await this.#reader.metadata({ topics: [name], forceUpdate: true }).catch(() => undefined))?.topics.get(name);
+          if (t !== undefined && t.partitionsCount === config.partitions && t.partitions.every((p) => p.leader >= 0)) break;
+          if (attempt >= 50) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
       } catch (error) {
         if (!brokerError(error, 'TOPIC_ALREADY_EXISTS')) throw error;
         const existing = (await this.#describe([name])).get(name);

@@ -77,7 +77,12 @@ export type StoreQuery =
 
 export type FromThread =
   | { readonly kind: 'ready'; readonly threadId: number }
-  | { readonly kind: 'stopped'; readonly threadId: number }
+  /**
+   * The thread has stopped. `abandoned`: it stopped on its own after a commit the log refused
+   * (TASK_MIGRATED) or could not take (LOG_UNAVAILABLE); its work since the last commit is dropped
+   * and its tasks must be started again (or given to whoever owns them now).
+   */
+  | { readonly kind: 'stopped'; readonly threadId: number; readonly abandoned?: string }
   | { readonly kind: 'error'; readonly threadId: number; readonly code: ErrorCode | undefined; readonly message: string; readonly stack?: string }
   | {
       readonly kind: 'metrics';

@@ -208,14 +208,15 @@ async function main(): Promise<void> {
     await t.prepared.db?.close();
   }
   global.close();
-  send({ kind: 'stopped', threadId: config.threadId });
+  send({ kind: 'stopped', threadId: config.threadId, ...(abandoned !== undefined && { abandoned }) });
   await log.close();
 }
 
 let tasksById = new Map<string, RunningTask>();
 
-/** Set once a commit was refused because a rebalance gave this process's tasks away. */
+/** Set once a commit was refused (a rebalance gave the tasks away) or the log could not take it. */
 let migrated = false;
+let abandoned: string | undefined;
 
 /**
  * Commits, unless a rebalance has moved on (TASK_MIGRATED): then the transaction is aborted, the
@@ -228,8 +229,12 @@ async function commitUnlessMigrated(tasks: RunningTask[], producer: Transactiona
     await commit(tasks, producer, force);
     return true;
   } catch (error) {
-    if (!(error instanceof StreamsError) || error.code !== 'TASK_MIGRATED') throw error;
+    // With exactly-once the transaction is aborted (or fenced) and the stores' writes since the
+    // last commit are dropped with this thread, so starting the tasks again redoes exactly that.
+    if (producer === undefined || !(error instanceof StreamsError) || (error.code !== 'TASK_MIGRATED' && error.code !== 'LOG_UNAVAILABLE')) throw error;
+    console.warn(`[tributary] stream thread ${config.threadId}: ${error.message}; its tasks start again from their last commit`);
     migrated = true;
+    abandoned = error.code;
     stopping = true;
     for (const t of tasks) t.prepared.db?.discardPending();
     return false;

@@ -103,6 +103,8 @@ interface ThreadHandle {
   readonly stopLog: () => void;
   ready: boolean;
   stopped: Promise<void>;
+  /** The application asked it to stop. */
+  stopRequested: boolean;
 }
 
 /**
@@ -130,6 +132,8 @@ export class StreamsApp {
   #membership: GroupMembership | undefined;
   /** Rebalances, handled one after the other. */
   #rebalancing: Promise<void> = Promise.resolve();
+  /** What the running threads were started with (to start them again). */
+  #current: { tasks: readonly TaskSpec[]; member: GroupGeneration | undefined; transactionalIdPrefix: string | undefined } | undefined;
   /** Task id -> `host:port` of the process that runs it, for tasks of other processes. */
   #remote = new Map<string, string>();
   readonly #pending = new Map<number, (message: FromThread) => void>();
@@ -307,9 +311,32 @@ export class StreamsApp {
     return this.#options.stateDir === false ? undefined : (this.#options.stateDir ?? join(tmpdir(), 'tributary'));
   }
 
+  /**
+   * A thread gave up its tasks after a commit the log refused or could not take: start the
+   * current tasks again (after a second, and after any rebalance already queued), from their last
+   * commit. If the log stays unreachable, the new threads fail after `unavailableRetryMs` and the
+   * application goes to ERROR.
+   */
+  #restartAfter(reason: string): void {
+    this.#rebalancing = this.#rebalancing
+      .then(async () => {
+        await new Promise((r) => setTimeout(r, 1000));
+        if (this.#state !== 'RUNNING' && this.#state !== 'REBALANCING') return;
+        const current = this.#current;
+        if (current === undefined) return;
+        console.warn(`[tributary] ${this.#options.applicationId}: restarting the stream threads (${reason})`);
+        if (this.#state === 'RUNNING') this.#transition('REBALANCING');
+        await this.#stopThreads();
+        await this.#launch(current.tasks, current.member, current.transactionalIdPrefix);
+        if (this.#state === 'REBALANCING') this.#transition('RUNNING');
+      })
+      .catch((error: unknown) => void this.#fail(error instanceof StreamsError ? error : new StreamsError('PROCESSING_FAILED', describeCause(error), { cause: error })));
+  }
+
   /** Starts stream threads for `tasks` (round robin) and waits until every task is restored. */
   async #launch(tasks: readonly TaskSpec[], member: GroupGeneration | undefined, transactionalIdPrefix?: string): Promise<void> {
     const plan = this.#plan!;
+    this.#current = { tasks, member, transactionalIdPrefix };
     const threadCount = Math.max(1, Math.min(this.#threadCount(), tasks.length));
     const assigned: TaskSpec[][] = Array.from({ length: threadCount }, () => []);
     tasks.forEach((task, i) => assigned[i % threadCount]!.push(task));
@@ -444,6 +471,7 @@ export class StreamsApp {
   /** Stops every stream thread after a last commit (refused, and so aborted, if the generation moved on). */
   async #stopThreads(): Promise<void> {
     const threads = this.#threads.splice(0);
+    for (const t of threads) t.stopRequested = true;
     for (const owner of this.#storeOwners.values()) owner.threadOf.clear();
     for (const t of threads) t.worker.postMessage({ kind: 'stop' } satisfies ToThread);
     await Promise.all(
@@ -471,7 +499,7 @@ export class StreamsApp {
       rejectReady = reject;
     });
     let resolveStopped!: () => void;
-    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)) };
+    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)), stopRequested: false };
     this.#threads.push(handle);
     worker.on('message', (message: FromThread) => {
       switch (message.kind) {
@@ -481,6 +509,7 @@ export class StreamsApp {
           return;
         case 'stopped':
           resolveStopped();
+          if (message.abandoned !== undefined && !handle.stopRequested) this.#restartAfter(message.abandoned);
           return;
         case 'error': {
           const error = new StreamsError(message.code ?? 'PROCESSING_FAILED', `stream thread ${message.threadId} failed: ${message.message}`);

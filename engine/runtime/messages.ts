@@ -24,6 +24,8 @@ export interface ThreadConfig {
   readonly pollIntervalMs: number;
   readonly maxPollRecords: number;
   readonly tasks: readonly TaskSpec[];
+  /** Standby tasks: warm copies of other processes' tasks (numStandbyReplicas). */
+  readonly standbys?: readonly TaskSpec[];
   /** Partition count of every topic the topology may write, with log names. */
   readonly partitions: Readonly<Record<string, number>>;
   /** Topology topic name -> log topic name, for internal topics (prefixed with the application id). */

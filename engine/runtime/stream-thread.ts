@@ -175,6 +175,8 @@ async function main(): Promise<void> {
     });
   }
 
+  const standbys: StandbyTask[] = [];
+  for (const spec of config.standbys ?? []) standbys.push(await openStandby(spec, topology, kvStoresInThread));
   tasksById = new Map(tasks.map((t) => [t.spec.id, t]));
   port.on('message', (message: ToThread) => onControl(message, tasks));
   send({ kind: 'ready', threadId: config.threadId });
@@ -199,6 +201,10 @@ async function main(): Promise<void> {
       if (!(await commitUnlessMigrated(tasks, producer))) break;
       lastCommit = Date.now();
     }
+    if (standbys.length > 0 && Date.now() - lastStandbyPoll >= STANDBY_POLL_MS) {
+      lastStandbyPoll = Date.now();
+      await updateStandbys(standbys, false);
+    }
     if (tasks.some(hasQueued)) await new Promise(setImmediate);
     else if (fetched === 0) await new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs));
   }
@@ -207,12 +213,67 @@ async function main(): Promise<void> {
     t.task.close();
     await t.prepared.db?.close();
   }
+  if (standbys.length > 0) await updateStandbys(standbys, true);
+  for (const sb of standbys) await sb.prepared.db?.close();
   global.close();
   send({ kind: 'stopped', threadId: config.threadId, ...(abandoned !== undefined && { abandoned }) });
   await log.close();
 }
 
 let tasksById = new Map<string, RunningTask>();
+
+/**
+ * A standby task (numStandbyReplicas): a warm copy of another process's task, kept by reading
+ * its changelogs into the same local stores an active task would use. When the task moves here,
+ * it starts from this copy and replays only the records after it.
+ */
+interface StandbyTask {
+  readonly spec: TaskSpec;
+  readonly prepared: PreparedStores;
+  /** Store name -> the store and its changelog, with the next changelog offset to apply. */
+  readonly stores: { readonly store: AnyStore & RestorableStore; readonly topic: string; position: number }[];
+}
+
+const STANDBY_POLL_MS = 100;
+let lastStandbyPoll = 0;
+let lastStandbyFlush = Date.now();
+
+async function openStandby(spec: TaskSpec, topology: Topology, kvStores: number): Promise<StandbyTask> {
+  const subtopology = topology.subtopologies()[spec.subtopology]!;
+  const logged = subtopology.stores.filter((s) => config.changelogs[s] !== undefined);
+  const ends = await fetchMany(log, logged.map((s) => ({ tp: { topic: config.changelogs[s]!, partition: spec.partition }, offset: 0, options: { maxRecords: 0 } })));
+  const prepared = await prepareStores({
+    stateDir: config.stateDir,
+    applicationId: config.applicationId,
+    taskId: spec.id,
+    topology,
+    storeNames: logged,
+    changelogs: config.changelogs,
+    changelogEnds: new Map(logged.map((s, i) => [config.changelogs[s]!, ends[i]!.endOffset])),
+    cacheBytesPerStore: Math.floor(config.cacheBytes / kvStores),
+    warn: (message) => console.warn(`[tributary] standby task ${spec.id}: ${message}`),
+  });
+  const stores = logged.map((name) => {
+    const store = prepared.createStore(topology.storeBuilder(name)!, { recordTimestamp: () => 0 }) as AnyStore & RestorableStore;
+    return { store, topic: config.changelogs[name]!, position: prepared.restoreFrom.get(name) ?? 0 };
+  });
+  return { spec, prepared, stores };
+}
+
+/** Applies what the changelogs of the standby tasks gained; their local state reaches the disk about once a second. */
+async function updateStandbys(standbys: readonly StandbyTask[], flush: boolean): Promise<void> {
+  const parts = standbys.flatMap((sb) => sb.stores.map((entry) => ({ sb, entry })));
+  const results = await fetchMany(log, parts.map(({ sb, entry }) => ({ tp: { topic: entry.topic, partition: sb.spec.partition }, offset: entry.position, options: { maxRecords: 10_000 } })));
+  parts.forEach(({ sb, entry }, i) => {
+    const r = results[i]!;
+    for (const rec of r.records) sb.prepared.restore(entry.store, rec.key!, rec.value, rec.timestamp);
+    entry.position = r.nextOffset;
+  });
+  if (flush || Date.now() - lastStandbyFlush >= STATE_FLUSH_INTERVAL_MS) {
+    lastStandbyFlush = Date.now();
+    await Promise.all(standbys.map((sb) => (sb.prepared.db !== undefined && sb.prepared.db.pendingWrites > 0 ? sb.prepared.db.commit(new Map(sb.stores.map((e) => [e.topic, e.position]))) : undefined)));
+  }
+}
 
 /** Set once a commit was refused (a rebalance gave the tasks away) or the log could not take it. */
 let migrated = false;

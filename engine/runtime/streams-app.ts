@@ -85,6 +85,12 @@ export interface StreamsAppOptions {
   readonly cacheMaxBytes?: number;
   /** Serve interactive queries, health, metrics and ingest over HTTP. Port 0 picks a free port. */
   readonly http?: HttpOptions;
+  /**
+   * When several processes share the work (Kafka): how many other processes keep a warm copy of
+   * each task's stores (default 0, as in Kafka Streams), so that a task that moves there after a
+   * failure replays only the latest changelog records instead of all of them.
+   */
+  readonly numStandbyReplicas?: number;
 }
 
 /** What each process tells the group when it joins. */
@@ -133,7 +139,9 @@ export class StreamsApp {
   /** Rebalances, handled one after the other. */
   #rebalancing: Promise<void> = Promise.resolve();
   /** What the running threads were started with (to start them again). */
-  #current: { tasks: readonly TaskSpec[]; member: GroupGeneration | undefined; transactionalIdPrefix: string | undefined } | undefined;
+  #current:
+    | { tasks: readonly TaskSpec[]; member: GroupGeneration | undefined; transactionalIdPrefix: string | undefined; standbys: readonly TaskSpec[] }
+    | undefined;
   /** Task id -> `host:port` of the process that runs it, for tasks of other processes. */
   #remote = new Map<string, string>();
   readonly #pending = new Map<number, (message: FromThread) => void>();
@@ -327,30 +335,34 @@ export class StreamsApp {
         console.warn(`[tributary] ${this.#options.applicationId}: restarting the stream threads (${reason})`);
         if (this.#state === 'RUNNING') this.#transition('REBALANCING');
         await this.#stopThreads();
-        await this.#launch(current.tasks, current.member, current.transactionalIdPrefix);
+        await this.#launch(current.tasks, current.member, current.transactionalIdPrefix, current.standbys);
         if (this.#state === 'REBALANCING') this.#transition('RUNNING');
       })
       .catch((error: unknown) => void this.#fail(error instanceof StreamsError ? error : new StreamsError('PROCESSING_FAILED', describeCause(error), { cause: error })));
   }
 
   /** Starts stream threads for `tasks` (round robin) and waits until every task is restored. */
-  async #launch(tasks: readonly TaskSpec[], member: GroupGeneration | undefined, transactionalIdPrefix?: string): Promise<void> {
+  async #launch(tasks: readonly TaskSpec[], member: GroupGeneration | undefined, transactionalIdPrefix?: string, standbys: readonly TaskSpec[] = []): Promise<void> {
     const plan = this.#plan!;
-    this.#current = { tasks, member, transactionalIdPrefix };
-    const threadCount = Math.max(1, Math.min(this.#threadCount(), tasks.length));
+    this.#current = { tasks, member, transactionalIdPrefix, standbys };
+    const threadCount = Math.max(1, Math.min(this.#threadCount(), tasks.length + standbys.length));
     const assigned: TaskSpec[][] = Array.from({ length: threadCount }, () => []);
     tasks.forEach((task, i) => assigned[i % threadCount]!.push(task));
+    const standbyOf: TaskSpec[][] = Array.from({ length: threadCount }, () => []);
+    // Standbys go to the threads with the fewest tasks first.
+    standbys.forEach((task, i) => standbyOf[(tasks.length + i) % threadCount]!.push(task));
     for (const owner of this.#storeOwners.values()) {
       owner.threadOf.clear();
       assigned.forEach((list, thread) => list.forEach((t) => t.subtopology === owner.subtopology && owner.threadOf.set(t.partition, thread)));
     }
-    if (tasks.length === 0) return;
+    if (tasks.length + standbys.length === 0) return;
     await Promise.all(
       assigned.map((list, threadId) =>
         this.#spawn({
           ...plan.base,
           threadId,
           tasks: list,
+          ...(standbyOf[threadId]!.length > 0 && { standbys: standbyOf[threadId]! }),
           cacheBytes: Math.floor((this.#options.cacheMaxBytes ?? 64 * 1024 * 1024) / threadCount),
           ...(member !== undefined && { member }),
           ...(transactionalIdPrefix !== undefined && { transactionalIdPrefix }),
@@ -424,11 +436,26 @@ export class StreamsApp {
               if (t !== undefined) remote.set(t.id, endpoint);
             }
           }
+          // Standby tasks: each task's copies go to the next members after its owner (in member
+          // id order), so every member computes the same placement from the same member list.
+          const standbys: TaskSpec[] = [];
+          const replicas = Math.min(this.#options.numStandbyReplicas ?? 0, assignment.members.length - 1);
+          if (replicas > 0) {
+            const ids = assignment.members.map((m) => m.memberId).sort();
+            const ownerOf = new Map<string, string>();
+            for (const m of assignment.members) for (const tp of m.partitions) if (taskOfPartition.has(partitionKey(tp))) ownerOf.set(taskOfPartition.get(partitionKey(tp))!.id, m.memberId);
+            for (const t of tasks) {
+              const owner = ownerOf.get(t.id);
+              if (owner === undefined || owner === assignment.memberId) continue;
+              const at = ids.indexOf(owner);
+              for (let k = 1; k <= replicas; k++) if (ids[(at + k) % ids.length] === assignment.memberId) standbys.push(t);
+            }
+          }
           if (this.#state === 'RUNNING') this.#transition('REBALANCING');
           await this.#stopThreads();
           this.#remote = remote;
           owned = mine.map((t) => t.id);
-          await this.#launch(mine, { generationId: assignment.generationId, memberId: assignment.memberId }, `${applicationId}-${processId}`);
+          await this.#launch(mine, { generationId: assignment.generationId, memberId: assignment.memberId }, `${applicationId}-${processId}`, standbys);
           assignments++;
           if (assignments === 1) firstDone();
           else if (this.#state === 'REBALANCING') this.#transition('RUNNING');

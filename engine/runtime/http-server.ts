@@ -385,6 +385,25 @@ export class AppHttpServer {
         for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.deadLettered);
       },
     });
+    const app = this.#app;
+    new Gauge({
+      name: 'tributary_thread_restarts_total',
+      help: 'Stream threads started again after a commit the log refused (TASK_MIGRATED) or could not take (LOG_UNAVAILABLE)',
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const reason of ['TASK_MIGRATED', 'LOG_UNAVAILABLE']) this.set({ reason }, app.restarts.byReason.get(reason) ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tributary_rebalances_total',
+      help: 'Group rebalances this process took part in (processes sharing the work on Kafka)',
+      registers: [r],
+      collect() {
+        this.set(app.restarts.rebalances);
+      },
+    });
     new Gauge({
       name: 'tributary_restored_records',
       help: 'Changelog records replayed when each task started',
@@ -441,7 +460,6 @@ export class AppHttpServer {
         this.set(snapshot === undefined || snapshot.processed === 0 ? 0 : (snapshot.processMs * 1000) / snapshot.processed);
       },
     });
-    const app = this.#app;
     new Gauge({
       name: 'tributary_state',
       help: 'Application state (1 for the current state)',

@@ -138,6 +138,18 @@ export class StreamsApp {
   #membership: GroupMembership | undefined;
   /** Rebalances, handled one after the other. */
   #rebalancing: Promise<void> = Promise.resolve();
+  readonly #restarts = new Map<string, number>();
+  #rebalances = 0;
+
+  /**
+   * How often the stream threads were started again after a commit the log refused or could not
+   * take, by reason (TASK_MIGRATED, LOG_UNAVAILABLE), and how many group rebalances this process
+   * went through. While either happens the application is in REBALANCING.
+   */
+  get restarts(): { readonly byReason: ReadonlyMap<string, number>; readonly rebalances: number } {
+    return { byReason: this.#restarts, rebalances: this.#rebalances };
+  }
+
   /** What the running threads were started with (to start them again). */
   #current:
     | { tasks: readonly TaskSpec[]; member: GroupGeneration | undefined; transactionalIdPrefix: string | undefined; standbys: readonly TaskSpec[] }
@@ -333,6 +345,7 @@ export class StreamsApp {
         const current = this.#current;
         if (current === undefined) return;
         console.warn(`[tributary] ${this.#options.applicationId}: restarting the stream threads (${reason})`);
+        this.#restarts.set(reason, (this.#restarts.get(reason) ?? 0) + 1);
         if (this.#state === 'RUNNING') this.#transition('REBALANCING');
         await this.#stopThreads();
         await this.#launch(current.tasks, current.member, current.transactionalIdPrefix, current.standbys);
@@ -452,6 +465,7 @@ export class StreamsApp {
             }
           }
           if (this.#state === 'RUNNING') this.#transition('REBALANCING');
+          this.#rebalances++;
           await this.#stopThreads();
           this.#remote = remote;
           owned = mine.map((t) => t.id);

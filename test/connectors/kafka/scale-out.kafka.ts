@@ -138,6 +138,9 @@ test('three processes split the tasks; one is SIGKILLed mid-stream and one joins
       }
     }
     // /stores shows who hosts each partition: every partition has a host, and the hosts are the live processes.
+    // a went through the rebalances (b, c joining; b's death; d joining) and reports them.
+    const metrics = await (await fetch(`http://127.0.0.1:${live[0]!.port}/metrics`)).text();
+    assert.ok(Number(/^tributary_rebalances_total (\d+)/m.exec(metrics)?.[1] ?? 0) >= 2, 'rebalances counted');
     await ask(live[0]!, WORDS[0]!);
     const stores = (await (await fetch(`http://127.0.0.1:${live[0]!.port}/stores`)).json()) as { name: string; hosts: { partition: number; host: string | null }[] }[];
     const hosts = stores.find((s) => s.name === 'counts')!.hosts;

@@ -71,6 +71,8 @@ test('the HTTP server ingests records, answers queries, health and metrics, and 
     const metrics = (await get('/metrics')).body as string;
     assert.match(metrics, /tributary_records_in_total\{task="0_0"\} \d+/);
     assert.match(metrics, /tributary_state\{state="RUNNING"\} 1/);
+    assert.match(metrics, /tributary_thread_restarts_total\{reason="LOG_UNAVAILABLE"\} 0/);
+    assert.match(metrics, /tributary_rebalances_total 0/);
     // Request durations per route (404s included), and the server's own time on every response.
     assert.match(metrics, /tributary_http_request_duration_seconds_count\{route="\/stores",status="200"\} [1-9]/);
     assert.match(metrics, /tributary_http_request_duration_seconds_count\{route="\/stores",status="404"\} [1-9]/);

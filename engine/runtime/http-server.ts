@@ -162,7 +162,7 @@ export class AppHttpServer {
       if (typeof request.store !== 'string' || typeof request.partition !== 'number' || typeof request.query !== 'object' || request.query === null) {
         throw new HttpError(400, 'body must be JSON: { "store", "partition", "query" }');
       }
-      const result = await this.#app.queryLocal(request.store, request.partition, request.query as StoreQuery);
+      const result = await this.#app.queryLocal(request.store, request.partition, request.query as StoreQuery, (request as { stale?: unknown }).stale === true);
       return this.#send(res, result.status, result.body);
     }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'topics') return this.#topics(res);
@@ -211,7 +211,8 @@ export class AppHttpServer {
       if (bad !== undefined) return this.#send(res, bad.status, bad.body);
       return this.#send(res, 200, results.flatMap((r) => r.body as unknown[]));
     }
-    const result = await this.#app.queryKey(store!, q);
+    // ?stale=true: a standby copy may answer when the active task cannot (Kafka Streams' enableStaleStores).
+    const result = await this.#app.queryKey(store!, q, { stale: query.get('stale') === 'true' });
     this.#send(res, result.status, result.body);
   }
 

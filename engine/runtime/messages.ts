@@ -69,7 +69,8 @@ export interface TaskMetricsSnapshot {
 export type ToThread =
   | { readonly kind: 'stop' }
   | { readonly kind: 'metrics'; readonly id: number }
-  | { readonly kind: 'query'; readonly id: number; readonly store: string; readonly partition: number; readonly query: StoreQuery };
+  /** `stale`: a standby copy of the partition may answer (it may lag behind the active task). */
+  | { readonly kind: 'query'; readonly id: number; readonly store: string; readonly partition: number; readonly query: StoreQuery; readonly stale?: boolean };
 
 export type StoreQuery =
   | { readonly type: 'key'; readonly key: string }

@@ -177,6 +177,7 @@ async function main(): Promise<void> {
 
   const standbys: StandbyTask[] = [];
   for (const spec of config.standbys ?? []) standbys.push(await openStandby(spec, topology, kvStoresInThread));
+  for (const sb of standbys) for (const { store } of sb.stores) standbyStores.set(`${store.name}:${sb.spec.partition}`, store);
   tasksById = new Map(tasks.map((t) => [t.spec.id, t]));
   port.on('message', (message: ToThread) => onControl(message, tasks));
   send({ kind: 'ready', threadId: config.threadId });
@@ -233,6 +234,9 @@ interface StandbyTask {
   /** Store name -> the store and its changelog, with the next changelog offset to apply. */
   readonly stores: { readonly store: AnyStore & RestorableStore; readonly topic: string; position: number }[];
 }
+
+/** `${store}:${partition}` -> the standby copy of that store partition, for stale queries. */
+const standbyStores = new Map<string, AnyStore>();
 
 const STANDBY_POLL_MS = 100;
 let lastStandbyPoll = 0;
@@ -544,10 +548,11 @@ function onControl(message: ToThread, tasks: RunningTask[]): void {
       return;
     case 'query': {
       const t = tasks.find((x) => x.spec.partition === message.partition && x.task.stores.has(message.store));
+      const store = t?.task.stores.get(message.store) ?? (message.stale === true ? standbyStores.get(`${message.store}:${message.partition}`) : undefined);
       const result =
-        t === undefined
+        store === undefined
           ? { status: 404, body: { error: `store "${message.store}" partition ${message.partition} is not here` } }
-          : runQuery(t.task.stores.get(message.store)!, topology.storeBuilder(message.store)!.keySerde, message.query as StoreQuery);
+          : runQuery(store, topology.storeBuilder(message.store)!.keySerde, message.query as StoreQuery);
       send({ kind: 'query-result', id: message.id, ...result });
       return;
     }

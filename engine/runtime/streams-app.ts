@@ -132,7 +132,7 @@ export class StreamsApp {
   readonly #threads: ThreadHandle[] = [];
   #topology: Topology | undefined;
   /** Store name -> log partition count, its sub-topology, and the local thread holding each partition's task. */
-  readonly #storeOwners = new Map<string, { partitions: number; subtopology: number; threadOf: Map<number, number> }>();
+  readonly #storeOwners = new Map<string, { partitions: number; subtopology: number; threadOf: Map<number, number>; standbyThreadOf: Map<number, number> }>();
   /** What #start planned: every task of the topology and the thread configuration. */
   #plan: { tasks: readonly TaskSpec[]; base: Omit<ThreadConfig, 'threadId' | 'tasks' | 'cacheBytes'> } | undefined;
   #membership: GroupMembership | undefined;
@@ -154,6 +154,8 @@ export class StreamsApp {
   #current:
     | { tasks: readonly TaskSpec[]; member: GroupGeneration | undefined; transactionalIdPrefix: string | undefined; standbys: readonly TaskSpec[] }
     | undefined;
+  /** Task id -> `host:port` of the other processes that keep a standby copy of it. */
+  #remoteStandbys = new Map<string, string[]>();
   /** Task id -> `host:port` of the process that runs it, for tasks of other processes. */
   #remote = new Map<string, string>();
   readonly #pending = new Map<number, (message: FromThread) => void>();
@@ -294,7 +296,7 @@ export class StreamsApp {
         tasks.push({ id: `${sub.id}_${p}`, subtopology: sub.id, partition: p, inputs: sub.sourceTopics.map((t) => ({ topic: logName(t), partition: p })) });
       }
     }
-    for (const [store, subId] of taskOfStore) this.#storeOwners.set(store, { partitions: taskCount.get(subId)!, subtopology: subId, threadOf: new Map() });
+    for (const [store, subId] of taskOfStore) this.#storeOwners.set(store, { partitions: taskCount.get(subId)!, subtopology: subId, threadOf: new Map(), standbyThreadOf: new Map() });
     const eos = (this.#options.processingGuarantee ?? 'exactly_once_v2') === 'exactly_once_v2';
     const globalTopics: Record<string, number> = {};
     for (const g of topology.globalStores()) globalTopics[g.topic] = partitions.get(g.topic)!;
@@ -366,7 +368,9 @@ export class StreamsApp {
     standbys.forEach((task, i) => standbyOf[(tasks.length + i) % threadCount]!.push(task));
     for (const owner of this.#storeOwners.values()) {
       owner.threadOf.clear();
+      owner.standbyThreadOf.clear();
       assigned.forEach((list, thread) => list.forEach((t) => t.subtopology === owner.subtopology && owner.threadOf.set(t.partition, thread)));
+      standbyOf.forEach((list, thread) => list.forEach((t) => t.subtopology === owner.subtopology && owner.standbyThreadOf.set(t.partition, thread)));
     }
     if (tasks.length + standbys.length === 0) return;
     await Promise.all(
@@ -452,22 +456,32 @@ export class StreamsApp {
           // Standby tasks: each task's copies go to the next members after its owner (in member
           // id order), so every member computes the same placement from the same member list.
           const standbys: TaskSpec[] = [];
+          const remoteStandbys = new Map<string, string[]>();
           const replicas = Math.min(this.#options.numStandbyReplicas ?? 0, assignment.members.length - 1);
           if (replicas > 0) {
             const ids = assignment.members.map((m) => m.memberId).sort();
+            const endpointOf = new Map(assignment.members.map((m) => [m.memberId, decode(m.metadata).endpoint]));
             const ownerOf = new Map<string, string>();
             for (const m of assignment.members) for (const tp of m.partitions) if (taskOfPartition.has(partitionKey(tp))) ownerOf.set(taskOfPartition.get(partitionKey(tp))!.id, m.memberId);
             for (const t of tasks) {
               const owner = ownerOf.get(t.id);
-              if (owner === undefined || owner === assignment.memberId) continue;
+              if (owner === undefined) continue;
               const at = ids.indexOf(owner);
-              for (let k = 1; k <= replicas; k++) if (ids[(at + k) % ids.length] === assignment.memberId) standbys.push(t);
+              for (let k = 1; k <= replicas; k++) {
+                const host = ids[(at + k) % ids.length]!;
+                if (host === assignment.memberId) standbys.push(t);
+                else {
+                  const endpoint = endpointOf.get(host);
+                  if (endpoint !== null && endpoint !== undefined) remoteStandbys.set(t.id, [...(remoteStandbys.get(t.id) ?? []), endpoint]);
+                }
+              }
             }
           }
           if (this.#state === 'RUNNING') this.#transition('REBALANCING');
           this.#rebalances++;
           await this.#stopThreads();
           this.#remote = remote;
+          this.#remoteStandbys = remoteStandbys;
           owned = mine.map((t) => t.id);
           await this.#launch(mine, { generationId: assignment.generationId, memberId: assignment.memberId }, `${applicationId}-${processId}`, standbys);
           assignments++;
@@ -513,7 +527,10 @@ export class StreamsApp {
   async #stopThreads(): Promise<void> {
     const threads = this.#threads.splice(0);
     for (const t of threads) t.stopRequested = true;
-    for (const owner of this.#storeOwners.values()) owner.threadOf.clear();
+    for (const owner of this.#storeOwners.values()) {
+      owner.threadOf.clear();
+      owner.standbyThreadOf.clear();
+    }
     for (const t of threads) t.worker.postMessage({ kind: 'stop' } satisfies ToThread);
     await Promise.all(
       threads.map(async (t) => {
@@ -640,40 +657,59 @@ export class StreamsApp {
   /**
    * Runs an interactive query on the task holding `partition` of `store`: on this process's
    * thread that runs it, or on the process that does (over HTTP, when processes share the work).
+   * With `stale`, a standby copy (here or on another process) answers when the active task cannot.
    */
-  async query(store: string, partition: number, query: StoreQuery): Promise<QueryResult> {
+  async query(store: string, partition: number, query: StoreQuery, options: { stale?: boolean } = {}): Promise<QueryResult> {
     const local = await this.queryLocal(store, partition, query);
-    if (local.status !== 421) return local;
+    if (local.status !== 421 && local.status !== 503) return local;
     const owner = this.#storeOwners.get(store)!;
-    const endpoint = this.#remote.get(`${owner.subtopology}_${partition}`);
-    if (endpoint === undefined) return { status: 503, body: { error: `store "${store}" partition ${partition} has no owner right now (state ${this.#state}); retry` } };
+    const task = `${owner.subtopology}_${partition}`;
+    const endpoint = this.#remote.get(task);
+    let answer: QueryResult =
+      endpoint === undefined ? { status: 503, body: { error: `store "${store}" partition ${partition} has no owner right now (state ${this.#state}); retry` } } : await this.#forward(endpoint, store, partition, query, false);
+    if (answer.status !== 503 || options.stale !== true) return answer;
+    // The active copy cannot answer: a standby copy may (possibly behind it).
+    const here = await this.queryLocal(store, partition, query, true);
+    if (here.status === 200 || here.status === 404) return here;
+    for (const other of this.#remoteStandbys.get(task) ?? []) {
+      answer = await this.#forward(other, store, partition, query, true);
+      if (answer.status === 200 || answer.status === 404) return answer;
+    }
+    return answer;
+  }
+
+  async #forward(endpoint: string, store: string, partition: number, query: StoreQuery, stale: boolean): Promise<QueryResult> {
     try {
       const res = await fetch(`http://${endpoint}/internal/query`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ store, partition, query }),
+        body: JSON.stringify({ store, partition, query, stale }),
         signal: AbortSignal.timeout(10_000),
       });
-      return { status: res.status, body: await res.json() };
+      return { status: res.status === 421 ? 503 : res.status, body: await res.json() };
     } catch (error) {
       return { status: 503, body: { error: `the process at ${endpoint} that runs store "${store}" partition ${partition} did not answer: ${describeCause(error)}` } };
     }
   }
 
-  /** `query` on this process only: 421 (misdirected) when another process runs the partition. */
-  async queryLocal(store: string, partition: number, query: StoreQuery): Promise<QueryResult> {
+  /**
+   * `query` on this process only: 421 (misdirected) when another process runs the partition.
+   * With `stale`, a standby copy on this process answers when the active task is elsewhere.
+   */
+  async queryLocal(store: string, partition: number, query: StoreQuery, stale = false): Promise<QueryResult> {
     const owner = this.#storeOwners.get(store);
     if (owner === undefined) return { status: 404, body: { error: `no store named "${store}"` } };
     if (!Number.isSafeInteger(partition) || partition < 0 || partition >= owner.partitions) {
       return { status: 400, body: { error: `store "${store}" has partitions 0..${owner.partitions - 1}` } };
     }
     if (this.#state !== 'RUNNING' && this.#state !== 'REBALANCING') return { status: 503, body: { error: `store "${store}" is not available (state ${this.#state})` } };
-    const thread = owner.threadOf.get(partition);
+    let thread = owner.threadOf.get(partition);
+    if ((thread === undefined || this.#threads[thread] === undefined) && stale) thread = owner.standbyThreadOf.get(partition);
     if (thread === undefined || this.#threads[thread] === undefined) {
       if (this.#remote.has(`${owner.subtopology}_${partition}`)) return { status: 421, body: { error: `store "${store}" partition ${partition} is on another process` } };
       return { status: 503, body: { error: `store "${store}" partition ${partition} is not available (state ${this.#state}); retry` } };
     }
-    const reply = await this.#ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query }));
+    const reply = await this.#ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query, ...(stale && { stale }) }));
     return { status: reply.status, body: reply.body };
   }
 
@@ -692,7 +728,7 @@ export class StreamsApp {
    * the key hashes to with the store's key serde, then on the others (a key written by another
    * partitioner). The key is given as a string and decoded with the store's key serde.
    */
-  async queryKey(store: string, query: StoreQuery & { key: string }): Promise<QueryResult> {
+  async queryKey(store: string, query: StoreQuery & { key: string }, options: { stale?: boolean } = {}): Promise<QueryResult> {
     const owner = this.#storeOwners.get(store);
     const builder = this.#topology?.storeBuilder(store);
     if (owner === undefined || builder === undefined) return { status: 404, body: { error: `no store named "${store}"` } };
@@ -702,7 +738,7 @@ export class StreamsApp {
     const order = [first, ...Array.from({ length: owner.partitions }, (_, p) => p).filter((p) => p !== first)];
     let last: QueryResult = { status: 404, body: { error: 'no such key' } };
     for (const p of order) {
-      last = await this.query(store, p, query);
+      last = await this.query(store, p, query, options);
       const empty = Array.isArray(last.body) && last.body.length === 0;
       if (last.status !== 404 && !empty) return last;
     }

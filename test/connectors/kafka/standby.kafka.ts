@@ -49,7 +49,7 @@ async function count(port: number, word: string): Promise<number | undefined> {
   return res.status === 200 ? ((await res.json()) as { value: number }).value : undefined;
 }
 
-test('with numStandbyReplicas 1 a task that fails over starts from the standby copy and replays only the latest records', { timeout: 240_000 }, async () => {
+test('with numStandbyReplicas 1, stale reads are answered by the standby copy while the owner is down, and a task that fails over starts from that copy', { timeout: 240_000 }, async () => {
   const log = openLog();
   const dir = mkdtempSync(join(tmpdir(), 'tributary-standby-'));
   const env = { KAFKA_BOOTSTRAP: bootstrap.join(','), WC_INPUT: unique('sb-in'), WC_OUTPUT: unique('sb-out'), APP_ID: unique('sb-app'), STANDBYS: '1' };
@@ -82,6 +82,15 @@ test('with numStandbyReplicas 1 a task that fails over starts from the standby c
     const before = await restored(a.port);
     b.process.kill('SIGKILL');
     await b.exited;
+    // Until the broker drops b (session timeout), b's partitions have no live owner: a plain
+    // query for one of their keys gets 503; with ?stale=true a's standby copy answers.
+    const plain = await Promise.all(WORDS.map((w) => fetch(`http://127.0.0.1:${a.port}/stores/counts/keys/${w}`).then((r) => r.status)));
+    assert.ok(plain.includes(503), `some words live on b's partitions: ${plain}`);
+    for (const word of WORDS) {
+      const res = await fetch(`http://127.0.0.1:${a.port}/stores/counts/keys/${word}?stale=true`);
+      assert.equal(res.status, 200, `a stale read of ${word}`);
+      assert.equal(((await res.json()) as { value: number }).value, expected.get(word), `the standby copy has the count of ${word}`);
+    }
     // a takes every task once the broker drops b (session timeout); moved tasks start from the standby copy.
     const deadline = Date.now() + 90_000;
     let after = new Map<string, number>();

@@ -3,7 +3,7 @@
  * formatting. Benchmarks are run by hand (see bench/README.md), never by `npm test`.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 
 /** Key bytes + value bytes of every synthetic record. */
@@ -92,4 +92,75 @@ export function cpuSecondsSince(from: NodeJS.CpuUsage): number {
 
 export function timestampForFile(date = new Date()): string {
   return date.toISOString().replace(/[:.]/g, '-');
+}
+
+/**
+ * Pids of the Kafka broker(s) that `node scripts/kafka.ts start` runs (from .kafka/data/*.pid),
+ * or of any `kafka.Kafka` JVM (pgrep) when there is no such file. The broker is a separate process,
+ * so its CPU is not in `process.cpuUsage()`: the Kafka benchmarks read it from /proc.
+ */
+export function kafkaBrokerPids(): number[] {
+  const dataDir = new URL('../.kafka/data/', import.meta.url);
+  const pids: number[] = [];
+  try {
+    for (const name of readdirSync(dataDir)) {
+      if (!name.endsWith('.pid')) continue;
+      const pid = Number(readFileSync(new URL(name, dataDir), 'utf8').trim());
+      if (Number.isSafeInteger(pid) && pid > 0 && existsSync(`/proc/${pid}/stat`)) pids.push(pid);
+    }
+  } catch {
+    // no .kafka/data: look for the JVM by its main class
+  }
+  if (pids.length > 0) return pids;
+  try {
+    return execFileSync('pgrep', ['-f', 'kafka.Kafka'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+let clockTicks: number | undefined;
+
+/** CPU seconds (utime + stime from /proc/<pid>/stat) used so far by these processes, all threads included. */
+export function processCpuSeconds(pids: readonly number[]): number {
+  clockTicks ??= (() => {
+    try {
+      return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      return 100;
+    }
+  })();
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / clockTicks;
+}
+
+/**
+ * CPU seconds all processes of the machine have used (user, nice, system, irq, softirq, steal from
+ * the `cpu` line of /proc/stat), or NaN where there is no /proc/stat. Over a span, minus the
+ * benchmark's own CPU, it tells how much other work competed for the CPUs.
+ */
+export function machineBusySeconds(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    processCpuSeconds([]); // sets clockTicks
+    return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / clockTicks!;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The q-quantile (0..1) of sorted numbers, nearest rank. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }

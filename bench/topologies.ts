@@ -14,6 +14,19 @@ export const OUTPUT_TOPICS = {
 } as const;
 export type TopologyName = keyof typeof OUTPUT_TOPICS;
 
+/**
+ * The topics a topology reads and writes: INPUT_TOPIC and OUTPUT_TOPICS, unless the environment
+ * names others (end-to-end.ts --log kafka does: a broker keeps its topics between runs, so each run
+ * uses fresh names). Read when the topology is built, in every thread (worker threads get a copy
+ * of the environment when they start).
+ */
+export function benchTopics(topology: TopologyName): { input: string; output: string } {
+  return {
+    input: process.env.BENCH_INPUT_TOPIC ?? INPUT_TOPIC,
+    output: `${OUTPUT_TOPICS[topology]}${process.env.BENCH_OUTPUT_SUFFIX ?? ''}`,
+  };
+}
+
 const str = Serdes.string();
 const num = Serdes.number();
 
@@ -23,7 +36,8 @@ const num = Serdes.number();
  */
 export function mapFilter(): Topology {
   const b = new StreamsBuilder();
-  b.stream(INPUT_TOPIC, { key: str, value: str })
+  const topics = benchTopics('mapFilter');
+  b.stream(topics.input, { key: str, value: str })
     .mapValues((v) => {
       const at = v.indexOf(';amount=') + 8;
       const page = v.slice(v.indexOf(';page=') + 6, at - 8);
@@ -31,18 +45,19 @@ export function mapFilter(): Topology {
     })
     .filter((_, v) => v.amount % 2 === 0)
     .mapValues((v) => `${v.page},${v.amount}`)
-    .to(OUTPUT_TOPICS.mapFilter, { value: str });
+    .to(topics.output, { value: str });
   return b.build();
 }
 
 /** (b) Count by key: the input is already partitioned by key, so no repartition topic. */
 export function countByKey(): Topology {
   const b = new StreamsBuilder();
-  b.stream(INPUT_TOPIC, { key: str, value: str })
+  const topics = benchTopics('countByKey');
+  b.stream(topics.input, { key: str, value: str })
     .groupByKey()
     .count({ materialized: 'bench-counts' })
     .toStream()
-    .to(OUTPUT_TOPICS.countByKey, { value: num });
+    .to(topics.output, { value: num });
   return b.build();
 }
 
@@ -54,12 +69,13 @@ export function countByKey(): Topology {
  */
 export function windowedCount(): Topology {
   const b = new StreamsBuilder();
-  b.stream(INPUT_TOPIC, { key: str, value: str })
+  const topics = benchTopics('windowedCount');
+  b.stream(topics.input, { key: str, value: str })
     .groupByKey()
     .windowedBy(TimeWindows.ofSizeWithNoGrace(60_000))
     .count({ materialized: 'bench-windowed-counts' })
     .toStream()
-    .to(OUTPUT_TOPICS.windowedCount, { value: num });
+    .to(topics.output, { value: num });
   return b.build();
 }
 
@@ -70,12 +86,13 @@ export function windowedCount(): Topology {
  */
 export function windowedCountOnClose(): Topology {
   const b = new StreamsBuilder();
-  b.stream(INPUT_TOPIC, { key: str, value: str })
+  const topics = benchTopics('windowedCountOnClose');
+  b.stream(topics.input, { key: str, value: str })
     .groupByKey()
     .windowedBy(TimeWindows.ofSizeWithNoGrace(60_000))
     .emitStrategy(EmitStrategy.onWindowClose())
     .count({ materialized: 'bench-windowed-counts-on-close' })
     .toStream()
-    .to(OUTPUT_TOPICS.windowedCountOnClose, { value: num });
+    .to(topics.output, { value: num });
   return b.build();
 }

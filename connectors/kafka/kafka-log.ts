@@ -84,6 +84,20 @@ export interface KafkaLogOptions {
   readonly client?: Readonly<Record<string, unknown>>;
 }
 
+/** The records of one fetch response not returned yet (see KafkaLog's #surplus). */
+interface Surplus {
+  /** The offset a fetch must ask for to be served from here: after the last record returned. */
+  readonly offset: number;
+  readonly readCommitted: boolean;
+  readonly records: readonly FetchedRecord[];
+  /** Index of the first record not returned yet. */
+  readonly from: number;
+  /** Where reading goes on once every record here is returned. */
+  readonly nextOffset: number;
+  readonly endOffset: number;
+  readonly startOffset: number;
+}
+
 const CONTROL_BATCH = 0x20;
 const TRANSACTIONAL_BATCH = 0x10;
 
@@ -192,6 +206,15 @@ export class KafkaLog implements Log {
   /** Group memberships (joinGroup) still open. */
   readonly #members = new Set<Consumer>();
   readonly #topics = new Map<string, TopicInfo>();
+  /** Topic names by topic id (Fetch responses name topics by id). */
+  readonly #topicNames = new Map<string, string>();
+  /**
+   * Records a fetch returned beyond the `maxRecords` asked for, per partition: the next fetch at
+   * their offset takes them from here instead of asking the broker for them again (a Fetch returns
+   * up to fetchMaxBytesPerPartition, which holds many more records than a poll takes). At most one
+   * response's worth per partition; dropped when a fetch asks for another offset.
+   */
+  readonly #surplus = new Map<string, Surplus>();
   /** Broker addresses by node id (from the last metadata). */
   #brokers = new Map<number, { host: string; port: number }>();
   /** This log's own connection to each broker, for fetches. */
@@ -268,8 +291,15 @@ export class KafkaLog implements Log {
     const t = metadata.topics.get(name);
     if (t === undefined) throw new StreamsError('UNKNOWN_TOPIC', `topic "${name}" does not exist`);
     const info = { id: t.id, leaders: t.partitions.map((p) => p.leader) };
-    this.#topics.set(name, info);
+    this.#learnTopic(name, info);
     return info;
+  }
+
+  #learnTopic(name: string, info: TopicInfo): void {
+    const previous = this.#topics.get(name);
+    if (previous !== undefined && previous.id !== info.id) this.#topicNames.delete(previous.id);
+    this.#topics.set(name, info);
+    this.#topicNames.set(info.id, name);
   }
 
   async createTopic(name: string, config: TopicConfig): Promise<void> {
@@ -312,7 +342,7 @@ export class KafkaLog implements Log {
     for (const name of names) {
       const t = metadata.topics.get(name);
       if (t === undefined) continue;
-      this.#topics.set(name, { id: t.id, leaders: t.partitions.map((p) => p.leader) });
+      this.#learnTopic(name, { id: t.id, leaders: t.partitions.map((p) => p.leader) });
       const described = configs.find((c) => c.resourceName === name)?.configs ?? [];
       const value = (key: string) => described.find((c) => c.name === key)?.value ?? undefined;
       const policy = (value('cleanup.policy') ?? 'delete').split(',').sort().join(',') as CleanupPolicy;
@@ -350,9 +380,19 @@ export class KafkaLog implements Log {
         const info = await this.#topic(r.tp.topic);
         const leader = info.leaders[r.tp.partition];
         if (leader === undefined) throw new StreamsError('UNKNOWN_TOPIC', `topic "${r.tp.topic}" has no partition ${r.tp.partition}`);
-        if ((r.options?.maxRecords ?? 1000) === 0) {
+        const max = r.options?.maxRecords ?? 1000;
+        if (max === 0) {
           ends.push(index);
           continue;
+        }
+        const key = partitionKey(r.tp);
+        const surplus = this.#surplus.get(key);
+        if (surplus !== undefined) {
+          this.#surplus.delete(key);
+          if (surplus.offset === r.offset && surplus.readCommitted === (r.options?.readCommitted ?? true)) {
+            results[index] = this.#take(key, surplus, max);
+            continue;
+          }
         }
         let list = byLeader.get(leader);
         if (list === undefined) byLeader.set(leader, (list = []));
@@ -417,7 +457,7 @@ export class KafkaLog implements Log {
     }
     const byKey = new Map<string, (typeof response.responses)[number]['partitions'][number]>();
     for (const t of response.responses) {
-      const name = [...this.#topics].find(([, info]) => info.id === t.topicId)?.[0];
+      const name = this.#topicNames.get(t.topicId);
       for (const p of t.partitions) byKey.set(`${name}:${p.partitionIndex}`, p);
     }
     return parts.map(({ request }) => {
@@ -427,13 +467,23 @@ export class KafkaLog implements Log {
       const end = Number(committed ? p.lastStableOffset : p.highWatermark);
       const start = Number(p.logStartOffset);
       const { records, lastOffset } = visibleRecords(p.records ?? [], p.abortedTransactions, BigInt(request.offset), committed);
-      const max = request.options?.maxRecords ?? 1000;
-      const taken = records.length > max ? records.slice(0, max) : records;
-      // After the last record returned; past skipped control batches and aborted records when
-      // every record of the fetched batches was returned.
-      const nextOffset = records.length > max ? taken.at(-1)!.offset + 1 : Math.min(Math.max(request.offset, lastOffset + 1), Math.max(end, request.offset));
-      return { records: taken, nextOffset, endOffset: end, startOffset: start };
+      // After the last record; past skipped control batches and aborted records.
+      const nextOffset = Math.min(Math.max(request.offset, lastOffset + 1), Math.max(end, request.offset));
+      const all: Surplus = { offset: request.offset, readCommitted: committed, records, from: 0, nextOffset, endOffset: end, startOffset: start };
+      return this.#take(partitionKey(request.tp), all, request.options?.maxRecords ?? 1000);
     });
+  }
+
+  /** Up to `max` records of a fetched response; the rest is kept for the next fetch of the partition. */
+  #take(key: string, fetched: Surplus, max: number): FetchResult {
+    const { records, from, endOffset, startOffset } = fetched;
+    if (records.length - from <= max) {
+      return { records: from === 0 ? records : records.slice(from), nextOffset: fetched.nextOffset, endOffset, startOffset };
+    }
+    const taken = records.slice(from, from + max);
+    const offset = taken.at(-1)!.offset + 1;
+    this.#surplus.set(key, { ...fetched, offset, from: from + max });
+    return { records: taken, nextOffset: offset, endOffset, startOffset };
   }
 
   async #connection(node: number): Promise<Connection> {

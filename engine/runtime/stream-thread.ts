@@ -430,10 +430,20 @@ function hasQueued(t: RunningTask): boolean {
 /**
  * Processes the queued records of a task until `deadline` (checked every few records), always
  * taking the partition whose head is oldest; returns how many. The rest stays queued.
+ *
+ * A task with several input partitions (joins, merges, co-partitioned topics) stops as soon as
+ * one of them has no queued record but is known to have more in the log (lag at its last fetch):
+ * its next record may be older than every queued one, so it is fetched first. This is Kafka
+ * Streams' behaviour with max.task.idle.ms = 0 (KIP-695): a table's records are applied before
+ * later stream records that join with them, whatever order the fetches returned them in.
  */
 function processTask(t: RunningTask, deadline: number): number {
   let count = 0;
-  const queues = [...t.queues.entries()].filter(([, q]) => q.length > 0);
+  const all = [...t.queues.entries()];
+  const waitsForFetch = all.length > 1;
+  const laggingEmpty = ([key, q]: [string, RawRecord[]]) => q.length === 0 && (t.lags.get(key) ?? 0) > 0;
+  if (waitsForFetch && all.some(laggingEmpty)) return 0;
+  const queues = all.filter(([, q]) => q.length > 0);
   const heads = queues.map(() => 0);
   for (;;) {
     if ((count & 63) === 63 && performance.now() >= deadline) break;
@@ -448,6 +458,8 @@ function processTask(t: RunningTask, deadline: number): number {
     t.task.process(record);
     t.positions.set(key, record.offset + 1);
     count++;
+    // That partition's queue is used up but the log has more of it: fetch before going on.
+    if (waitsForFetch && heads[best] === q.length && (t.lags.get(key) ?? 0) > 0) break;
   }
   queues.forEach(([, q], i) => {
     if (heads[i] === q.length) q.length = 0;

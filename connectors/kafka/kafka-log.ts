@@ -22,6 +22,7 @@ import {
   ListOffsetTimestamps,
   Producer,
   fetchV17,
+  txnOffsetCommitV4,
   findErrorBy,
   type ClusterMetadata,
   type Message,
@@ -97,6 +98,9 @@ interface Surplus {
   readonly endOffset: number;
   readonly startOffset: number;
 }
+
+/** Tries of a TxnOffsetCommit on retriable errors (about 5 s of backoff in all). */
+const TXN_OFFSET_COMMIT_ATTEMPTS = 30;
 
 const CONTROL_BATCH = 0x20;
 const TRANSACTIONAL_BATCH = 0x10;
@@ -489,6 +493,12 @@ export class KafkaLog implements Log {
   async #connection(node: number): Promise<Connection> {
     let pending = this.#fetchConnections.get(node);
     if (pending === undefined) {
+      if (!this.#brokers.has(node)) {
+        const metadata = await this.#reader.metadata({ topics: [], forceUpdate: true });
+        this.#brokers = new Map([...metadata.brokers].map(([id, b]) => [id, { host: b.host, port: b.port }]));
+        pending = this.#fetchConnections.get(node);
+        if (pending !== undefined) return pending;
+      }
       const broker = this.#brokers.get(node);
       if (broker === undefined) throw new StreamsError('ILLEGAL_STATE', `no address known for broker ${node}`, { canRetry: true });
       const client = this.#options.client ?? {};
@@ -658,29 +668,61 @@ export class KafkaLog implements Log {
     const hasOffsets = offsets.some(([, map]) => map.size > 0);
     if (messages.length === 0 && !hasOffsets) return;
     const tx = await producer.beginTransaction();
-    if (messages.length > 0) await tx.send({ messages });
-    for (const [groupId, map, member] of offsets) {
-      if (map.size === 0) continue;
-      let coordinatorId = this.#coordinators.get(groupId);
-      if (coordinatorId === undefined) {
-        const [found] = await this.#admin.findCoordinator({ keyType: 0 /* GROUP */, keys: [groupId] });
-        if (found === undefined) throw new StreamsError('ILLEGAL_STATE', `no coordinator found for group "${groupId}"`, { canRetry: true });
-        this.#coordinators.set(groupId, (coordinatorId = found.nodeId));
-      }
-      await tx.addConsumer({ groupId } as unknown as Consumer);
-      // One at a time: the client merges concurrent addOffset calls into one.
-      for (const [key, next] of map) {
-        const at = key.lastIndexOf(':');
-        // addOffset commits offset + 1. With a member, the broker checks its generation (KIP-447);
+    // The records and the offsets go to different coordinators: both at once, then EndTxn.
+    const sending = messages.length > 0 ? tx.send({ messages }) : undefined;
+    const committing = (async () => {
+      for (const [groupId, map, member] of offsets) {
+        if (map.size === 0) continue;
+        let coordinatorId = this.#coordinators.get(groupId);
+        if (coordinatorId === undefined) {
+          const [found] = await this.#admin.findCoordinator({ keyType: 0 /* GROUP */, keys: [groupId] });
+          if (found === undefined) throw new StreamsError('ILLEGAL_STATE', `no coordinator found for group "${groupId}"`, { canRetry: true });
+          this.#coordinators.set(groupId, (coordinatorId = found.nodeId));
+        }
+        await tx.addConsumer({ groupId } as unknown as Consumer);
+        // Every partition in one TxnOffsetCommit (the client's addOffset sends one request per
+        // partition, one at a time). With a member, the broker checks its generation (KIP-447);
         // without one (generation -1) it does not (a single process owns every task).
-        await tx.addOffset({
-          topic: key.slice(0, at),
-          partition: Number(key.slice(at + 1)),
-          offset: BigInt(next - 1),
-          metadata: { consumer: { groupId, generationId: member?.generationId ?? -1, memberId: member?.memberId ?? '', coordinatorId } },
-        } as unknown as Message);
+        const topics = new Map<string, { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number }[]>();
+        for (const [key, next] of map) {
+          const at = key.lastIndexOf(':');
+          const topic = key.slice(0, at);
+          let partitions = topics.get(topic);
+          if (partitions === undefined) topics.set(topic, (partitions = []));
+          partitions.push({ partitionIndex: Number(key.slice(at + 1)), committedOffset: BigInt(next), committedLeaderEpoch: -1 });
+        }
+        const request = [...topics].map(([name, partitions]) => ({ name, partitions }));
+        // Retried as the client retries its own requests: while the coordinator loads or a previous
+        // transaction of this producer is still completing, or at a coordinator that moved.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await txnOffsetCommitV4.api.async(
+              await this.#connection(coordinatorId),
+              producer.transaction!.id,
+              groupId,
+              producer.producerId!,
+              producer.producerEpoch!,
+              member?.generationId ?? -1,
+              member?.memberId ?? '',
+              null,
+              request,
+            );
+            break;
+          } catch (error) {
+            if (isUnreachable(error)) this.#dropConnection(coordinatorId);
+            const moved = brokerError(error, 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE');
+            if (attempt >= TXN_OFFSET_COMMIT_ATTEMPTS || !(moved || brokerError(error, 'COORDINATOR_LOAD_IN_PROGRESS', 'CONCURRENT_TRANSACTIONS'))) throw error;
+            if (moved) {
+              const [found] = await this.#admin.findCoordinator({ keyType: 0 /* GROUP */, keys: [groupId] });
+              if (found !== undefined) this.#coordinators.set(groupId, (coordinatorId = found.nodeId));
+            }
+            await new Promise((resolve) => setTimeout(resolve, Math.min(20 * attempt, 200)));
+          }
+        }
       }
-    }
+    })();
+    const [sent, committed] = await Promise.allSettled([sending, committing]);
+    for (const outcome of [sent, committed]) if (outcome.status === 'rejected') throw outcome.reason;
     await tx.commit();
   }
 

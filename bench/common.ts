@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
+import { partitionForKey, type FetchedRecord, type FetchOptions, type FetchResult, type Log, type LogRecord, type TopicPartition } from '../index.ts';
 
 /** Key bytes + value bytes of every synthetic record. */
 export const RECORD_BYTES = 100;
@@ -19,6 +20,21 @@ export function keyString(id: number): string {
 /** A 89-byte value: a few fields the topologies look at, padded with `x`. */
 export function valueString(seq: number): string {
   return `seq=${seq};page=/p/${seq % 1000};amount=${seq % 997};`.padEnd(VALUE_BYTES, 'x');
+}
+
+/** Bytes of a profile value (profileString). */
+export const PROFILE_BYTES = 60;
+const TIERS = ['bronze', 'silver', 'gold', 'platinum'] as const;
+const REGIONS = ['eu-west', 'eu-north', 'us-east', 'us-west', 'ap-south', 'ap-east', 'sa-east'] as const;
+
+/** Keys with a profile (the profile table of the enrichJoin topology): nine in ten, every id not divisible by 10. */
+export function hasProfile(id: number): boolean {
+  return id % 10 !== 0;
+}
+
+/** A 60-byte profile value: `tier=gold;region=eu-west;since=2019;` padded with `x`. */
+export function profileString(id: number): string {
+  return `tier=${TIERS[id % TIERS.length]};region=${REGIONS[id % REGIONS.length]};since=${2015 + (id % 10)};`.padEnd(PROFILE_BYTES, 'x');
 }
 
 /**
@@ -163,4 +179,155 @@ export function machineBusySeconds(): number {
 export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+export type Guarantee = 'exactly_once_v2' | 'at_least_once';
+
+/** A comma-separated list, each item parsed by `parse`. */
+export function parseList<T>(text: string, parse: (item: string) => T): T[] {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+    .map(parse);
+}
+
+/** "exactly_once_v2,at_least_once". */
+export function parseGuarantees(text: string): Guarantee[] {
+  return parseList(text, (g) => {
+    if (g !== 'exactly_once_v2' && g !== 'at_least_once') throw new Error(`unknown guarantee ${g}`);
+    return g;
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+/** The median (the mean of the two middle values for an even count), NaN for none. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** ` (min–max)` of several values, formatted by `format`; empty for fewer than two. */
+export function spread(xs: readonly number[], format: (x: number) => string): string {
+  return xs.length > 1 ? ` (${format(Math.min(...xs))}–${format(Math.max(...xs))})` : '';
+}
+
+export interface LatencyStats {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly meanMs: number;
+}
+
+/** Count, nearest-rank percentiles, max and mean of durations in ms (NaN for none). */
+export function latencyStats(values: readonly number[]): LatencyStats {
+  const sorted = Float64Array.from(values).sort();
+  const list = Array.from(sorted);
+  return {
+    count: list.length,
+    p50Ms: quantile(list, 0.5),
+    p90Ms: quantile(list, 0.9),
+    p99Ms: quantile(list, 0.99),
+    maxMs: list.length === 0 ? Number.NaN : list[list.length - 1]!,
+    meanMs: list.length === 0 ? Number.NaN : sum(list) / list.length,
+  };
+}
+
+/** A log that fetches many partitions in one call (KafkaLog). */
+export interface ManyFetcher {
+  fetchMany(requests: readonly { tp: TopicPartition; offset: number; options?: FetchOptions }[]): Promise<FetchResult[]>;
+}
+
+/** End offsets of a topic's partitions (read-committed on Kafka: the last stable offsets). */
+export async function fetchEndOffsets(log: ManyFetcher, topic: string, partitions: number): Promise<number[]> {
+  const results = await log.fetchMany(Array.from({ length: partitions }, (_, partition) => ({ tp: { topic, partition }, offset: 0, options: { maxRecords: 0 } })));
+  return results.map((r) => r.endOffset);
+}
+
+/**
+ * Reads a topic's partitions (read-committed) from offset 0 to their end offsets at the call,
+ * every partition in one fetchMany per round, at most `maxRecords` per partition per fetch; calls
+ * `visit` for each record and returns how many there were (offsets also count transaction markers).
+ */
+export async function readTopic(
+  log: ManyFetcher,
+  topic: string,
+  partitions: number,
+  visit?: (record: FetchedRecord, partition: number) => void,
+  maxRecords = Number.MAX_SAFE_INTEGER,
+): Promise<number> {
+  const ends = await fetchEndOffsets(log, topic, partitions);
+  const offsets = new Array<number>(partitions).fill(0);
+  let count = 0;
+  for (;;) {
+    const wanted = offsets.flatMap((offset, partition) => (offset < ends[partition]! ? [{ partition, offset }] : []));
+    if (wanted.length === 0) return count;
+    const results = await log.fetchMany(wanted.map((w) => ({ tp: { topic, partition: w.partition }, offset: w.offset, options: { maxRecords } })));
+    results.forEach((r, i) => {
+      const partition = wanted[i]!.partition;
+      if (visit !== undefined) for (const record of r.records) visit(record, partition);
+      count += r.records.length;
+      offsets[partition] = r.nextOffset;
+    });
+  }
+}
+
+/**
+ * Produces the synthetic records `0..records-1` (keyString(keyIdOf(seq)), valueString(seq),
+ * timestamp `timestampOf(seq)`) to an existing topic, each to its key's partition by Kafka's default
+ * partitioner, in batches of 1000 per partition with up to 16 produce calls in flight.
+ */
+export async function produceInput(
+  log: Log,
+  topic: string,
+  spec: { readonly records: number; readonly keys: number; readonly partitions: number; readonly timestampOf: (seq: number) => number },
+): Promise<void> {
+  const { records, keys, partitions, timestampOf } = spec;
+  const keyBytes = Array.from({ length: keys }, (_, id) => Buffer.from(keyString(id)));
+  const keyPartition = keyBytes.map((k) => partitionForKey(k, partitions));
+  await produceBatched(log, topic, partitions, records, (seq) => {
+    const id = keyIdOf(seq, keys);
+    return { partition: keyPartition[id]!, record: { key: keyBytes[id]!, value: Buffer.from(valueString(seq)), timestamp: timestampOf(seq) } };
+  });
+}
+
+/**
+ * Produces the profile table of enrichJoin to an existing topic: one record per key id below
+ * `keys` that hasProfile, value profileString(id), every one with `timestamp`.
+ */
+export async function produceProfiles(log: Log, topic: string, spec: { readonly keys: number; readonly partitions: number; readonly timestamp: number }): Promise<number> {
+  const ids = Array.from({ length: spec.keys }, (_, id) => id).filter(hasProfile);
+  await produceBatched(log, topic, spec.partitions, ids.length, (i) => {
+    const key = Buffer.from(keyString(ids[i]!));
+    return { partition: partitionForKey(key, spec.partitions), record: { key, value: Buffer.from(profileString(ids[i]!)), timestamp: spec.timestamp } };
+  });
+  return ids.length;
+}
+
+async function produceBatched(log: Log, topic: string, partitions: number, count: number, make: (i: number) => { partition: number; record: LogRecord }): Promise<void> {
+  const pending: LogRecord[][] = Array.from({ length: partitions }, () => []);
+  const inFlight = new Set<Promise<unknown>>();
+  const send = async (partition: number) => {
+    const batch = pending[partition]!;
+    pending[partition] = [];
+    const p = log.produce([{ topic, partition, records: batch }]);
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    if (inFlight.size >= 16) await Promise.race(inFlight);
+  };
+  for (let i = 0; i < count; i++) {
+    const { partition, record } = make(i);
+    pending[partition]!.push(record);
+    if (pending[partition]!.length === 1000) await send(partition);
+  }
+  for (let p = 0; p < partitions; p++) if (pending[p]!.length > 0) await send(p);
+  await Promise.all(inFlight);
 }

@@ -3,7 +3,7 @@
  * partitions, read them back, reopen the log; with fsync on and off.
  *
  *   node bench/embedded-log.ts [--records 2M] [--partitions 8] [--batch 1000] [--inflight 8]
- *                              [--fsync both|on|off] [--dir /path] [--no-warmup] [--no-json]
+ *                              [--fsync both|on|off] [--dir /path] [--no-warmup] [--no-json] [--json-out <path>]
  *
  * Two append shapes are measured on separate topics:
  *   - serial:    one produce() of one batch at a time, each awaited (a single synchronous producer);
@@ -15,11 +15,14 @@
  * Before measuring, every phase runs once on a throwaway log (200k records) so that the JIT is
  * warm for the first mode measured; --no-warmup skips that.
  *
+ * Results are printed and written to bench/results/<timestamp>-embedded-log.json, or to --json-out
+ * (bench/raw-limits.ts runs this script and reads that file).
+ *
  * Target (issue 3): >= 2M records/s.
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EmbeddedLog } from '../connectors/embedded/index.ts';
 import type { LogRecord } from '../index.ts';
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     'no-json': { type: 'boolean', default: false },
     'no-warmup': { type: 'boolean', default: false },
+    'json-out': { type: 'string' },
   },
 });
 
@@ -191,8 +195,8 @@ for (const fsync of modes) {
 }
 
 if (!args['no-json']) {
-  const out = new URL(`./results/${timestampForFile()}-embedded-log.json`, import.meta.url);
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const out = args['json-out'] !== undefined ? resolve(args['json-out']) : new URL(`./results/${timestampForFile()}-embedded-log.json`, import.meta.url).pathname;
+  mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({ benchmark: 'embedded-log', source: sourceVersion(), machine: m, config: { records, partitions, batchSize, inflight, keys }, results }, null, 2));
-  console.log(`results: ${out.pathname}`);
+  console.log(`results: ${out}`);
 }

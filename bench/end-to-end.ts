@@ -58,21 +58,26 @@ import { Worker } from 'node:worker_threads';
 import { Admin } from '@platformatic/kafka';
 import { EmbeddedLog } from '../connectors/embedded/index.ts';
 import { KafkaLog } from '../connectors/kafka/index.ts';
-import { StreamsApp, partitionForKey, type Log, type LogRecord } from '../index.ts';
+import { StreamsApp, type Log } from '../index.ts';
 import {
   RECORD_BYTES,
   cpuSecondsSince,
+  fetchEndOffsets,
   kafkaBrokerPids,
-  keyIdOf,
   machineBusySeconds,
-  keyString,
   machine,
   parseCount,
+  parseGuarantees,
+  parseList,
   processCpuSeconds,
+  produceInput,
+  readTopic,
   si,
+  sleep,
   sourceVersion,
+  sum,
   timestampForFile,
-  valueString,
+  type Guarantee,
 } from './common.ts';
 import { INPUT_TOPIC, OUTPUT_TOPICS, type TopologyName } from './topologies.ts';
 
@@ -113,19 +118,15 @@ const fetchMaxBytes = args['fetch-max-bytes'] === undefined ? undefined : parseC
  */
 const completionPollMs = onKafka ? 50 : 10;
 
-type Guarantee = 'exactly_once_v2' | 'at_least_once';
 const records = parseCount(args.records);
 const keys = parseCount(args.keys);
 const partitions = parseCount(args.partitions);
-const topologies = args.topologies.split(',').map((t) => {
+const topologies = parseList(args.topologies, (t) => {
   if (!(t in OUTPUT_TOPICS)) throw new Error(`unknown topology ${t}; one of ${Object.keys(OUTPUT_TOPICS).join(', ')}`);
   return t as TopologyName;
 });
-const threadCounts = args.threads.split(',').map(parseCount);
-const guarantees = args.guarantees.split(',').map((g) => {
-  if (g !== 'exactly_once_v2' && g !== 'at_least_once') throw new Error(`unknown guarantee ${g}`);
-  return g as Guarantee;
-});
+const threadCounts = parseList(args.threads, parseCount);
+const guarantees = parseGuarantees(args.guarantees);
 const commitIntervalMs = Number(args['commit-interval-ms']);
 const maxPollRecords = parseCount(args['max-poll-records']);
 const fsync = args.fsync === 'on';
@@ -141,8 +142,6 @@ const cleanIntervalMs = args['clean-interval-ms'] === undefined ? undefined : Nu
  */
 const T0 = onKafka ? Math.floor((Date.now() - records * msPerRecord) / 60_000 - 1) * 60_000 : 1_699_999_980_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Burns ~300 ms of CPU in a worker thread and checks that process.cpuUsage() of this thread saw it. */
 async function checkCpuUsageCoversWorkers(): Promise<{ workerBusyMs: number; seenByMainMs: number; ok: boolean }> {
   const before = process.cpuUsage();
@@ -157,27 +156,10 @@ async function endOffsets(log: EmbeddedLog, topic: string): Promise<number[]> {
   return Array.from({ length: n }, (_, partition) => log.offsets({ topic, partition }).end);
 }
 
-/** End offsets of a Kafka topic's partitions (read-committed: the last stable offset). */
-async function kafkaEndOffsets(log: KafkaLog, topic: string, n: number): Promise<number[]> {
-  const results = await log.fetchMany(Array.from({ length: n }, (_, partition) => ({ tp: { topic, partition }, offset: 0, options: { maxRecords: 0 } })));
-  return results.map((r) => r.endOffset);
-}
-
 /** Records of a Kafka topic that a read-committed reader sees (offsets also count transaction markers). */
 async function kafkaCountRecords(log: KafkaLog, topic: string): Promise<number> {
   const n = (await admin!.metadata({ topics: [topic], forceUpdate: true })).topics.get(topic)?.partitionsCount ?? 0;
-  const ends = await kafkaEndOffsets(log, topic, n);
-  const offsets = new Array<number>(n).fill(0);
-  let count = 0;
-  for (;;) {
-    const wanted = offsets.flatMap((offset, partition) => (offset < ends[partition]! ? [{ partition, offset }] : []));
-    if (wanted.length === 0) return count;
-    const results = await log.fetchMany(wanted.map((w) => ({ tp: { topic, partition: w.partition }, offset: w.offset, options: { maxRecords: Number.MAX_SAFE_INTEGER } })));
-    results.forEach((r, i) => {
-      count += r.records.length;
-      offsets[wanted[i]!.partition] = r.nextOffset;
-    });
-  }
+  return readTopic(log, topic, n);
 }
 
 /** Topics whose names start with `prefix` (the internal topics of an application). */
@@ -185,31 +167,10 @@ async function kafkaTopicsStartingWith(prefix: string): Promise<string[]> {
   return (await admin!.listTopics({ includeInternals: false })).filter((name) => name.startsWith(prefix));
 }
 
-const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
-
 async function preload(log: Log, topic = INPUT_TOPIC): Promise<void> {
   // On Kafka, infinite retention, so that an input kept with --keep-topics stays whole.
   await log.createTopic(topic, { partitions, cleanupPolicy: 'delete', ...(onKafka && { retentionMs: -1 }) });
-  const keyBytes = Array.from({ length: keys }, (_, id) => Buffer.from(keyString(id)));
-  const keyPartition = keyBytes.map((k) => partitionForKey(k, partitions));
-  const pending: LogRecord[][] = Array.from({ length: partitions }, () => []);
-  const inFlight = new Set<Promise<unknown>>();
-  const send = async (partition: number) => {
-    const batch = pending[partition]!;
-    pending[partition] = [];
-    const p = log.produce([{ topic, partition, records: batch }]);
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
-    if (inFlight.size >= 16) await Promise.race(inFlight);
-  };
-  for (let seq = 0; seq < records; seq++) {
-    const id = keyIdOf(seq, keys);
-    const p = keyPartition[id]!;
-    pending[p]!.push({ key: keyBytes[id]!, value: Buffer.from(valueString(seq)), timestamp: T0 + Math.floor(seq * msPerRecord) });
-    if (pending[p]!.length === 1000) await send(p);
-  }
-  for (let p = 0; p < partitions; p++) if (pending[p]!.length > 0) await send(p);
-  await Promise.all(inFlight);
+  await produceInput(log, topic, { records, keys, partitions, timestampOf: (seq) => T0 + Math.floor(seq * msPerRecord) });
 }
 
 interface Result {
@@ -438,7 +399,7 @@ async function runKafka(): Promise<void> {
     } else {
       console.log(`reusing Kafka topic ${input}`);
     }
-    const ends = await kafkaEndOffsets(log, input, partitions);
+    const ends = await fetchEndOffsets(log, input, partitions);
     if (sum(ends) !== records) throw new Error(`${input} holds ${sum(ends)} offsets, expected ${records} records`);
 
     printHeader();

@@ -5,7 +5,7 @@
  *
  *   node bench/kafka-client.ts [--records 1M] [--partitions 8] [--batch 1000] [--inflight 8]
  *                              [--tx-sizes 1000,10000] [--commits 300] [--commit-gap-ms 100] [--bootstrap 127.0.0.1:9092]
- *                              [--no-warmup] [--keep-topics] [--no-json]
+ *                              [--no-warmup] [--keep-topics] [--no-json] [--json-out <path>]
  *
  * Phases (each produce phase writes its own fresh topic; names are unique per run, since the broker
  * keeps its data; the topics are deleted at the end unless --keep-topics):
@@ -33,10 +33,12 @@
  *
  * CPU: `process.cpuUsage()` of this process, and the broker's CPU (utime + stime of its JVM from
  * /proc/<pid>/stat, all of its threads) over the same span; both per million records.
- * Results are printed and written to bench/results/<timestamp>-kafka-client.json.
+ * Results are printed and written to bench/results/<timestamp>-kafka-client.json, or to --json-out
+ * (bench/raw-limits.ts runs this script and reads that file).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { Admin, Producer, type Consumer, type Message, type MessageToProduce } from '@platformatic/kafka';
@@ -50,9 +52,11 @@ import {
   keyString,
   machine,
   parseCount,
+  latencyStats,
   processCpuSeconds,
-  quantile,
+  readTopic,
   si,
+  sleep,
   sourceVersion,
   timestampForFile,
   valueString,
@@ -72,6 +76,7 @@ const { values: args } = parseArgs({
     'no-warmup': { type: 'boolean', default: false },
     'keep-topics': { type: 'boolean', default: false },
     'no-json': { type: 'boolean', default: false },
+    'json-out': { type: 'string' },
   },
 });
 
@@ -234,20 +239,8 @@ async function produceTransactions(producer: Producer, name: string, n: number, 
 
 /** Reads every partition from 0 to its end with KafkaLog.fetchMany; returns the records read. */
 async function readAll(name: string, maxRecords: number): Promise<number> {
-  const offsets = new Array<number>(partitions).fill(0);
-  const ends = (await log.fetchMany(offsets.map((_, partition) => ({ tp: { topic: name, partition }, offset: 0, options: { maxRecords: 0 } })))).map((r) => r.endOffset);
-  let count = 0;
   let bytes = 0;
-  for (;;) {
-    const wanted = offsets.map((offset, partition) => ({ partition, offset })).filter((w) => w.offset < ends[w.partition]!);
-    if (wanted.length === 0) break;
-    const results = await log.fetchMany(wanted.map((w) => ({ tp: { topic: name, partition: w.partition }, offset: w.offset, options: { maxRecords } })));
-    results.forEach((r, i) => {
-      for (const rec of r.records) bytes += rec.key!.byteLength + rec.value!.byteLength;
-      count += r.records.length;
-      offsets[wanted[i]!.partition] = r.nextOffset;
-    });
-  }
+  const count = await readTopic(log, name, partitions, (rec) => (bytes += rec.key!.byteLength + rec.value!.byteLength), maxRecords);
   if (bytes !== count * RECORD_BYTES) throw new Error(`read ${bytes} bytes for ${count} records`);
   return count;
 }
@@ -261,7 +254,7 @@ async function latency(what: string, n: number, one: (i: number) => Promise<Reco
       const t = performance.now();
       const parts = await one(i);
       times.push(performance.now() - t);
-      if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+      if (gapMs > 0) await sleep(gapMs);
       for (const [step, ms] of Object.entries(parts ?? {})) {
         let list = steps.get(step);
         if (list === undefined) steps.set(step, (list = []));
@@ -270,15 +263,9 @@ async function latency(what: string, n: number, one: (i: number) => Promise<Reco
     }
   });
   const add = (label: string, list: number[]) => {
-    const sorted = [...list].sort((a, b) => a - b);
     const row: LatencyRow = {
       what: label,
-      count: list.length,
-      p50Ms: quantile(sorted, 0.5),
-      p90Ms: quantile(sorted, 0.9),
-      p99Ms: quantile(sorted, 0.99),
-      maxMs: sorted.at(-1)!,
-      meanMs: list.reduce((a, b) => a + b, 0) / list.length,
+      ...latencyStats(list),
       perSecond: n / m.seconds,
       cpuMsPerCommit: (m.cpu * 1000) / n,
       brokerCpuMsPerCommit: (m.brokerCpu * 1000) / n,
@@ -306,7 +293,7 @@ console.log(`machine: ${m.nproc} cpus, ${m.cpuModel}, Node ${m.node}; broker pid
 /** The broker's own background CPU (cores) with no client talking to it: part of every broker CPU figure below. */
 const brokerIdleCores = await (async () => {
   const b0 = processCpuSeconds(brokerPids);
-  await new Promise((resolve) => setTimeout(resolve, 3000));
+  await sleep(3000);
   return (processCpuSeconds(brokerPids) - b0) / 3;
 })();
 console.log(`broker CPU while idle: ${brokerIdleCores.toFixed(3)} cores (3 s sample; included in the broker figures)`);
@@ -421,8 +408,8 @@ try {
 }
 
 if (!args['no-json']) {
-  const out = new URL(`./results/${timestampForFile()}-kafka-client.json`, import.meta.url);
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const out = args['json-out'] !== undefined ? resolve(args['json-out']) : new URL(`./results/${timestampForFile()}-kafka-client.json`, import.meta.url).pathname;
+  mkdirSync(dirname(out), { recursive: true });
   writeFileSync(
     out,
     JSON.stringify(
@@ -439,5 +426,5 @@ if (!args['no-json']) {
       2,
     ),
   );
-  console.log(`results: ${out.pathname}`);
+  console.log(`results: ${out}`);
 }

@@ -25,7 +25,6 @@ import {
   txnOffsetCommitV4,
   findErrorBy,
   type ClusterMetadata,
-  type Message,
   type MessageToProduce,
   type RecordsBatch,
 } from '@platformatic/kafka';

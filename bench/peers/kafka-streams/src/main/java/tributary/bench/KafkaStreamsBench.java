@@ -1,6 +1,8 @@
 package tributary.bench;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
@@ -45,36 +47,48 @@ import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
 import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.Joined;
+import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
+import org.apache.kafka.streams.kstream.internals.SessionWindow;
 import org.apache.kafka.streams.kstream.internals.TimeWindow;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.SessionStore;
 import org.apache.kafka.streams.state.WindowStore;
 
 /**
  * The topologies of bench/topologies.ts with Kafka Streams, for bench/compare.ts.
  *
  * <pre>
- *   java -jar target/kafka-streams-bench.jar INPUT_TOPIC APPLICATION_ID --topology mapFilter|countByKey|windowedCount
- *        --output TOPIC [--threads 1] [--guarantee exactly_once_v2|at_least_once] [--commit-interval-ms 100]
- *        [--cache-bytes 0] [--max-poll-records 1000] [--bootstrap 127.0.0.1:9092] [--state-dir DIR]
- *        [--poll-ms 50] [--timeout-s 900] [--config key=value]...
+ *   java -jar target/kafka-streams-bench.jar INPUT_TOPIC APPLICATION_ID
+ *        --topology mapFilter|countByKey|windowedCount|sessionCount|enrichJoin --output TOPIC
+ *        [--profiles TOPIC (enrichJoin)] [--threads 1] [--guarantee exactly_once_v2|at_least_once]
+ *        [--commit-interval-ms 100] [--cache-bytes 0] [--max-poll-records 1000] [--bootstrap 127.0.0.1:9092]
+ *        [--state-dir DIR] [--poll-ms 50] [--timeout-s 900] [--until-stopped] [--config key=value]...
  * </pre>
  *
  * Runs the topology from the earliest input offset with a fresh application id and exits once the
- * group's committed offsets (read with requireStable, every --poll-ms) cover the end of every input
- * partition. Measured as bench/end-to-end.ts measures Tributary: wall time and the process's CPU
- * time (OperatingSystemMXBean.getProcessCpuTime, all threads of the JVM: stream threads, client
- * threads, the state updater, GC, JIT) from the moment the application is RUNNING to the moment the
- * offsets are committed. Prints one JSON line {"event":"running"} when RUNNING, and one
- * {"event":"done",...} with the results. The output topic must exist (the broker of
+ * group's committed offsets (read with requireStable, every --poll-ms) cover the end of every
+ * partition of INPUT_TOPIC (enrichJoin's profile topic is read too, but not waited for: its records
+ * come first, by timestamp). Measured as bench/end-to-end.ts measures Tributary: wall time and the
+ * process's CPU time (OperatingSystemMXBean.getProcessCpuTime, all threads of the JVM: stream
+ * threads, client threads, the state updater, GC, JIT) from the moment the application is RUNNING
+ * to the moment the offsets are committed. Prints one JSON line {"event":"running"} when RUNNING,
+ * and one {"event":"done",...} with the results. The output topic must exist (the broker of
  * scripts/kafka.ts does not create topics on demand); internal topics are created by Kafka Streams.
  *
+ * With --until-stopped (the latency runs of bench/compare.ts) it does not wait for the end of the
+ * input: it runs until a line arrives on stdin (or stdin ends), then reports the same figures over
+ * the span from RUNNING to then, with "records" the input offsets committed by then.
+ *
  * Output bytes are those of Tributary's topologies: string keys and values in UTF-8, counts as
- * 8-byte big-endian doubles (Tributary's Serdes.number()), windowed keys as the key's bytes then
- * the window's start and end as 8-byte big-endian integers (Tributary's Serdes.windowed()).
+ * 8-byte big-endian doubles (Tributary's Serdes.number()), windowed keys (time and session windows)
+ * as the key's bytes then the window's start and end as 8-byte big-endian integers (Tributary's
+ * Serdes.windowed(); a session's end is its last record's timestamp, inclusive, in both).
  *
  * The record cache (statestore.cache.max.bytes) defaults to 0 here, not Kafka Streams' 10 MiB:
  * Tributary emits every update of a count (one output and one changelog record per input), and so
@@ -99,6 +113,13 @@ public final class KafkaStreamsBench {
 
   /** A windowed string key as Tributary's Serdes.windowed(Serdes.string()) writes it: UTF-8 key, start, end. */
   static final class WindowedStringSerde implements Serde<Windowed<String>> {
+    /** Whether read keys are of session windows (inclusive end) rather than time windows. */
+    private final boolean session;
+
+    WindowedStringSerde(boolean session) {
+      this.session = session;
+    }
+
     @Override
     public Serializer<Windowed<String>> serializer() {
       return (topic, windowed) -> {
@@ -119,7 +140,9 @@ public final class KafkaStreamsBench {
         ByteBuffer buffer = ByteBuffer.wrap(data);
         int at = data.length - 16;
         String key = new String(data, 0, at, StandardCharsets.UTF_8);
-        return new Windowed<>(key, new TimeWindow(buffer.getLong(at), buffer.getLong(at + 8)));
+        long start = buffer.getLong(at);
+        long end = buffer.getLong(at + 8);
+        return new Windowed<>(key, session ? new SessionWindow(start, end) : new TimeWindow(start, end));
       };
     }
   }
@@ -172,7 +195,49 @@ public final class KafkaStreamsBench {
             .withKeySerde(Serdes.String())
             .withValueSerde(Serdes.Long()))
         .toStream()
-        .to(output, Produced.with(new WindowedStringSerde(), new LongAsDoubleSerde()));
+        .to(output, Produced.with(new WindowedStringSerde(false), new LongAsDoubleSerde()));
+    return b.build();
+  }
+
+  /**
+   * (d) Count per key in session windows with a 30-minute inactivity gap, no grace, every update
+   * emitted (with the cache off: for a record that extends or merges sessions, a tombstone for each
+   * session merged away, then the new session). Retention is Kafka Streams' default for a session
+   * aggregation, gap + grace: 30 minutes, as Tributary's.
+   */
+  static Topology sessionCount(String input, String output) {
+    StreamsBuilder b = new StreamsBuilder();
+    b.stream(input, Consumed.with(Serdes.String(), Serdes.String()))
+        .groupByKey()
+        .windowedBy(SessionWindows.ofInactivityGapWithNoGrace(Duration.ofMinutes(30)))
+        .count(Materialized.<String, Long, SessionStore<Bytes, byte[]>>as("bench-session-counts")
+            .withKeySerde(Serdes.String())
+            .withValueSerde(Serdes.Long()))
+        .toStream()
+        .to(output, Produced.with(new WindowedStringSerde(true), new LongAsDoubleSerde()));
+    return b.build();
+  }
+
+  /** The joined value of (e), as topologies.ts writes it: `page,amount,tier,region`. */
+  static String enrich(String v, String profile) {
+    int at = v.indexOf(";amount=") + 8;
+    String page = v.substring(v.indexOf(";page=") + 6, at - 8);
+    int amount = Integer.parseInt(v, at, v.indexOf(';', at), 10);
+    String tier = profile.substring(5, profile.indexOf(';'));
+    int r = profile.indexOf(";region=") + 8;
+    return page + "," + amount + "," + tier + "," + profile.substring(r, profile.indexOf(';', r));
+  }
+
+  /**
+   * (e) Stream-table inner join of the events with the profile table (same keys, co-partitioned):
+   * the table with its default materialization (a key-value store with a changelog topic).
+   */
+  static Topology enrichJoin(String input, String profiles, String output) {
+    StreamsBuilder b = new StreamsBuilder();
+    KTable<String, String> table = b.table(profiles, Consumed.with(Serdes.String(), Serdes.String()));
+    b.stream(input, Consumed.with(Serdes.String(), Serdes.String()))
+        .join(table, KafkaStreamsBench::enrich, Joined.with(Serdes.String(), Serdes.String(), Serdes.String()))
+        .to(output, Produced.with(Serdes.String(), Serdes.String()));
     return b.build();
   }
 
@@ -181,6 +246,8 @@ public final class KafkaStreamsBench {
     String applicationId;
     String topology;
     String output;
+    String profiles;
+    boolean untilStopped;
     int threads = 1;
     String guarantee = "exactly_once_v2";
     long commitIntervalMs = 100;
@@ -201,11 +268,16 @@ public final class KafkaStreamsBench {
           positional.add(arg);
           continue;
         }
+        if (arg.equals("--until-stopped")) {
+          a.untilStopped = true;
+          continue;
+        }
         if (i + 1 >= argv.length) throw new IllegalArgumentException(arg + " needs a value");
         String value = argv[++i];
         switch (arg) {
           case "--topology" -> a.topology = value;
           case "--output" -> a.output = value;
+          case "--profiles" -> a.profiles = value;
           case "--threads" -> a.threads = Integer.parseInt(value);
           case "--guarantee" -> a.guarantee = value;
           case "--commit-interval-ms" -> a.commitIntervalMs = Long.parseLong(value);
@@ -227,6 +299,7 @@ public final class KafkaStreamsBench {
       a.input = positional.get(0);
       a.applicationId = positional.get(1);
       if (a.topology == null || a.output == null) throw new IllegalArgumentException("--topology and --output are required");
+      if (a.topology.equals("enrichJoin") && a.profiles == null) throw new IllegalArgumentException("enrichJoin needs --profiles TOPIC");
       if (!a.guarantee.equals("exactly_once_v2") && !a.guarantee.equals("at_least_once")) {
         throw new IllegalArgumentException("--guarantee is exactly_once_v2 or at_least_once, not " + a.guarantee);
       }
@@ -239,7 +312,10 @@ public final class KafkaStreamsBench {
       case "mapFilter" -> mapFilter(a.input, a.output);
       case "countByKey" -> countByKey(a.input, a.output);
       case "windowedCount" -> windowedCount(a.input, a.output);
-      default -> throw new IllegalArgumentException("unknown topology " + a.topology + " (mapFilter, countByKey, windowedCount)");
+      case "sessionCount" -> sessionCount(a.input, a.output);
+      case "enrichJoin" -> enrichJoin(a.input, a.profiles, a.output);
+      default -> throw new IllegalArgumentException(
+          "unknown topology " + a.topology + " (mapFilter, countByKey, windowedCount, sessionCount, enrichJoin)");
     };
   }
 
@@ -378,38 +454,69 @@ public final class KafkaStreamsBench {
       System.out.println(json(Map.of("event", "running", "startupSeconds", startupSeconds)));
       System.out.flush();
 
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(a.timeoutS);
       ListConsumerGroupOffsetsOptions stable = new ListConsumerGroupOffsetsOptions().requireStable(true);
-      long lastReport = System.nanoTime();
       long doneNanos;
       long doneCpu;
-      for (;;) {
-        Throwable failed = failure.get();
-        if (failed != null || streams.state() == KafkaStreams.State.ERROR) {
-          streams.close(Duration.ofSeconds(10));
-          throw new IllegalStateException(a.applicationId + " failed: " + streams.state(), failed);
+      if (a.untilStopped) {
+        // Until a line on stdin (or its end), then the input offsets committed by then.
+        CountDownLatch stop = new CountDownLatch(1);
+        Thread stdin = new Thread(() -> {
+          try {
+            new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
+          } catch (IOException e) {
+            // stdin closed: stop as well
+          }
+          stop.countDown();
+        }, "bench-stdin");
+        stdin.setDaemon(true);
+        stdin.start();
+        while (!stop.await(a.pollMs, TimeUnit.MILLISECONDS)) {
+          Throwable failed = failure.get();
+          if (failed != null || streams.state() == KafkaStreams.State.ERROR) {
+            streams.close(Duration.ofSeconds(10));
+            throw new IllegalStateException(a.applicationId + " failed: " + streams.state(), failed);
+          }
         }
+        doneNanos = System.nanoTime();
+        doneCpu = processCpuNanos();
         Map<TopicPartition, OffsetAndMetadata> committed =
             admin.listConsumerGroupOffsets(a.applicationId, stable).partitionsToOffsetAndMetadata().get();
-        long done = 0;
-        for (Map.Entry<TopicPartition, Long> end : ends.entrySet()) {
-          OffsetAndMetadata c = committed.get(end.getKey());
-          done += Math.min(end.getValue(), c == null ? 0 : c.offset());
+        records = 0;
+        for (TopicPartition tp : ends.keySet()) {
+          OffsetAndMetadata c = committed.get(tp);
+          records += c == null ? 0 : c.offset();
         }
-        if (done == records) {
-          doneNanos = System.nanoTime();
-          doneCpu = processCpuNanos();
-          break;
+      } else {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(a.timeoutS);
+        long lastReport = System.nanoTime();
+        for (;;) {
+          Throwable failed = failure.get();
+          if (failed != null || streams.state() == KafkaStreams.State.ERROR) {
+            streams.close(Duration.ofSeconds(10));
+            throw new IllegalStateException(a.applicationId + " failed: " + streams.state(), failed);
+          }
+          Map<TopicPartition, OffsetAndMetadata> committed =
+              admin.listConsumerGroupOffsets(a.applicationId, stable).partitionsToOffsetAndMetadata().get();
+          long done = 0;
+          for (Map.Entry<TopicPartition, Long> end : ends.entrySet()) {
+            OffsetAndMetadata c = committed.get(end.getKey());
+            done += Math.min(end.getValue(), c == null ? 0 : c.offset());
+          }
+          if (done == records) {
+            doneNanos = System.nanoTime();
+            doneCpu = processCpuNanos();
+            break;
+          }
+          if (System.nanoTime() > deadline) {
+            streams.close(Duration.ofSeconds(10));
+            throw new IllegalStateException(a.applicationId + ": timed out with " + done + " of " + records + " records committed");
+          }
+          if (System.nanoTime() - lastReport > 10_000_000_000L) {
+            lastReport = System.nanoTime();
+            System.err.println("    ... " + done + " of " + records + " committed");
+          }
+          Thread.sleep(a.pollMs);
         }
-        if (System.nanoTime() > deadline) {
-          streams.close(Duration.ofSeconds(10));
-          throw new IllegalStateException(a.applicationId + ": timed out with " + done + " of " + records + " records committed");
-        }
-        if (System.nanoTime() - lastReport > 10_000_000_000L) {
-          lastReport = System.nanoTime();
-          System.err.println("    ... " + done + " of " + records + " committed");
-        }
-        Thread.sleep(a.pollMs);
       }
 
       double seconds = (doneNanos - runningAt[0]) / 1e9;
@@ -423,6 +530,7 @@ public final class KafkaStreamsBench {
       result.put("threads", a.threads);
       result.put("guarantee", a.guarantee);
       result.put("applicationId", a.applicationId);
+      result.put("mode", a.untilStopped ? "until-stopped" : "until-drained");
       result.put("records", records);
       result.put("startupSeconds", startupSeconds);
       result.put("seconds", seconds);

@@ -30,6 +30,8 @@ import {
 } from '@platformatic/kafka';
 
 type FetchResponse = fetchV17.FetchResponse;
+/** A producer's open transaction (the client does not export the class's type). */
+type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 import { StreamsError, describeCause } from '../../engine/errors.ts';
 import type { Headers } from '../../engine/record.ts';
 import {
@@ -605,7 +607,10 @@ export class KafkaLog implements Log {
       return {
         transactionalId,
         begin: (): LogTransaction => {
-          const batches: PartitionBatch[] = [];
+          // Records are sent as soon as they are given (the transaction begins with the first),
+          // one send after the other, while the caller goes on: the commit then waits for them.
+          let begun: Promise<Transaction> | undefined;
+          let sending: Promise<void> | undefined;
           const offsets: [string, ReadonlyMap<string, number>, GroupGeneration | undefined][] = [];
           let done = false;
           const open = () => {
@@ -618,7 +623,14 @@ export class KafkaLog implements Log {
           return {
             produce: (more) => {
               open();
-              batches.push(...more);
+              const messages = toMessages(more);
+              if (messages.length === 0 || fenced) return;
+              const started = (begun ??= producer.beginTransaction());
+              sending = (sending ?? started.then(() => {})).then(async () => {
+                await (await started).send({ messages });
+              });
+              // Reported by commit (or ignored by abort), not as an unhandled rejection.
+              sending.catch(() => {});
             },
             sendOffsets: (group, map, member) => {
               open();
@@ -629,7 +641,7 @@ export class KafkaLog implements Log {
               if (fenced) throw new StreamsError('PRODUCER_FENCED', `producer "${transactionalId}" was fenced by a newer instance`);
               await this.#call(`committing a transaction of "${transactionalId}"`, async () => {
                 try {
-                  await this.#commit(producer, batches, offsets);
+                  await this.#commit(producer, begun, sending, offsets);
                 } catch (error) {
                   if (isFenced(error)) {
                     fenced = true;
@@ -655,6 +667,9 @@ export class KafkaLog implements Log {
             },
             abort: async () => {
               finish();
+              if (begun === undefined) return;
+              await sending?.catch(() => {});
+              await producer.transaction?.abort().catch(() => producer.transaction?.cancel());
             },
           };
         },
@@ -662,13 +677,17 @@ export class KafkaLog implements Log {
     });
   }
 
-  async #commit(producer: Producer, batches: readonly PartitionBatch[], offsets: readonly [string, ReadonlyMap<string, number>, GroupGeneration | undefined][]): Promise<void> {
-    const messages = toMessages(batches);
+  async #commit(
+    producer: Producer,
+    begun: Promise<Transaction> | undefined,
+    sending: Promise<void> | undefined,
+    offsets: readonly [string, ReadonlyMap<string, number>, GroupGeneration | undefined][],
+  ): Promise<void> {
     const hasOffsets = offsets.some(([, map]) => map.size > 0);
-    if (messages.length === 0 && !hasOffsets) return;
-    const tx = await producer.beginTransaction();
-    // The records and the offsets go to different coordinators: both at once, then EndTxn.
-    const sending = messages.length > 0 ? tx.send({ messages }) : undefined;
+    if (begun === undefined && !hasOffsets) return;
+    const tx = await (begun ?? producer.beginTransaction());
+    // The records (sent since produce) and the offsets go to different coordinators: both at
+    // once, then EndTxn.
     const committing = (async () => {
       for (const [groupId, map, member] of offsets) {
         if (map.size === 0) continue;

@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
-import { fetchMany, openWorkerLog, partitionKey, type Log, type LogRecord, type PartitionBatch, type TopicPartition, type TransactionalProducer } from '../log.ts';
+import { fetchMany, openWorkerLog, partitionKey, type Log, type LogRecord, type LogTransaction, type PartitionBatch, type TopicPartition, type TransactionalProducer } from '../log.ts';
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import { createInMemoryStore, type RestorableStore, type StoreContext } from '../state/in-memory.ts';
 import { prepareStores, type PreparedStores } from './task-state.ts';
@@ -198,7 +198,13 @@ async function main(): Promise<void> {
     processMs += performance.now() - started;
     for (const t of tasks) t.task.punctuateWallClock(Date.now());
     const now = Date.now();
-    if (now - lastCommit >= config.commitIntervalMs || outputs.count >= config.maxBufferedRecords) {
+    if (producer !== undefined && streamsOutputs && outputs.count >= STREAM_OUTPUTS_AT) {
+      // Into the open transaction now: the log sends them while this thread processes on.
+      openTransaction ??= producer.begin();
+      handedOff += outputs.count;
+      openTransaction.produce(outputs.take());
+    }
+    if (now - lastCommit >= config.commitIntervalMs || outputs.count + handedOff >= config.maxBufferedRecords) {
       if (!(await commitUnlessMigrated(tasks, producer))) break;
       lastCommit = Date.now();
     }
@@ -468,6 +474,19 @@ function processTask(t: RunningTask, deadline: number): number {
   return count;
 }
 
+/**
+ * Exactly-once on a log this thread has its own connection to (Kafka): outputs and changelog
+ * records go into the open transaction in batches of STREAM_OUTPUTS_AT as they accumulate, so the
+ * producer sends them while the thread goes on processing (as Kafka Streams' producer does), and
+ * a commit only adds the rest, the offsets, and ends the transaction. What was handed over counts
+ * against maxBufferedRecords until the commit. The embedded log writes a transaction as one entry
+ * at commit, so there outputs simply wait in `outputs`.
+ */
+const STREAM_OUTPUTS_AT = 1000;
+const streamsOutputs = config.workerLog !== undefined;
+let openTransaction: LogTransaction | undefined;
+let handedOff = 0;
+
 /** Input offsets as of the last commit, to skip commits with nothing new. */
 const committedPositions = new Map<string, number>();
 let lastPurge = 0;
@@ -484,11 +503,13 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
   }
   const moved = [...offsets].some(([tp, offset]) => committedPositions.get(tp) !== offset);
   const pendingState = force && tasks.some((t) => (t.prepared.db?.pendingWrites ?? 0) > 0);
-  if (outputs.count === 0 && !moved && !pendingState) return;
+  if (outputs.count === 0 && openTransaction === undefined && !moved && !pendingState) return;
   const started = performance.now();
   const batches = outputs.take();
   if (producer !== undefined) {
-    const tx = producer.begin();
+    const tx = openTransaction ?? producer.begin();
+    openTransaction = undefined;
+    handedOff = 0;
     tx.produce(batches);
     tx.sendOffsets(config.applicationId, offsets, config.member);
     await tx.commit();

@@ -34,6 +34,8 @@ interface RunningTask {
   readonly queues: Map<string, RawRecord[]>;
   /** Records after the last fetched one, per input partition, as of its last fetch. */
   readonly lags: Map<string, number>;
+  /** Keys of the records fetched since the last prefetch. */
+  freshKeys: Uint8Array[];
   lag: number;
 }
 
@@ -167,6 +169,7 @@ async function main(): Promise<void> {
       positions: inputs,
       queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])),
       lags: new Map(),
+      freshKeys: [],
       lag: 0,
       deadLettered: 0,
       restored,
@@ -398,7 +401,11 @@ async function fetchAll(tasks: RunningTask[]): Promise<number> {
   results.forEach((result, i) => {
     const w = wanted[i]!;
     const queue = w.task.queues.get(w.key)!;
-    for (const r of result.records) queue.push({ ...r, topic: topologyTopic(w.tp.topic), partition: w.tp.partition });
+    const topic = topologyTopic(w.tp.topic);
+    for (const r of result.records) {
+      queue.push({ ...r, topic, partition: w.tp.partition });
+      if (r.key !== null) w.task.freshKeys.push(r.key);
+    }
     total += result.records.length;
     w.task.lags.set(w.key, result.endOffset - result.nextOffset);
   });
@@ -416,13 +423,13 @@ function topologyTopic(logTopic: string): string {
   return reverseNames.get(logTopic) ?? logTopic;
 }
 
-/** Loads the values of the batch's keys into the persistent key-value stores, one multi-get each. */
+/** Loads the values of the keys just fetched into the persistent key-value stores, one multi-get each. */
 async function prefetch(t: RunningTask): Promise<void> {
+  const keys = t.freshKeys;
+  if (keys.length === 0) return;
+  t.freshKeys = [];
   if (t.prepared.keyValueStores.length === 0) return;
-  const keys = new Map<string, Uint8Array>();
-  for (const queue of t.queues.values()) for (const r of queue) if (r.key !== null) keys.set(Buffer.from(r.key).toString('latin1'), r.key);
-  const list = [...keys.values()];
-  await Promise.all(t.prepared.keyValueStores.map((s) => s.prefetch(list)));
+  await Promise.all(t.prepared.keyValueStores.map((s) => s.prefetch(keys)));
 }
 
 /** Longest synchronous stretch of record processing before the thread yields to its event loop. */

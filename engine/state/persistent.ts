@@ -183,12 +183,13 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
 
   /** Loads the values of these keys (as key bytes) into the cache with one multi-get. */
   async prefetch(keys: readonly Uint8Array[]): Promise<void> {
-    const wanted: string[] = [];
+    const missing = new Set<string>();
     for (const key of keys) {
       const id = idOf(key);
-      if (this.#keys.has(id) && !this.#cache.has(id)) wanted.push(id);
+      if (this.#keys.has(id) && !this.#cache.has(id)) missing.add(id);
     }
-    if (wanted.length === 0) return;
+    if (missing.size === 0) return;
+    const wanted = [...missing];
     const rows = await this.#db.readMany(this.name, wanted);
     rows.forEach((row, i) => {
       if (row !== undefined) this.#remember(wanted[i]!, row);

@@ -21,7 +21,10 @@ import {
   FetchIsolationLevels,
   ListOffsetTimestamps,
   Producer,
+  Writer,
+  createAPI,
   fetchV17,
+  produceV11,
   txnOffsetCommitV4,
   findErrorBy,
   type ClusterMetadata,
@@ -33,6 +36,7 @@ type FetchResponse = fetchV17.FetchResponse;
 /** A producer's open transaction (the client does not export the class's type). */
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 import { StreamsError, describeCause } from '../../engine/errors.ts';
+import { encodeRecordBatch } from './record-batch.ts';
 import type { Headers } from '../../engine/record.ts';
 import {
   partitionKey,
@@ -99,6 +103,29 @@ interface Surplus {
   readonly endOffset: number;
   readonly startOffset: number;
 }
+
+/** Most bytes of one produced record batch (the broker's message.max.bytes defaults to 1 MiB). */
+const MAX_BATCH_BYTES = 512 * 1024;
+const PRODUCE_TIMEOUT_MS = 30_000;
+const EMPTY = Buffer.alloc(0);
+
+/** Produce (v11, acks all) of one encoded record batch for one partition, in a transaction. */
+const produceRawBatch = createAPI(
+  0,
+  11,
+  (transactionalId: string, timeoutMs: number, topic: string, partition: number, batch: Buffer) =>
+    Writer.create()
+      .appendString(transactionalId)
+      .appendInt16(-1)
+      .appendInt32(timeoutMs)
+      .appendArray([topic], (w, name) => {
+        w.appendString(name).appendArray([partition], (w, index) => {
+          w.appendInt32(index).appendUnsignedVarInt(batch.length + 1).append(batch);
+        });
+      })
+      .appendTaggedFields(),
+  produceV11.parseResponse,
+);
 
 /** Tries of a TxnOffsetCommit on retriable errors (about 5 s of backoff in all). */
 const TXN_OFFSET_COMMIT_ATTEMPTS = 30;
@@ -224,6 +251,11 @@ export class KafkaLog implements Log {
   #brokers = new Map<number, { host: string; port: number }>();
   /** This log's own connection to each broker, for fetches. */
   readonly #fetchConnections = new Map<number, Promise<Connection>>();
+  /**
+   * Connections for transactional produce and offset commits, apart from the fetch ones: a broker
+   * answers one request of a connection at a time, and a fetch may wait there for fetchMaxWaitMs.
+   */
+  readonly #produceConnections = new Map<number, Promise<Connection>>();
   /** The coordinator broker of each consumer group (offsets sent in a transaction go there). */
   readonly #coordinators = new Map<string, number>();
   #closed = false;
@@ -491,13 +523,13 @@ export class KafkaLog implements Log {
     return { records: taken, nextOffset: offset, endOffset, startOffset };
   }
 
-  async #connection(node: number): Promise<Connection> {
-    let pending = this.#fetchConnections.get(node);
+  async #connection(node: number, pool = this.#fetchConnections): Promise<Connection> {
+    let pending = pool.get(node);
     if (pending === undefined) {
       if (!this.#brokers.has(node)) {
         const metadata = await this.#reader.metadata({ topics: [], forceUpdate: true });
         this.#brokers = new Map([...metadata.brokers].map(([id, b]) => [id, { host: b.host, port: b.port }]));
-        pending = this.#fetchConnections.get(node);
+        pending = pool.get(node);
         if (pending !== undefined) return pending;
       }
       const broker = this.#brokers.get(node);
@@ -506,15 +538,15 @@ export class KafkaLog implements Log {
       const options = Object.fromEntries(['connectTimeout', 'requestTimeout', 'tls', 'ssl', 'tlsServerName', 'sasl'].filter((k) => client[k] !== undefined).map((k) => [k, client[k]]));
       const connection = new Connection(`${this.#options.clientId ?? 'tributary'}-fetch`, options);
       pending = Promise.resolve(connection.connect(broker.host, broker.port)).then(() => connection);
-      pending.catch(() => this.#fetchConnections.delete(node));
-      this.#fetchConnections.set(node, pending);
+      pending.catch(() => pool.delete(node));
+      pool.set(node, pending);
     }
     return pending;
   }
 
-  #dropConnection(node: number): void {
-    const pending = this.#fetchConnections.get(node);
-    this.#fetchConnections.delete(node);
+  #dropConnection(node: number, pool = this.#fetchConnections): void {
+    const pending = pool.get(node);
+    pool.delete(node);
     void pending?.then((c) => c.close()).catch(() => {});
   }
 
@@ -604,6 +636,8 @@ export class KafkaLog implements Log {
       const tx = await producer.beginTransaction();
       await tx.cancel();
       let fenced = false;
+      /** Next sequence number per partition (`topic:partition`) for this producer id and epoch. */
+      const sequences = new Map<string, number>();
       return {
         transactionalId,
         begin: (): LogTransaction => {
@@ -623,11 +657,11 @@ export class KafkaLog implements Log {
           return {
             produce: (more) => {
               open();
-              const messages = toMessages(more);
-              if (messages.length === 0 || fenced) return;
+              const batches = more.filter((b) => b.records.length > 0);
+              if (batches.length === 0 || fenced) return;
               const started = (begun ??= producer.beginTransaction());
               sending = (sending ?? started.then(() => {})).then(async () => {
-                await (await started).send({ messages });
+                await this.#produceInTransaction(producer, await started, sequences, batches);
               });
               // Reported by commit (or ignored by abort), not as an unhandled rejection.
               sending.catch(() => {});
@@ -677,6 +711,66 @@ export class KafkaLog implements Log {
     });
   }
 
+  /**
+   * Sends records in the producer's open transaction with our own encoding (encodeRecordBatch:
+   * one buffer per batch, where the client builds many small ones): the client adds the partitions
+   * to the transaction (AddPartitionsToTxn), then one Produce per record batch of at most
+   * MAX_BATCH_BYTES per partition, each partition's batches in order, with the producer's id, epoch
+   * and sequence numbers (this path is the only one that produces with this producer).
+   */
+  async #produceInTransaction(producer: Producer, tx: Transaction, sequences: Map<string, number>, batches: readonly PartitionBatch[]): Promise<void> {
+    const byPartition = new Map<string, { topic: string; partition: number; records: LogRecord[] }>();
+    for (const b of batches) {
+      const key = partitionKey(b);
+      const entry = byPartition.get(key);
+      if (entry === undefined) byPartition.set(key, { topic: b.topic, partition: b.partition, records: [...b.records] });
+      else entry.records.push(...b.records);
+    }
+    const metadata = await producer.metadata({ topics: [...new Set(batches.map((b) => b.topic))] });
+    await tx.addPartitions(
+      metadata,
+      [...byPartition.values()].map(({ topic, partition }) => ({ topic, partition, value: EMPTY })),
+    );
+    await Promise.all(
+      [...byPartition].map(async ([key, { topic, partition, records }]) => {
+        for (let from = 0; from < records.length; ) {
+          let to = from;
+          let bytes = 0;
+          while (to < records.length && (to === from || bytes < MAX_BATCH_BYTES)) {
+            const r = records[to++]!;
+            bytes += (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0) + 32;
+          }
+          const baseSequence = sequences.get(key) ?? 0;
+          const batch = encodeRecordBatch(records.slice(from, to), {
+            producerId: producer.producerId!,
+            producerEpoch: producer.producerEpoch!,
+            baseSequence,
+            transactional: true,
+          });
+          await this.#sendBatch(tx.id, topic, partition, batch);
+          sequences.set(key, (baseSequence + (to - from)) % 2 ** 31);
+          from = to;
+        }
+      }),
+    );
+  }
+
+  /** One Produce request with one record batch; retried (same sequence) at a partition's new leader. */
+  async #sendBatch(transactionalId: string, topic: string, partition: number, batch: Buffer): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const leader = (await this.#topic(topic, attempt > 1)).leaders[partition];
+      if (leader === undefined || leader < 0) throw new StreamsError('UNKNOWN_TOPIC', `topic "${topic}" has no leader for partition ${partition}`, { canRetry: true });
+      try {
+        await produceRawBatch.async(await this.#connection(leader, this.#produceConnections), transactionalId, PRODUCE_TIMEOUT_MS, topic, partition, batch);
+        return;
+      } catch (error) {
+        if (isUnreachable(error)) this.#dropConnection(leader, this.#produceConnections);
+        if (attempt >= 5 || !brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS')) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  }
+
   async #commit(
     producer: Producer,
     begun: Promise<Transaction> | undefined,
@@ -715,7 +809,7 @@ export class KafkaLog implements Log {
         for (let attempt = 1; ; attempt++) {
           try {
             await txnOffsetCommitV4.api.async(
-              await this.#connection(coordinatorId),
+              await this.#connection(coordinatorId, this.#produceConnections),
               producer.transaction!.id,
               groupId,
               producer.producerId!,
@@ -727,7 +821,7 @@ export class KafkaLog implements Log {
             );
             break;
           } catch (error) {
-            if (isUnreachable(error)) this.#dropConnection(coordinatorId);
+            if (isUnreachable(error)) this.#dropConnection(coordinatorId, this.#produceConnections);
             const moved = brokerError(error, 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE');
             if (attempt >= TXN_OFFSET_COMMIT_ATTEMPTS || !(moved || brokerError(error, 'COORDINATOR_LOAD_IN_PROGRESS', 'CONCURRENT_TRANSACTIONS'))) throw error;
             if (moved) {
@@ -858,7 +952,7 @@ export class KafkaLog implements Log {
       ...(this.#producer === undefined ? [] : [this.#producer.close(true)]),
       ...[...this.#transactional].map((p) => p.close(true)),
       ...[...this.#members].map((c) => c.close(true)),
-      ...[...this.#fetchConnections.values()].map((p) => p.then((c) => c.close())),
+      ...[...this.#fetchConnections.values(), ...this.#produceConnections.values()].map((p) => p.then((c) => c.close())),
     ]);
   }
 }

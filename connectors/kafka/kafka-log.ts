@@ -25,10 +25,10 @@ import {
   createAPI,
   fetchV17,
   produceV11,
+  initProducerIdV5,
   txnOffsetCommitV4,
   findErrorBy,
   type ClusterMetadata,
-  type MessageToProduce,
   type RecordsBatch,
 } from '@platformatic/kafka';
 
@@ -104,6 +104,13 @@ interface Surplus {
   readonly startOffset: number;
 }
 
+/** A producer id and epoch with our own sequence numbers per partition (`topic:partition`). */
+interface IdempotentProducer {
+  readonly producerId: bigint;
+  readonly producerEpoch: number;
+  readonly sequences: Map<string, number>;
+}
+
 /** Most bytes of one produced record batch (the broker's message.max.bytes defaults to 1 MiB). */
 const MAX_BATCH_BYTES = 512 * 1024;
 const PRODUCE_TIMEOUT_MS = 30_000;
@@ -113,7 +120,7 @@ const EMPTY = Buffer.alloc(0);
 const produceRawBatch = createAPI(
   0,
   11,
-  (transactionalId: string, timeoutMs: number, topic: string, partition: number, batch: Buffer) =>
+  (transactionalId: string | null, timeoutMs: number, topic: string, partition: number, batch: Buffer) =>
     Writer.create()
       .appendString(transactionalId)
       .appendInt16(-1)
@@ -170,23 +177,6 @@ function toHeaders(entries: readonly [Buffer | null, Buffer | null][]): Headers 
   return headers;
 }
 
-function toMessages(batches: readonly PartitionBatch[]): MessageToProduce[] {
-  const messages: MessageToProduce[] = [];
-  for (const b of batches) {
-    for (const r of b.records) {
-      messages.push({
-        topic: b.topic,
-        partition: b.partition,
-        ...(r.key !== null && { key: Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength) }),
-        ...(r.value !== null && { value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) }),
-        timestamp: BigInt(r.timestamp),
-        ...(r.headers !== undefined && { headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])) }),
-      });
-    }
-  }
-  return messages;
-}
-
 /**
  * The records of one fetched partition that a read-committed reader may see: records of aborted
  * transactions and control batches are dropped (as Kafka's own consumer does: an aborted
@@ -233,7 +223,6 @@ export class KafkaLog implements Log {
   readonly #admin: Admin;
   /** Used only for raw fetches and metadata; it never joins a group. */
   readonly #reader: Consumer;
-  #producer: Producer | undefined;
   readonly #transactional = new Set<Producer>();
   /** Group memberships (joinGroup) still open. */
   readonly #members = new Set<Consumer>();
@@ -582,21 +571,28 @@ export class KafkaLog implements Log {
     return tps.map((tp) => ({ startOffset: starts.get(partitionKey(tp)) ?? 0, endOffset: ends.get(partitionKey(tp)) ?? 0 }));
   }
 
-  #plainProducer(): Producer {
-    if (this.#producer === undefined) {
-      this.#producer = new Producer({
-        ...this.#options.client,
-        bootstrapBrokers: [...this.#options.bootstrapBrokers],
-        clientId: `${this.#options.clientId ?? 'tributary'}-producer`,
-        idempotent: true,
-      });
-    }
-    return this.#producer;
+  /**
+   * The idempotent producer of plain (non-transactional) produce: a producer id from
+   * InitProducerId and our own sequence numbers per partition. Dropped after a failed send (its
+   * sequences may be out of step with the broker's), so the next produce starts a new one.
+   */
+  #idempotent: Promise<IdempotentProducer> | undefined;
+
+  #idempotentProducer(): Promise<IdempotentProducer> {
+    this.#idempotent ??= (async () => {
+      const [node] = [...(await this.#reader.metadata({ topics: [], forceUpdate: true })).brokers.keys()];
+      if (node === undefined) throw new StreamsError('LOG_UNAVAILABLE', 'no Kafka broker is known', { canRetry: true });
+      const answer = await initProducerIdV5.api.async(await this.#connection(node, this.#produceConnections), null, 60_000, -1n, -1);
+      return { producerId: answer.producerId, producerEpoch: answer.producerEpoch, sequences: new Map() };
+    })();
+    this.#idempotent.catch(() => (this.#idempotent = undefined));
+    return this.#idempotent;
   }
 
   async produce(batches: readonly PartitionBatch[]): Promise<number[]> {
     return this.#call('producing', async () => {
-      // One batch per partition per send, so each batch's base offset is known.
+      // One record batch per partition (in order, up to MAX_BATCH_BYTES each), so each given
+      // batch's base offset is known.
       const merged = new Map<string, { tp: TopicPartition; records: LogRecord[]; of: number[] }>();
       batches.forEach((b, i) => {
         const key = partitionKey(b);
@@ -605,13 +601,20 @@ export class KafkaLog implements Log {
         m.of.push(i, m.records.length);
         m.records.push(...b.records);
       });
-      const nonEmpty = [...merged.values()].filter((m) => m.records.length > 0);
-      const result = nonEmpty.length === 0 ? { offsets: [] } : await this.#plainProducer().send({ messages: toMessages(nonEmpty.map((m) => ({ ...m.tp, records: m.records }))) });
-      const bases = new Map((result.offsets ?? []).map((o) => [`${o.topic}:${o.partition}`, Number(o.offset)]));
+      const nonEmpty = [...merged].filter(([, m]) => m.records.length > 0);
       const out = new Array<number>(batches.length).fill(-1);
-      for (const [key, m] of merged) {
-        const base = bases.get(key) ?? -1;
-        for (let i = 0; i < m.of.length; i += 2) out[m.of[i]!] = base < 0 ? -1 : base + m.of[i + 1]!;
+      if (nonEmpty.length === 0) return out;
+      const producer = await this.#idempotentProducer();
+      try {
+        await Promise.all(
+          nonEmpty.map(async ([key, m]) => {
+            const bases = await this.#sendRecords(null, producer, key, m.tp.topic, m.tp.partition, m.records, false);
+            for (let i = 0; i < m.of.length; i += 2) out[m.of[i]!] = bases(m.of[i + 1]!);
+          }),
+        );
+      } catch (error) {
+        if (this.#idempotent !== undefined && (await this.#idempotent.catch(() => undefined)) === producer) this.#idempotent = undefined;
+        throw error;
       }
       return out;
     }, false);
@@ -731,38 +734,56 @@ export class KafkaLog implements Log {
       metadata,
       [...byPartition.values()].map(({ topic, partition }) => ({ topic, partition, value: EMPTY })),
     );
-    await Promise.all(
-      [...byPartition].map(async ([key, { topic, partition, records }]) => {
-        for (let from = 0; from < records.length; ) {
-          let to = from;
-          let bytes = 0;
-          while (to < records.length && (to === from || bytes < MAX_BATCH_BYTES)) {
-            const r = records[to++]!;
-            bytes += (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0) + 32;
-          }
-          const baseSequence = sequences.get(key) ?? 0;
-          const batch = encodeRecordBatch(records.slice(from, to), {
-            producerId: producer.producerId!,
-            producerEpoch: producer.producerEpoch!,
-            baseSequence,
-            transactional: true,
-          });
-          await this.#sendBatch(tx.id, topic, partition, batch);
-          sequences.set(key, (baseSequence + (to - from)) % 2 ** 31);
-          from = to;
-        }
-      }),
-    );
+    const ids = { producerId: producer.producerId!, producerEpoch: producer.producerEpoch!, sequences };
+    await Promise.all([...byPartition].map(([key, { topic, partition, records }]) => this.#sendRecords(tx.id, ids, key, topic, partition, records, true)));
   }
 
-  /** One Produce request with one record batch; retried (same sequence) at a partition's new leader. */
-  async #sendBatch(transactionalId: string, topic: string, partition: number, batch: Buffer): Promise<void> {
+  /**
+   * Produces records to one partition in record batches of at most MAX_BATCH_BYTES, in order, with
+   * the producer's sequence numbers (reserved before any await, so concurrent calls for one
+   * partition go out in the order of their sequences). Returns the offset of the i-th record.
+   */
+  async #sendRecords(
+    transactionalId: string | null,
+    producer: IdempotentProducer,
+    key: string,
+    topic: string,
+    partition: number,
+    records: readonly LogRecord[],
+    transactional: boolean,
+  ): Promise<(index: number) => number> {
+    const sends: { from: number; sent: Promise<number> }[] = [];
+    for (let from = 0; from < records.length; ) {
+      let to = from;
+      let bytes = 0;
+      while (to < records.length && (to === from || bytes < MAX_BATCH_BYTES)) {
+        const r = records[to++]!;
+        bytes += (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0) + 32;
+      }
+      const baseSequence = producer.sequences.get(key) ?? 0;
+      producer.sequences.set(key, (baseSequence + (to - from)) % 2 ** 31);
+      const batch = encodeRecordBatch(records.slice(from, to), { producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence, transactional });
+      sends.push({ from, sent: this.#sendBatch(transactionalId, topic, partition, batch) });
+      from = to;
+    }
+    const settled = await Promise.allSettled(sends.map((s) => s.sent));
+    for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+    const bases = settled.map((o) => (o as PromiseFulfilledResult<number>).value);
+    return (index) => {
+      let i = sends.length - 1;
+      while (sends[i]!.from > index) i--;
+      return bases[i]! + index - sends[i]!.from;
+    };
+  }
+
+  /** One Produce request with one record batch; retried (same sequence) at a partition's new leader. Returns its base offset. */
+  async #sendBatch(transactionalId: string | null, topic: string, partition: number, batch: Buffer): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       const leader = (await this.#topic(topic, attempt > 1)).leaders[partition];
       if (leader === undefined || leader < 0) throw new StreamsError('UNKNOWN_TOPIC', `topic "${topic}" has no leader for partition ${partition}`, { canRetry: true });
       try {
-        await produceRawBatch.async(await this.#connection(leader, this.#produceConnections), transactionalId, PRODUCE_TIMEOUT_MS, topic, partition, batch);
-        return;
+        const answer = await produceRawBatch.async(await this.#connection(leader, this.#produceConnections), transactionalId, PRODUCE_TIMEOUT_MS, topic, partition, batch);
+        return Number(answer.responses[0]?.partitionResponses[0]?.baseOffset ?? -1);
       } catch (error) {
         if (isUnreachable(error)) this.#dropConnection(leader, this.#produceConnections);
         if (attempt >= 5 || !brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS')) throw error;
@@ -949,7 +970,6 @@ export class KafkaLog implements Log {
     await Promise.allSettled([
       this.#admin.close(),
       this.#reader.close(true),
-      ...(this.#producer === undefined ? [] : [this.#producer.close(true)]),
       ...[...this.#transactional].map((p) => p.close(true)),
       ...[...this.#members].map((c) => c.close(true)),
       ...[...this.#fetchConnections.values(), ...this.#produceConnections.values()].map((p) => p.then((c) => c.close())),

@@ -46,7 +46,7 @@ test('encodeRecordBatch writes what the Kafka client reads back, with a valid CR
         // The client reads a null key or value as an empty buffer (or null): compare bytes.
         assert.deepEqual(Buffer.from(got.key ?? []), Buffer.from(want.key ?? []));
         assert.deepEqual(Buffer.from(got.value ?? []), Buffer.from(want.value ?? []));
-        const headers = Object.fromEntries(got.headers.map(([k, v]) => [k.toString(), v.toString()]));
+        const headers = Object.fromEntries(got.headers.map(([k, v]) => [k?.toString() ?? '', v?.toString() ?? '']));
         assert.deepEqual(headers, { ...want.headers });
       });
     }),

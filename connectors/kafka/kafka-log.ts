@@ -526,9 +526,15 @@ export class KafkaLog implements Log {
       const client = this.#options.client ?? {};
       const options = Object.fromEntries(['connectTimeout', 'requestTimeout', 'tls', 'ssl', 'tlsServerName', 'sasl'].filter((k) => client[k] !== undefined).map((k) => [k, client[k]]));
       const connection = new Connection(`${this.#options.clientId ?? 'tributary'}-fetch`, options);
-      pending = Promise.resolve(connection.connect(broker.host, broker.port)).then(() => connection);
-      pending.catch(() => pool.delete(node));
-      pool.set(node, pending);
+      const opened: Promise<Connection> = Promise.resolve(connection.connect(broker.host, broker.port)).then(() => connection);
+      pending = opened;
+      opened.catch(() => pool.delete(node));
+      // A connection the broker closed (connections.max.idle.ms, a restart) leaves the pool, so
+      // the next request opens a new one instead of failing on it.
+      connection.on('close', () => {
+        if (pool.get(node) === opened) pool.delete(node);
+      });
+      pool.set(node, opened);
     }
     return pending;
   }
@@ -785,8 +791,12 @@ export class KafkaLog implements Log {
         const answer = await produceRawBatch.async(await this.#connection(leader, this.#produceConnections), transactionalId, PRODUCE_TIMEOUT_MS, topic, partition, batch);
         return Number(answer.responses[0]?.partitionResponses[0]?.baseOffset ?? -1);
       } catch (error) {
-        if (isUnreachable(error)) this.#dropConnection(leader, this.#produceConnections);
-        if (attempt >= 5 || !brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS')) throw error;
+        const unreachable = isUnreachable(error);
+        if (unreachable) this.#dropConnection(leader, this.#produceConnections);
+        // Sent again with the same sequence number: a batch the broker did append is recognized
+        // as a duplicate and not written twice.
+        const retriable = (unreachable && attempt === 1) || brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS');
+        if (attempt >= 5 || !retriable) throw error;
         await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
       }
     }

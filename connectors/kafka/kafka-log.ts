@@ -430,7 +430,9 @@ export class KafkaLog implements Log {
       }
       await Promise.all(
         [...byLeader].map(async ([leader, list]) => {
-          const answered = await this.#fetchFrom(leader, list.map(({ index, info }) => ({ request: requests[index]!, info })));
+          // Records already in hand from an earlier response: the broker is not to wait for more.
+          const waitMs = results.some((r) => r !== undefined && r.records.length > 0) ? 0 : (this.#options.fetchMaxWaitMs ?? 50);
+          const answered = await this.#fetchFrom(leader, list.map(({ index, info }) => ({ request: requests[index]!, info })), waitMs);
           list.forEach(({ index }, j) => (results[index] = answered[j]!));
         }),
       );
@@ -438,7 +440,11 @@ export class KafkaLog implements Log {
     });
   }
 
-  async #fetchFrom(leader: number, parts: readonly { request: { tp: TopicPartition; offset: number; options?: FetchOptions }; info: TopicInfo }[]): Promise<FetchResult[]> {
+  async #fetchFrom(
+    leader: number,
+    parts: readonly { request: { tp: TopicPartition; offset: number; options?: FetchOptions }; info: TopicInfo }[],
+    waitMs: number,
+  ): Promise<FetchResult[]> {
     const readCommitted = parts.every((p) => p.request.options?.readCommitted ?? true);
     const topics = new Map<string, { topicId: string; partitions: { partition: number; fetchOffset: bigint; partitionMaxBytes: number; currentLeaderEpoch: number; lastFetchedEpoch: number }[] }>();
     for (const { request, info } of parts) {
@@ -461,7 +467,7 @@ export class KafkaLog implements Log {
       const connection = await this.#connection(leader);
       response = await fetchV17.api.async(
         connection,
-        this.#options.fetchMaxWaitMs ?? 50,
+        waitMs,
         1,
         64 << 20,
         readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,

@@ -134,7 +134,7 @@ const produceRawBatch = createAPI(
   produceV11.parseResponse,
 );
 
-/** Tries of a TxnOffsetCommit on retriable errors (about 5 s of backoff in all). */
+/** Tries of a TxnOffsetCommit or an InitProducerId on retriable errors (several seconds of backoff in all). */
 const TXN_OFFSET_COMMIT_ATTEMPTS = 30;
 
 const CONTROL_BATCH = 0x20;
@@ -594,8 +594,18 @@ export class KafkaLog implements Log {
     this.#idempotent ??= (async () => {
       const [node] = [...(await this.#reader.metadata({ topics: [], forceUpdate: true })).brokers.keys()];
       if (node === undefined) throw new StreamsError('LOG_UNAVAILABLE', 'no Kafka broker is known', { canRetry: true });
-      const answer = await initProducerIdV5.api.async(await this.#connection(node, this.#produceConnections), null, 60_000, -1n, -1);
-      return { producerId: answer.producerId, producerEpoch: answer.producerEpoch, sequences: new Map() };
+      // Retried while the broker's transaction state loads (a broker that just started) or moves.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const answer = await initProducerIdV5.api.async(await this.#connection(node, this.#produceConnections), null, 60_000, -1n, -1);
+          return { producerId: answer.producerId, producerEpoch: answer.producerEpoch, sequences: new Map() };
+        } catch (error) {
+          if (isUnreachable(error)) this.#dropConnection(node, this.#produceConnections);
+          const retriable = isUnreachable(error) || brokerError(error, 'COORDINATOR_LOAD_IN_PROGRESS', 'COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR', 'CONCURRENT_TRANSACTIONS');
+          if (attempt >= TXN_OFFSET_COMMIT_ATTEMPTS || !retriable) throw error;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 500)));
+        }
+      }
     })();
     this.#idempotent.catch(() => (this.#idempotent = undefined));
     return this.#idempotent;
@@ -801,7 +811,7 @@ export class KafkaLog implements Log {
         if (unreachable) this.#dropConnection(leader, this.#produceConnections);
         // Sent again with the same sequence number: a batch the broker did append is recognized
         // as a duplicate and not written twice.
-        const retriable = (unreachable && attempt === 1) || brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS');
+        const retriable = (unreachable && attempt === 1) || brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS', 'UNKNOWN_TOPIC_OR_PARTITION');
         if (attempt >= 5 || !retriable) throw error;
         await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
       }

@@ -43,7 +43,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 import { KafkaLog } from '../connectors/kafka/index.ts';
-import { RECORD_BYTES, kafkaBrokerPids, keyIdOf, keyString, machine, parseCount, processCpuSeconds, si, sourceVersion, timestampForFile, valueString } from './common.ts';
+import { RECORD_BYTES, type LatencyStats, kafkaBrokerPids, keyIdOf, keyString, machine, parseCount, processCpuSeconds, si, sourceVersion, timestampForFile, valueString } from './common.ts';
 
 export interface RawLimitsOptions {
   /** Records per phase (each produce phase writes this many, each read phase reads them back). */
@@ -88,14 +88,8 @@ export interface RawLimitRow {
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
-export interface CommitLatencyRow {
+export interface CommitLatencyRow extends LatencyStats {
   readonly name: string;
-  readonly count: number;
-  readonly p50Ms: number;
-  readonly p90Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-  readonly meanMs: number;
   /** Commits per second as issued (back to back, or with the gap). */
   readonly perSecond: number;
   readonly cpuMsPerCommit?: number;
@@ -275,19 +269,18 @@ function row(name: string, records: number, seconds: number, extra: Partial<RawL
   return { name, records, seconds, recordsPerSecond: records / seconds, megabytesPerSecond: (records * RECORD_BYTES) / seconds / 1e6, ...extra };
 }
 
+/** A benchmark script of bench/ and the input size every child gets. */
+function sizeArgs(script: string, o: { records: number; partitions: number; keys: number }): string[] {
+  return [join(repoRoot, 'bench', script), '--records', String(o.records), '--partitions', String(o.partitions), '--keys', String(o.keys)];
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Tributary's Kafka client (bench/kafka-client.ts)
 
 async function kafkaClientLimits(o: Required<Omit<RawLimitsOptions, 'log' | 'childTimeoutMs'>>, ctx: Context): Promise<RawLimits['kafkaClient']> {
   const out = join(ctx.tmp, 'kafka-client.json');
   const args = [
-    join(repoRoot, 'bench', 'kafka-client.ts'),
-    '--records',
-    String(o.records),
-    '--partitions',
-    String(o.partitions),
-    '--keys',
-    String(o.keys),
+    ...sizeArgs('kafka-client.ts', o),
     '--bootstrap',
     o.bootstrapBrokers.join(','),
     '--tx-sizes',
@@ -478,13 +471,7 @@ async function javaClientLimits(o: Required<Omit<RawLimitsOptions, 'log' | 'chil
 async function embeddedLogLimits(o: Required<Omit<RawLimitsOptions, 'log' | 'childTimeoutMs'>>, ctx: Context): Promise<RawLimits['embeddedLog']> {
   const out = join(ctx.tmp, 'embedded-log.json');
   const args = [
-    join(repoRoot, 'bench', 'embedded-log.ts'),
-    '--records',
-    String(o.records),
-    '--partitions',
-    String(o.partitions),
-    '--keys',
-    String(o.keys),
+    ...sizeArgs('embedded-log.ts', o),
     '--fsync',
     o.fsync,
     '--json-out',

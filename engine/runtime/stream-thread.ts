@@ -200,15 +200,18 @@ async function main(): Promise<void> {
     first = (first + 1) % Math.max(1, tasks.length);
     processMs += performance.now() - started;
     for (const t of tasks) t.task.punctuateWallClock(Date.now());
-    const now = Date.now();
-    if (producer !== undefined && streamsOutputs && outputs.count >= STREAM_OUTPUTS_AT) {
+    // A commit that completed meanwhile is collected first: only then may outputs go into the
+    // next transaction.
+    if (committing?.settled === true && !(await finishCommit())) break;
+    if (producer !== undefined && streamsOutputs && committing === undefined && outputs.count >= STREAM_OUTPUTS_AT) {
       // Into the open transaction now: the log sends them while this thread processes on.
       openTransaction ??= producer.begin();
       handedOff += outputs.count;
       openTransaction.produce(outputs.take());
     }
-    if (now - lastCommit >= config.commitIntervalMs || outputs.count + handedOff >= config.maxBufferedRecords) {
-      if (!(await commitUnlessMigrated(tasks, producer))) break;
+    if (Date.now() - lastCommit >= config.commitIntervalMs || outputs.count + handedOff >= config.maxBufferedRecords) {
+      if (committing !== undefined && !(await finishCommit())) break;
+      committing = startCommit(tasks, producer);
       lastCommit = Date.now();
     }
     if (standbys.length > 0 && Date.now() - lastStandbyPoll >= STANDBY_POLL_MS) {
@@ -218,7 +221,11 @@ async function main(): Promise<void> {
     if (tasks.some(hasQueued)) await new Promise(setImmediate);
     else if (fetched === 0) await new Promise((resolve) => setTimeout(resolve, config.pollIntervalMs));
   }
-  if (!migrated) await commitUnlessMigrated(tasks, producer, true);
+  if (committing !== undefined) await finishCommit();
+  if (!migrated) {
+    committing = startCommit(tasks, producer, true);
+    await finishCommit();
+  }
   for (const t of tasks) {
     t.task.close();
     await t.prepared.db?.close();
@@ -293,26 +300,47 @@ let migrated = false;
 let abandoned: string | undefined;
 
 /**
- * Commits, unless a rebalance has moved on (TASK_MIGRATED): then the transaction is aborted, the
- * thread stops processing and closes its tasks without writing their local state (what they did
- * since the last commit is redone by whoever owns them now), and the application starts threads
- * for its new tasks. Returns false in that case.
+ * The commit under way, if any. A commit takes what it commits synchronously when it starts
+ * (outputs, input offsets, the stores' writes since the last one), so the thread processes on
+ * while the log completes it; outputs wait in `outputs` until it has, and the next commit starts
+ * only after it.
  */
-async function commitUnlessMigrated(tasks: RunningTask[], producer: TransactionalProducer | undefined, force = false): Promise<boolean> {
-  try {
-    await commit(tasks, producer, force);
-    return true;
-  } catch (error) {
-    // With exactly-once the transaction is aborted (or fenced) and the stores' writes since the
-    // last commit are dropped with this thread, so starting the tasks again redoes exactly that.
-    if (producer === undefined || !(error instanceof StreamsError) || (error.code !== 'TASK_MIGRATED' && error.code !== 'LOG_UNAVAILABLE')) throw error;
-    console.warn(`[tributary] stream thread ${config.threadId}: ${error.message}; its tasks start again from their last commit`);
-    migrated = true;
-    abandoned = error.code;
-    stopping = true;
-    for (const t of tasks) t.prepared.db?.discardPending();
-    return false;
-  }
+let committing: { readonly done: Promise<boolean>; settled: boolean } | undefined;
+
+/**
+ * Starts a commit. Its outcome is false when a rebalance has moved on (TASK_MIGRATED): then the
+ * transaction is aborted, the thread stops processing and closes its tasks without writing their
+ * local state (what they did since the last commit is redone by whoever owns them now), and the
+ * application starts threads for its new tasks.
+ */
+function startCommit(tasks: RunningTask[], producer: TransactionalProducer | undefined, force = false): NonNullable<typeof committing> {
+  const started = { settled: false } as { done: Promise<boolean>; settled: boolean };
+  started.done = commit(tasks, producer, force).then(
+    () => true,
+    (error: unknown) => {
+      // With exactly-once the transaction is aborted (or fenced) and the stores' writes since the
+      // last commit are dropped with this thread, so starting the tasks again redoes exactly that.
+      if (producer === undefined || !(error instanceof StreamsError) || (error.code !== 'TASK_MIGRATED' && error.code !== 'LOG_UNAVAILABLE')) throw error;
+      console.warn(`[tributary] stream thread ${config.threadId}: ${error.message}; its tasks start again from their last commit`);
+      migrated = true;
+      abandoned = error.code;
+      stopping = true;
+      for (const t of tasks) t.prepared.db?.discardPending();
+      return false;
+    },
+  );
+  started.done.then(
+    () => (started.settled = true),
+    () => (started.settled = true),
+  );
+  return started;
+}
+
+/** Waits for the commit under way; false if the tasks migrated (see startCommit). */
+async function finishCommit(): Promise<boolean> {
+  const current = committing!;
+  committing = undefined;
+  return current.done;
 }
 
 /**
@@ -502,6 +530,11 @@ const STATE_FLUSH_INTERVAL_MS = 1000;
 const MAX_PENDING_STATE_WRITES = 100_000;
 let lastStateFlush = Date.now();
 
+/**
+ * Commits what the tasks did so far. Everything it commits is taken before its first await:
+ * outputs, input offsets, and (sealed) the stores' writes, which reach the disk only once the
+ * transaction is committed.
+ */
 async function commit(tasks: RunningTask[], producer: TransactionalProducer | undefined, force = false): Promise<void> {
   const offsets = new Map<string, number>();
   for (const t of tasks) {
@@ -513,6 +546,14 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
   if (outputs.count === 0 && openTransaction === undefined && !moved && !pendingState) return;
   const started = performance.now();
   const batches = outputs.take();
+  // Local state is flushed at most about once a second (and at shutdown): a key updated many
+  // times in between is written once. What is not flushed yet is replayed from the changelog.
+  const flushState = force || Date.now() - lastStateFlush >= STATE_FLUSH_INTERVAL_MS;
+  const dirty = tasks.filter(
+    (t) => t.prepared.db !== undefined && t.prepared.db.pendingWrites > 0 && (flushState || t.prepared.db.pendingWrites >= MAX_PENDING_STATE_WRITES),
+  );
+  if (flushState) lastStateFlush = Date.now();
+  for (const t of dirty) t.prepared.db!.seal();
   if (producer !== undefined) {
     const tx = openTransaction ?? producer.begin();
     openTransaction = undefined;
@@ -524,22 +565,16 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
     if (batches.length > 0) await log.produce(batches);
     await log.commitOffsets(config.applicationId, offsets);
   }
-  // Only now, with the changelog committed, do the stores' writes reach the disk, with the
-  // changelog offsets they reflect. A crash in between leaves the disk behind the changelog, and
-  // the restart replays the difference.
-  // Local state is flushed at most about once a second (and at shutdown): a key updated many
-  // times in between is written once. What is not flushed yet is replayed from the changelog.
-  const flushState = force || Date.now() - lastStateFlush >= STATE_FLUSH_INTERVAL_MS;
-  const dirty = tasks.filter(
-    (t) => t.prepared.db !== undefined && t.prepared.db.pendingWrites > 0 && (flushState || t.prepared.db.pendingWrites >= MAX_PENDING_STATE_WRITES),
-  );
-  if (flushState) lastStateFlush = Date.now();
+  // Only now, with the changelog committed, do the sealed writes reach the disk, with the
+  // changelog offsets they reflect (no later records are in the changelog yet: the next
+  // transaction starts after this commit). A crash in between leaves the disk behind the
+  // changelog, and the restart replays the difference.
   if (dirty.length > 0) {
     const parts = dirty.flatMap((t) => t.changelogs.map((topic) => ({ t, topic })));
     const ends = await fetchMany(log, parts.map(({ t, topic }) => ({ tp: { topic, partition: t.spec.partition }, offset: 0, options: { maxRecords: 0 } })));
     const positions = new Map<RunningTask, Map<string, number>>(dirty.map((t) => [t, new Map()]));
     parts.forEach(({ t, topic }, i) => positions.get(t)!.set(topic, ends[i]!.endOffset));
-    await Promise.all(dirty.map((t) => t.prepared.db!.commit(positions.get(t)!)));
+    await Promise.all(dirty.map((t) => t.prepared.db!.writeSealed(positions.get(t)!)));
   }
   for (const [tp, offset] of offsets) committedPositions.set(tp, offset);
   commits++;

@@ -39,11 +39,29 @@ function decodeRow(data: Buffer): LocalRow {
   return { timestamp: data.readUInt32BE(0) * 2 ** 32 + data.readUInt32BE(4), value: data.subarray(8) };
 }
 
+/** The newest buffered write of a key (null: deleted), looking at the newest writes first. */
+function latest(key: string, ...newestFirst: (Map<string, LocalRow | null> | undefined)[]): LocalRow | null | undefined {
+  for (const writes of newestFirst) {
+    const row = writes?.get(key);
+    if (row !== undefined) return row;
+  }
+  return undefined;
+}
+
+/** Buffered writes: store -> key (latin1) -> the row, or null for a delete; the last write of a key wins. */
+type Writes = Map<string, Map<string, LocalRow | null>>;
+
 export class LocalStateDb {
   readonly path: string;
   readonly #db: ClassicLevel<Buffer, Buffer>;
-  /** Writes since the last commit, in order; the last write of a key wins. */
-  readonly #pending = new Map<string, { value: Buffer | null }>();
+  /** Writes since the last seal. */
+  #pending: Writes = new Map();
+  #pendingCount = 0;
+  /**
+   * Writes sealed for the next commit (the state as of a transaction the stream thread committed
+   * or is committing), read until they are on disk. The thread goes on writing to #pending.
+   */
+  #sealed: Writes | undefined;
   readonly #prefixes = new Map<string, string>();
 
   private constructor(path: string, db: ClassicLevel<Buffer, Buffer>) {
@@ -83,44 +101,91 @@ export class LocalStateDb {
 
   /** A row as of the last write (pending or on disk). `key` is the key's bytes as a latin1 string. */
   readSync(store: string, key: string): LocalRow | undefined {
-    const full = this.#prefix(store) + key;
-    const pending = this.#pending.get(full);
-    if (pending !== undefined) return pending.value === null ? undefined : decodeRow(pending.value);
-    const data = this.#db.getSync(Buffer.from(full, 'latin1'));
+    const buffered = latest(key, this.#pending.get(store), this.#sealed?.get(store));
+    if (buffered !== undefined) return buffered ?? undefined;
+    const data = this.#db.getSync(Buffer.from(this.#prefix(store) + key, 'latin1'));
     return data === undefined ? undefined : decodeRow(data);
   }
 
   /** Many rows in one call, for prefetching a batch's keys. */
   async readMany(store: string, keys: readonly string[]): Promise<(LocalRow | undefined)[]> {
-    const full = keys.map((k) => this.#prefix(store) + k);
-    const found = await this.#db.getMany(full.map((k) => Buffer.from(k, 'latin1')));
+    const prefix = this.#prefix(store);
+    // The sealed writes as of the call: if they reach the disk meanwhile, the rows read may or
+    // may not include them, and this map still has them.
+    const sealed = this.#sealed?.get(store);
+    const found = await this.#db.getMany(keys.map((k) => Buffer.from(prefix + k, 'latin1')));
+    const pending = this.#pending.get(store);
+    const sealedNow = this.#sealed?.get(store);
     return found.map((data, i) => {
-      const pending = this.#pending.get(full[i]!);
-      if (pending !== undefined) return pending.value === null ? undefined : decodeRow(pending.value);
+      const buffered = latest(keys[i]!, pending, sealedNow, sealed);
+      if (buffered !== undefined) return buffered ?? undefined;
       return data === undefined ? undefined : decodeRow(data);
     });
   }
 
   /** Buffers a write (null deletes) until the next commit. `key` is the key's bytes as a latin1 string. */
   write(store: string, key: string, value: Uint8Array | null, timestamp: number): void {
-    this.#pending.set(this.#prefix(store) + key, { value: value === null ? null : encodeRow(value, timestamp) });
+    let writes = this.#pending.get(store);
+    if (writes === undefined) this.#pending.set(store, (writes = new Map()));
+    const size = writes.size;
+    writes.set(key, value === null ? null : { value, timestamp });
+    this.#pendingCount += writes.size - size;
   }
 
-  /** Drops the buffered writes (their changelog records were never committed). */
+  /** Drops the buffered writes, sealed or not (their changelog records were never committed). */
   discardPending(): void {
-    this.#pending.clear();
+    this.#pending = new Map();
+    this.#pendingCount = 0;
+    this.#sealed = undefined;
   }
 
+  /** Keys written and not sealed. */
   get pendingWrites(): number {
-    return this.#pending.size;
+    return this.#pendingCount;
   }
 
-  /** Writes everything buffered and the changelog positions it reflects, in one atomic batch. */
+  /**
+   * Seals the writes buffered so far for the next writeSealed (joining those sealed and not
+   * written yet); later writes wait for the seal after. A stream thread seals when it starts a
+   * commit and writes the sealed state once the commit succeeded, processing on in between.
+   */
+  seal(): void {
+    if (this.#pendingCount === 0) return;
+    if (this.#sealed === undefined) this.#sealed = this.#pending;
+    else {
+      // New maps, never the sealed ones changed: a writeSealed under way holds those.
+      const joined: Writes = new Map();
+      for (const [store, writes] of this.#sealed) joined.set(store, new Map(writes));
+      for (const [store, writes] of this.#pending) {
+        const into = joined.get(store);
+        if (into === undefined) joined.set(store, writes);
+        else for (const [key, row] of writes) into.set(key, row);
+      }
+      this.#sealed = joined;
+    }
+    this.#pending = new Map();
+    this.#pendingCount = 0;
+  }
+
+  /** Seals and writes everything buffered, with the changelog positions it reflects. */
   async commit(positions: ReadonlyMap<string, number>): Promise<void> {
+    this.seal();
+    await this.writeSealed(positions);
+  }
+
+  /**
+   * Writes the sealed writes and the changelog positions they reflect, in one atomic batch. The
+   * writes stay readable from memory until the batch is on disk.
+   */
+  async writeSealed(positions: ReadonlyMap<string, number>): Promise<void> {
+    const sealed = this.#sealed;
     const ops: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[] = [];
-    for (const [id, { value }] of this.#pending) {
-      const key = Buffer.from(id, 'latin1');
-      ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value });
+    for (const [store, writes] of sealed ?? []) {
+      const prefix = this.#prefix(store);
+      for (const [id, row] of writes) {
+        const key = Buffer.from(prefix + id, 'latin1');
+        ops.push(row === null ? { type: 'del', key } : { type: 'put', key, value: encodeRow(row.value, row.timestamp) });
+      }
     }
     for (const [topic, offset] of positions) {
       const value = Buffer.allocUnsafe(8);
@@ -128,8 +193,9 @@ export class LocalStateDb {
       value.writeUInt32BE(offset % 2 ** 32, 4);
       ops.push({ type: 'put', key: Buffer.concat([META, Buffer.from(topic)]), value });
     }
-    this.#pending.clear();
     if (ops.length > 0) await this.#db.batch(ops);
+    // Not cleared: a readMany under way may still look at these maps.
+    if (this.#sealed === sealed) this.#sealed = undefined;
   }
 
   /** The changelog offset the stored data reflects, or undefined for a fresh store. */

@@ -68,3 +68,55 @@ test('a second open of a state directory in use fails with STATE_LOCKED', async 
   await db.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('writes sealed at a commit reach the disk with its position; writes after the seal wait for the next one, and both stay readable meanwhile', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-persistent-'));
+  const row = (n: number) => new Uint8Array([n]);
+  const read = (db: LocalStateDb, key: string) => db.readSync('s', key)?.value[0];
+  let db = await LocalStateDb.open(dir);
+  db.write('s', 'a', row(1), 1);
+  db.write('s', 'b', row(2), 1);
+  db.seal();
+  assert.equal(db.pendingWrites, 0, 'sealed writes are no longer pending');
+  // The thread processes on while the transaction commits.
+  db.write('s', 'a', row(10), 2);
+  db.write('s', 'c', row(3), 2);
+  db.write('s', 'b', null, 2);
+  assert.equal(db.pendingWrites, 3);
+  assert.equal(read(db, 'a'), 10, 'the newest write wins over the sealed one');
+  assert.equal(read(db, 'b'), undefined, 'a delete after the seal hides the sealed row');
+  const prefetched = db.readMany('s', ['a', 'b', 'c']);
+  const writing = db.writeSealed(new Map([['changelog', 2]]));
+  assert.deepEqual((await prefetched).map((r) => r?.value[0]), [10, undefined, 3]);
+  await writing;
+  assert.equal(read(db, 'a'), 10);
+  await db.close();
+
+  // Only the sealed writes and their position are on disk.
+  db = await LocalStateDb.open(dir);
+  assert.equal(db.position('changelog'), 2);
+  assert.equal(read(db, 'a'), 1);
+  assert.equal(read(db, 'b'), 2);
+  assert.equal(read(db, 'c'), undefined);
+  // A failed commit: sealed and pending writes are both dropped.
+  db.write('s', 'a', row(5), 3);
+  db.seal();
+  db.write('s', 'd', row(6), 3);
+  db.discardPending();
+  assert.equal(read(db, 'a'), 1);
+  assert.equal(read(db, 'd'), undefined);
+  // Sealing twice before a write joins both seals (newest wins).
+  db.write('s', 'a', row(7), 4);
+  db.seal();
+  db.write('s', 'a', row(8), 4);
+  db.write('s', 'e', row(9), 4);
+  db.seal();
+  await db.writeSealed(new Map([['changelog', 4]]));
+  await db.close();
+  db = await LocalStateDb.open(dir);
+  assert.equal(db.position('changelog'), 4);
+  assert.equal(read(db, 'a'), 8);
+  assert.equal(read(db, 'e'), 9);
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});

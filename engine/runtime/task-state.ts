@@ -93,23 +93,27 @@ export async function prepareStores(options: PrepareOptions): Promise<PreparedSt
         return store;
       }
       // Window and session stores keep their data in memory (bounded by their retention) and a
-      // copy on disk: every change they log is also written to the task's database.
+      // copy on disk: every change they log is also written to the task's database, and a row
+      // they drop out of retention is deleted from it.
       const store = createInMemoryStore(builder, {
         recordTimestamp: () => ctx.recordTimestamp(),
         logChange: (key, value, timestamp) => {
           db.write(builder.name, latin1(key), value, timestamp);
           ctx.logChange?.(key, value, timestamp);
         },
+        expired: (key) => db.write(builder.name, latin1(key), null, 0),
       });
       for (const { key, row } of rows.get(builder.name) ?? []) (store as AnyStore & RestorableStore).restore(key, row.value, row.timestamp);
       mirrored.add(store);
       return store;
     },
     restore(store, key, value, timestamp) {
-      store.restore(key, value, timestamp);
+      // Written first: a window or session store that finds the row already out of retention
+      // deletes it again (StoreContext.expired).
       if (db !== undefined && (mirrored.has(store) || keyValueStores.includes(store as PersistentKeyValueStore<unknown, unknown>))) {
         db.write(store.name, latin1(key), value, timestamp);
       }
+      store.restore(key, value, timestamp);
     },
   };
 }

@@ -24,6 +24,13 @@ export interface StoreContext {
    * (null for a delete). Window and session changelog keys carry the window; see `restore`.
    */
   logChange?(key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
+  /**
+   * Called with the changelog key of every row a window or session store drops because it fell
+   * out of retention, and of every restored row that already had. Nothing is logged for it (the
+   * changelog topic's own retention drops such records, as in Kafka Streams), but a local copy
+   * of the store must drop the row too, or it would grow for ever.
+   */
+  expired?(key: Uint8Array): void;
 }
 
 /** A store that can be rebuilt from its changelog. */
@@ -227,6 +234,20 @@ interface WindowRow {
   readonly start: number;
   readonly value: Uint8Array;
   readonly timestamp: number;
+  /** Sequence number of a retained duplicate (0 otherwise): its changelog key has it. */
+  readonly seq: number;
+}
+
+/** First index in ascending `values` whose value is >= `value`. */
+function lowerBoundOf(values: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** First index in `rows` (sorted by start) whose start is >= `start`. */
@@ -251,6 +272,13 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   #observedStreamTime = Number.NEGATIVE_INFINITY;
   /** Sequence number of the last duplicate written, so each duplicate has its own changelog key. */
   #seq = 0;
+  /**
+   * Keys with rows per window start, and the starts in ascending order: windows fall out of
+   * retention for every key, not only for the keys still written to (which would otherwise stay
+   * in memory for ever).
+   */
+  readonly #byStart = new Map<number, Set<string>>();
+  readonly #starts: number[] = [];
 
   constructor(
     name: string,
@@ -281,18 +309,21 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     // Duplicates are never deleted one by one; each one gets its own changelog key.
     if (bytes === null && this.#retainDuplicates) return;
     const seq = this.#retainDuplicates ? ++this.#seq : 0;
-    if (this.#apply(id, bytes, windowStart, ts)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts);
+    if (this.#apply(id, bytes, windowStart, ts, seq)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts);
   }
 
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
     const { id, numbers } = unsuffixed(key, 2);
     this.#seq = Math.max(this.#seq, numbers[1]!);
-    this.#apply(id, value, numbers[0]!, timestamp);
+    if (!this.#apply(id, value, numbers[0]!, timestamp, numbers[1]!)) this.ctx.expired?.(key);
   }
 
   /** Applies a write; false when the window is already expired (nothing stored, nothing to log). */
-  #apply(id: string, value: Uint8Array | null, windowStart: number, timestamp: number): boolean {
-    this.#observedStreamTime = Math.max(this.#observedStreamTime, windowStart);
+  #apply(id: string, value: Uint8Array | null, windowStart: number, timestamp: number, seq: number): boolean {
+    if (windowStart > this.#observedStreamTime) {
+      this.#observedStreamTime = windowStart;
+      this.#evictExpired();
+    }
     if (windowStart <= this.#expiredUpTo()) return false;
     let rows = this.#rows.get(id);
     if (value === null) {
@@ -302,7 +333,7 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
       if (rows.length === 0) this.#rows.delete(id);
       return true;
     }
-    const row: WindowRow = { start: windowStart, value, timestamp };
+    const row: WindowRow = { start: windowStart, value, timestamp, seq };
     if (rows === undefined) {
       rows = [];
       this.#rows.set(id, rows);
@@ -314,14 +345,32 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
       if (rows[at]?.start === windowStart) rows[at] = row;
       else rows.splice(at, 0, row);
     }
-    this.#evict(id, rows);
+    let ids = this.#byStart.get(windowStart);
+    if (ids === undefined) {
+      this.#byStart.set(windowStart, (ids = new Set()));
+      this.#starts.splice(lowerBoundOf(this.#starts, windowStart), 0, windowStart);
+    }
+    ids.add(id);
     return true;
   }
 
-  #evict(id: string, rows: WindowRow[]): void {
-    const cut = lowerBound(rows, this.#expiredUpTo() + 1);
-    if (cut > 0) rows.splice(0, cut);
-    if (rows.length === 0) this.#rows.delete(id);
+  /** Drops the windows now out of retention, of every key, and tells the context which. */
+  #evictExpired(): void {
+    const upTo = this.#expiredUpTo();
+    let done = 0;
+    while (done < this.#starts.length && this.#starts[done]! <= upTo) {
+      const start = this.#starts[done++]!;
+      for (const id of this.#byStart.get(start)!) {
+        const rows = this.#rows.get(id);
+        if (rows === undefined) continue;
+        const cut = lowerBound(rows, upTo + 1);
+        for (let i = 0; i < cut; i++) this.ctx.expired?.(suffixed(id, [rows[i]!.start, rows[i]!.seq]));
+        if (cut > 0) rows.splice(0, cut);
+        if (rows.length === 0) this.#rows.delete(id);
+      }
+      this.#byStart.delete(start);
+    }
+    if (done > 0) this.#starts.splice(0, done);
   }
 
   fetchWithTimestamp(key: K, windowStart: number): ValueAndTimestamp<V> | undefined {
@@ -417,7 +466,7 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
 
   restore(key: Uint8Array, value: Uint8Array | null): void {
     const { id, numbers } = unsuffixed(key, 2);
-    this.#apply(id, numbers[1]!, numbers[0]!, value);
+    if (!this.#apply(id, numbers[1]!, numbers[0]!, value)) this.ctx.expired?.(key);
   }
 
   /** Applies a write; false when the session is already expired. */
@@ -496,6 +545,7 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
       if (at !== -1) {
         rows!.splice(at, 1);
         if (rows!.length === 0) this.#rows.delete(id);
+        this.ctx.expired?.(suffixed(id, [end, start]));
       }
     }
     if (this.#head > 1024 && this.#head * 2 > this.#byEnd.length) {

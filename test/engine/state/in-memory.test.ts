@@ -33,9 +33,25 @@ function windowStore(retentionMs: number, windowSizeMs: number, retainDuplicates
   return createInMemoryStore(builder, context) as unknown as WindowStore<string, string>;
 }
 
-function sessionStore(retentionMs: number): SessionStore<string, string> {
+function sessionStore(retentionMs: number, context = ctx): SessionStore<string, string> {
   const builder = Stores.sessionStoreBuilder(Stores.inMemorySessionStore('sess', retentionMs), Serdes.string(), Serdes.string());
-  return createInMemoryStore(builder, ctx) as unknown as SessionStore<string, string>;
+  return createInMemoryStore(builder, context) as unknown as SessionStore<string, string>;
+}
+
+/** A context recording the changelog keys it is told expired, as `key@n1,n2` (the key's string bytes, then the suffix numbers). */
+function expiryRecorder(): { context: StoreContext; expired: string[]; logged: Uint8Array[] } {
+  const expired: string[] = [];
+  const logged: Uint8Array[] = [];
+  const decode = (key: Uint8Array) => {
+    const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
+    const n = (at: number) => view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
+    return `${Buffer.from(key.subarray(0, key.byteLength - 16)).toString()}@${n(key.byteLength - 16)},${n(key.byteLength - 8)}`;
+  };
+  return {
+    expired,
+    logged,
+    context: { recordTimestamp: () => 0, logChange: (key) => logged.push(key), expired: (key) => expired.push(decode(key)) },
+  };
 }
 
 /** Sessions as compact `key@[start,end]=value` strings, in the order returned. */
@@ -305,6 +321,34 @@ describe('in-memory window store', () => {
     assert.equal(store.fetchWindow('a', 0), undefined);
   });
 
+  test('windows out of retention are dropped for every key, and each dropped row is reported by its changelog key', () => {
+    const { context, expired, logged } = expiryRecorder();
+    const store = windowStore(100, 10, false, context);
+    store.put('a', 'a0', 0);
+    store.put('a', 'a5', 5);
+    store.put('c', 'c5', 5);
+    store.put('b', 'b50', 50);
+    assert.deepEqual(expired, []);
+    // Latest start 105: starts <= 5 are out of retention; a and c are never written again.
+    store.put('b', 'b105', 105);
+    assert.deepEqual(expired.sort(), ['a@0,0', 'a@5,0', 'c@5,0']);
+    assert.equal(logged.length, 5, 'expiry is not logged to the changelog');
+    // Restoring a row that is already out of retention stores nothing and reports it.
+    expired.length = 0;
+    (store as unknown as { restore(k: Uint8Array, v: Uint8Array, t: number): void }).restore(logged[0]!, Serdes.string().serialize('a0', ''), 0);
+    assert.deepEqual(expired, ['a@0,0']);
+    assert.deepEqual(windows(store.all()), ['b@50=b50', 'b@105=b105']);
+  });
+
+  test('an expired retained duplicate is reported with its own sequence number', () => {
+    const { context, expired } = expiryRecorder();
+    const store = windowStore(100, 10, true, context);
+    store.put('a', 'x', 0);
+    store.put('a', 'y', 0);
+    store.put('b', 'z', 200);
+    assert.deepEqual(expired, ['a@0,1', 'a@0,2']);
+  });
+
   test('an older put does not move the retention boundary back', () => {
     const store = windowStore(100, 10);
     store.put('a', 'x', 200);
@@ -422,6 +466,17 @@ describe('in-memory session store', () => {
     store.put({ key: 'c', window: { start: 50, end: 120 } }, 'ok');
     assert.deepEqual(sessions(store.fetch('c')), ['c@[50,120]=ok']);
     assert.deepEqual(sessions(store.findSessions('a', 0, 1000)), ['a@[95,101]=kept']);
+  });
+
+  test('sessions out of retention are reported by their changelog key (end, start)', () => {
+    const { context, expired } = expiryRecorder();
+    const store = sessionStore(100, context);
+    store.put({ key: 'a', window: { start: 0, end: 10 } }, 'v');
+    store.put({ key: 'b', window: { start: 120, end: 130 } }, 'v');
+    // Latest end 200, retention 100: ends <= 100 are out of retention.
+    store.put({ key: 'c', window: { start: 150, end: 200 } }, 'v');
+    assert.deepEqual(expired, ['a@10,0']);
+    assert.deepEqual(sessions(store.all()), ['b@[120,130]=v', 'c@[150,200]=v']);
   });
 
   test('a tombstone put advances the retention boundary like any put (as InMemorySessionStore.put does)', () => {

@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import avro from 'avsc';
+import { writeUint64 } from './internals/bytes.ts';
 
 /**
  * Turns values into bytes and back. Serdes never see `null`: a null key or value travels as
@@ -65,11 +66,6 @@ interface WindowedKey<K> {
   readonly window: { readonly start: number; readonly end: number };
 }
 
-function putUint64(view: DataView, at: number, value: number): void {
-  view.setUint32(at, Math.floor(value / 2 ** 32));
-  view.setUint32(at + 4, value % 2 ** 32);
-}
-
 function getUint64(view: DataView, at: number): number {
   return view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
 }
@@ -110,9 +106,8 @@ export const Serdes = {
         const key = inner.serialize(value.key, topic);
         const out = new Uint8Array(key.byteLength + 16);
         out.set(key, 0);
-        const view = new DataView(out.buffer);
-        putUint64(view, key.byteLength, value.window.start);
-        putUint64(view, key.byteLength + 8, value.window.end);
+        writeUint64(out, key.byteLength, value.window.start);
+        writeUint64(out, key.byteLength + 8, value.window.end);
         return out;
       },
       deserialize(data, topic) {

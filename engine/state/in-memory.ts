@@ -1,6 +1,7 @@
 import type { Serde } from '../serde.ts';
 import type { Windowed } from '../record.ts';
 import { StreamsError } from '../errors.ts';
+import { latin1WithUint64s } from '../internals/bytes.ts';
 import { deleteVia, putIfAbsentVia } from './store.ts';
 import type {
   AnyStore,
@@ -39,24 +40,12 @@ export interface RestorableStore {
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
 }
 
-function u64(view: DataView, at: number, value: number): void {
-  view.setUint32(at, Math.floor(value / 2 ** 32));
-  view.setUint32(at + 4, value % 2 ** 32);
-}
-
 function readU64(view: DataView, at: number): number {
   return view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
 }
 
 /** Key bytes followed by `numbers` big-endian u64s (window start, sequence...). */
-function suffixed(id: string, numbers: readonly number[]): Uint8Array {
-  const key = idBytes(id);
-  const out = new Uint8Array(key.byteLength + 8 * numbers.length);
-  out.set(key, 0);
-  const view = new DataView(out.buffer);
-  numbers.forEach((n, i) => u64(view, key.byteLength + 8 * i, n));
-  return out;
-}
+const suffixed = latin1WithUint64s;
 
 function unsuffixed(data: Uint8Array, count: number): { id: string; numbers: number[] } {
   const at = data.byteLength - 8 * count;
@@ -141,8 +130,17 @@ abstract class InMemoryStoreBase<K, V> {
     if (!this.open) throw new StreamsError('ILLEGAL_STATE', `store "${this.name}" is closed`);
   }
 
+  /** The last key and its id: an aggregation reads then writes the same key. */
+  #lastKey: unknown = undefined;
+  #lastId = '';
+
   protected id(key: K): string {
-    return keyId(this.keySerde, key, this.name);
+    // Only for primitive keys: an object key may have changed since.
+    if (key === this.#lastKey && key !== undefined && typeof key !== 'object') return this.#lastId;
+    const id = keyId(this.keySerde, key, this.name);
+    this.#lastKey = key;
+    this.#lastId = id;
+    return id;
   }
 
   protected encode(value: V): Uint8Array {

@@ -3,8 +3,8 @@
  * Tributary (StreamsApp on KafkaLog) and by Kafka Streams 4.1.2 (bench/peers/kafka-streams/, the
  * same topologies in Java), on the same input topic, one after the other, each in a fresh process.
  *
- *   node bench/compare.ts [--records 1M] [--keys 100k] [--partitions 8] [--ms-per-record 0.25]
- *                         [--idle-every 500k] [--idle-gap-minutes 31]
+ *   node bench/compare.ts [--records 500k] [--keys 100k] [--partitions 8] [--ms-per-record 0.25]
+ *                         [--idle-every <half the records>] [--idle-gap-minutes 31]
  *                         [--topologies mapFilter,countByKey,windowedCount,sessionCount,enrichJoin]
  *                         [--threads 1,2] [--guarantees exactly_once_v2,at_least_once] [--repetitions 1]
  *                         [--commit-interval-ms 100] [--max-poll-records 1000] [--ks-cache-bytes 0]
@@ -20,8 +20,9 @@
  *    (common.ts: 100 bytes, --keys keys, partitioned by Kafka's default partitioner). Timestamps
  *    exercise the windows: record `seq` has t0 + floor(seq * --ms-per-record) + floor(seq /
  *    --idle-every) * --idle-gap-minutes, i.e. bursts of --idle-every records 0.25 ms apart (with
- *    100k keys, each key has a record every 25 s: ~5 per 30-minute session, 2-3 per 1-minute window)
- *    separated by idle gaps longer than sessionCount's 30-minute inactivity gap, so sessions close.
+ *    100k keys, each key has a record every 25 s: 2-3 per 1-minute window, and with the default
+ *    500k records ~2.5 per session) separated by idle gaps longer than sessionCount's 30-minute
+ *    inactivity gap, so sessions close. By default one gap, in the middle of the input.
  *    t0 is a minute boundary chosen so that the last timestamp is before now (the broker's time
  *    retention goes by record timestamps; the topics also have retention.ms -1). When enrichJoin is
  *    among the topologies, first `bench-cmp-profiles-<run id>` (same partitions, same partitioner):
@@ -280,11 +281,11 @@ async function runTributaryChild(spec: ChildSpec): Promise<void> {
 const { values: args } = parseArgs({
   options: {
     child: { type: 'string' },
-    records: { type: 'string', default: '1M' },
+    records: { type: 'string', default: '500k' },
     keys: { type: 'string', default: '100k' },
     partitions: { type: 'string', default: '8' },
     'ms-per-record': { type: 'string', default: '0.25' },
-    'idle-every': { type: 'string', default: '500k' },
+    'idle-every': { type: 'string' },
     'idle-gap-minutes': { type: 'string', default: '31' },
     topologies: { type: 'string', default: COMPARED.join(',') },
     threads: { type: 'string', default: '1,2' },
@@ -435,7 +436,8 @@ async function main(): Promise<void> {
   const keys = parseCount(args.keys);
   const partitions = parseCount(args.partitions);
   const msPerRecord = Number(args['ms-per-record']);
-  const idleEvery = parseCount(args['idle-every']);
+  // One idle gap in the middle by default: sessions close once, whatever the input's size.
+  const idleEvery = args['idle-every'] === undefined ? Math.ceil(records / 2) : parseCount(args['idle-every']);
   const idleGapMs = Math.round(Number(args['idle-gap-minutes']) * 60_000);
   if (!Number.isSafeInteger(idleGapMs) || idleGapMs < 0) throw new Error(`--idle-gap-minutes must be >= 0, not ${args['idle-gap-minutes']}`);
   const topologies = parseList(args.topologies, (t) => {

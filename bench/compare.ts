@@ -6,7 +6,7 @@
  *   node bench/compare.ts [--records 500k] [--keys 100k] [--partitions 8] [--ms-per-record 0.25]
  *                         [--idle-every <half the records>] [--idle-gap-minutes 31]
  *                         [--topologies mapFilter,countByKey,windowedCount,sessionCount,enrichJoin]
- *                         [--threads 1,2] [--guarantees exactly_once_v2,at_least_once] [--repetitions 1]
+ *                         [--threads 1,2] [--guarantees exactly_once_v2,at_least_once] [--repetitions 2]
  *                         [--commit-interval-ms 100] [--max-poll-records 1000] [--ks-cache-bytes 0]
  *                         [--java-opts "-Xms1g -Xmx1g"] [--bootstrap 127.0.0.1:9092] [--timeout-s 900]
  *                         [--latency-rate 2000] [--latency-seconds 15] [--latency-warmup-seconds 5] [--no-latency]
@@ -32,7 +32,7 @@
  *    Tributary's Kafka client (bench/kafka-client.ts), the Java client (Kafka's ProducerPerformance
  *    and ConsumerPerformance) and the embedded log (bench/embedded-log.ts), each in a child process.
  * 2. For each repetition x topology x threads x guarantee, runs both engines on that input, in
- *    alternating order (Kafka Streams first in even cases, Tributary first in odd ones), each with
+ *    alternating order (from case to case, and for one case from repetition to repetition), each with
  *    a fresh application id, its own fresh output topic and a fresh state directory:
  *      - Kafka Streams: `java <--java-opts> -jar bench/peers/kafka-streams/target/kafka-streams-bench.jar`;
  *      - Tributary: this script again, `node bench/compare.ts --child <json>`, which runs a
@@ -290,7 +290,7 @@ const { values: args } = parseArgs({
     topologies: { type: 'string', default: COMPARED.join(',') },
     threads: { type: 'string', default: '1,2' },
     guarantees: { type: 'string', default: 'exactly_once_v2,at_least_once' },
-    repetitions: { type: 'string', default: '1' },
+    repetitions: { type: 'string', default: '2' },
     'commit-interval-ms': { type: 'string', default: '100' },
     'max-poll-records': { type: 'string', default: '1000' },
     'ks-cache-bytes': { type: 'string', default: '0' },
@@ -944,12 +944,13 @@ async function main(): Promise<void> {
     }
 
     header();
-    let caseIndex = 0;
     for (let repetition = 1; repetition <= repetitions; repetition++) {
+      // The order alternates from case to case, and for each case from one repetition to the next.
+      let caseIndex = repetition;
       for (const topology of topologies) {
         for (const threads of threadCounts) {
           for (const guarantee of guarantees) {
-            const order: Engine[] = caseIndex++ % 2 === 0 ? ['kafka-streams', 'tributary'] : ['tributary', 'kafka-streams'];
+            const order: Engine[] = caseIndex++ % 2 === 1 ? ['kafka-streams', 'tributary'] : ['tributary', 'kafka-streams'];
             const caseId = `${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
             const runs: Partial<Record<Engine, EngineRun>> = {};
             const toDelete: { topics: string[]; groups: string[] } = { topics: [], groups: [] };

@@ -8,11 +8,15 @@
  * 100 times per iteration and batch operations handle 1000 records, so records/s = iterations/s x
  * records per iteration (an "op" below is one iteration).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MessageChannel } from 'node:worker_threads';
 import { Bench } from 'tinybench';
 import { decodeRecords, encodeRecords } from '../connectors/embedded/wal-format.ts';
+import { LocalStateDb } from '../engine/state/local-state.ts';
+import { PersistentKeyValueStore } from '../engine/state/persistent.ts';
 import {
   Serdes,
   Stores,
@@ -121,6 +125,26 @@ add(
   INNER,
 );
 
+// A persistent store as one task of eight has it in countByKey: 12.5k keys, all in the value
+// cache (the stream thread's 64 MiB / 8 stores), writes buffered in the task's LevelDB database
+// (the pending writes of one key are overwritten in place, as between two flushes).
+const stateDir = mkdtempSync(join(tmpdir(), 'tributary-micro-'));
+const stateDb = await LocalStateDb.open(stateDir);
+const TASK_KEYS = KEYS / 8;
+const pkv = new PersistentKeyValueStore('counts', Serdes.string(), Serdes.number(), ctx, stateDb, [], 8 * 1024 * 1024);
+for (let n = 0; n < TASK_KEYS; n++) pkv.put(keyNames[n]!, 1, 0);
+await stateDb.commit(new Map());
+add(
+  'persistent kv store (12.5k keys, cached): get + put (a count)',
+  () => {
+    for (let n = 0; n < INNER; n++) {
+      const k = keyNames[i++ % TASK_KEYS]!;
+      pkv.put(k, (pkv.get(k) ?? 0) + 1, 0);
+    }
+  },
+  INNER,
+);
+
 const win = createInMemoryStore(
   Stores.windowStoreBuilder(Stores.inMemoryWindowStore('win', 60_000, 60_000), Serdes.string(), Serdes.number()),
   ctx,
@@ -202,6 +226,8 @@ driverTask('1-min windowed count, emit on close', windowedCountOnClose(), OUTPUT
 const m = machine();
 console.log(`micro: ${m.nproc} cpus, ${m.cpuModel}, Node ${m.node}; ${args.time} ms per task`);
 await bench.run();
+await stateDb.close();
+rmSync(stateDir, { recursive: true, force: true });
 port1.close();
 const rows = bench.tasks.map((task) => {
   const r = task.result;

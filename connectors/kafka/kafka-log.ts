@@ -145,6 +145,44 @@ interface TopicInfo {
   readonly leaders: readonly number[];
 }
 
+/**
+ * Runs one broker request, again after an error `retriable` accepts (it may first drop a
+ * connection or look a coordinator up again), up to `attempts` tries with `backoffMs(attempt)`
+ * between them. The request's own state (sequence numbers, transaction) is the caller's: a retry
+ * sends the same request.
+ */
+async function retrying<T>(
+  attempts: number,
+  backoffMs: (attempt: number) => number,
+  run: (attempt: number) => Promise<T>,
+  retriable: (error: unknown, attempt: number) => boolean | Promise<boolean>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run(attempt);
+    } catch (error) {
+      if (attempt >= attempts || !(await retriable(error, attempt))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+    }
+  }
+}
+
+/**
+ * The records of `batches` per partition (`topic:partition`), in order; `of` holds, for each given
+ * batch of that partition, its index and where its records start.
+ */
+function byPartition(batches: readonly PartitionBatch[]): Map<string, { tp: TopicPartition; records: LogRecord[]; of: number[] }> {
+  const merged = new Map<string, { tp: TopicPartition; records: LogRecord[]; of: number[] }>();
+  batches.forEach((b, i) => {
+    const key = partitionKey(b);
+    let m = merged.get(key);
+    if (m === undefined) merged.set(key, (m = { tp: b, records: [], of: [] }));
+    m.of.push(i, m.records.length);
+    for (const r of b.records) m.records.push(r);
+  });
+  return merged;
+}
+
 /** A broker error by its Kafka name, wherever the client nested it. */
 function brokerError(error: unknown, ...names: string[]): boolean {
   if (!(error instanceof Error)) return false;
@@ -595,17 +633,16 @@ export class KafkaLog implements Log {
       const [node] = [...(await this.#reader.metadata({ topics: [], forceUpdate: true })).brokers.keys()];
       if (node === undefined) throw new StreamsError('LOG_UNAVAILABLE', 'no Kafka broker is known', { canRetry: true });
       // Retried while the broker's transaction state loads (a broker that just started) or moves.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const answer = await initProducerIdV5.api.async(await this.#connection(node, this.#produceConnections), null, 60_000, -1n, -1);
-          return { producerId: answer.producerId, producerEpoch: answer.producerEpoch, sequences: new Map() };
-        } catch (error) {
+      const answer = await retrying(
+        TXN_OFFSET_COMMIT_ATTEMPTS,
+        (attempt) => Math.min(50 * attempt, 500),
+        async () => initProducerIdV5.api.async(await this.#connection(node, this.#produceConnections), null, 60_000, -1n, -1),
+        (error) => {
           if (isUnreachable(error)) this.#dropConnection(node, this.#produceConnections);
-          const retriable = isUnreachable(error) || brokerError(error, 'COORDINATOR_LOAD_IN_PROGRESS', 'COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR', 'CONCURRENT_TRANSACTIONS');
-          if (attempt >= TXN_OFFSET_COMMIT_ATTEMPTS || !retriable) throw error;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 500)));
-        }
-      }
+          return isUnreachable(error) || brokerError(error, 'COORDINATOR_LOAD_IN_PROGRESS', 'COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR', 'CONCURRENT_TRANSACTIONS');
+        },
+      );
+      return { producerId: answer.producerId, producerEpoch: answer.producerEpoch, sequences: new Map() };
     })();
     this.#idempotent.catch(() => (this.#idempotent = undefined));
     return this.#idempotent;
@@ -615,15 +652,7 @@ export class KafkaLog implements Log {
     return this.#call('producing', async () => {
       // One record batch per partition (in order, up to MAX_BATCH_BYTES each), so each given
       // batch's base offset is known.
-      const merged = new Map<string, { tp: TopicPartition; records: LogRecord[]; of: number[] }>();
-      batches.forEach((b, i) => {
-        const key = partitionKey(b);
-        let m = merged.get(key);
-        if (m === undefined) merged.set(key, (m = { tp: b, records: [], of: [] }));
-        m.of.push(i, m.records.length);
-        m.records.push(...b.records);
-      });
-      const nonEmpty = [...merged].filter(([, m]) => m.records.length > 0);
+      const nonEmpty = [...byPartition(batches)].filter(([, m]) => m.records.length > 0);
       const out = new Array<number>(batches.length).fill(-1);
       if (nonEmpty.length === 0) return out;
       const producer = await this.#idempotentProducer();
@@ -744,20 +773,14 @@ export class KafkaLog implements Log {
    * and sequence numbers (this path is the only one that produces with this producer).
    */
   async #produceInTransaction(producer: Producer, tx: Transaction, sequences: Map<string, number>, batches: readonly PartitionBatch[]): Promise<void> {
-    const byPartition = new Map<string, { topic: string; partition: number; records: LogRecord[] }>();
-    for (const b of batches) {
-      const key = partitionKey(b);
-      const entry = byPartition.get(key);
-      if (entry === undefined) byPartition.set(key, { topic: b.topic, partition: b.partition, records: [...b.records] });
-      else entry.records.push(...b.records);
-    }
+    const merged = new Map([...byPartition(batches)].filter(([, m]) => m.records.length > 0));
     const metadata = await producer.metadata({ topics: [...new Set(batches.map((b) => b.topic))] });
     await tx.addPartitions(
       metadata,
-      [...byPartition.values()].map(({ topic, partition }) => ({ topic, partition, value: EMPTY })),
+      [...merged.values()].map(({ tp }) => ({ topic: tp.topic, partition: tp.partition, value: EMPTY })),
     );
     const ids = { producerId: producer.producerId!, producerEpoch: producer.producerEpoch!, sequences };
-    await Promise.all([...byPartition].map(([key, { topic, partition, records }]) => this.#sendRecords(tx.id, ids, key, topic, partition, records, true)));
+    await Promise.all([...merged].map(([key, { tp, records }]) => this.#sendRecords(tx.id, ids, key, tp.topic, tp.partition, records, true)));
   }
 
   /**
@@ -800,22 +823,24 @@ export class KafkaLog implements Log {
 
   /** One Produce request with one record batch; retried (same sequence) at a partition's new leader. Returns its base offset. */
   async #sendBatch(transactionalId: string | null, topic: string, partition: number, batch: Buffer): Promise<number> {
-    for (let attempt = 1; ; attempt++) {
-      const leader = (await this.#topic(topic, attempt > 1)).leaders[partition];
-      if (leader === undefined || leader < 0) throw new StreamsError('UNKNOWN_TOPIC', `topic "${topic}" has no leader for partition ${partition}`, { canRetry: true });
-      try {
+    let leader = -1;
+    return retrying(
+      5,
+      (attempt) => 100 * attempt,
+      async (attempt) => {
+        leader = (await this.#topic(topic, attempt > 1)).leaders[partition] ?? -1;
+        if (leader < 0) throw new StreamsError('UNKNOWN_TOPIC', `topic "${topic}" has no leader for partition ${partition}`, { canRetry: true });
         const answer = await produceRawBatch.async(await this.#connection(leader, this.#produceConnections), transactionalId, PRODUCE_TIMEOUT_MS, topic, partition, batch);
         return Number(answer.responses[0]?.partitionResponses[0]?.baseOffset ?? -1);
-      } catch (error) {
+      },
+      (error, attempt) => {
         const unreachable = isUnreachable(error);
         if (unreachable) this.#dropConnection(leader, this.#produceConnections);
         // Sent again with the same sequence number: a batch the broker did append is recognized
         // as a duplicate and not written twice.
-        const retriable = (unreachable && attempt === 1) || brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS', 'UNKNOWN_TOPIC_OR_PARTITION');
-        if (attempt >= 5 || !retriable) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-      }
-    }
+        return (unreachable && attempt === 1) || brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS', 'UNKNOWN_TOPIC_OR_PARTITION');
+      },
+    );
   }
 
   async #commit(
@@ -853,10 +878,12 @@ export class KafkaLog implements Log {
         const request = [...topics].map(([name, partitions]) => ({ name, partitions }));
         // Retried as the client retries its own requests: while the coordinator loads or a previous
         // transaction of this producer is still completing, or at a coordinator that moved.
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await txnOffsetCommitV4.api.async(
-              await this.#connection(coordinatorId, this.#produceConnections),
+        await retrying(
+          TXN_OFFSET_COMMIT_ATTEMPTS,
+          (attempt) => Math.min(20 * attempt, 200),
+          async () =>
+            txnOffsetCommitV4.api.async(
+              await this.#connection(coordinatorId!, this.#produceConnections),
               producer.transaction!.id,
               groupId,
               producer.producerId!,
@@ -865,19 +892,18 @@ export class KafkaLog implements Log {
               member?.memberId ?? '',
               null,
               request,
-            );
-            break;
-          } catch (error) {
-            if (isUnreachable(error)) this.#dropConnection(coordinatorId, this.#produceConnections);
+            ),
+          async (error) => {
+            if (isUnreachable(error)) this.#dropConnection(coordinatorId!, this.#produceConnections);
             const moved = brokerError(error, 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE');
-            if (attempt >= TXN_OFFSET_COMMIT_ATTEMPTS || !(moved || brokerError(error, 'COORDINATOR_LOAD_IN_PROGRESS', 'CONCURRENT_TRANSACTIONS'))) throw error;
+            if (!(moved || brokerError(error, 'COORDINATOR_LOAD_IN_PROGRESS', 'CONCURRENT_TRANSACTIONS'))) return false;
             if (moved) {
               const [found] = await this.#admin.findCoordinator({ keyType: 0 /* GROUP */, keys: [groupId] });
               if (found !== undefined) this.#coordinators.set(groupId, (coordinatorId = found.nodeId));
             }
-            await new Promise((resolve) => setTimeout(resolve, Math.min(20 * attempt, 200)));
-          }
-        }
+            return true;
+          },
+        );
       }
     })();
     const [sent, committed] = await Promise.allSettled([sending, committing]);

@@ -20,6 +20,11 @@ function idOf(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
+interface Row {
+  readonly value: Uint8Array;
+  readonly timestamp: number;
+}
+
 export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, RestorableStore {
   readonly kind = 'key-value' as const;
   readonly persistent = true;
@@ -31,9 +36,16 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
   /** Every key in the store. */
   readonly #keys: Set<string>;
   #sorted: string[] | null = null;
-  /** Least recently used first. */
-  readonly #cache = new Map<string, { value: Uint8Array; timestamp: number }>();
-  #cacheBytes = 0;
+  /**
+   * The value cache, in two generations (an approximation of LRU that costs one map lookup per
+   * hit instead of a delete and a set): values used since the last rotation are young, those
+   * used only before it old; a use of an old value makes it young. When the young generation
+   * reaches half the limit it becomes the old one and the old one is dropped, so the cache holds
+   * at most about the limit and keeps the values used most recently.
+   */
+  #young = new Map<string, Row>();
+  #youngBytes = 0;
+  #old = new Map<string, Row>();
   readonly #cacheLimitBytes: number;
   hits = 0;
   misses = 0;
@@ -74,37 +86,40 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     if (!this.#open) throw new StreamsError('ILLEGAL_STATE', `store "${this.name}" is closed`);
   }
 
-  #remember(id: string, row: { value: Uint8Array; timestamp: number }): void {
-    const old = this.#cache.get(id);
-    if (old !== undefined) {
-      this.#cacheBytes -= old.value.byteLength + id.length;
-      this.#cache.delete(id);
-    }
-    this.#cache.set(id, row);
-    this.#cacheBytes += row.value.byteLength + id.length;
-    if (this.#cacheBytes <= this.#cacheLimitBytes) return;
-    for (const [oldest, entry] of this.#cache) {
-      if (this.#cacheBytes <= this.#cacheLimitBytes) break;
-      this.#cache.delete(oldest);
-      this.#cacheBytes -= entry.value.byteLength + oldest.length;
+  #remember(id: string, row: Row): void {
+    const young = this.#young.get(id);
+    if (young !== undefined) this.#youngBytes -= young.value.byteLength + id.length;
+    else this.#old.delete(id);
+    this.#young.set(id, row);
+    this.#youngBytes += row.value.byteLength + id.length;
+    if (this.#youngBytes > this.#cacheLimitBytes / 2) {
+      this.#old = this.#young;
+      this.#young = new Map();
+      this.#youngBytes = 0;
     }
   }
 
   #forget(id: string): void {
-    const old = this.#cache.get(id);
-    if (old === undefined) return;
-    this.#cache.delete(id);
-    this.#cacheBytes -= old.value.byteLength + id.length;
+    const young = this.#young.get(id);
+    if (young !== undefined) {
+      this.#young.delete(id);
+      this.#youngBytes -= young.value.byteLength + id.length;
+    }
+    this.#old.delete(id);
   }
 
-  #row(id: string): { value: Uint8Array; timestamp: number } | undefined {
+  #row(id: string): Row | undefined {
     if (!this.#keys.has(id)) return undefined;
-    const cached = this.#cache.get(id);
-    if (cached !== undefined) {
+    const young = this.#young.get(id);
+    if (young !== undefined) {
       this.hits++;
-      this.#cache.delete(id);
-      this.#cache.set(id, cached);
-      return cached;
+      return young;
+    }
+    const old = this.#old.get(id);
+    if (old !== undefined) {
+      this.hits++;
+      this.#remember(id, old);
+      return old;
     }
     this.misses++;
     const row = this.#db.readSync(this.name, id);
@@ -186,7 +201,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     const missing = new Set<string>();
     for (const key of keys) {
       const id = idOf(key);
-      if (this.#keys.has(id) && !this.#cache.has(id)) missing.add(id);
+      if (this.#keys.has(id) && !this.#young.has(id) && !this.#old.has(id)) missing.add(id);
     }
     if (missing.size === 0) return;
     const wanted = [...missing];

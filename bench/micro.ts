@@ -25,6 +25,7 @@ import {
   type KeyValueStore,
   type LogRecord,
   type Serde,
+  type SessionStore,
   type Topology,
   type WindowStore,
 } from '../index.ts';
@@ -157,6 +158,32 @@ add(
       const k = keyNames[i++ % KEYS]!;
       const start = Math.floor((t += 0.25) / 60_000) * 60_000;
       win.put(k, (win.fetchWindow(k, start) ?? 0) + 1, start, Math.floor(t));
+    }
+  },
+  INNER,
+);
+// What a session count does per record (topologies.ts sessionCount): find the key's sessions
+// within the gap, remove the one it merges into, put the merged session. Keys every 25 s.
+const sess = createInMemoryStore(
+  Stores.sessionStoreBuilder(Stores.inMemorySessionStore('sess', 30 * 60_000), Serdes.string(), Serdes.number()),
+  ctx,
+) as SessionStore<string, number>;
+let st = 0;
+add(
+  'session store (100k keys, 30-min gap): find + remove + put',
+  () => {
+    for (let n = 0; n < INNER; n++) {
+      const k = keyNames[i++ % KEYS]!;
+      const now = Math.floor((st += 0.25));
+      const found = sess.findSessions(k, now - 30 * 60_000, now + 30 * 60_000);
+      let count = 1;
+      let start = now;
+      for (const s of found) {
+        count += s.value;
+        start = Math.min(start, s.key.window.start);
+        sess.remove(s.key);
+      }
+      sess.put({ key: k, window: { start, end: now } }, count);
     }
   },
   INNER,

@@ -421,6 +421,14 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   }
 }
 
+interface SessionIndexEntry {
+  readonly end: number;
+  readonly id: string;
+  readonly start: number;
+  /** Merged away or removed (see InMemorySessionStore's #byEnd). */
+  dead?: boolean;
+}
+
 interface SessionRow {
   readonly start: number;
   readonly end: number;
@@ -503,9 +511,13 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
 
   // Every session, ordered by end time: finds the sessions that end in a time range without
   // looking at every key (emit-on-close), and drops expired sessions of every key, not only of the
-  // keys still written to (which would otherwise stay in memory forever).
-  readonly #byEnd: { end: number; id: string; start: number }[] = [];
+  // keys still written to (which would otherwise stay in memory forever). A session merged away or
+  // removed is marked dead rather than spliced out (a splice moves every later entry, and most
+  // records merge into their key's last session); dead entries are skipped, and compacted away
+  // once they are half of the index.
+  #byEnd: SessionIndexEntry[] = [];
   #head = 0;
+  #dead = 0;
 
   #lowerBound(end: number): number {
     let lo = this.#head;
@@ -527,17 +539,27 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
   #unindex(end: number, id: string, start: number): void {
     for (let i = this.#lowerBound(end); i < this.#byEnd.length && this.#byEnd[i]!.end === end; i++) {
       const e = this.#byEnd[i]!;
-      if (e.id === id && e.start === start) {
-        this.#byEnd.splice(i, 1);
-        return;
+      if (!e.dead && e.id === id && e.start === start) {
+        e.dead = true;
+        this.#dead++;
+        break;
       }
+    }
+    if (this.#dead > 1024 && this.#dead * 2 > this.#byEnd.length - this.#head) {
+      this.#byEnd = this.#byEnd.slice(this.#head).filter((e) => !e.dead);
+      this.#head = 0;
+      this.#dead = 0;
     }
   }
 
   #evict(): void {
     const upTo = this.#expiredUpTo();
     while (this.#head < this.#byEnd.length && this.#byEnd[this.#head]!.end <= upTo) {
-      const { id, start, end } = this.#byEnd[this.#head++]!;
+      const { id, start, end, dead } = this.#byEnd[this.#head++]!;
+      if (dead) {
+        this.#dead--;
+        continue;
+      }
       const rows = this.#rows.get(id);
       const at = rows === undefined ? -1 : rows.findIndex((r) => r.start === start && r.end === end);
       if (at !== -1) {
@@ -557,7 +579,8 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
     this.check();
     const out: SessionEntry<K, V>[] = [];
     for (let i = this.#lowerBound(from); i < this.#byEnd.length && this.#byEnd[i]!.end < toExclusive; i++) {
-      const { id, start, end } = this.#byEnd[i]!;
+      const { id, start, end, dead } = this.#byEnd[i]!;
+      if (dead) continue;
       const row = this.#rows.get(id)?.find((r) => r.start === start && r.end === end);
       if (row !== undefined) out.push({ key: { key: this.decodeKey(id), window: { start, end } }, value: this.decode(row.value) });
     }

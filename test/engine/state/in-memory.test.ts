@@ -479,6 +479,31 @@ describe('in-memory session store', () => {
     assert.deepEqual(sessions(store.all()), ['b@[120,130]=v', 'c@[150,200]=v']);
   });
 
+  test('thousands of merges (the index compacts its dead entries) leave the same sessions, ends and expiries as a model', () => {
+    const { context, expired } = expiryRecorder();
+    const store = sessionStore(1000, context) as SessionStore<string, string> & { sessionsEndingIn(from: number, to: number): SessionEntry<string, string>[] };
+    // Model: per key its one live session [start, end].
+    const model = new Map<string, { start: number; end: number }>();
+    for (let t = 0; t < 5000; t++) {
+      const key = `k${t % 7}`;
+      const previous = model.get(key);
+      if (previous !== undefined) store.remove({ key, window: previous });
+      const session = { start: previous?.start ?? t, end: t };
+      store.put({ key, window: session }, String(t));
+      model.set(key, session);
+    }
+    // Every key's session is still open (ends 4993..4999): nothing expired, nothing else indexed.
+    assert.deepEqual(expired, []);
+    assert.deepEqual(
+      sessions(store.sessionsEndingIn(0, 10_000)),
+      [...model].sort((a, b) => a[1].end - b[1].end).map(([key, w]) => `${key}@[${w.start},${w.end}]=${w.end}`),
+    );
+    // Stream time far ahead: each live session expires once, and the dead entries never do.
+    store.put({ key: 'late', window: { start: 100_000, end: 100_000 } }, 'x');
+    assert.deepEqual(expired.sort(), [...model].map(([key, w]) => `${key}@${w.end},${w.start}`).sort());
+    assert.deepEqual(sessions(store.sessionsEndingIn(0, 1_000_000)), ['late@[100000,100000]=x']);
+  });
+
   test('a tombstone put advances the retention boundary like any put (as InMemorySessionStore.put does)', () => {
     // Kafka's InMemorySessionStore.put updates observedStreamTime = max(observed, end) before it
     // looks at the value, so put(key, null) with a later end also expires older sessions.

@@ -198,6 +198,9 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
 
   /** Loads the values of these keys (as key bytes) into the cache with one multi-get. */
   async prefetch(keys: readonly Uint8Array[]): Promise<void> {
+    // Every key of the store is cached (the cache holds only keys of the store, each once): nothing
+    // to read, and no need to look at the keys.
+    if (this.#young.size + this.#old.size >= this.#keys.size) return;
     const missing = new Set<string>();
     for (const key of keys) {
       const id = idOf(key);

@@ -10,7 +10,7 @@
  *                         [--commit-interval-ms 100] [--max-poll-records 1000] [--ks-cache-bytes 0]
  *                         [--java-opts "-Xms1g -Xmx1g"] [--bootstrap 127.0.0.1:9092] [--timeout-s 900]
  *                         [--latency-rate 2000] [--latency-seconds 15] [--latency-warmup-seconds 5] [--no-latency]
- *                         [--latency-threads 1] [--latency-guarantees exactly_once_v2]
+ *                         [--latency-threads 1] [--latency-guarantees exactly_once_v2] [--latency-repetitions 1]
  *                         [--no-raw-limits] [--skip-build] [--no-verify] [--keep-topics] [--no-json]
  *
  * Needs the broker of `node scripts/kafka.ts start`, Java 17 and Maven (the Java project is built
@@ -51,7 +51,8 @@
  *    order-independent digest (partitions and order are not compared), checks the count against
  *    the one the input implies, and counts the records of each application's internal topics. When
  *    the outputs differ it lists how (records per engine, keys whose records differ, examples).
- * 4. Unless --no-latency, latency at a fixed input rate, for each case and engine (same order):
+ * 4. Unless --no-latency, latency at a fixed input rate, for each case of the first
+ *    --latency-repetitions (1) repetitions and each engine (same order):
  *    a fresh input topic (and for enrichJoin a fresh profile topic, loaded before the engine
  *    starts), a fresh output topic and application id; the engine runs until stopped (Tributary
  *    `--child` with untilStopped, Kafka Streams `--until-stopped`: until a line on stdin). Once it
@@ -300,6 +301,7 @@ const { values: args } = parseArgs({
     'latency-rate': { type: 'string', default: '2000' },
     'latency-seconds': { type: 'string', default: '15' },
     'latency-threads': { type: 'string', default: '1' },
+    'latency-repetitions': { type: 'string', default: '1' },
     'latency-guarantees': { type: 'string', default: 'exactly_once_v2' },
     'latency-warmup-seconds': { type: 'string', default: '5' },
     'no-latency': { type: 'boolean', default: false },
@@ -461,7 +463,9 @@ async function main(): Promise<void> {
         seconds: Number(args['latency-seconds']),
         warmupSeconds: Number(args['latency-warmup-seconds']),
         // Latency at a rate below saturation hardly depends on the thread count: by default it is
-        // measured for one thread and exactly-once only, which keeps the default run near 30 minutes.
+        // measured for one thread and exactly-once only, in the first repetition, which keeps the
+        // default run under 30 minutes.
+        repetitions: parseCount(args['latency-repetitions']),
         threads: parseList(args['latency-threads'], parseCount),
         guarantees: parseGuarantees(args['latency-guarantees']),
       };
@@ -977,7 +981,7 @@ async function main(): Promise<void> {
               await deleteTopics(toDelete.topics, toDelete.groups);
             }
             const latencyRuns: { kafkaStreams?: LatencyRun; tributary?: LatencyRun } = {};
-            if (latency !== undefined && latency.threads.includes(threads) && latency.guarantees.includes(guarantee)) {
+            if (latency !== undefined && repetition <= latency.repetitions && latency.threads.includes(threads) && latency.guarantees.includes(guarantee)) {
               for (const engine of order) {
                 try {
                   const run = await runLatency(engine, topology, threads, guarantee, caseId);

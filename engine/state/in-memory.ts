@@ -135,8 +135,9 @@ abstract class InMemoryStoreBase<K, V> {
   #lastId = '';
 
   protected id(key: K): string {
-    // Only for primitive keys: an object key may have changed since.
-    if (key === this.#lastKey && key !== undefined && typeof key !== 'object') return this.#lastId;
+    // Only for primitive keys (an object key may have changed since); Object.is tells 0 from -0,
+    // whose bytes differ.
+    if (Object.is(key, this.#lastKey) && key !== undefined && typeof key !== 'object') return this.#lastId;
     const id = keyId(this.keySerde, key, this.name);
     this.#lastKey = key;
     this.#lastId = id;

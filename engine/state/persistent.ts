@@ -75,7 +75,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
 
   #id(key: K): string {
     if (key === null || key === undefined) throw new StreamsError('INVALID_ARGUMENT', `store "${this.name}" cannot hold a null key`);
-    if (key === this.#lastKey && typeof key !== 'object') return this.#lastId;
+    if (Object.is(key, this.#lastKey) && typeof key !== 'object') return this.#lastId;
     const id = idOf(this.#keySerde.serialize(key, this.name));
     this.#lastKey = key;
     this.#lastId = id;

@@ -147,6 +147,15 @@ describe('in-memory key-value store', () => {
     );
   });
 
+  test('0 and -0 are different keys (different bytes), also right after one another', () => {
+    const store = kvStore<number, string>(Serdes.number(), Serdes.string());
+    store.put(0, 'zero');
+    assert.equal(store.get(-0), undefined);
+    store.put(-0, 'minus zero');
+    assert.equal(store.get(0), 'zero');
+    assert.equal(store.approximateNumEntries(), 2);
+  });
+
   test('range bounds are inclusive and optional', () => {
     const store = kvStore<string, number>();
     for (const [k, v] of [['a', 1], ['b', 2], ['c', 3], ['d', 4], ['e', 5]] as const) store.put(k, v);

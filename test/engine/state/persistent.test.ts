@@ -120,3 +120,16 @@ test('writes sealed at a commit reach the disk with its position; writes after t
   await db.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('a persistent store tells 0 from -0 (different key bytes), also right after one another', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-persistent-'));
+  const db = await LocalStateDb.open(dir);
+  const store = new PersistentKeyValueStore('n', num, str, { recordTimestamp: () => 0 }, db, [], 1024);
+  store.put(0, 'zero');
+  assert.equal(store.get(-0), undefined);
+  store.put(-0, 'minus zero');
+  assert.equal(store.get(0), 'zero');
+  assert.equal(store.approximateNumEntries(), 2);
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});

@@ -828,6 +828,7 @@ export class KafkaLog implements Log {
       5,
       (attempt) => 100 * attempt,
       async (attempt) => {
+        leader = -1;
         leader = (await this.#topic(topic, attempt > 1)).leaders[partition] ?? -1;
         if (leader < 0) throw new StreamsError('UNKNOWN_TOPIC', `topic "${topic}" has no leader for partition ${partition}`, { canRetry: true });
         const answer = await produceRawBatch.async(await this.#connection(leader, this.#produceConnections), transactionalId, PRODUCE_TIMEOUT_MS, topic, partition, batch);
@@ -835,7 +836,7 @@ export class KafkaLog implements Log {
       },
       (error, attempt) => {
         const unreachable = isUnreachable(error);
-        if (unreachable) this.#dropConnection(leader, this.#produceConnections);
+        if (unreachable && leader >= 0) this.#dropConnection(leader, this.#produceConnections);
         // Sent again with the same sequence number: a batch the broker did append is recognized
         // as a duplicate and not written twice.
         return (unreachable && attempt === 1) || brokerError(error, 'NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'NOT_ENOUGH_REPLICAS', 'UNKNOWN_TOPIC_OR_PARTITION');

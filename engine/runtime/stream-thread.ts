@@ -191,6 +191,9 @@ async function main(): Promise<void> {
     const fetched = await fetchAll(tasks);
     await pollGlobal(global, globalPositions, false);
     if (fetched > 0) await Promise.all(tasks.map(prefetch));
+    // The commit under way failed meanwhile and the tasks' uncommitted writes were dropped: stop
+    // before processing on top of them (queries would see a mix of old and new state).
+    if (migrated) break;
     // Records are processed in slices of bounded time, so that interactive queries and control
     // messages (answered on this thread's event loop) wait at most about one slice. What a slice
     // leaves is processed by the next one, before anything new is fetched for that partition.
@@ -580,6 +583,7 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
   commits++;
   commitMs += performance.now() - started;
   // Consumed repartition records are deleted, as Kafka Streams does, so internal topics stay small.
+  // Best effort: the commit is done, and a purge that fails is made good by the next one.
   if (Date.now() - lastPurge >= 1000) {
     lastPurge = Date.now();
     const internal = new Set(Object.values(config.topicNames));
@@ -587,7 +591,11 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
       [...offsets]
         .map(([key, offset]) => ({ at: key.lastIndexOf(':'), key, offset }))
         .filter(({ key, at }) => internal.has(key.slice(0, at)))
-        .map(({ key, at, offset }) => log.deleteRecords({ topic: key.slice(0, at), partition: Number(key.slice(at + 1)) }, offset)),
+        .map(({ key, at, offset }) =>
+          log.deleteRecords({ topic: key.slice(0, at), partition: Number(key.slice(at + 1)) }, offset).catch((error: unknown) => {
+            console.warn(`[tributary] stream thread ${config.threadId}: could not delete consumed records of ${key}: ${describeCause(error)}`);
+          }),
+        ),
     );
   }
 }

@@ -110,14 +110,15 @@ export class LocalStateDb {
   /** Many rows in one call, for prefetching a batch's keys. */
   async readMany(store: string, keys: readonly string[]): Promise<(LocalRow | undefined)[]> {
     const prefix = this.#prefix(store);
-    // The sealed writes as of the call: if they reach the disk meanwhile, the rows read may or
-    // may not include them, and this map still has them.
-    const sealed = this.#sealed?.get(store);
+    // The buffered writes as of the call: if they are sealed and reach the disk meanwhile, the
+    // rows read may or may not include them, and these maps still have them.
+    const pendingBefore = this.#pending.get(store);
+    const sealedBefore = this.#sealed?.get(store);
     const found = await this.#db.getMany(keys.map((k) => Buffer.from(prefix + k, 'latin1')));
     const pending = this.#pending.get(store);
-    const sealedNow = this.#sealed?.get(store);
+    const sealed = this.#sealed?.get(store);
     return found.map((data, i) => {
-      const buffered = latest(keys[i]!, pending, sealedNow, sealed);
+      const buffered = latest(keys[i]!, pending, sealed, pendingBefore, sealedBefore);
       if (buffered !== undefined) return buffered ?? undefined;
       return data === undefined ? undefined : decodeRow(data);
     });

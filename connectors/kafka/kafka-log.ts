@@ -168,8 +168,9 @@ async function retrying<T>(
 }
 
 /**
- * The records of `batches` per partition (`topic:partition`), in order; `of` holds, for each given
- * batch of that partition, its index and where its records start.
+ * The records of `batches` per partition (`topic:partition`), in order, for the partitions with
+ * records; `of` holds, for each given batch of that partition, its index and where its records
+ * start.
  */
 function byPartition(batches: readonly PartitionBatch[]): Map<string, { tp: TopicPartition; records: LogRecord[]; of: number[] }> {
   const merged = new Map<string, { tp: TopicPartition; records: LogRecord[]; of: number[] }>();
@@ -180,6 +181,7 @@ function byPartition(batches: readonly PartitionBatch[]): Map<string, { tp: Topi
     m.of.push(i, m.records.length);
     for (const r of b.records) m.records.push(r);
   });
+  for (const [key, m] of merged) if (m.records.length === 0) merged.delete(key);
   return merged;
 }
 
@@ -652,7 +654,7 @@ export class KafkaLog implements Log {
     return this.#call('producing', async () => {
       // One record batch per partition (in order, up to MAX_BATCH_BYTES each), so each given
       // batch's base offset is known.
-      const nonEmpty = [...byPartition(batches)].filter(([, m]) => m.records.length > 0);
+      const nonEmpty = [...byPartition(batches)];
       const out = new Array<number>(batches.length).fill(-1);
       if (nonEmpty.length === 0) return out;
       const producer = await this.#idempotentProducer();
@@ -773,7 +775,7 @@ export class KafkaLog implements Log {
    * and sequence numbers (this path is the only one that produces with this producer).
    */
   async #produceInTransaction(producer: Producer, tx: Transaction, sequences: Map<string, number>, batches: readonly PartitionBatch[]): Promise<void> {
-    const merged = new Map([...byPartition(batches)].filter(([, m]) => m.records.length > 0));
+    const merged = byPartition(batches);
     const metadata = await producer.metadata({ topics: [...new Set(batches.map((b) => b.topic))] });
     await tx.addPartitions(
       metadata,
@@ -828,7 +830,7 @@ export class KafkaLog implements Log {
       5,
       (attempt) => 100 * attempt,
       async (attempt) => {
-        leader = -1;
+        leader = -1; // until this attempt resolves it (the metadata lookup may fail)
         leader = (await this.#topic(topic, attempt > 1)).leaders[partition] ?? -1;
         if (leader < 0) throw new StreamsError('UNKNOWN_TOPIC', `topic "${topic}" has no leader for partition ${partition}`, { canRetry: true });
         const answer = await produceRawBatch.async(await this.#connection(leader, this.#produceConnections), transactionalId, PRODUCE_TIMEOUT_MS, topic, partition, batch);

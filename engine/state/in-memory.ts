@@ -237,18 +237,6 @@ interface WindowRow {
   readonly seq: number;
 }
 
-/** First index in ascending `values` whose value is >= `value`. */
-function lowerBoundOf(values: readonly number[], value: number): number {
-  let lo = 0;
-  let hi = values.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (values[mid]! < value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** First index in `rows` (sorted by start) whose start is >= `start`. */
 function lowerBound(rows: readonly { start: number }[], start: number): number {
   let lo = 0;
@@ -277,7 +265,7 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
    * in memory for ever).
    */
   readonly #byStart = new Map<number, Set<string>>();
-  readonly #starts: number[] = [];
+  readonly #starts: { readonly start: number }[] = [];
 
   constructor(
     name: string,
@@ -347,7 +335,7 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     let ids = this.#byStart.get(windowStart);
     if (ids === undefined) {
       this.#byStart.set(windowStart, (ids = new Set()));
-      this.#starts.splice(lowerBoundOf(this.#starts, windowStart), 0, windowStart);
+      this.#starts.splice(lowerBound(this.#starts, windowStart), 0, { start: windowStart });
     }
     ids.add(id);
     return true;
@@ -357,8 +345,8 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   #evictExpired(): void {
     const upTo = this.#expiredUpTo();
     let done = 0;
-    while (done < this.#starts.length && this.#starts[done]! <= upTo) {
-      const start = this.#starts[done++]!;
+    while (done < this.#starts.length && this.#starts[done]!.start <= upTo) {
+      const { start } = this.#starts[done++]!;
       for (const id of this.#byStart.get(start)!) {
         const rows = this.#rows.get(id);
         if (rows === undefined) continue;
@@ -546,11 +534,17 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
         break;
       }
     }
-    if (this.#dead > 1024 && this.#dead * 2 > this.#byEnd.length - this.#head) {
-      this.#byEnd = this.#byEnd.slice(this.#head).filter((e) => !e.dead);
-      this.#head = 0;
-      this.#dead = 0;
-    }
+    this.#compact();
+  }
+
+  /** Drops the index entries before #head and the dead ones, once they are half of it. */
+  #compact(): void {
+    const consumed = this.#head > 1024 && this.#head * 2 > this.#byEnd.length;
+    const dead = this.#dead > 1024 && this.#dead * 2 > this.#byEnd.length - this.#head;
+    if (!consumed && !dead) return;
+    this.#byEnd = this.#dead > 0 ? this.#byEnd.slice(this.#head).filter((e) => !e.dead) : this.#byEnd.slice(this.#head);
+    this.#head = 0;
+    this.#dead = 0;
   }
 
   #evict(): void {
@@ -569,10 +563,7 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
         this.ctx.expired?.(suffixed(id, [end, start]));
       }
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#byEnd.length) {
-      this.#byEnd.splice(0, this.#head);
-      this.#head = 0;
-    }
+    this.#compact();
   }
 
   /** Sessions of every key with `from <= end < toExclusive`, by end. */

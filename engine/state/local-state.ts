@@ -39,13 +39,19 @@ function decodeRow(data: Buffer): LocalRow {
   return { timestamp: data.readUInt32BE(0) * 2 ** 32 + data.readUInt32BE(4), value: data.subarray(8) };
 }
 
-/** The newest buffered write of a key (null: deleted), looking at the newest writes first. */
-function latest(key: string, ...newestFirst: (Map<string, LocalRow | null> | undefined)[]): LocalRow | null | undefined {
-  for (const writes of newestFirst) {
-    const row = writes?.get(key);
-    if (row !== undefined) return row;
-  }
-  return undefined;
+type StoreWrites = Map<string, LocalRow | null> | undefined;
+
+/**
+ * The newest buffered write of a key (null: deleted), looking at the newest writes first. Fixed
+ * parameters, not a rest array: this runs for every cache miss and prefetched key.
+ */
+function latest(key: string, a: StoreWrites, b: StoreWrites, c?: StoreWrites, d?: StoreWrites): LocalRow | null | undefined {
+  // Not `??`: a delete (null) must hide older writes.
+  let row = a?.get(key);
+  if (row === undefined) row = b?.get(key);
+  if (row === undefined) row = c?.get(key);
+  if (row === undefined) row = d?.get(key);
+  return row;
 }
 
 /** Buffered writes: store -> key (latin1) -> the row, or null for a delete; the last write of a key wins. */

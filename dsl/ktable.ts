@@ -13,7 +13,7 @@ import {
   type ValueGetterSupplier,
 } from './internals/processors.ts';
 import { TableAggregateProcessor, TableGroupByProcessor, type TableAggregation } from './internals/aggregate.ts';
-import { SuppressProcessor } from './internals/suppress.ts';
+import { SuppressProcessor, bufferedSerde } from './internals/suppress.ts';
 import { TableTableJoinProcessor, joinedGetter, type Joiner, type TableJoinKind } from './internals/joins.ts';
 import { KStream } from './kstream.ts';
 
@@ -133,14 +133,23 @@ export class KTable<K, V> {
       wait = this.#h.windowCloseMs;
     }
     const keySerde = (this.#h.keySerde ?? fallbackSerde) as Serde<unknown>;
-    const keyId = (key: unknown) => Buffer.from(keySerde.serialize(key, 'suppress')).toString('latin1');
-    const { maxRecords, whenFull } = suppressed.buffer;
-    const node = this.#h.state.processor(
-      'KTABLE-SUPPRESS',
-      [this.#h.node],
-      named?.name,
-      () => new SuppressProcessor(suppressed.type, wait, maxRecords, whenFull === 'emit-early', keyId),
+    const valueSerde = bufferedSerde((this.#h.valueSerde ?? fallbackSerde) as Serde<unknown>);
+    const { maxRecords, maxBytes, whenFull } = suppressed.buffer;
+    // The buffer is a store of its own (`<node>-store`, with a changelog), named once the node is.
+    let storeName = '';
+    const node = this.#h.state.processor('KTABLE-SUPPRESS', [this.#h.node], named?.name, () =>
+      new SuppressProcessor({
+        mode: suppressed.type,
+        waitMs: wait,
+        maxRecords,
+        maxBytes,
+        emitEarly: whenFull === 'emit-early',
+        storeName,
+        keyId: (key) => Buffer.from(keySerde.serialize(key, storeName)).toString('latin1'),
+        valueBytes: (value) => valueSerde.serialize(value, storeName).byteLength,
+      }),
     );
+    storeName = this.#h.state.store('key-value', node, {}, keySerde, valueSerde as Serde<unknown>, undefined, [node]).name;
     return new KTable<K, V>({ ...this.#h, node, storeName: undefined });
   }
 

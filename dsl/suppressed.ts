@@ -1,40 +1,74 @@
 import { StreamsError } from '../engine/index.ts';
 
-/** How much a suppression buffer may hold, and what to do when it is full. */
+/**
+ * How much a suppression buffer may hold, and what to do when it is full, as in Kafka Streams'
+ * `Suppressed.BufferConfig`. Bytes count each buffered entry's serialized key and value (the
+ * value holds the new and the old row and two timestamps).
+ *
+ * @example
+ * Suppressed.untilTimeLimit(60_000, BufferConfig.maxRecords(10_000).withMaxBytes(8 * 1024 * 1024).emitEarlyWhenFull())
+ */
 export class BufferConfig {
   readonly maxRecords: number;
+  readonly maxBytes: number;
   readonly whenFull: 'emit-early' | 'shut-down';
 
-  private constructor(maxRecords: number, whenFull: BufferConfig['whenFull']) {
+  private constructor(maxRecords: number, maxBytes: number, whenFull: BufferConfig['whenFull']) {
     this.maxRecords = maxRecords;
+    this.maxBytes = maxBytes;
     this.whenFull = whenFull;
   }
 
-  /** No bound on records (the buffer is bounded by the number of open windows times keys). */
+  /** No bound (the buffer is bounded by the number of open windows times keys); full never happens. */
   static unbounded(): BufferConfig {
-    return new BufferConfig(Number.POSITIVE_INFINITY, 'shut-down');
+    return new BufferConfig(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, 'shut-down');
   }
 
+  /** At most `n` records; shuts down when full unless `emitEarlyWhenFull()`. */
   static maxRecords(n: number): BufferConfig {
-    if (!Number.isSafeInteger(n) || n < 1) throw new StreamsError('INVALID_ARGUMENT', `maxRecords must be >= 1, got ${n}`);
-    return new BufferConfig(n, 'shut-down');
+    return BufferConfig.unbounded().withMaxRecords(n);
   }
 
-  /** When full, emit the oldest record early instead of failing (not allowed for untilWindowCloses). */
+  /** At most `n` bytes; shuts down when full unless `emitEarlyWhenFull()`. */
+  static maxBytes(n: number): BufferConfig {
+    return BufferConfig.unbounded().withMaxBytes(n);
+  }
+
+  withMaxRecords(n: number): BufferConfig {
+    return new BufferConfig(positive('maxRecords', n), this.maxBytes, this.whenFull);
+  }
+
+  withMaxBytes(n: number): BufferConfig {
+    return new BufferConfig(this.maxRecords, positive('maxBytes', n), this.whenFull);
+  }
+
+  /** Removes both bounds. */
+  withNoBound(): BufferConfig {
+    return new BufferConfig(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, this.whenFull);
+  }
+
+  /** When full, emit the entries due first, early, instead of failing (not allowed for untilWindowCloses). */
   emitEarlyWhenFull(): BufferConfig {
-    return new BufferConfig(this.maxRecords, 'emit-early');
+    return new BufferConfig(this.maxRecords, this.maxBytes, 'emit-early');
   }
 
-  /** When full, fail the task with BUFFER_FULL rather than emit a non-final result. */
+  /** When full, stop the stream thread with BUFFER_FULL rather than emit a result that is not final. */
   shutDownWhenFull(): BufferConfig {
-    return new BufferConfig(this.maxRecords, 'shut-down');
+    return new BufferConfig(this.maxRecords, this.maxBytes, 'shut-down');
   }
+}
+
+function positive(what: string, n: number): number {
+  if (!Number.isSafeInteger(n) || n < 1) throw new StreamsError('INVALID_ARGUMENT', `${what} must be an integer >= 1, got ${n}`);
+  return n;
 }
 
 /**
  * When a table's updates are passed on. `untilWindowCloses` emits one final result per window
  * once stream time passes the window end plus grace; `untilTimeLimit` emits the latest value of a
- * key once it has been buffered for `timeToWaitMs` of stream time.
+ * key once it has been buffered for `timeToWaitMs` of stream time. The buffer is a store with a
+ * changelog (`<name>-store`), and its stream time is committed with the task's offsets: a
+ * restart neither loses nor repeats a result.
  */
 export class Suppressed {
   readonly type: 'until-window-closes' | 'until-time-limit';

@@ -18,6 +18,8 @@ export const errorCodes = [
   'PROCESSING_FAILED',
   'ILLEGAL_STATE',
   'UNKNOWN_TOPIC',
+  /** A suppression buffer configured with shutDownWhenFull() is full: the thread stops, whatever the error policy. */
+  'BUFFER_FULL',
   // logs
   'TOPIC_CONFLICT',
   'PRODUCER_FENCED',

@@ -25,7 +25,7 @@ export type CleanupPolicy = 'delete' | 'compact' | 'compact,delete';
 export interface TopicConfig {
   readonly partitions: number;
   readonly cleanupPolicy: CleanupPolicy;
-  /** For `delete` policies: records older than this (by timestamp) may be removed. */
+  /** For `delete` policies: records older than this (by timestamp) may be removed; -1 keeps them (Kafka's convention). */
   readonly retentionMs?: number;
   /** For `delete` policies: a partition may be trimmed to about this many bytes. */
   readonly retentionBytes?: number;
@@ -61,6 +61,25 @@ export interface FetchResult {
 /** Offsets committed by a consumer group: the next offset to read, per partition. */
 export type GroupOffsets = ReadonlyMap<string, number>;
 
+/**
+ * Metadata committed with consumer offsets, per partition (Kafka's `OffsetAndMetadata.metadata`):
+ * a string that becomes visible, or is lost, together with its partition's offset. Committing an
+ * offset without metadata clears the partition's metadata. The runtime keeps there what a task
+ * must know of time to resume exactly (as Kafka Streams keeps partition time there).
+ */
+export type GroupMetadata = ReadonlyMap<string, string>;
+
+/** What `sendOffsets` commits besides the offsets. */
+export interface SendOffsetsOptions {
+  /**
+   * With a member, the log refuses the commit (TASK_MIGRATED) once that member's generation is
+   * over: a process that lost its tasks in a rebalance cannot commit for them (KIP-447).
+   */
+  readonly member?: GroupGeneration;
+  /** Metadata per partition (keys as in `offsets`), committed with the offsets. */
+  readonly metadata?: GroupMetadata;
+}
+
 /** `${topic}:${partition}`, the key of GroupOffsets and other per-partition maps. */
 export function partitionKey(tp: TopicPartition): string {
   return `${tp.topic}:${tp.partition}`;
@@ -78,12 +97,8 @@ export interface GroupGeneration {
 
 export interface LogTransaction {
   produce(batches: readonly PartitionBatch[]): void;
-  /**
-   * Commits these consumer offsets (next offset to read) for `group` with the transaction. With
-   * `member`, the log refuses the commit (TASK_MIGRATED) once that member's generation is over:
-   * a process that lost its tasks in a rebalance cannot commit for them (KIP-447).
-   */
-  sendOffsets(group: string, offsets: ReadonlyMap<string, number>, member?: GroupGeneration): void;
+  /** Commits these consumer offsets (next offset to read) for `group`, and their metadata, with the transaction. */
+  sendOffsets(group: string, offsets: ReadonlyMap<string, number>, options?: SendOffsetsOptions): void;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -124,6 +139,7 @@ export interface EncodedLog {
     batches: readonly EncodedBatch[],
     offsets: ReadonlyMap<string, ReadonlyMap<string, number>> | undefined,
     producer: TransactionalProducer | undefined,
+    metadata?: ReadonlyMap<string, GroupMetadata>,
   ): Promise<number[]>;
 }
 
@@ -197,8 +213,10 @@ export interface Log {
   produce(batches: readonly PartitionBatch[]): Promise<number[]>;
   initTransactions(transactionalId: string): Promise<TransactionalProducer>;
   committedOffsets(group: string): Promise<GroupOffsets>;
-  /** Commits offsets outside a transaction (at-least-once). */
-  commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void>;
+  /** The metadata committed with the group's offsets (partitions without metadata are absent). */
+  committedMetadata(group: string): Promise<GroupMetadata>;
+  /** Commits offsets, and their metadata, outside a transaction (at-least-once). */
+  commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata): Promise<void>;
   /** Drops the records of a partition before `offset` (consumed repartition records). */
   deleteRecords(tp: TopicPartition, offset: number): Promise<void>;
   close(): Promise<void>;

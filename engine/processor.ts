@@ -18,6 +18,24 @@ export type DropReason =
   | 'processing-error';
 
 /**
+ * A timestamp the task commits with its input offsets and restores exactly after a restart, a
+ * rebalance or a move to another process, without a store: what an operator must remember of
+ * time (its observed stream time, the close time up to which it emitted final results). It only
+ * moves forward. Kafka Streams keeps partition time and its emit-on-close bookkeeping the same way
+ * (in the offsets' commit metadata).
+ *
+ * @example
+ * init(ctx) { this.#observed = ctx.committedTime(`${ctx.nodeName}:observed`); }
+ * process(r) { this.#observed.advance(r.timestamp); if (r.timestamp < this.#observed.value - 60_000) return; ... }
+ */
+export interface CommittedTime {
+  /** -Infinity until first advanced. */
+  readonly value: number;
+  /** Moves the value to `to` if that is later; an earlier `to` is ignored. */
+  advance(to: number): void;
+}
+
+/**
  * What a processor can do while it processes a record or a punctuation.
  * `forward` hands a record to the children synchronously: by the time it returns, the
  * whole sub-tree below has processed the record.
@@ -36,8 +54,15 @@ export interface ProcessorContext<KOut = unknown, VOut = unknown> {
    * wall-clock time. The callback receives the time that triggered it.
    */
   schedule(intervalMs: number, type: PunctuationType, callback: (timestamp: number) => void): Cancellable;
-  /** The highest record timestamp this task has seen; -Infinity before the first record. */
+  /** The highest record timestamp this task has seen; -Infinity before the first record. Survives restarts. */
   currentStreamTimeMs(): number;
+  /**
+   * The task's committed time of this name (created at the first call; the same object for the
+   * same name within a task). Names are shared by the task's processors: prefix them with the
+   * node or store name. Keep them few and short: they are committed with every commit, and Kafka
+   * limits commit metadata to 4 KB per partition by default (offset.metadata.max.bytes).
+   */
+  committedTime(name: string): CommittedTime;
   currentSystemTimeMs(): number;
   /** Where the record being processed came from; undefined inside a punctuation. */
   recordMetadata(): RecordMetadata | undefined;

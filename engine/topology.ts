@@ -10,6 +10,7 @@ import type {
 } from './processor.ts';
 import type { AnyStore, StoreBuilder } from './state/store.ts';
 import { createInMemoryStore } from './state/in-memory.ts';
+import { TimeMark } from './internals/committed-time.ts';
 
 export interface SourceNode {
   readonly kind: 'source';
@@ -393,6 +394,7 @@ export class Topology {
       },
       schedule: () => ({ cancel() {} }),
       currentStreamTimeMs: () => Number.NEGATIVE_INFINITY,
+      committedTime: () => new TimeMark(),
       currentSystemTimeMs: () => Date.now(),
       recordMetadata: () => undefined,
       recordDropped() {},

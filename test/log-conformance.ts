@@ -16,7 +16,8 @@
  * Error codes follow the embedded log, which defines them for the SPI: TOPIC_CONFLICT (createTopic
  * with another partition count or cleanup policy), UNKNOWN_TOPIC (fetch of a missing topic or
  * partition), INVALID_OFFSET (fetch past the end or below 0, deleteRecords past the end),
- * PRODUCER_FENCED, ILLEGAL_STATE (a finished transaction committed or aborted again), LOG_CLOSED.
+ * PRODUCER_FENCED, ILLEGAL_STATE (a finished transaction committed or aborted again), LOG_CLOSED,
+ * INVALID_ARGUMENT (offset metadata longer than 4096 characters, Kafka's default limit).
  * Only codes are asserted, never messages.
  */
 import { after, before, describe, test } from 'node:test';
@@ -29,6 +30,7 @@ import {
   partitionKey,
   type FetchResult,
   type FetchedRecord,
+  type GroupMetadata,
   type GroupOffsets,
   type Log,
   type LogRecord,
@@ -82,6 +84,10 @@ const recs = (values: readonly string[], timestamp = Date.now()): LogRecord[] =>
 const values = (records: readonly FetchedRecord[]): (string | null)[] => records.map((r) => text(r.value));
 
 function offsetsOf(map: GroupOffsets): Record<string, number> {
+  return Object.fromEntries([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function metadataOf(map: GroupMetadata): Record<string, string> {
   return Object.fromEntries([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
@@ -190,6 +196,12 @@ export function logConformance(name: string, open: () => Promise<OpenedLog>, opt
       });
     const expectOffsets = (group: string, expected: Record<string, number>, what: string) =>
       eventually(visible, async () => assert.deepEqual(offsetsOf(await L().committedOffsets(group)), expected, what));
+    /** The group's offsets and their metadata, once they equal these. */
+    const expectCommitted = (group: string, offsets: Record<string, number>, metadata: Record<string, string>, what: string) =>
+      eventually(visible, async () => {
+        assert.deepEqual(offsetsOf(await L().committedOffsets(group)), offsets, `${what}: offsets`);
+        assert.deepEqual(metadataOf(await L().committedMetadata(group)), metadata, `${what}: metadata`);
+      });
 
     before(async () => {
       opened = await open();
@@ -682,6 +694,131 @@ export function logConformance(name: string, open: () => Promise<OpenedLog>, opt
       await L().commitOffsets(otherGroup, new Map([[`${input}:0`, 10]]));
       await expectOffsets(otherGroup, { [`${input}:0`]: 10 }, 'another group');
       await expectOffsets(group, { [`${input}:0`]: 0, [`${input}:1`]: 8, [`${input}:2`]: 1, [`${other}:0`]: 2 }, 'groups are independent');
+    });
+
+    // ------------------------------------------------------------------------ offset metadata
+
+    test('metadata sent with offsets in a transaction is committed with them: none before commit, nothing of an aborted one', { timeout }, async () => {
+      const out = await topic('meta-tx-out', 1);
+      const input = await topic('meta-tx-in', 2);
+      const group = unique('group');
+      const [k0, k1] = [`${input}:0`, `${input}:1`];
+      const long = `time=${'9'.repeat(4000)}`;
+      const producer = await L().initTransactions(unique('txid'));
+      const tx = producer.begin();
+      tx.produce([{ topic: out, partition: 0, records: recs(['a']) }]);
+      tx.sendOffsets(
+        group,
+        new Map([
+          [k0, 5],
+          [k1, 2],
+        ]),
+        { metadata: new Map([[k0, 'time=100;ü☃'], [k1, long]]) },
+      );
+      assert.deepEqual(metadataOf(await L().committedMetadata(group)), {}, 'no metadata before commit');
+      await tx.commit();
+      await expectCommitted(group, { [k0]: 5, [k1]: 2 }, { [k0]: 'time=100;ü☃', [k1]: long }, 'committed with the transaction');
+
+      const aborted = producer.begin();
+      aborted.produce([{ topic: out, partition: 0, records: recs(['gone']) }]);
+      aborted.sendOffsets(group, new Map([[k0, 9]]), { metadata: new Map([[k0, 'aborted']]) });
+      await aborted.abort();
+      // A later transaction of the other partition: once it is visible, the aborted one never is.
+      const last = producer.begin();
+      last.produce([{ topic: out, partition: 0, records: recs(['b']) }]);
+      last.sendOffsets(group, new Map([[k1, 3]]), { metadata: new Map([[k1, 'time=300']]) });
+      await last.commit();
+      await expectValues({ topic: out, partition: 0 }, ['a', 'b'], 'records of the committed transactions');
+      await expectCommitted(group, { [k0]: 5, [k1]: 3 }, { [k0]: 'time=100;ü☃', [k1]: 'time=300' }, 'the aborted metadata is not committed');
+    });
+
+    test('an offset committed without metadata clears the partition\'s metadata, in a transaction and outside', { timeout }, async () => {
+      const input = await topic('meta-clear-in', 3);
+      const group = unique('group');
+      const [k0, k1, k2] = [`${input}:0`, `${input}:1`, `${input}:2`];
+      await L().commitOffsets(
+        group,
+        new Map([
+          [k0, 1],
+          [k1, 1],
+          [k2, 1],
+        ]),
+        new Map([
+          [k0, 'a'],
+          [k1, 'b'],
+          [k2, 'c'],
+        ]),
+      );
+      await expectCommitted(group, { [k0]: 1, [k1]: 1, [k2]: 1 }, { [k0]: 'a', [k1]: 'b', [k2]: 'c' }, 'first commit');
+      await L().commitOffsets(group, new Map([[k0, 2]]));
+      await expectCommitted(group, { [k0]: 2, [k1]: 1, [k2]: 1 }, { [k1]: 'b', [k2]: 'c' }, 'commitOffsets without metadata');
+
+      const producer = await L().initTransactions(unique('txid'));
+      const tx = producer.begin();
+      tx.sendOffsets(group, new Map([[k1, 2]]));
+      tx.sendOffsets(group, new Map([[k2, 2]]), { metadata: new Map([[k2, 'c2']]) });
+      await tx.commit();
+      await expectCommitted(group, { [k0]: 2, [k1]: 2, [k2]: 2 }, { [k2]: 'c2' }, 'sendOffsets without metadata');
+
+      // Within one transaction, the partition's last sendOffsets counts, metadata included.
+      const twice = producer.begin();
+      twice.sendOffsets(group, new Map([[k2, 3]]), { metadata: new Map([[k2, 'replaced']]) });
+      twice.sendOffsets(group, new Map([[k2, 4]]));
+      twice.sendOffsets(group, new Map([[k0, 3]]), { metadata: new Map([[k0, 'a3']]) });
+      await twice.commit();
+      await expectCommitted(group, { [k0]: 3, [k1]: 2, [k2]: 4 }, { [k0]: 'a3' }, 'the last sendOffsets of a partition');
+
+      // An empty string is no metadata; metadata of a partition without an offset in the commit counts for nothing.
+      await L().commitOffsets(
+        group,
+        new Map([
+          [k0, 4],
+          [k1, 4],
+        ]),
+        new Map([
+          [k0, ''],
+          [k1, 'b4'],
+          [k2, 'ignored'],
+        ]),
+      );
+      await expectCommitted(group, { [k0]: 4, [k1]: 4, [k2]: 4 }, { [k1]: 'b4' }, 'empty metadata, and metadata without an offset');
+    });
+
+    test('commitOffsets with metadata outside transactions: committedMetadata has the partitions with metadata; an unknown group has none', { timeout }, async () => {
+      const input = await topic('meta-in', 2);
+      const group = unique('group');
+      const otherGroup = unique('group');
+      const [k0, k1] = [`${input}:0`, `${input}:1`];
+      assert.deepEqual(metadataOf(await L().committedMetadata(unique('no-such-group'))), {}, 'an unknown group');
+      await L().commitOffsets(group, new Map([[k0, 3]]));
+      await expectCommitted(group, { [k0]: 3 }, {}, 'offsets without metadata');
+      const limit = 'x'.repeat(4096);
+      await L().commitOffsets(
+        group,
+        new Map([
+          [k0, 4],
+          [k1, 7],
+        ]),
+        new Map([[k1, limit]]),
+      );
+      await L().commitOffsets(otherGroup, new Map([[k0, 1]]), new Map([[k0, 'other']]));
+      await expectCommitted(group, { [k0]: 4, [k1]: 7 }, { [k1]: limit }, 'metadata of 4096 characters');
+      await expectCommitted(otherGroup, { [k0]: 1 }, { [k0]: 'other' }, 'another group');
+
+      // Longer metadata is refused, and the partition keeps what it had.
+      await rejectsWith(L().commitOffsets(group, new Map([[k1, 8]]), new Map([[k1, `${limit}x`]])), 'INVALID_ARGUMENT', 'commitOffsets with metadata of 4097 characters');
+      const producer = await L().initTransactions(unique('txid'));
+      const out = await topic('meta-out', 1);
+      const tx = producer.begin();
+      tx.produce([{ topic: out, partition: 0, records: recs(['never']) }]);
+      tx.sendOffsets(group, new Map([[k1, 9]]), { metadata: new Map([[k1, `${limit}x`]]) });
+      await rejectsWith(tx.commit(), 'INVALID_ARGUMENT', 'a transaction with metadata of 4097 characters');
+      const next = producer.begin();
+      next.produce([{ topic: out, partition: 0, records: recs(['after']) }]);
+      next.sendOffsets(group, new Map([[k0, 5]]));
+      await next.commit();
+      await expectValues({ topic: out, partition: 0 }, ['after'], 'nothing of the refused transaction; the producer goes on');
+      await expectCommitted(group, { [k0]: 5, [k1]: 7 }, { [k1]: limit }, 'nothing of the refused commits');
     });
 
     // ------------------------------------------------------------------------ deleteRecords

@@ -10,11 +10,13 @@ import {
   type FetchedRecord,
   type FetchOptions,
   type FetchResult,
+  type GroupMetadata,
   type GroupOffsets,
   type Log,
   type LogRecord,
   type LogTransaction,
   type PartitionBatch,
+  type SendOffsetsOptions,
   type TopicConfig,
   type TopicPartition,
   type TransactionalProducer,
@@ -23,6 +25,7 @@ import {
   type CheckpointEntry,
   type CommitEntry,
   type Entry,
+  type GroupMetadataRecord,
   type PartPointer,
   decodeRecords,
   frame,
@@ -82,6 +85,18 @@ interface PartitionState {
   liveKeys?: Map<Chunk, number>;
 }
 
+/** A group's committed position in a partition: the next offset to read, and the metadata committed with it. */
+interface Committed {
+  readonly offset: number;
+  readonly metadata?: string;
+}
+
+/**
+ * Longest metadata committed with an offset, in characters: Kafka's default offset.metadata.max.bytes
+ * (which the broker, despite its name, compares with the string's length).
+ */
+const MAX_METADATA_LENGTH = 4096;
+
 interface TopicState {
   readonly config: TopicConfig;
   readonly partitions: PartitionState[];
@@ -128,10 +143,10 @@ export class EmbeddedLog implements Log, EncodedLog {
   readonly #topics = new Map<string, TopicState>();
   /** Latest epoch per transactional id, as of the last queued entry. */
   readonly #producers = new Map<string, number>();
-  /** Durable committed offsets per group. */
-  readonly #offsets = new Map<string, Map<string, number>>();
+  /** Durable committed offsets (and their metadata) per group. */
+  readonly #offsets = new Map<string, Map<string, Committed>>();
   /** Offsets as of the last queued entry (what a checkpoint must carry). */
-  readonly #queuedOffsets = new Map<string, Map<string, number>>();
+  readonly #queuedOffsets = new Map<string, Map<string, Committed>>();
   readonly #segments: Segment[] = [];
   /** Bytes queued for the current segment, to decide when to roll. */
   #queuedSize = 0;
@@ -244,7 +259,7 @@ export class EmbeddedLog implements Log, EncodedLog {
           this.#append(p, chunkOf(part, segment, bodyStart), undefined);
           p.end = p.reserved = Math.max(p.end, part.baseOffset + part.count);
         }
-        this.#applyOffsets(this.#offsets, entry.offsets);
+        this.#applyOffsets(this.#offsets, entry.offsets, entry.metadata);
         if (entry.producer !== undefined) {
           this.#producers.set(entry.producer.id, Math.max(this.#producers.get(entry.producer.id) ?? 0, entry.producer.epoch));
         }
@@ -264,15 +279,24 @@ export class EmbeddedLog implements Log, EncodedLog {
     }
     for (const [id, epoch] of Object.entries(entry.producers)) this.#producers.set(id, epoch);
     this.#offsets.clear();
-    this.#applyOffsets(this.#offsets, entry.offsets);
+    this.#applyOffsets(this.#offsets, entry.offsets, entry.metadata);
   }
 
-  #applyOffsets(target: Map<string, Map<string, number>>, offsets: CommitEntry['offsets']): void {
+  /**
+   * Commits offsets with their metadata: a partition committed without metadata has none any more
+   * (as in Kafka, where an offset and its metadata are one value).
+   */
+  #applyOffsets(target: Map<string, Map<string, Committed>>, offsets: CommitEntry['offsets'], metadata: GroupMetadataRecord | undefined): void {
     if (offsets === undefined) return;
     for (const [group, list] of Object.entries(offsets)) {
       let map = target.get(group);
       if (map === undefined) target.set(group, (map = new Map()));
-      for (const [tp, offset] of list) map.set(tp, offset);
+      const withMetadata = metadata?.[group];
+      const byPartition = withMetadata === undefined || withMetadata.length === 0 ? undefined : new Map(withMetadata);
+      for (const [tp, offset] of list) {
+        const value = byPartition?.get(tp);
+        map.set(tp, value === undefined ? { offset } : { offset, metadata: value });
+      }
     }
   }
 
@@ -361,7 +385,12 @@ export class EmbeddedLog implements Log, EncodedLog {
 
   #checkpoint(): CheckpointEntry {
     const offsets: Record<string, [string, number][]> = {};
-    for (const [group, map] of this.#queuedOffsets) offsets[group] = [...map];
+    const metadata: Record<string, [string, string][]> = {};
+    for (const [group, map] of this.#queuedOffsets) {
+      offsets[group] = [...map].map(([tp, c]) => [tp, c.offset]);
+      const withMetadata = [...map].flatMap(([tp, c]): [string, string][] => (c.metadata === undefined ? [] : [[tp, c.metadata]]));
+      if (withMetadata.length > 0) metadata[group] = withMetadata;
+    }
     return {
       kind: 'checkpoint',
       topics: [...this.#topics].map(([name, t]) => ({
@@ -372,6 +401,7 @@ export class EmbeddedLog implements Log, EncodedLog {
       })),
       producers: Object.fromEntries(this.#producers),
       offsets,
+      ...(Object.keys(metadata).length > 0 && { metadata }),
     };
   }
 
@@ -479,24 +509,29 @@ export class EmbeddedLog implements Log, EncodedLog {
   }
 
   async produce(batches: readonly PartitionBatch[]): Promise<number[]> {
-    return this.#commit(encodeAll(batches), undefined, undefined);
+    return this.#commit(encodeAll(batches), undefined, undefined, undefined);
   }
 
   appendEncoded(
     batches: readonly EncodedBatch[],
     offsets: ReadonlyMap<string, ReadonlyMap<string, number>> | undefined,
     producer: TransactionalProducer | undefined,
+    metadata?: ReadonlyMap<string, GroupMetadata>,
   ): Promise<number[]> {
-    if (producer === undefined) return this.#commit(batches, offsets, undefined);
+    if (producer === undefined) return this.#commit(batches, offsets, metadata, undefined);
     const identity = this.#producerIds.get(producer);
     if (identity === undefined) return Promise.reject(new StreamsError('ILLEGAL_STATE', 'this producer was not created by this log'));
-    return this.#commit(batches, offsets, identity);
+    return this.#commit(batches, offsets, metadata, identity);
   }
 
-  /** Appends batches and offsets as one entry; returns each batch's base offset. */
+  /**
+   * Appends batches and offsets (with their metadata, per group) as one entry; returns each batch's
+   * base offset. Metadata counts only for partitions with an offset in `offsets`.
+   */
   #commit(
     batches: readonly EncodedBatch[],
     offsets: ReadonlyMap<string, ReadonlyMap<string, number>> | undefined,
+    metadata: ReadonlyMap<string, GroupMetadata> | undefined,
     producer: { id: string; epoch: number } | undefined,
   ): Promise<number[]> {
     const states = batches.map((b) => this.#partition(b));
@@ -523,13 +558,35 @@ export class EmbeddedLog implements Log, EncodedLog {
       next.set(p, base + batch.count);
     });
     let offsetRecord: Record<string, [string, number][]> | undefined;
+    let metadataRecord: Record<string, [string, string][]> | undefined;
     if (offsets !== undefined && offsets.size > 0) {
       offsetRecord = {};
-      for (const [group, map] of offsets) offsetRecord[group] = [...map];
+      for (const [group, map] of offsets) {
+        offsetRecord[group] = [...map];
+        const byPartition = metadata?.get(group);
+        if (byPartition === undefined) continue;
+        const withMetadata: [string, string][] = [];
+        for (const tp of map.keys()) {
+          const value = byPartition.get(tp);
+          // An empty string is no metadata, as in Kafka.
+          if (value === undefined || value === '') continue;
+          if (value.length > MAX_METADATA_LENGTH) {
+            return Promise.reject(
+              new StreamsError(
+                'INVALID_ARGUMENT',
+                `the metadata committed with the offset of ${tp} for group "${group}" has ${value.length} characters, more than the ${MAX_METADATA_LENGTH} allowed (as Kafka's offset.metadata.max.bytes); commit less metadata per partition`,
+              ),
+            );
+          }
+          withMetadata.push([tp, value]);
+        }
+        if (withMetadata.length > 0) (metadataRecord ??= {})[group] = withMetadata;
+      }
     }
     if (parts.length === 0 && offsetRecord === undefined) return Promise.resolve(bases);
     const { buffer, entry } = frameCommit(parts, blobs, {
       ...(offsetRecord !== undefined && { offsets: offsetRecord }),
+      ...(metadataRecord !== undefined && { metadata: metadataRecord }),
       ...(producer !== undefined && { producer }),
     });
     return this.#enqueue(
@@ -541,11 +598,11 @@ export class EmbeddedLog implements Log, EncodedLog {
           this.#append(p, chunkOf(part, segment, bodyStart), blobs[i]);
           p.end = part.baseOffset + part.count;
         });
-        this.#applyOffsets(this.#offsets, entry.offsets);
+        this.#applyOffsets(this.#offsets, entry.offsets, entry.metadata);
       },
       () => {
         for (const [p, reserved] of next) p.reserved = reserved;
-        this.#applyOffsets(this.#queuedOffsets, offsetRecord);
+        this.#applyOffsets(this.#queuedOffsets, offsetRecord, metadataRecord);
       },
     ).then(() => bases);
   }
@@ -553,19 +610,25 @@ export class EmbeddedLog implements Log, EncodedLog {
   async initTransactions(transactionalId: string): Promise<TransactionalProducer> {
     const epoch = (this.#producers.get(transactionalId) ?? 0) + 1;
     await this.#enqueue(frame({ kind: 'fence', transactionalId, epoch }), () => {}, () => this.#producers.set(transactionalId, epoch));
-    const commit = (batches: PartitionBatch[], offsets: Map<string, Map<string, number>>) =>
-      this.#commit(encodeAll(batches), offsets, { id: transactionalId, epoch }).then(() => {});
+    const commit: TransactionCommit = (batches, offsets, metadata) =>
+      this.#commit(encodeAll(batches), offsets, metadata, { id: transactionalId, epoch }).then(() => {});
     const producer: TransactionalProducer = { transactionalId, begin: (): LogTransaction => new EmbeddedTransaction(commit) };
     this.#producerIds.set(producer, { id: transactionalId, epoch });
     return producer;
   }
 
   async committedOffsets(group: string): Promise<GroupOffsets> {
-    return new Map(this.#offsets.get(group) ?? []);
+    return new Map([...(this.#offsets.get(group) ?? [])].map(([tp, c]) => [tp, c.offset]));
   }
 
-  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void> {
-    await this.#commit([], new Map([[group, offsets]]), undefined);
+  async committedMetadata(group: string): Promise<GroupMetadata> {
+    const out = new Map<string, string>();
+    for (const [tp, c] of this.#offsets.get(group) ?? []) if (c.metadata !== undefined) out.set(tp, c.metadata);
+    return out;
+  }
+
+  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata): Promise<void> {
+    await this.#commit([], new Map([[group, offsets]]), metadata === undefined ? undefined : new Map([[group, metadata]]), undefined);
   }
 
   /** The first and next offsets of a partition. */
@@ -628,7 +691,7 @@ export class EmbeddedLog implements Log, EncodedLog {
           while (p.chunks.length > 0) {
             const c = p.chunks[0]!;
             const expired =
-              (retentionMs !== undefined && c.maxTimestamp < now - retentionMs) ||
+              (retentionMs !== undefined && retentionMs >= 0 && c.maxTimestamp < now - retentionMs) ||
               (retentionBytes !== undefined && bytes - c.length >= retentionBytes);
             if (!expired) break;
             bytes -= c.length;
@@ -742,13 +805,17 @@ function unlock(dir: string): void {
   }
 }
 
+/** Commits a transaction's records, and its offsets and their metadata per group, as one entry. */
+type TransactionCommit = (batches: PartitionBatch[], offsets: Map<string, Map<string, number>>, metadata: Map<string, Map<string, string>>) => Promise<void>;
+
 class EmbeddedTransaction implements LogTransaction {
   readonly #batches = new Map<string, { topic: string; partition: number; records: LogRecord[] }>();
   readonly #offsets = new Map<string, Map<string, number>>();
-  readonly #commit: (batches: PartitionBatch[], offsets: Map<string, Map<string, number>>) => Promise<void>;
+  readonly #metadata = new Map<string, Map<string, string>>();
+  readonly #commit: TransactionCommit;
   #state: 'open' | 'committing' | 'done' = 'open';
 
-  constructor(commit: (batches: PartitionBatch[], offsets: Map<string, Map<string, number>>) => Promise<void>) {
+  constructor(commit: TransactionCommit) {
     this.#commit = commit;
   }
 
@@ -766,18 +833,27 @@ class EmbeddedTransaction implements LogTransaction {
     }
   }
 
-  sendOffsets(group: string, offsets: ReadonlyMap<string, number>): void {
+  /** A single process owns every task here: `options.member` has nothing to check. */
+  sendOffsets(group: string, offsets: ReadonlyMap<string, number>, options?: SendOffsetsOptions): void {
     this.#check();
     let map = this.#offsets.get(group);
     if (map === undefined) this.#offsets.set(group, (map = new Map()));
-    for (const [tp, offset] of offsets) map.set(tp, offset);
+    let metadata = this.#metadata.get(group);
+    if (metadata === undefined) this.#metadata.set(group, (metadata = new Map()));
+    for (const [tp, offset] of offsets) {
+      map.set(tp, offset);
+      // A later sendOffsets of the partition replaces its metadata too, or clears it.
+      const value = options?.metadata?.get(tp);
+      if (value === undefined) metadata.delete(tp);
+      else metadata.set(tp, value);
+    }
   }
 
   async commit(): Promise<void> {
     this.#check();
     this.#state = 'committing';
     try {
-      await this.#commit([...this.#batches.values()], this.#offsets);
+      await this.#commit([...this.#batches.values()], this.#offsets, this.#metadata);
     } finally {
       this.#state = 'done';
     }

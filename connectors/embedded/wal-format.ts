@@ -6,8 +6,8 @@
  * and its body is a MessagePack header followed by the raw blobs it points to. A commit entry
  * carries one blob per partition (that partition's records, MessagePack-encoded), so a reader of
  * one partition decodes only its own blob. An entry is the unit of atomicity: a transaction's
- * records for every partition and its consumer offsets are one entry, so after a crash either all
- * of it is there (its CRC checks) or none of it is.
+ * records for every partition and its consumer offsets (with their metadata) are one entry, so
+ * after a crash either all of it is there (its CRC checks) or none of it is.
  */
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
@@ -47,6 +47,11 @@ export interface CommitEntry {
   readonly parts: readonly PartPointer[];
   /** group -> [partitionKey, next offset][] */
   readonly offsets?: Readonly<Record<string, readonly (readonly [string, number])[]>>;
+  /**
+   * group -> [partitionKey, metadata][]: the metadata committed with some of `offsets` (absent in
+   * entries written before metadata existed). A partition in `offsets` but not here has none.
+   */
+  readonly metadata?: GroupMetadataRecord;
   /** The transactional producer that committed it, if any. */
   readonly producer?: { readonly id: string; readonly epoch: number };
 }
@@ -57,7 +62,12 @@ export interface CheckpointEntry {
   readonly topics: readonly { name: string; config: TopicConfig; starts: number[]; ends: number[] }[];
   readonly producers: Readonly<Record<string, number>>;
   readonly offsets: Readonly<Record<string, readonly (readonly [string, number])[]>>;
+  /** The metadata committed with `offsets` (absent in checkpoints written before metadata existed). */
+  readonly metadata?: GroupMetadataRecord;
 }
+
+/** group -> [partitionKey, metadata][], as commits and checkpoints store consumer offset metadata. */
+export type GroupMetadataRecord = Readonly<Record<string, readonly (readonly [string, string])[]>>;
 
 /** Records before `offset` were deleted (deleteRecords). */
 export interface TrimEntry {
@@ -103,7 +113,7 @@ export function blobOffsets(headLength: number, blobs: readonly Uint8Array[]): n
 export function frameCommit(
   parts: readonly Omit<PartPointer, 'at' | 'length'>[],
   blobs: readonly Uint8Array[],
-  extra: Pick<CommitEntry, 'offsets' | 'producer'>,
+  extra: Pick<CommitEntry, 'offsets' | 'metadata' | 'producer'>,
 ): { buffer: Buffer; entry: CommitEntry } {
   let headLength = 0;
   for (;;) {
@@ -112,6 +122,7 @@ export function frameCommit(
       kind: 'commit',
       parts: parts.map((p, i) => ({ ...p, at: offsets[i]!, length: blobs[i]!.byteLength })),
       ...(extra.offsets !== undefined && { offsets: extra.offsets }),
+      ...(extra.metadata !== undefined && { metadata: extra.metadata }),
       ...(extra.producer !== undefined && { producer: extra.producer }),
     };
     const head = packr.pack(entry);

@@ -12,7 +12,9 @@
  *   defaults to 0/0, with which a restarted instance fences itself). Calls inside a transaction are
  *   made one at a time: the client merges concurrent ones.
  * - offsets: committed offsets are read with requireStable, so a reader never sees the offsets of
- *   a transaction that is still being completed.
+ *   a transaction that is still being completed. Offsets and their metadata are committed with raw
+ *   OffsetCommit / TxnOffsetCommit requests to the group's coordinator (the admin client's
+ *   alterConsumerGroupOffsets cannot carry metadata).
  */
 import {
   Admin,
@@ -26,6 +28,7 @@ import {
   fetchV17,
   produceV11,
   initProducerIdV5,
+  offsetCommitV8,
   txnOffsetCommitV4,
   findErrorBy,
   type ClusterMetadata,
@@ -44,6 +47,7 @@ import {
   type FetchedRecord,
   type FetchOptions,
   type FetchResult,
+  type GroupMetadata,
   type GroupOffsets,
   type Log,
   type LogRecord,
@@ -52,7 +56,7 @@ import {
   type TopicConfig,
   type TopicPartition,
   type TransactionalProducer,
-  type GroupGeneration,
+  type SendOffsetsOptions,
   type GroupMember,
   type GroupMembership,
   type JoinGroupOptions,
@@ -134,7 +138,7 @@ const produceRawBatch = createAPI(
   produceV11.parseResponse,
 );
 
-/** Tries of a TxnOffsetCommit or an InitProducerId on retriable errors (several seconds of backoff in all). */
+/** Tries of an OffsetCommit, a TxnOffsetCommit or an InitProducerId on retriable errors (several seconds of backoff in all). */
 const TXN_OFFSET_COMMIT_ATTEMPTS = 30;
 
 const CONTROL_BATCH = 0x20;
@@ -199,6 +203,22 @@ function isUnreachable(error: unknown): boolean {
 
 function toBytes(data: Buffer | string | undefined): Uint8Array {
   return data === undefined ? new Uint8Array(0) : typeof data === 'string' ? Buffer.from(data) : data;
+}
+
+/**
+ * A group's offsets as OffsetCommit and TxnOffsetCommit list them, per topic, each with its
+ * metadata: a partition without any gets null, which clears what it had (as Kafka's consumer does).
+ */
+function offsetCommitTopics(offsets: ReadonlyMap<string, number>, metadata: GroupMetadata | undefined) {
+  const topics = new Map<string, { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number; committedMetadata: string | null }[]>();
+  for (const [key, next] of offsets) {
+    const at = key.lastIndexOf(':');
+    const topic = key.slice(0, at);
+    let partitions = topics.get(topic);
+    if (partitions === undefined) topics.set(topic, (partitions = []));
+    partitions.push({ partitionIndex: Number(key.slice(at + 1)), committedOffset: BigInt(next), committedLeaderEpoch: -1, committedMetadata: metadata?.get(key) ?? null });
+  }
+  return [...topics].map(([name, partitions]) => ({ name, partitions }));
 }
 
 /** The commit came from a member whose generation is over: its tasks belong to someone else now. */
@@ -336,6 +356,14 @@ export class KafkaLog implements Log {
     if (error instanceof StreamsError) return error;
     if (brokerError(error, 'UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID')) {
       return new StreamsError('UNKNOWN_TOPIC', `${what}: the topic does not exist (${describeCause(error)})`, { cause: error });
+    }
+    if (brokerError(error, 'OFFSET_METADATA_TOO_LARGE')) {
+      return new StreamsError(
+        'INVALID_ARGUMENT',
+        `${what}: the metadata committed with an offset is longer than the broker keeps (offset.metadata.max.bytes, 4096 by default); ` +
+          'commit less metadata per partition, or raise offset.metadata.max.bytes on the brokers',
+        { cause: error },
+      );
     }
     return new StreamsError('ILLEGAL_STATE', `${what} failed on Kafka: ${describeCause(error)}`, { cause: error, canRetry: true });
   }
@@ -701,7 +729,7 @@ export class KafkaLog implements Log {
           // one send after the other, while the caller goes on: the commit then waits for them.
           let begun: Promise<Transaction> | undefined;
           let sending: Promise<void> | undefined;
-          const offsets: [string, ReadonlyMap<string, number>, GroupGeneration | undefined][] = [];
+          const offsets: [string, ReadonlyMap<string, number>, SendOffsetsOptions | undefined][] = [];
           let done = false;
           const open = () => {
             if (done) throw new StreamsError('ILLEGAL_STATE', 'the transaction is already committed or aborted');
@@ -722,9 +750,9 @@ export class KafkaLog implements Log {
               // Reported by commit (or ignored by abort), not as an unhandled rejection.
               sending.catch(() => {});
             },
-            sendOffsets: (group, map, member) => {
+            sendOffsets: (group, map, options) => {
               open();
-              offsets.push([group, map, member]);
+              offsets.push([group, map, options]);
             },
             commit: async () => {
               finish();
@@ -850,7 +878,7 @@ export class KafkaLog implements Log {
     producer: Producer,
     begun: Promise<Transaction> | undefined,
     sending: Promise<void> | undefined,
-    offsets: readonly [string, ReadonlyMap<string, number>, GroupGeneration | undefined][],
+    offsets: readonly [string, ReadonlyMap<string, number>, SendOffsetsOptions | undefined][],
   ): Promise<void> {
     const hasOffsets = offsets.some(([, map]) => map.size > 0);
     if (begun === undefined && !hasOffsets) return;
@@ -858,54 +886,27 @@ export class KafkaLog implements Log {
     // The records (sent since produce) and the offsets go to different coordinators: both at
     // once, then EndTxn.
     const committing = (async () => {
-      for (const [groupId, map, member] of offsets) {
+      for (const [groupId, map, options] of offsets) {
         if (map.size === 0) continue;
-        let coordinatorId = this.#coordinators.get(groupId);
-        if (coordinatorId === undefined) {
-          const [found] = await this.#admin.findCoordinator({ keyType: 0 /* GROUP */, keys: [groupId] });
-          if (found === undefined) throw new StreamsError('ILLEGAL_STATE', `no coordinator found for group "${groupId}"`, { canRetry: true });
-          this.#coordinators.set(groupId, (coordinatorId = found.nodeId));
-        }
+        await this.#coordinator(groupId);
         await tx.addConsumer({ groupId } as unknown as Consumer);
         // Every partition in one TxnOffsetCommit (the client's addOffset sends one request per
-        // partition, one at a time). With a member, the broker checks its generation (KIP-447);
-        // without one (generation -1) it does not (a single process owns every task).
-        const topics = new Map<string, { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number }[]>();
-        for (const [key, next] of map) {
-          const at = key.lastIndexOf(':');
-          const topic = key.slice(0, at);
-          let partitions = topics.get(topic);
-          if (partitions === undefined) topics.set(topic, (partitions = []));
-          partitions.push({ partitionIndex: Number(key.slice(at + 1)), committedOffset: BigInt(next), committedLeaderEpoch: -1 });
-        }
-        const request = [...topics].map(([name, partitions]) => ({ name, partitions }));
-        // Retried as the client retries its own requests: while the coordinator loads or a previous
-        // transaction of this producer is still completing, or at a coordinator that moved.
-        await retrying(
-          TXN_OFFSET_COMMIT_ATTEMPTS,
-          (attempt) => Math.min(20 * attempt, 200),
-          async () =>
-            txnOffsetCommitV4.api.async(
-              await this.#connection(coordinatorId!, this.#produceConnections),
-              producer.transaction!.id,
-              groupId,
-              producer.producerId!,
-              producer.producerEpoch!,
-              member?.generationId ?? -1,
-              member?.memberId ?? '',
-              null,
-              request,
-            ),
-          async (error) => {
-            if (isUnreachable(error)) this.#dropConnection(coordinatorId!, this.#produceConnections);
-            const moved = brokerError(error, 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE');
-            if (!(moved || brokerError(error, 'COORDINATOR_LOAD_IN_PROGRESS', 'CONCURRENT_TRANSACTIONS'))) return false;
-            if (moved) {
-              const [found] = await this.#admin.findCoordinator({ keyType: 0 /* GROUP */, keys: [groupId] });
-              if (found !== undefined) this.#coordinators.set(groupId, (coordinatorId = found.nodeId));
-            }
-            return true;
-          },
+        // partition, one at a time), with its metadata. With a member, the broker checks its
+        // generation (KIP-447); without one (generation -1) it does not (a single process owns every task).
+        const topics = offsetCommitTopics(map, options?.metadata);
+        const member = options?.member;
+        await this.#atCoordinator(groupId, (connection) =>
+          txnOffsetCommitV4.api.async(
+            connection,
+            producer.transaction!.id,
+            groupId,
+            producer.producerId!,
+            producer.producerEpoch!,
+            member?.generationId ?? -1,
+            member?.memberId ?? '',
+            null,
+            topics,
+          ),
         );
       }
     })();
@@ -914,26 +915,72 @@ export class KafkaLog implements Log {
     await tx.commit();
   }
 
+  /** The coordinator broker of a consumer group, looked up (again, with `refresh`) when not known. */
+  async #coordinator(groupId: string, refresh = false): Promise<number> {
+    let id = refresh ? undefined : this.#coordinators.get(groupId);
+    if (id === undefined) {
+      const [found] = await this.#admin.findCoordinator({ keyType: 0 /* GROUP */, keys: [groupId] });
+      if (found === undefined) throw new StreamsError('ILLEGAL_STATE', `no coordinator found for group "${groupId}"`, { canRetry: true });
+      this.#coordinators.set(groupId, (id = found.nodeId));
+    }
+    return id;
+  }
+
+  /**
+   * Sends a request to a group's coordinator. Retried as the client retries its own requests: while
+   * the coordinator loads or a previous transaction of this producer is still completing, or at a
+   * coordinator that moved. An unreachable coordinator's connection is dropped, and the error left
+   * to the caller (#call retries it where that is safe).
+   */
+  async #atCoordinator<T>(groupId: string, send: (connection: Connection) => Promise<T>): Promise<T> {
+    let coordinatorId = await this.#coordinator(groupId);
+    return retrying(
+      TXN_OFFSET_COMMIT_ATTEMPTS,
+      (attempt) => Math.min(20 * attempt, 200),
+      async () => send(await this.#connection(coordinatorId, this.#produceConnections)),
+      async (error) => {
+        if (isUnreachable(error)) this.#dropConnection(coordinatorId, this.#produceConnections);
+        const moved = brokerError(error, 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE');
+        if (!(moved || brokerError(error, 'COORDINATOR_LOAD_IN_PROGRESS', 'CONCURRENT_TRANSACTIONS'))) return false;
+        if (moved) coordinatorId = await this.#coordinator(groupId, true).catch(() => coordinatorId);
+        return true;
+      },
+    );
+  }
+
+  /** A group's committed offsets with their metadata ("" when none), read with requireStable. */
+  async #committed(group: string): Promise<Map<string, { offset: number; metadata: string }>> {
+    const result = await this.#admin.listConsumerGroupOffsets({ groups: [group], requireStable: true });
+    const out = new Map<string, { offset: number; metadata: string }>();
+    for (const g of result) {
+      for (const t of g.topics) {
+        for (const p of t.partitions) {
+          if (p.committedOffset >= 0n) out.set(`${t.name}:${p.partitionIndex}`, { offset: Number(p.committedOffset), metadata: p.metadata ?? '' });
+        }
+      }
+    }
+    return out;
+  }
+
   async committedOffsets(group: string): Promise<GroupOffsets> {
-    return this.#call(`reading offsets of group "${group}"`, async () => {
-      const result = await this.#admin.listConsumerGroupOffsets({ groups: [group], requireStable: true });
-      const out = new Map<string, number>();
-      for (const g of result) for (const t of g.topics) for (const p of t.partitions) if (p.committedOffset >= 0n) out.set(`${t.name}:${p.partitionIndex}`, Number(p.committedOffset));
+    return this.#call(`reading offsets of group "${group}"`, async () => new Map([...(await this.#committed(group))].map(([key, c]) => [key, c.offset])));
+  }
+
+  async committedMetadata(group: string): Promise<GroupMetadata> {
+    return this.#call(`reading offset metadata of group "${group}"`, async () => {
+      const out = new Map<string, string>();
+      // Kafka keeps "" for an offset committed without metadata: that is none.
+      for (const [key, c] of await this.#committed(group)) if (c.metadata !== '') out.set(key, c.metadata);
       return out;
     });
   }
 
-  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void> {
+  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata): Promise<void> {
     if (offsets.size === 0) return;
-    await this.#call(`committing offsets of group "${group}"`, async () => {
-      const byTopic = new Map<string, { partition: number; offset: bigint }[]>();
-      for (const [key, offset] of offsets) {
-        const at = key.lastIndexOf(':');
-        const topic = key.slice(0, at);
-        byTopic.set(topic, [...(byTopic.get(topic) ?? []), { partition: Number(key.slice(at + 1)), offset: BigInt(offset) }]);
-      }
-      await this.#admin.alterConsumerGroupOffsets({ groupId: group, topics: [...byTopic].map(([name, partitionOffsets]) => ({ name, partitionOffsets })) });
-    });
+    const topics = offsetCommitTopics(offsets, metadata);
+    // A simple commit (generation -1, no member), as the admin client's alterConsumerGroupOffsets
+    // makes, but with metadata.
+    await this.#call(`committing offsets of group "${group}"`, () => this.#atCoordinator(group, (connection) => offsetCommitV8.api.async(connection, group, -1, '', null, topics)));
   }
 
   async deleteRecords(tp: TopicPartition, offset: number): Promise<void> {

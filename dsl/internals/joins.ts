@@ -2,7 +2,7 @@
  * Join processors: stream-stream (windowed), stream-table, stream-globalTable, table-table.
  * The user's joiner always receives (leftValue, rightValue, key), whichever side triggered it.
  */
-import type { Change, KeyValueStore, Serde, WindowStore } from '../../engine/index.ts';
+import type { Change, CommittedTime, KeyValueStore, Serde, WindowStore } from '../../engine/index.ts';
 import type { JoinWindows } from '../windows.ts';
 import { Base, type Ctx, type Rec, type ValueGetter, type ValueGetterSupplier } from './processors.ts';
 
@@ -10,14 +10,6 @@ export type Joiner = (left: unknown, right: unknown, key: unknown) => unknown;
 
 // ---------------------------------------------------------------------------------------------
 // Stream-stream join
-
-/** Time shared by both sides of one join in one task: the highest timestamp either side saw. */
-interface SharedTime {
-  streamTime: number;
-}
-
-/** Keyed by the left side's window store, which is unique per task and per join. */
-const sharedTimes = new WeakMap<object, SharedTime>();
 
 const LEFT = 1;
 const RIGHT = 0;
@@ -74,7 +66,12 @@ export class StreamStreamJoinProcessor extends Base {
   #thisStore!: WindowStore<unknown, unknown>;
   #otherStore!: WindowStore<unknown, unknown>;
   #pending: KeyValueStore<PendingKey, unknown[]> | undefined;
-  #time!: SharedTime;
+  /**
+   * Time shared by both sides of the join in this task: the highest timestamp either side saw.
+   * Committed with the task's offsets (named after the left side's store, unique per join), so
+   * after a restart unmatched records are emitted exactly when they would have been.
+   */
+  #time!: CommittedTime;
 
   constructor(config: StreamJoinSideConfig) {
     super();
@@ -87,10 +84,7 @@ export class StreamStreamJoinProcessor extends Base {
     this.#thisStore = ctx.getStateStore(c.thisStore);
     this.#otherStore = ctx.getStateStore(c.otherStore);
     if (c.pendingStore !== undefined) this.#pending = ctx.getStateStore(c.pendingStore);
-    const leftStore = c.side === 'left' ? this.#thisStore : this.#otherStore;
-    let time = sharedTimes.get(leftStore);
-    if (time === undefined) sharedTimes.set(leftStore, (time = { streamTime: Number.NEGATIVE_INFINITY }));
-    this.#time = time;
+    this.#time = ctx.committedTime(`${c.side === 'left' ? c.thisStore : c.otherStore}:observed`);
   }
 
   #join(thisValue: unknown, otherValue: unknown, key: unknown): unknown {
@@ -102,7 +96,7 @@ export class StreamStreamJoinProcessor extends Base {
   process(record: Rec): void {
     const { side, windows, outer } = this.#config;
     const t = record.timestamp;
-    this.#time.streamTime = Math.max(this.#time.streamTime, t);
+    this.#time.advance(t);
     if (record.key === null || record.key === undefined) {
       if (outer && record.value !== null && record.value !== undefined) {
         this.ctx.forward({ ...record, value: this.#join(record.value, null, record.key) });
@@ -115,7 +109,7 @@ export class StreamStreamJoinProcessor extends Base {
       this.ctx.recordDropped('null-value');
       return;
     }
-    if (t === this.#time.streamTime) this.#emitExpired();
+    if (t === this.#time.value) this.#emitExpired();
     // A left record at t joins right records in [t - before, t + after]; a right record the mirror.
     const before = side === 'left' ? windows.beforeMs : windows.afterMs;
     const after = side === 'left' ? windows.afterMs : windows.beforeMs;
@@ -129,7 +123,7 @@ export class StreamStreamJoinProcessor extends Base {
       this.ctx.forward({ ...record, timestamp: Math.max(t, match.timestamp), value: this.#join(record.value, match.value, record.key) });
     }
     if (outer && matches.length === 0) {
-      if (this.#pending === undefined || to < this.#time.streamTime) {
+      if (this.#pending === undefined || to < this.#time.value) {
         this.ctx.forward({ ...record, value: this.#join(record.value, null, record.key) });
       } else {
         const pendingKey: PendingKey = { timestamp: t, side: side === 'left' ? LEFT : RIGHT, key: record.key };
@@ -145,7 +139,7 @@ export class StreamStreamJoinProcessor extends Base {
   #emitExpired(): void {
     if (this.#pending === undefined) return;
     const { beforeMs, afterMs, graceMs } = this.#config.windows;
-    const now = this.#time.streamTime;
+    const now = this.#time.value;
     const horizon = Math.min(beforeMs, afterMs);
     for (const { key: pendingKey, value: values } of this.#pending.all()) {
       const { timestamp, side, key } = pendingKey;

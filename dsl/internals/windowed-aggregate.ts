@@ -8,9 +8,9 @@
  * longer than the retention, so the window a record closes is still there to emit (Kafka
  * Streams' emit-on-close store makes the same exception at its retention boundary).
  */
-import type { AnyStore, Change, SessionStore, Windowed, WindowStore } from '../../engine/index.ts';
+import type { AnyStore, Change, CommittedTime, SessionStore, Windowed, WindowStore } from '../../engine/index.ts';
 import type { SessionWindows, SlidingWindows, TimeWindows } from '../windows.ts';
-import { StoreProcessor, type Rec } from './processors.ts';
+import { StoreProcessor, type Ctx, type Rec } from './processors.ts';
 
 export interface WindowAggregation {
   readonly init: () => unknown;
@@ -26,15 +26,24 @@ function windowed(key: unknown, start: number, end: number): Windowed<unknown> {
 abstract class WindowAggregateBase<S extends AnyStore> extends StoreProcessor<S> {
   protected readonly agg: WindowAggregation;
   protected readonly emitOnClose: boolean;
-  /** Highest timestamp this processor has seen (its own stream time, as in Kafka Streams). */
-  protected streamTime = Number.NEGATIVE_INFINITY;
-  /** Close time up to which final results were emitted (emit-on-close only). */
-  protected lastEmitClose = Number.NEGATIVE_INFINITY;
+  /**
+   * Highest timestamp this processor has seen (its own stream time, as in Kafka Streams), and the
+   * close time up to which final results were emitted (emit-on-close). Both are committed with the
+   * task's offsets, so a restart neither accepts a record that was late nor emits a window twice.
+   */
+  protected observed!: CommittedTime;
+  protected emitted!: CommittedTime;
 
   constructor(storeName: string, agg: WindowAggregation, emitOnClose: boolean) {
     super(storeName);
     this.agg = agg;
     this.emitOnClose = emitOnClose;
+  }
+
+  override init(ctx: Ctx): void {
+    super.init(ctx);
+    this.observed = ctx.committedTime(`${ctx.nodeName}:observed`);
+    this.emitted = ctx.committedTime(`${ctx.nodeName}:emitted`);
   }
 
   protected forwardUpdate(key: unknown, start: number, end: number, newValue: unknown, oldValue: unknown, timestamp: number): void {
@@ -63,8 +72,8 @@ export class TimeWindowAggregateProcessor extends WindowAggregateBase<WindowStor
     }
     // Null values are aggregated (the aggregator decides), as in Kafka Streams' window aggregation.
     const { sizeMs, graceMs } = this.#windows;
-    this.streamTime = Math.max(this.streamTime, record.timestamp);
-    const close = this.streamTime - graceMs;
+    this.observed.advance(record.timestamp);
+    const close = this.observed.value - graceMs;
     // Emit what this record's time closes before writing it: the write may expire those windows.
     if (this.emitOnClose) this.#emitClosed(close);
     for (const start of this.#windows.windowStartsFor(record.timestamp)) {
@@ -84,19 +93,20 @@ export class TimeWindowAggregateProcessor extends WindowAggregateBase<WindowStor
 
   /** Emits every window with `end <= close` not emitted before, by start then key. */
   #emitClosed(close: number): void {
-    if (close <= this.lastEmitClose) return;
+    const lastEmitClose = this.emitted.value;
+    if (close <= lastEmitClose) return;
     const { sizeMs, advanceMs } = this.#windows;
-    const from = this.lastEmitClose === Number.NEGATIVE_INFINITY ? 0 : this.lastEmitClose - sizeMs + 1;
+    const from = lastEmitClose === Number.NEGATIVE_INFINITY ? 0 : lastEmitClose - sizeMs + 1;
     // Window starts are multiples of the advance: most records close no window, and need no scan.
     const firstStart = Math.ceil(Math.max(0, from) / advanceMs) * advanceMs;
     if (firstStart > close - sizeMs) {
-      this.lastEmitClose = close;
+      this.emitted.advance(close);
       return;
     }
     const rows = this.store.fetchAll(from, close - sizeMs);
     rows.sort((a, b) => a.window.start - b.window.start);
     for (const row of rows) this.forwardFinal(row.key, row.window.start, row.window.start + sizeMs, row.value, row.timestamp);
-    this.lastEmitClose = close;
+    this.emitted.advance(close);
   }
 }
 
@@ -125,8 +135,8 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase<WindowS
     }
     const d = this.#windows.timeDifferenceMs;
     const t = record.timestamp;
-    this.streamTime = Math.max(this.streamTime, t);
-    const close = this.streamTime - this.#windows.graceMs;
+    this.observed.advance(t);
+    const close = this.observed.value - this.#windows.graceMs;
     if (this.emitOnClose) this.#emitClosed(close);
     // Late when even the right-most window that could hold it (its left window) is closed.
     if (t + d < close) {
@@ -240,13 +250,14 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase<WindowS
 
   /** Emits windows with `end < close`, by start then key. */
   #emitClosed(close: number): void {
-    if (close <= this.lastEmitClose) return;
+    const lastEmitClose = this.emitted.value;
+    if (close <= lastEmitClose) return;
     const d = this.#windows.timeDifferenceMs;
-    const from = this.lastEmitClose === Number.NEGATIVE_INFINITY ? 0 : Math.max(0, this.lastEmitClose - d);
+    const from = lastEmitClose === Number.NEGATIVE_INFINITY ? 0 : Math.max(0, lastEmitClose - d);
     const rows = this.store.fetchAll(from, close - d - 1);
     rows.sort((a, b) => a.window.start - b.window.start);
     for (const row of rows) this.forwardFinal(row.key, row.window.start, row.window.start + d, row.value, row.timestamp);
-    this.lastEmitClose = close;
+    this.emitted.advance(close);
   }
 }
 
@@ -266,8 +277,8 @@ export class SessionWindowAggregateProcessor extends WindowAggregateBase<Session
     }
     const { inactivityGapMs: gap, graceMs } = this.#windows;
     const t = record.timestamp;
-    this.streamTime = Math.max(this.streamTime, t);
-    const close = this.streamTime - graceMs - gap;
+    this.observed.advance(t);
+    const close = this.observed.value - graceMs - gap;
     // Emit what this record's time closes before writing it: the write may expire those sessions.
     if (this.emitOnClose) this.#emitClosed(close);
     const overlapping = this.store.findSessions(record.key, t - gap, t + gap);
@@ -299,10 +310,11 @@ export class SessionWindowAggregateProcessor extends WindowAggregateBase<Session
 
   /** Emits sessions with `end < close`, by end. Sessions merged away before closing emit nothing. */
   #emitClosed(close: number): void {
-    if (close <= this.lastEmitClose) return;
-    const from = Math.max(0, this.lastEmitClose);
+    const lastEmitClose = this.emitted.value;
+    if (close <= lastEmitClose) return;
+    const from = Math.max(0, lastEmitClose);
     const rows = this.store.sessionsEndingIn(from, close);
     for (const row of rows) this.forwardFinal(row.key.key, row.key.window.start, row.key.window.end, row.value, row.key.window.end);
-    this.lastEmitClose = close;
+    this.emitted.advance(close);
   }
 }

@@ -4,6 +4,7 @@ import type { Cancellable, DropReason, Processor, ProcessorContext, PunctuationT
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import type { StoreContext } from '../state/in-memory.ts';
 import type { GlobalStoreDef, SinkNode, SourceNode, Subtopology, Topology } from '../topology.ts';
+import { TimeMark, encodeCheckpoint, type PartitionCheckpoint } from './committed-time.ts';
 
 /** A record as it sits in a log: bytes, with its position. */
 export interface RawRecord {
@@ -45,6 +46,11 @@ export interface TaskOptions {
   readonly onDeserializationError?: (error: DeserializationError, record: RawRecord) => ErrorResponse;
   /** Decides what happens when a processor throws. Default: fail. */
   readonly onProcessingError?: (error: StreamsError, record: RawRecord) => ErrorResponse;
+  /**
+   * What the task committed with its input offsets last time, per input topic (see `checkpoint`):
+   * its partition times, committed times and punctuation schedules resume from there.
+   */
+  readonly restoredFrom?: ReadonlyMap<string, PartitionCheckpoint>;
 }
 
 /** Counters a task keeps; the runtime exports them as metrics. */
@@ -67,6 +73,8 @@ function newDropCounts(): Record<DropReason, number> {
 }
 
 interface Punctuation {
+  /** Its name among the task's committed times: `punctuate:<node>:<n>`, n counting the node's schedule calls. */
+  readonly key: string;
   readonly intervalMs: number;
   readonly type: PunctuationType;
   readonly callback: (timestamp: number) => void;
@@ -85,7 +93,8 @@ interface RuntimeNode {
 
 /**
  * One task: a sub-topology instantiated for one partition. It owns fresh processor instances and
- * stores, and processes one raw record at a time, synchronously, to completion.
+ * stores, and processes one raw record at a time, synchronously, to completion. The owner
+ * restores the stores (`stores`), then calls `initialize()` before the first record.
  */
 export class StreamTask {
   readonly id: string;
@@ -101,9 +110,16 @@ export class StreamTask {
   #streamTime = Number.NEGATIVE_INFINITY;
   /** Partition time per input topic (a task reads one partition of each): the highest timestamp seen on it. */
   readonly #partitionTime = new Map<string, number>();
+  /** ProcessorContext.committedTime, by name. */
+  readonly #times = new Map<string, TimeMark>();
+  /** Committed times and punctuation schedules as of the last commit before this task started. */
+  readonly #restoredTimes = new Map<string, number>();
+  /** Schedule calls per node, to name each punctuation. */
+  readonly #schedules = new Map<string, number>();
   /** The record being processed (undefined in a punctuation) and its timestamp. */
   #currentRaw: RawRecord | undefined;
   #currentTimestamp = 0;
+  #initialized = false;
   #closed = false;
 
   constructor(topology: Topology, subtopology: Subtopology, partition: number, options: TaskOptions) {
@@ -111,6 +127,12 @@ export class StreamTask {
     this.subtopology = subtopology;
     this.partition = partition;
     this.#options = options;
+    for (const [topic, checkpoint] of options.restoredFrom ?? []) {
+      if (checkpoint.partitionTime !== Number.NEGATIVE_INFINITY) this.#partitionTime.set(topic, checkpoint.partitionTime);
+      if (checkpoint.partitionTime > this.#streamTime) this.#streamTime = checkpoint.partitionTime;
+      // Each partition carries the whole task's times; all grow only, so the latest wins.
+      for (const [name, value] of checkpoint.times) if (value > (this.#restoredTimes.get(name) ?? Number.NEGATIVE_INFINITY)) this.#restoredTimes.set(name, value);
+    }
 
     const storeCtx: StoreContext = { recordTimestamp: () => this.#currentTimestamp };
     for (const name of subtopology.stores) {
@@ -139,8 +161,17 @@ export class StreamTask {
       const node = build(def.name);
       if (def.kind === 'source') for (const topic of def.topics) this.#sources.set(topic, { def, node });
     }
+  }
+
+  /**
+   * Runs every processor's `init`, once the stores are restored (as Kafka Streams initializes a
+   * task's topology after restoring it): a processor may read its stores in `init`.
+   */
+  initialize(): void {
+    if (this.#initialized) throw new StreamsError('ILLEGAL_STATE', `task ${this.id} is already initialized`);
+    this.#initialized = true;
     // init() parents-last is irrelevant: init never forwards. Kafka Streams inits in topological order.
-    for (const def of subtopology.nodes) {
+    for (const def of this.subtopology.nodes) {
       const node = this.#nodes.get(def.name)!;
       node.processor?.init?.(node.context);
     }
@@ -151,9 +182,20 @@ export class StreamTask {
     return this.#streamTime;
   }
 
+  /**
+   * What to commit with this task's offset of `topic`: the partition's time and the task's
+   * committed times and punctuation schedules (see committed-time.ts).
+   */
+  checkpoint(topic: string): string {
+    const times = new Map<string, number>();
+    for (const [name, mark] of this.#times) times.set(name, mark.value);
+    for (const p of this.#punctuations) if (!p.cancelled) times.set(p.key, p.next);
+    return encodeCheckpoint(this.#partitionTime.get(topic) ?? Number.NEGATIVE_INFINITY, times);
+  }
+
   /** Processes one record through the sub-topology, then fires stream-time punctuations that are due. */
   process(raw: RawRecord): void {
-    if (this.#closed) throw new StreamsError('ILLEGAL_STATE', `task ${this.id} is closed`);
+    if (this.#closed || !this.#initialized) throw new StreamsError('ILLEGAL_STATE', `task ${this.id} is ${this.#closed ? 'closed' : 'not initialized'}`);
     const source = this.#sources.get(raw.topic);
     if (source === undefined) {
       throw new StreamsError('UNKNOWN_TOPIC', `task ${this.id} does not read topic "${raw.topic}"`);
@@ -204,7 +246,7 @@ export class StreamTask {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const node of this.#nodes.values()) node.processor?.close?.();
+    if (this.#initialized) for (const node of this.#nodes.values()) node.processor?.close?.();
     for (const store of this.stores.values()) store.close();
   }
 
@@ -244,7 +286,8 @@ export class StreamTask {
             `task ${this.id}, node "${nodeName}", record ${raw.topic}-${raw.partition}@${raw.offset}: ${describeCause(cause)}`,
             { cause },
           );
-    const response = this.#options.onProcessingError?.(error, raw) ?? 'fail';
+    // A full suppression buffer is not the record's fault: skipping records would not empty it.
+    const response = error.code === 'BUFFER_FULL' ? 'fail' : (this.#options.onProcessingError?.(error, raw) ?? 'fail');
     if (response === 'fail') throw error;
     this.metrics.dropped['processing-error']++;
   }
@@ -327,8 +370,12 @@ export class StreamTask {
         }
         // As in Kafka Streams, stream-time schedules are aligned to 0 (the first record fires them,
         // then every multiple of the interval); wall-clock schedules start one interval from now.
-        const next = type === 'stream-time' ? 0 : this.#options.clock() + intervalMs;
-        const p: Punctuation = { intervalMs, type, callback, node, next, cancelled: false };
+        // A task that ran before resumes the schedule it committed.
+        const n = this.#schedules.get(node.name) ?? 0;
+        this.#schedules.set(node.name, n + 1);
+        const key = `punctuate:${node.name}:${n}`;
+        const next = this.#restoredTimes.get(key) ?? (type === 'stream-time' ? 0 : this.#options.clock() + intervalMs);
+        const p: Punctuation = { key, intervalMs, type, callback, node, next, cancelled: false };
         this.#punctuations.push(p);
         return {
           cancel() {
@@ -337,6 +384,11 @@ export class StreamTask {
         };
       },
       currentStreamTimeMs: () => this.#streamTime,
+      committedTime: (name: string) => {
+        let mark = this.#times.get(name);
+        if (mark === undefined) this.#times.set(name, (mark = new TimeMark(this.#restoredTimes.get(name))));
+        return mark;
+      },
       currentSystemTimeMs: () => this.#options.clock(),
       recordMetadata: (): RecordMetadata | undefined => {
         const raw = this.#currentRaw;
@@ -388,6 +440,7 @@ export class GlobalStateTask {
 
   constructor(topology: Topology, options: Pick<TaskOptions, 'applicationId' | 'createStore' | 'clock'>) {
     const storeCtx: StoreContext = { recordTimestamp: () => this.#timestamp };
+    const times = new Map<string, TimeMark>();
     for (const def of topology.globalStores()) {
       const store = options.createStore(def.store, storeCtx);
       this.stores.set(def.store.name, store);
@@ -407,6 +460,12 @@ export class GlobalStateTask {
         },
         schedule: () => ({ cancel() {} }),
         currentStreamTimeMs: () => this.#timestamp,
+        // Global stores are rebuilt from their topics at every start: nothing of time is committed.
+        committedTime: (name: string) => {
+          let mark = times.get(name);
+          if (mark === undefined) times.set(name, (mark = new TimeMark()));
+          return mark;
+        },
         currentSystemTimeMs: options.clock,
         recordMetadata: () => undefined,
         recordDropped() {},

@@ -13,6 +13,7 @@ import {
   type FetchedRecord,
   type FetchOptions,
   type FetchResult,
+  type GroupMetadata,
   type GroupOffsets,
   type Log,
   type LogTransaction,
@@ -36,9 +37,17 @@ export type LogRequest =
       readonly handle: number;
       readonly batches: readonly EncodedBatch[];
       readonly offsets: readonly (readonly [string, readonly (readonly [string, number])[]])[];
+      /** Metadata committed with the offsets, per group (groups without any are left out). */
+      readonly metadata: readonly (readonly [string, readonly (readonly [string, string])[]])[];
     }
   | { readonly kind: 'committedOffsets'; readonly group: string }
-  | { readonly kind: 'commitOffsets'; readonly group: string; readonly offsets: readonly (readonly [string, number])[] }
+  | { readonly kind: 'committedMetadata'; readonly group: string }
+  | {
+      readonly kind: 'commitOffsets';
+      readonly group: string;
+      readonly offsets: readonly (readonly [string, number])[];
+      readonly metadata?: readonly (readonly [string, string])[];
+    }
   | { readonly kind: 'deleteRecords'; readonly tp: TopicPartition; readonly offset: number };
 
 type Envelope = { readonly id: number; readonly request: LogRequest };
@@ -77,16 +86,22 @@ export function serveLog(log: Log, port: MessagePort): () => void {
         const producer = producers.get(request.handle);
         if (producer === undefined) throw new StreamsError('ILLEGAL_STATE', `unknown producer handle ${request.handle}`);
         const offsets = new Map(request.offsets.map(([group, list]) => [group, new Map(list)]));
-        if (isEncodedLog(log)) return log.appendEncoded(request.batches, offsets, producer);
+        const metadata = new Map(request.metadata.map(([group, list]) => [group, new Map(list)]));
+        if (isEncodedLog(log)) return log.appendEncoded(request.batches, offsets, producer, metadata);
         const tx = producer.begin();
         tx.produce(decode(request.batches));
-        for (const [group, map] of offsets) tx.sendOffsets(group, map);
+        for (const [group, map] of offsets) {
+          const withMetadata = metadata.get(group);
+          tx.sendOffsets(group, map, withMetadata === undefined ? undefined : { metadata: withMetadata });
+        }
         return tx.commit();
       }
       case 'committedOffsets':
         return [...(await log.committedOffsets(request.group))];
+      case 'committedMetadata':
+        return [...(await log.committedMetadata(request.group))];
       case 'commitOffsets':
-        return log.commitOffsets(request.group, new Map(request.offsets));
+        return log.commitOffsets(request.group, new Map(request.offsets), request.metadata === undefined ? undefined : new Map(request.metadata));
       case 'deleteRecords':
         return log.deleteRecords(request.tp, request.offset);
     }
@@ -180,6 +195,7 @@ export class LogClient implements Log {
       begin(): LogTransaction {
         const batches: PartitionBatch[] = [];
         const offsets = new Map<string, Map<string, number>>();
+        const metadata = new Map<string, Map<string, string>>();
         let done = false;
         const check = () => {
           if (done) throw new StreamsError('ILLEGAL_STATE', 'the transaction is already committed or aborted');
@@ -189,11 +205,21 @@ export class LogClient implements Log {
             check();
             batches.push(...more);
           },
-          sendOffsets(group, map) {
+          // `options.member` is not sent (as before metadata): the logs served this way (those
+          // without a workerSpec, such as the embedded log) run in one process, with no group to check.
+          sendOffsets(group, map, options) {
             check();
             let target = offsets.get(group);
             if (target === undefined) offsets.set(group, (target = new Map()));
-            for (const [tp, offset] of map) target.set(tp, offset);
+            let targetMetadata = metadata.get(group);
+            if (targetMetadata === undefined) metadata.set(group, (targetMetadata = new Map()));
+            for (const [tp, offset] of map) {
+              target.set(tp, offset);
+              // A later sendOffsets of the partition replaces its metadata too, or clears it.
+              const value = options?.metadata?.get(tp);
+              if (value === undefined) targetMetadata.delete(tp);
+              else targetMetadata.set(tp, value);
+            }
           },
           async commit() {
             check();
@@ -204,6 +230,7 @@ export class LogClient implements Log {
               handle,
               batches: encodeAll(batches),
               offsets: [...offsets].map(([group, map]) => [group, [...map]] as const),
+              metadata: [...metadata].filter(([, map]) => map.size > 0).map(([group, map]) => [group, [...map]] as const),
             });
           },
           async abort() {
@@ -219,8 +246,12 @@ export class LogClient implements Log {
     return new Map(await this.#call<[string, number][]>({ kind: 'committedOffsets', group }));
   }
 
-  commitOffsets(group: string, offsets: ReadonlyMap<string, number>): Promise<void> {
-    return this.#call({ kind: 'commitOffsets', group, offsets: [...offsets] });
+  async committedMetadata(group: string): Promise<GroupMetadata> {
+    return new Map(await this.#call<[string, string][]>({ kind: 'committedMetadata', group }));
+  }
+
+  commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata): Promise<void> {
+    return this.#call({ kind: 'commitOffsets', group, offsets: [...offsets], ...(metadata !== undefined && { metadata: [...metadata] }) });
   }
 
   deleteRecords(tp: TopicPartition, offset: number): Promise<void> {

@@ -12,6 +12,7 @@ import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import { createInMemoryStore, type RestorableStore, type StoreContext } from '../state/in-memory.ts';
 import { prepareStores, type PreparedStores } from './task-state.ts';
 import { GlobalStateTask, StreamTask, type OutputRecord, type RawRecord } from '../internals/stream-task.ts';
+import { decodeCheckpoint, type PartitionCheckpoint } from '../internals/committed-time.ts';
 import type { Topology } from '../topology.ts';
 import { LogClient } from './log-rpc.ts';
 import { partitionForKey } from './partitioner.ts';
@@ -101,6 +102,8 @@ async function main(): Promise<void> {
   // the committed offsets and changelogs read next are stable and complete.
   const producer = config.processingGuarantee === 'exactly_once_v2' ? await log.initTransactions(`${config.transactionalIdPrefix ?? config.applicationId}-${config.threadId}`) : undefined;
   const committed = await log.committedOffsets(config.applicationId);
+  // What each task committed of time with its offsets (partition times, operators' times, punctuation schedules).
+  const committedMetadata = await log.committedMetadata(config.applicationId);
   // Where every changelog partition of this thread ends, in one round trip.
   const changelogParts = config.tasks.flatMap((spec) =>
     topology.subtopologies()[spec.subtopology]!.stores.flatMap((store) => {
@@ -127,8 +130,14 @@ async function main(): Promise<void> {
       cacheBytesPerStore: Math.floor(config.cacheBytes / kvStoresInThread),
       warn: (message) => console.warn(`[tributary] task ${spec.id}: ${message}`),
     });
+    const restoredFrom = new Map<string, PartitionCheckpoint>();
+    for (const tp of spec.inputs) {
+      const metadata = committedMetadata.get(partitionKey(tp));
+      if (metadata !== undefined) restoredFrom.set(topologyTopic(tp.topic), decodeCheckpoint(metadata, `${tp.topic}-${tp.partition}`));
+    }
     const task = new StreamTask(topology, subtopology, spec.partition, {
       applicationId: config.applicationId,
+      restoredFrom,
       collector: {
         send: (record: OutputRecord) => outputs.add(logName(record.topic), record.partition, toLogRecord(record)),
         partitionsFor: (topic) => config.partitions[logName(topic)] ?? 1,
@@ -161,6 +170,7 @@ async function main(): Promise<void> {
       positions.set(topic, reached);
     }
     await prepared.db?.commit(positions);
+    task.initialize();
     const inputs = new Map<string, number>();
     for (const tp of spec.inputs) inputs.set(partitionKey(tp), committed.get(partitionKey(tp)) ?? 0);
     tasks.push({
@@ -525,8 +535,9 @@ const streamsOutputs = config.workerLog !== undefined;
 let openTransaction: LogTransaction | undefined;
 let handedOff = 0;
 
-/** Input offsets as of the last commit, to skip commits with nothing new. */
+/** Input offsets and their metadata as of the last commit, to skip commits with nothing new. */
 const committedPositions = new Map<string, number>();
+const committedMetadataOf = new Map<string, string>();
 let lastPurge = 0;
 
 const STATE_FLUSH_INTERVAL_MS = 1000;
@@ -540,11 +551,14 @@ let lastStateFlush = Date.now();
  */
 async function commit(tasks: RunningTask[], producer: TransactionalProducer | undefined, force = false): Promise<void> {
   const offsets = new Map<string, number>();
+  // Each partition's offset goes with its task's checkpoint (times that must survive a restart).
+  const metadata = new Map<string, string>();
   for (const t of tasks) {
     t.task.flush();
     for (const [tp, offset] of t.positions) offsets.set(tp, offset);
+    for (const tp of t.spec.inputs) metadata.set(partitionKey(tp), t.task.checkpoint(topologyTopic(tp.topic)));
   }
-  const moved = [...offsets].some(([tp, offset]) => committedPositions.get(tp) !== offset);
+  const moved = [...offsets].some(([tp, offset]) => committedPositions.get(tp) !== offset || committedMetadataOf.get(tp) !== metadata.get(tp));
   const pendingState = force && tasks.some((t) => (t.prepared.db?.pendingWrites ?? 0) > 0);
   if (outputs.count === 0 && openTransaction === undefined && !moved && !pendingState) return;
   const started = performance.now();
@@ -562,11 +576,11 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
     openTransaction = undefined;
     handedOff = 0;
     tx.produce(batches);
-    tx.sendOffsets(config.applicationId, offsets, config.member);
+    tx.sendOffsets(config.applicationId, offsets, { ...(config.member !== undefined && { member: config.member }), metadata });
     await tx.commit();
   } else {
     if (batches.length > 0) await log.produce(batches);
-    await log.commitOffsets(config.applicationId, offsets);
+    await log.commitOffsets(config.applicationId, offsets, metadata);
   }
   // Only now, with the changelog committed, do the sealed writes reach the disk, with the
   // changelog offsets they reflect (no later records are in the changelog yet: the next
@@ -580,6 +594,7 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
     await Promise.all(dirty.map((t) => t.prepared.db!.writeSealed(positions.get(t)!)));
   }
   for (const [tp, offset] of offsets) committedPositions.set(tp, offset);
+  for (const [tp, value] of metadata) committedMetadataOf.set(tp, value);
   commits++;
   commitMs += performance.now() - started;
   // Consumed repartition records are deleted, as Kafka Streams does, so internal topics stay small.

@@ -27,6 +27,9 @@ import { AppHttpServer, type HttpOptions } from './http-server.ts';
 /** Kafka Streams' client states. */
 export type StreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'ERROR';
 
+/** How much longer than its store a window or session changelog keeps records (Kafka Streams' default). */
+const CHANGELOG_EXTRA_RETENTION_MS = 24 * 60 * 60 * 1000;
+
 /**
  * Allowed transitions (as KafkaStreams.State):
  *
@@ -268,7 +271,9 @@ export class StreamsApp {
     const changelogs: Record<string, string> = {};
     const create: [string, TopicConfig][] = [];
     for (const t of topology.internalTopics()) {
-      if (t.type === 'repartition') create.push([logName(t.name), { partitions: partitions.get(logName(t.name))!, cleanupPolicy: 'delete' }]);
+      // Kept until consumed (each commit deletes what it consumed), as Kafka Streams does: a time
+      // retention (Kafka's default is 7 days of record time) would drop records not yet read.
+      if (t.type === 'repartition') create.push([logName(t.name), { partitions: partitions.get(logName(t.name))!, cleanupPolicy: 'delete', retentionMs: -1 }]);
     }
     const taskOfStore = new Map<string, number>();
     for (const sub of subs) {
@@ -279,7 +284,16 @@ export class StreamsApp {
         const name = `${applicationId}-${changelogTopic(store)}`;
         changelogs[store] = name;
         partitions.set(name, taskCount.get(sub.id)!);
-        create.push([name, { partitions: taskCount.get(sub.id)!, cleanupPolicy: builder.supplier.kind === 'key-value' ? 'compact' : 'compact,delete' }]);
+        // Window and session changelogs keep what the store keeps, plus a day (Kafka Streams'
+        // windowstore.changelog.additional.retention.ms): the log's default retention (7 days on
+        // Kafka) would drop windows a longer-lived store still restores.
+        const { kind, retentionMs } = builder.supplier;
+        create.push([
+          name,
+          kind === 'key-value'
+            ? { partitions: taskCount.get(sub.id)!, cleanupPolicy: 'compact' }
+            : { partitions: taskCount.get(sub.id)!, cleanupPolicy: 'compact,delete', ...(retentionMs !== undefined && { retentionMs: Math.min(Number.MAX_SAFE_INTEGER, retentionMs + CHANGELOG_EXTRA_RETENTION_MS) }) },
+        ]);
       }
     }
     const policies = [this.#options.deserializationExceptionHandler, this.#options.processingExceptionHandler];

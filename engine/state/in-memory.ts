@@ -566,17 +566,22 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
     this.#compact();
   }
 
-  /** Sessions of every key with `from <= end < toExclusive`, by end. */
+  /**
+   * Sessions of every key with `from <= end < toExclusive`, by end, then serialized key, then
+   * start. The index holds sessions of one end in the order they were written, which a restart
+   * (reloading them in key order) does not reproduce; emit-on-close must not depend on it.
+   */
   sessionsEndingIn(from: number, toExclusive: number): SessionEntry<K, V>[] {
     this.check();
-    const out: SessionEntry<K, V>[] = [];
+    const found: { id: string; start: number; end: number; value: Uint8Array }[] = [];
     for (let i = this.#lowerBound(from); i < this.#byEnd.length && this.#byEnd[i]!.end < toExclusive; i++) {
       const { id, start, end, dead } = this.#byEnd[i]!;
       if (dead) continue;
       const row = this.#rows.get(id)?.find((r) => r.start === start && r.end === end);
-      if (row !== undefined) out.push({ key: { key: this.decodeKey(id), window: { start, end } }, value: this.decode(row.value) });
+      if (row !== undefined) found.push({ id, start, end, value: row.value });
     }
-    return out;
+    found.sort((a, b) => a.end - b.end || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) || a.start - b.start);
+    return found.map((f) => ({ key: { key: this.decodeKey(f.id), window: { start: f.start, end: f.end } }, value: this.decode(f.value) }));
   }
 
   findSessions(key: K, earliestSessionEndTime: number, latestSessionStartTime: number): SessionEntry<K, V>[] {

@@ -79,6 +79,7 @@ export class TopologyTestDriver {
         ...(config.onDeserializationError && { onDeserializationError: config.onDeserializationError }),
         ...(config.onProcessingError && { onProcessingError: config.onProcessingError }),
       });
+      task.initialize();
       this.#tasks.push(task);
       for (const topic of sub.sourceTopics) this.#taskByTopic.set(topic, task);
     }

@@ -1,10 +1,11 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedLog } from '../../../connectors/embedded/index.ts';
-import type { LogRecord } from '../../../engine/index.ts';
+import { frame, frameCommit } from '../../../connectors/embedded/wal-format.ts';
+import { encodeBatch, type LogRecord } from '../../../engine/index.ts';
 
 const enc = (s: string) => Buffer.from(s);
 const rec = (key: string | null, value: string | null, timestamp = 0): LogRecord => ({
@@ -290,6 +291,77 @@ test('a torn entry right after a segment roll is not claimed by the checkpoint t
   assert.equal(log.offsets({ topic: 'out', partition: 0 }).end, 5, 'no hole: the end is the last readable record');
   assert.equal((await log.committedOffsets('g')).get('in:0'), 5, 'the offset of the torn transaction is not committed');
   assert.deepEqual(await log.produce([{ topic: 'out', partition: 0, records: [rec('next', 'v')] }]), [5]);
+  await log.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('offset metadata survives a reopen and a segment roll whose older segments are deleted (it lives on in the checkpoint)', async () => {
+  const dir = tempDir();
+  const options = { dir, segmentBytes: 300, cleanIntervalMs: 0 };
+  let log = await EmbeddedLog.open(options);
+  await log.createTopic('in', { partitions: 3, cleanupPolicy: 'delete' });
+  const producer = await log.initTransactions('p');
+  const tx = producer.begin();
+  tx.sendOffsets(
+    'g',
+    new Map([
+      ['in:0', 1],
+      ['in:1', 1],
+    ]),
+    { metadata: new Map([['in:0', 'tx-0'], ['in:1', 'tx-1']]) },
+  );
+  await tx.commit();
+  await log.commitOffsets('g', new Map([['in:2', 2]]), new Map([['in:2', 'plain-2']]));
+  // Cleared before the roll: it must stay cleared after it.
+  await log.commitOffsets('g', new Map([['in:1', 2]]));
+  await log.commitOffsets('other', new Map([['in:0', 7]]), new Map([['in:0', 'other-0']]));
+  const expected = { g: { 'in:0': 'tx-0', 'in:2': 'plain-2' }, other: { 'in:0': 'other-0' } };
+  const metadataOf = async (l: EmbeddedLog) => ({
+    g: Object.fromEntries(await l.committedMetadata('g')),
+    other: Object.fromEntries(await l.committedMetadata('other')),
+  });
+  assert.deepEqual(await metadataOf(log), expected);
+  await log.close();
+  log = await EmbeddedLog.open(options);
+  assert.deepEqual(await metadataOf(log), expected, 'after a reopen');
+
+  // Roll segments with records, drop them all, and delete every segment but the newest.
+  const first = segments(dir)[0];
+  for (let i = 0; i < 10; i++) await log.produce([{ topic: 'in', partition: 0, records: [rec(`k${i}`, 'x'.repeat(60))] }]);
+  await log.deleteRecords({ topic: 'in', partition: 0 }, 10);
+  assert.ok((await log.clean()) > 0, 'older segments are deleted');
+  assert.notEqual(segments(dir)[0], first, 'the segment with the commits is gone');
+  assert.deepEqual(await metadataOf(log), expected, 'after the roll');
+  await log.close();
+  log = await EmbeddedLog.open(options);
+  assert.deepEqual(await metadataOf(log), expected, 'reopened from the checkpoint');
+  assert.deepEqual(Object.fromEntries(await log.committedOffsets('g')), { 'in:0': 1, 'in:1': 2, 'in:2': 2 });
+  await log.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('a data directory written before offset metadata (commits and checkpoints without it) still opens, with no metadata', async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'wal'));
+  const config = { partitions: 1, cleanupPolicy: 'delete' } as const;
+  // What the log wrote before: a checkpoint and commits with offsets only.
+  const checkpoint = frame({ kind: 'checkpoint', topics: [{ name: 'in', config, starts: [0], ends: [1] }], producers: { p: 1 }, offsets: { g: [['in:0', 1]] } });
+  const blob = encodeBatch('in', 0, [rec('k', 'v')]).blob;
+  const commit = frameCommit([{ topic: 'in', partition: 0, baseOffset: 1, count: 1, maxTimestamp: 0 }], [blob], {
+    offsets: { g: [['in:0', 2]], h: [['in:0', 5]] },
+    producer: { id: 'p', epoch: 1 },
+  }).buffer;
+  writeFileSync(join(dir, 'wal', '00000000000000000001.seg'), Buffer.concat([checkpoint, commit]));
+  let log = await EmbeddedLog.open({ dir, cleanIntervalMs: 0 });
+  assert.deepEqual(Object.fromEntries(await log.committedOffsets('g')), { 'in:0': 2 });
+  assert.deepEqual(Object.fromEntries(await log.committedOffsets('h')), { 'in:0': 5 });
+  assert.deepEqual([...(await log.committedMetadata('g'))], []);
+  assert.equal(log.offsets({ topic: 'in', partition: 0 }).end, 2);
+  await log.commitOffsets('g', new Map([['in:0', 3]]), new Map([['in:0', 'new']]));
+  await log.close();
+  log = await EmbeddedLog.open({ dir, cleanIntervalMs: 0 });
+  assert.deepEqual(Object.fromEntries(await log.committedMetadata('g')), { 'in:0': 'new' });
+  assert.deepEqual(Object.fromEntries(await log.committedOffsets('h')), { 'in:0': 5 });
   await log.close();
   rmSync(dir, { recursive: true });
 });

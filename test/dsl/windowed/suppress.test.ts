@@ -202,7 +202,7 @@ describe('suppress(untilTimeLimit)', () => {
     pipe('a', 0);
     assert.throws(
       () => pipe('b', 1), // two records buffered, none due (needs sST 5)
-      (e: unknown) => e instanceof StreamsError && e.code === 'ILLEGAL_STATE',
+      (e: unknown) => e instanceof StreamsError && e.code === 'BUFFER_FULL',
     );
     driver.close();
   });
@@ -223,5 +223,67 @@ describe('suppress(untilTimeLimit)', () => {
     pipe('c', 6); // 3 records > 2: the oldest by buffer time is a (time 1), not b (buffered first)
     assert.deepEqual(read(), [['a', 1, 1]]);
     driver.close();
+  });
+});
+
+describe('suppression buffer bounds and store', () => {
+  test('maxBytes bounds the buffer by the serialized size of its entries', () => {
+    // An entry of the count table: key 'a' (1 byte) + 21 bytes of header + an 8-byte count = 30 bytes.
+    const { driver, pipe } = countSuppress(Suppressed.untilTimeLimit(100, BufferConfig.maxBytes(60)));
+    pipe('a', 0);
+    pipe('b', 1); // 60 bytes: full, not over
+    pipe('a', 2); // a updated in place: still 60 bytes
+    assert.throws(
+      () => pipe('c', 3),
+      (e: unknown) => e instanceof StreamsError && e.code === 'BUFFER_FULL',
+    );
+    driver.close();
+  });
+
+  test('maxBytes with emitEarlyWhenFull evicts what is due first until the buffer fits', () => {
+    const { driver, pipe, read } = countSuppress(Suppressed.untilTimeLimit(100, BufferConfig.maxRecords(10).withMaxBytes(60).emitEarlyWhenFull()));
+    pipe('b', 1);
+    pipe('a', 0);
+    pipe('c', 2); // 90 bytes > 60: a (due 100) goes first, then 60 bytes fit
+    assert.deepEqual(read(), [['a', 1, 0]]);
+    driver.close();
+  });
+
+  test('a full buffer stops the task even when processing errors are skipped: skipping records would not empty it', () => {
+    const builder = new StreamsBuilder();
+    grouped(builder)
+      .count()
+      .suppress(Suppressed.untilTimeLimit(100, BufferConfig.maxRecords(1)))
+      .toStream()
+      .to('out', { key: Serdes.string(), value: Serdes.number() });
+    const driver = new TopologyTestDriver(builder.build(), { onProcessingError: () => 'continue' });
+    const input = driver.createInputTopic('in', Serdes.string(), Serdes.string());
+    input.pipeInput('a', 'v', 0);
+    assert.throws(
+      () => input.pipeInput('b', 'v', 1),
+      (e: unknown) => e instanceof StreamsError && e.code === 'BUFFER_FULL',
+    );
+    driver.close();
+  });
+
+  test('the buffer is a store of its own with a changelog, named after the suppress node', () => {
+    const builder = new StreamsBuilder();
+    grouped(builder)
+      .windowedBy(TimeWindows.ofSizeAndGrace(10, 2))
+      .count()
+      .suppress(Suppressed.untilWindowCloses(), { name: 'final-counts' })
+      .toStream()
+      .to('out', { key: Serdes.windowed(Serdes.string()), value: Serdes.number() });
+    const description = builder.build().describe();
+    const node = description.subtopologies.flatMap((s) => s.nodes).find((n) => n.name === 'final-counts');
+    assert.ok(node?.kind === 'processor');
+    assert.deepEqual([...node.stores], ['final-counts-store']);
+    assert.ok(description.internalTopics.some((t) => t.name === 'final-counts-store-changelog'));
+  });
+
+  test('bounds are validated', () => {
+    for (const make of [() => BufferConfig.maxBytes(0), () => BufferConfig.maxRecords(1.5), () => BufferConfig.unbounded().withMaxBytes(-1)]) {
+      assert.throws(make, (e: unknown) => e instanceof StreamsError && e.code === 'INVALID_ARGUMENT');
+    }
   });
 });

@@ -47,11 +47,12 @@ const log: Log = config.workerLog !== undefined ? await openWorkerLog(config.wor
 const port = parentPort!;
 const send = (message: FromThread) => port.postMessage(message);
 
+const EMPTY = new Uint8Array(0);
+
 class Outputs {
   /** Per topic, per partition: the records to write at the next commit. */
   readonly #byTopic = new Map<string, LogRecord[][]>();
   count = 0;
-  #roundRobin = 0;
 
   add(topic: string, partition: number | undefined, record: LogRecord): void {
     let partitions = this.#byTopic.get(topic);
@@ -63,7 +64,9 @@ class Outputs {
       this.#byTopic.set(topic, (partitions = Array.from({ length: n }, () => [])));
     }
     const n = partitions.length;
-    const p = partition ?? (record.key === null ? this.#roundRobin++ % n : partitionForKey(record.key, n));
+    // A record without a key goes by its value's hash (by neither, to partition 0): a round-robin
+    // counter would restart with the thread, and a restart would move records to other partitions.
+    const p = partition ?? partitionForKey(record.key ?? record.value ?? EMPTY, n);
     partitions[p]!.push(record);
     this.count++;
   }

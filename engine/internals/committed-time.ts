@@ -26,15 +26,19 @@ export interface PartitionCheckpoint {
   readonly partitionTime: number;
   /** The task's committed times by name (only those past -Infinity). */
   readonly times: ReadonlyMap<string, number>;
+  /** Next due time of each live punctuation, by `<node>:<type>:<n-th live schedule of that node and type>`. */
+  readonly schedules: ReadonlyMap<string, number>;
 }
 
 const VERSION = 1;
 
-/** `{"v":1,"p":<partition time>,"t":{name: value}}`; -Infinity is left out. */
-export function encodeCheckpoint(partitionTime: number, times: ReadonlyMap<string, number>): string {
+/** `{"v":1,"p":<partition time>,"t":{name: value},"s":{schedule: due}}`; -Infinity and non-finite values are left out. */
+export function encodeCheckpoint(partitionTime: number, times: ReadonlyMap<string, number>, schedules: ReadonlyMap<string, number> = new Map()): string {
   const t: Record<string, number> = {};
-  for (const [name, value] of times) if (value !== Number.NEGATIVE_INFINITY) t[name] = value;
-  return JSON.stringify(partitionTime === Number.NEGATIVE_INFINITY ? { v: VERSION, t } : { v: VERSION, p: partitionTime, t });
+  for (const [name, value] of times) if (Number.isFinite(value)) t[name] = value;
+  const s: Record<string, number> = {};
+  for (const [name, value] of schedules) if (Number.isFinite(value)) s[name] = value;
+  return JSON.stringify(Number.isFinite(partitionTime) ? { v: VERSION, p: partitionTime, t, s } : { v: VERSION, t, s });
 }
 
 /** Reads what `encodeCheckpoint` wrote; metadata someone else committed is refused with a clear error. */
@@ -58,8 +62,11 @@ export function decodeCheckpoint(metadata: string, where: string): PartitionChec
         'another consumer group with the same application id may have committed it: use a unique applicationId or reset the group',
     );
   }
-  const { p, t } = parsed as { p?: unknown; t: Record<string, unknown> };
-  const times = new Map<string, number>();
-  for (const [name, value] of Object.entries(t)) if (typeof value === 'number') times.set(name, value);
-  return { partitionTime: typeof p === 'number' ? p : Number.NEGATIVE_INFINITY, times };
+  const { p, t, s } = parsed as { p?: unknown; t: Record<string, unknown>; s?: unknown };
+  const numbers = (o: unknown) => {
+    const out = new Map<string, number>();
+    if (typeof o === 'object' && o !== null) for (const [name, value] of Object.entries(o)) if (typeof value === 'number') out.set(name, value);
+    return out;
+  };
+  return { partitionTime: typeof p === 'number' ? p : Number.NEGATIVE_INFINITY, times: numbers(t), schedules: numbers(s) };
 }

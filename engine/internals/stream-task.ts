@@ -73,8 +73,6 @@ function newDropCounts(): Record<DropReason, number> {
 }
 
 interface Punctuation {
-  /** Its name among the task's committed times: `punctuate:<node>:<n>`, n counting the node's schedule calls. */
-  readonly key: string;
   readonly intervalMs: number;
   readonly type: PunctuationType;
   readonly callback: (timestamp: number) => void;
@@ -114,8 +112,8 @@ export class StreamTask {
   readonly #times = new Map<string, TimeMark>();
   /** Committed times and punctuation schedules as of the last commit before this task started. */
   readonly #restoredTimes = new Map<string, number>();
-  /** Schedule calls per node, to name each punctuation. */
-  readonly #schedules = new Map<string, number>();
+  /** Punctuation due times as of the last commit before this task started (see `checkpoint`). */
+  readonly #restoredSchedules = new Map<string, number>();
   /** The record being processed (undefined in a punctuation) and its timestamp. */
   #currentRaw: RawRecord | undefined;
   #currentTimestamp = 0;
@@ -132,6 +130,7 @@ export class StreamTask {
       if (checkpoint.partitionTime > this.#streamTime) this.#streamTime = checkpoint.partitionTime;
       // Each partition carries the whole task's times; all grow only, so the latest wins.
       for (const [name, value] of checkpoint.times) if (value > (this.#restoredTimes.get(name) ?? Number.NEGATIVE_INFINITY)) this.#restoredTimes.set(name, value);
+      for (const [name, value] of checkpoint.schedules) if (value > (this.#restoredSchedules.get(name) ?? Number.NEGATIVE_INFINITY)) this.#restoredSchedules.set(name, value);
     }
 
     const storeCtx: StoreContext = { recordTimestamp: () => this.#currentTimestamp };
@@ -187,10 +186,21 @@ export class StreamTask {
    * committed times and punctuation schedules (see committed-time.ts).
    */
   checkpoint(topic: string): string {
-    const times = new Map<string, number>();
+    // Restored times no processor asked for yet are carried on: a lazy caller finds them later.
+    const times = new Map(this.#restoredTimes);
     for (const [name, mark] of this.#times) times.set(name, mark.value);
-    for (const p of this.#punctuations) if (!p.cancelled) times.set(p.key, p.next);
-    return encodeCheckpoint(this.#partitionTime.get(topic) ?? Number.NEGATIVE_INFINITY, times);
+    // Live punctuations are numbered per node and type in the order they were scheduled, so a
+    // schedule cancelled and made again (or made later) maps to the same number after a restart.
+    const schedules = new Map<string, number>();
+    const counts = new Map<string, number>();
+    for (const p of this.#punctuations) {
+      if (p.cancelled) continue;
+      const base = `${p.node.name}:${p.type}`;
+      const n = counts.get(base) ?? 0;
+      counts.set(base, n + 1);
+      schedules.set(`${base}:${n}`, p.next);
+    }
+    return encodeCheckpoint(this.#partitionTime.get(topic) ?? Number.NEGATIVE_INFINITY, times, schedules);
   }
 
   /** Processes one record through the sub-topology, then fires stream-time punctuations that are due. */
@@ -371,11 +381,14 @@ export class StreamTask {
         // As in Kafka Streams, stream-time schedules are aligned to 0 (the first record fires them,
         // then every multiple of the interval); wall-clock schedules start one interval from now.
         // A task that ran before resumes the schedule it committed.
-        const n = this.#schedules.get(node.name) ?? 0;
-        this.#schedules.set(node.name, n + 1);
-        const key = `punctuate:${node.name}:${n}`;
-        const next = this.#restoredTimes.get(key) ?? (type === 'stream-time' ? 0 : this.#options.clock() + intervalMs);
-        const p: Punctuation = { key, intervalMs, type, callback, node, next, cancelled: false };
+        // The n-th live schedule of this node and type takes the n-th committed one.
+        const base = `${node.name}:${type}`;
+        const n = this.#punctuations.filter((q) => !q.cancelled && q.node === node && q.type === type).length;
+        const restored = this.#restoredSchedules.get(`${base}:${n}`);
+        // A wall-clock due time from another process's clock is held to at most one interval ahead.
+        const now = this.#options.clock();
+        const next = type === 'stream-time' ? (restored ?? 0) : Math.min(restored ?? Number.POSITIVE_INFINITY, now + intervalMs);
+        const p: Punctuation = { intervalMs, type, callback, node, next, cancelled: false };
         this.#punctuations.push(p);
         return {
           cancel() {

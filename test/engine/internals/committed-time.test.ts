@@ -110,3 +110,18 @@ test('checkpoints round-trip and metadata that is not a checkpoint is refused wi
     );
   }
 });
+
+test('a restored time no processor asked for yet is committed again, and a rescheduled punctuation keeps its schedule', () => {
+  const probes: Probe[] = [];
+  const topology = build(probes);
+  const now = { ms: 0 };
+  const restored = decodeCheckpoint(encodeCheckpoint(12, new Map([['lazy', 5]]), new Map([['probe:stream-time:0', 20]])), 'in-0');
+  const t = task(topology, now, new Map([['in', restored]]));
+  const again = decodeCheckpoint(t.checkpoint('in'), 'in-0');
+  assert.equal(again.times.get('lazy'), 5, 'carried on until someone asks');
+  assert.equal(again.schedules.get('probe:stream-time:0'), 20);
+  const probe = probes.at(-1)!;
+  t.process(record(15, 0)); // before 20: the restored schedule holds
+  assert.deepEqual(probe.fired, []);
+  t.close();
+});

@@ -182,29 +182,42 @@ function banner(name: string): string {
   return `${name}: seed ${SEED} (replay with TRIBUTARY_RESTART_SEED=${SEED}${PATH === undefined ? '' : ` TRIBUTARY_RESTART_PATH=${PATH}`}), ${NUM_RUNS} runs`;
 }
 
-test('outputs with restarts (clean close, kill -9 after or during a phase) equal one uninterrupted run', { timeout: 900_000 }, async (t) => {
+test('outputs with restarts (clean close, kill -9 after or during a phase) equal one uninterrupted run', { timeout: 600_000 }, async (t) => {
   t.diagnostic(banner('restart property'));
   console.log(banner('restart property'));
   const stats = { runs: 0, restarts: 0, kills: 0, killsWithBacklog: 0, starts: [] as number[] };
   let firstFailureAt: number | undefined;
   const began = performance.now();
+  // A timed-out test leaves fast-check running: make it stop starting children.
+  let stopped = false;
+  t.signal.addEventListener('abort', () => {
+    stopped = true;
+    void killAll();
+  });
   try {
     await fc.assert(
       fc.asyncProperty(caseArb({ min: 4, max: 6 }), async (c) => {
         // Past the shrinking budget every candidate passes at once, so fast-check ends its
         // shrinking and reports the smallest failure found so far.
-        if (firstFailureAt !== undefined && performance.now() - firstFailureAt > SHRINK_MS) return;
-        const { reference, subject } = await runBoth(c, c.plans);
-        stats.runs++;
-        stats.restarts += subject.startMs.length - 1;
-        stats.kills += subject.kills;
-        stats.killsWithBacklog += subject.killsWithBacklog;
-        stats.starts.push(...subject.startMs, ...reference.startMs);
-        const difference = firstDifference(reference.outputs, subject.outputs);
-        if (difference !== undefined) {
-          const message =
-            `seed ${SEED}: the outputs with restarts differ from the uninterrupted run's\n` +
-            `first difference (expected = uninterrupted run): ${difference}\n${describeCase(c)}`;
+        if (stopped || (firstFailureAt !== undefined && performance.now() - firstFailureAt > SHRINK_MS)) return;
+        let message: string | undefined;
+        try {
+          const { reference, subject } = await runBoth(c, c.plans);
+          stats.runs++;
+          stats.restarts += subject.startMs.length - 1;
+          stats.kills += subject.kills;
+          stats.killsWithBacklog += subject.killsWithBacklog;
+          stats.starts.push(...subject.startMs, ...reference.startMs);
+          const difference = firstDifference(reference.outputs, subject.outputs);
+          if (difference !== undefined) {
+            message =
+              `seed ${SEED}: the outputs with restarts differ from the uninterrupted run's\n` +
+              `first difference (expected = uninterrupted run): ${difference}\n${describeCase(c)}`;
+          }
+        } catch (error) {
+          message = `seed ${SEED}: a run failed: ${errorText(error)}\n${describeCase(c)}`;
+        }
+        if (message !== undefined) {
           // The first failure as found (fast-check reports the shrunk one at the end).
           if (firstFailureAt === undefined) console.log(`restart property, first failure:\n${message}\n`);
           firstFailureAt ??= performance.now();
@@ -232,10 +245,16 @@ test('outputs with restarts (clean close, kill -9 after or during a phase) equal
 
 test('the harness is deterministic: two uninterrupted runs of a random topology agree', { timeout: 300_000 }, async (t) => {
   const runs = Math.max(1, Math.ceil(NUM_RUNS / 4));
+  let stopped = false;
+  t.signal.addEventListener('abort', () => {
+    stopped = true;
+    void killAll();
+  });
   t.diagnostic(banner('determinism check').replace(`${NUM_RUNS} runs`, `${runs} runs`));
   try {
     await fc.assert(
       fc.asyncProperty(caseArb({ min: 3, max: 5 }), async (c) => {
+        if (stopped) return;
         const { reference, subject } = await runBoth(c, []);
         const difference = firstDifference(reference.outputs, subject.outputs);
         if (difference !== undefined) {

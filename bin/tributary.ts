@@ -185,6 +185,7 @@ async function run(): Promise<void> {
   const module = positionals[1] ?? fail('run needs a MODULE that exports a topology');
   const url = pathToFileURL(resolve(module));
   const log = await EmbeddedLog.open({ dir: resolve(flags['data-dir']!) });
+  let failure: StreamsError | undefined;
   const app = new StreamsApp(
     { module: url, export: flags.export! },
     {
@@ -193,10 +194,19 @@ async function run(): Promise<void> {
       stateDir: resolve(flags['data-dir']!, 'state'),
       ...(flags.threads !== undefined && { threads: int('threads', flags.threads) }),
       http: { port: int('port', flags.port) },
+      onError: (error) => (failure = error),
     },
   );
-  app.onStateChange((next, previous) => console.log(`[tributary] ${previous} -> ${next}`));
   let stopping = false;
+  app.onStateChange((next, previous) => {
+    console.log(`[tributary] ${previous} -> ${next}`);
+    // The application failed while running (a poison record under log-and-fail...): it has shut
+    // down; say why on stderr and exit non-zero rather than leave with 0 and no word.
+    if (next === 'NOT_RUNNING' && failure !== undefined && !stopping) {
+      stopping = true;
+      void log.close().finally(() => exitWith(failure!));
+    }
+  });
   const stop = async () => {
     if (stopping) return;
     stopping = true;
@@ -206,7 +216,14 @@ async function run(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  await app.start();
+  try {
+    await app.start();
+  } catch (error) {
+    stopping = true;
+    await app.close();
+    await log.close();
+    throw error;
+  }
   console.log(`[tributary] ${app.applicationId} is running; queries at http://${app.httpAddress!.host}:${app.httpAddress!.port}/stores`);
 }
 
@@ -216,6 +233,11 @@ if (flags.help || command === undefined || commands[command] === undefined) {
   console.log(usage);
   process.exit(command === undefined || flags.help ? 0 : 2);
 }
-commands[command]!().catch((error: unknown) => {
-  fail(error instanceof StreamsError ? `${error.message} (${error.code})` : String(error instanceof Error ? error.stack : error));
-});
+/** A coded error is the user's to act on: its message and code, no stack trace; exit 1. */
+function exitWith(error: unknown): never {
+  if (!(error instanceof StreamsError)) fail(String(error instanceof Error ? error.stack : error));
+  console.error(`tributary: ${error.message} (${error.code})`);
+  process.exit(1);
+}
+
+commands[command]!().catch(exitWith);

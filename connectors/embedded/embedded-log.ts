@@ -1,4 +1,7 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, fsyncSync, ftruncateSync, unlinkSync, writeFileSync, writeSync, fdatasyncSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, fsyncSync, ftruncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:net';
+import { walIo } from './wal-io.ts';
 import { join } from 'node:path';
 import {
   StreamsError,
@@ -29,6 +32,7 @@ import {
   type PartPointer,
   decodeRecords,
   frame,
+  findValidEntry,
   frameCommit,
   isCompacted,
   parseAt,
@@ -158,7 +162,11 @@ export class EmbeddedLog implements Log, EncodedLog {
   readonly #producerIds = new WeakMap<TransactionalProducer, { id: string; epoch: number }>();
   readonly #cacheLimit: number;
   #closed = false;
+  /** Set once a write fails: the log takes no more writes until reopened. */
+  #failed: StreamsError | undefined;
   #cleaner: NodeJS.Timeout | undefined;
+  /** Releases the data directory's lock. */
+  #unlock: () => void = () => {};
   #cleaning: Promise<number> | undefined;
 
   private constructor(options: EmbeddedLogOptions) {
@@ -176,11 +184,12 @@ export class EmbeddedLog implements Log, EncodedLog {
   static async open(options: EmbeddedLogOptions): Promise<EmbeddedLog> {
     const log = new EmbeddedLog(options);
     mkdirSync(options.dir, { recursive: true });
-    lock(options.dir);
+    log.#unlock = await lockDirectory(options.dir, log);
     try {
       log.#recover();
     } catch (error) {
-      unlock(options.dir);
+      for (const s of log.#segments) closeSync(s.fd);
+      log.#unlock();
       throw error;
     }
     const every = options.cleanIntervalMs ?? 30_000;
@@ -215,17 +224,24 @@ export class EmbeddedLog implements Log, EncodedLog {
           pos = parsed.next;
           continue;
         }
-        if (parsed.status === 'torn' && last) {
-          // A write cut short by a crash: it was never acknowledged, so nothing committed is lost.
+        // A torn tail is a bad entry with no valid entry after it: a write cut short by a crash (or
+        // a failed write), never acknowledged. A valid entry after it means damage to acknowledged
+        // data (a flipped length byte reads as "runs past the end" too): refuse, never truncate.
+        const validAfter = findValidEntry(data, pos + 1);
+        if (parsed.status === 'torn' && last && validAfter < 0) {
           ftruncateSync(fd, pos);
           fsyncSync(fd);
           segment.size = pos;
+          console.warn(
+            `tributary: the embedded log file ${path} ended in a torn entry (${parsed.reason}); truncated it at byte ${pos}, dropping ${data.byteLength - pos} bytes that were never acknowledged`,
+          );
           break;
         }
         closeSync(fd);
+        const after = validAfter < 0 ? '' : `, and a valid entry follows at byte ${validAfter}`;
         throw new StreamsError(
           'CORRUPT_DATA',
-          `the embedded log file ${path} is damaged (${parsed.reason}); committed data after byte ${pos} cannot be read. ` +
+          `the embedded log file ${path} is damaged at byte ${pos} (${parsed.reason}${after}); committed data after byte ${pos} cannot be read. ` +
             'Restore the data directory from a backup, or move the file away to start from the entries before it.',
         );
       }
@@ -321,6 +337,7 @@ export class EmbeddedLog implements Log, EncodedLog {
    * checkpoint does not claim it.
    */
   #enqueue(buffer: Buffer, apply: Pending['apply'], queue: () => void = () => {}): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(new StreamsError('LOG_CLOSED', 'the embedded log is closed'));
     if (this.#queuedSize > 0 && this.#queuedSize + buffer.byteLength > this.#segmentBytes) {
       // Roll: the new segment starts with a checkpoint of everything queued so far, so that
@@ -344,11 +361,14 @@ export class EmbeddedLog implements Log, EncodedLog {
   async #drain(): Promise<void> {
     // Let every caller of this tick queue its entry: they are written with one fdatasync.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 && this.#failed === undefined) {
       const group = this.#queue.splice(0);
       const written: { pending: Pending; segment: Segment; pos: number }[] = [];
+      // Where each segment this group touches ended before it, to undo a failed write.
+      const before = new Map<Segment, number>();
       try {
         let segment = this.#current();
+        before.set(segment, segment.size);
         let buffers: Buffer[] = [];
         let flushedTo = segment.size;
         const flush = () => {
@@ -356,31 +376,60 @@ export class EmbeddedLog implements Log, EncodedLog {
           const all = buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers);
           writeAll(segment.fd, all, flushedTo);
           flushedTo += all.byteLength;
-          if (this.#fsync) fdatasyncSync(segment.fd);
+          if (this.#fsync) walIo.fdatasyncSync(segment.fd);
           buffers = [];
         };
+        let size = segment.size;
         for (const item of group) {
           if (item === 'roll') {
             flush();
             segment = this.#openNewSegment(segment.id + 1);
-            flushedTo = 0;
+            before.set(segment, 0);
+            flushedTo = size = 0;
             continue;
           }
-          written.push({ pending: item, segment, pos: segment.size });
-          segment.size += item.buffer.byteLength;
+          written.push({ pending: item, segment, pos: size });
+          size += item.buffer.byteLength;
           buffers.push(item.buffer);
         }
         flush();
       } catch (error) {
-        for (const item of group) if (item !== 'roll') item.reject(error);
-        continue;
+        this.#fail(error, before, group);
+        break;
       }
+      for (const { pending, segment, pos } of written) segment.size = Math.max(segment.size, pos + pending.buffer.byteLength);
       for (const { pending, segment, pos } of written) {
         pending.apply(segment, pos);
         pending.resolve();
       }
     }
     this.#writing = null;
+  }
+
+  /**
+   * A write or fdatasync failed (ENOSPC, EIO...). What reached the file is unknown, and after a
+   * failed fsync the page cache cannot be trusted, so the log never appends again until reopened
+   * (as Kafka takes a log directory offline): every queued and later call fails with LOG_CLOSED.
+   * The bytes of the failed group are cut off, best effort; if that fails too, they are a torn
+   * tail on the next open. Nothing of the group was acknowledged, so nothing acknowledged is lost,
+   * and no offset reserved for it is in the log.
+   */
+  #fail(cause: unknown, before: ReadonlyMap<Segment, number>, group: readonly (Pending | 'roll')[]): void {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    this.#failed = new StreamsError(
+      'LOG_CLOSED',
+      `the embedded log in ${this.#dir} failed a write (${reason}) and takes no more writes; fix the cause (free disk space), then reopen it`,
+      { cause },
+    );
+    for (const [segment, size] of before) {
+      try {
+        ftruncateSync(segment.fd, size);
+      } catch {
+        // Left as a torn tail: recovery truncates it.
+      }
+    }
+    const error = this.#failed;
+    for (const item of [...group, ...this.#queue.splice(0)]) if (item !== 'roll') item.reject(error);
   }
 
   #checkpoint(): CheckpointEntry {
@@ -429,6 +478,7 @@ export class EmbeddedLog implements Log, EncodedLog {
   }
 
   #partition(tp: TopicPartition): PartitionState {
+    if (this.#failed !== undefined) throw this.#failed;
     const topic = this.#topics.get(tp.topic);
     if (topic === undefined) throw new StreamsError('UNKNOWN_TOPIC', `topic "${tp.topic}" does not exist`);
     const p = topic.partitions[tp.partition];
@@ -759,15 +809,59 @@ export class EmbeddedLog implements Log, EncodedLog {
     await this.flush();
     this.#closed = true;
     for (const s of this.#segments) closeSync(s.fd);
-    unlock(this.#dir);
+    this.#unlock();
   }
 }
 
+/** Directory locks this process holds (Linux), by real path, and the log that owns each. */
+const heldLocks = new Map<string, { server: Server; owner: object }>();
+
 /**
- * Takes the data directory's lock file. A lock left by a process that is gone (killed) is taken
+ * Locks a data directory to this process; returns the release. On Linux the lock is a listening
+ * socket in the abstract namespace named after the directory's real path: bind takes it atomically,
+ * and the kernel releases it the moment the owner dies, however it dies, so a stale lock cannot
+ * exist (a LOCK file left by an older version is ignored). Elsewhere, a PID file (see lockFile).
+ * A lock this process holds already (a log abandoned without close, as after a simulated crash)
+ * passes to the new log.
+ */
+async function lockDirectory(dir: string, owner: object): Promise<() => void> {
+  if (process.platform !== 'linux') {
+    lockFile(dir);
+    return () => unlockFile(dir);
+  }
+  const key = realpathSync(dir);
+  const release = () => {
+    const held = heldLocks.get(key);
+    if (held?.owner !== owner) return;
+    heldLocks.delete(key);
+    held.server.close();
+  };
+  const held = heldLocks.get(key);
+  if (held !== undefined) {
+    held.owner = owner;
+    return release;
+  }
+  const server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new StreamsError('LOG_LOCKED', `the embedded log in ${dir} is in use by another process; stop it first, or send records through its HTTP ingest`)
+          : error,
+      );
+    });
+    server.listen({ path: `\0tributary-lock-${createHash('sha256').update(key).digest('hex').slice(0, 40)}` }, resolve);
+  });
+  server.unref();
+  heldLocks.set(key, { server, owner });
+  return release;
+}
+
+/**
+ * Takes the data directory's lock file (platforms without abstract sockets). A lock left by a process that is gone (killed) is taken
  * over; so is one held by this process (a log abandoned without close, as after a simulated crash).
  */
-function lock(dir: string): void {
+function lockFile(dir: string): void {
   const path = join(dir, 'LOCK');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -797,7 +891,7 @@ function alive(pid: number): boolean {
   }
 }
 
-function unlock(dir: string): void {
+function unlockFile(dir: string): void {
   try {
     unlinkSync(join(dir, 'LOCK'));
   } catch {
@@ -894,6 +988,6 @@ function chunkOf(part: PartPointer, segment: Segment, bodyStart: number): Chunk 
 /** Writes at an explicit position: the file may have been opened for reading and writing. */
 function writeAll(fd: number, buffer: Buffer, position: number): void {
   let written = 0;
-  while (written < buffer.byteLength) written += writeSync(fd, buffer, written, buffer.byteLength - written, position + written);
+  while (written < buffer.byteLength) written += walIo.writeSync(fd, buffer, written, buffer.byteLength - written, position + written);
 }
 

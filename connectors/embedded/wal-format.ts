@@ -161,6 +161,20 @@ export function parseAt(data: Buffer, pos: number): ParseResult {
   }
 }
 
+/**
+ * Position of the first entry at or after `from` that parses whole (its CRC checks and its header
+ * decodes), or -1. Recovery uses it to tell a torn tail (nothing valid after the bad entry: a write
+ * cut short) from damage in the middle of a segment (valid entries follow: acknowledged data).
+ */
+export function findValidEntry(data: Buffer, from: number): number {
+  for (let pos = from; pos + FRAME_HEADER_BYTES + 4 <= data.byteLength; pos++) {
+    const length = data.readUInt32BE(pos);
+    if (length < 4 || pos + FRAME_HEADER_BYTES + length > data.byteLength) continue;
+    if (parseAt(data, pos).status === 'ok') return pos;
+  }
+  return -1;
+}
+
 export function isCompacted(policy: CleanupPolicy): boolean {
   return policy === 'compact' || policy === 'compact,delete';
 }

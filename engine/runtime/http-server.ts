@@ -22,6 +22,7 @@ import type { Serde } from '../serde.ts';
 import { partitionForKey } from './partitioner.ts';
 
 import type { StoreQuery } from './messages.ts';
+import { validateQuery } from './queries.ts';
 import type { StreamsApp } from './streams-app.ts';
 
 /** An application route, served before the built-in ones. */
@@ -162,7 +163,10 @@ export class AppHttpServer {
       if (typeof request.store !== 'string' || typeof request.partition !== 'number' || typeof request.query !== 'object' || request.query === null) {
         throw new HttpError(400, 'body must be JSON: { "store", "partition", "query" }');
       }
-      const result = await this.#app.queryLocal(request.store, request.partition, request.query as StoreQuery, (request as { stale?: unknown }).stale === true);
+      if (!Number.isSafeInteger(request.partition) || request.partition < 0) throw new HttpError(400, '"partition" must be an integer >= 0');
+      const checked = validateQuery(request.query);
+      if (!checked.ok) throw new HttpError(400, checked.error);
+      const result = await this.#app.queryLocal(request.store, request.partition, checked.query, (request as { stale?: unknown }).stale === true);
       return this.#send(res, result.status, result.body);
     }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'topics') return this.#topics(res);

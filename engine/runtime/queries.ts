@@ -42,6 +42,31 @@ export function parseKey(text: string, serde: Serde<unknown>): { ok: true; key: 
   return { ok: false };
 }
 
+/**
+ * Checks a query that arrived from outside (another process's /internal/query, or a client): its
+ * type is known and its fields have their types. Done before it reaches a stream thread.
+ */
+export function validateQuery(query: unknown): { ok: true; query: StoreQuery } | { ok: false; error: string } {
+  const q = query as Record<string, unknown> | null;
+  const isString = (v: unknown) => typeof v === 'string';
+  const optionalString = (v: unknown) => v === undefined || typeof v === 'string';
+  const isTime = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
+  if (typeof q !== 'object' || q === null) return { ok: false, error: 'a query must be a JSON object with a "type"' };
+  switch (q['type']) {
+    case 'key':
+    case 'sessions':
+      return isString(q['key']) ? { ok: true, query: q as unknown as StoreQuery } : { ok: false, error: `a "${String(q['type'])}" query needs "key" as a string` };
+    case 'range':
+      return optionalString(q['from']) && optionalString(q['to']) ? { ok: true, query: q as unknown as StoreQuery } : { ok: false, error: 'a "range" query takes "from" and "to" as strings' };
+    case 'windows':
+      return isString(q['key']) && isTime(q['from']) && isTime(q['to'])
+        ? { ok: true, query: q as unknown as StoreQuery }
+        : { ok: false, error: 'a "windows" query needs "key" as a string and "from", "to" as integer times (ms)' };
+    default:
+      return { ok: false, error: `unknown query type ${JSON.stringify(q['type'])}: use "key", "range", "windows" or "sessions"` };
+  }
+}
+
 export function runQuery(store: AnyStore, keySerde: Serde<unknown>, query: StoreQuery): QueryResult {
   const key = (text: string) => parseKey(text, keySerde);
   switch (query.type) {

@@ -16,9 +16,9 @@ import { decodeCheckpoint, type PartitionCheckpoint } from '../internals/committ
 import type { Topology } from '../topology.ts';
 import { LogClient } from './log-rpc.ts';
 import { partitionForKey } from './partitioner.ts';
-import { assertNever, type ErrorPolicy, type FromThread, type StoreQuery, type TaskSpec, type ThreadConfig, type ToThread } from './messages.ts';
+import { assertNever, type ErrorPolicy, type FromThread, type TaskSpec, type ThreadConfig, type ToThread } from './messages.ts';
 import { loadTopology } from './load-topology.ts';
-import { runQuery } from './queries.ts';
+import { runQuery, validateQuery } from './queries.ts';
 
 interface RunningTask {
   readonly spec: TaskSpec;
@@ -650,10 +650,19 @@ function onControl(message: ToThread, tasks: RunningTask[]): void {
     case 'query': {
       const t = tasks.find((x) => x.spec.partition === message.partition && x.task.stores.has(message.store));
       const store = t?.task.stores.get(message.store) ?? (message.stale === true ? standbyStores.get(`${message.store}:${message.partition}`) : undefined);
-      const result =
-        store === undefined
-          ? { status: 404, body: { error: `store "${message.store}" partition ${message.partition} is not here` } }
-          : runQuery(store, topology.storeBuilder(message.store)!.keySerde, message.query as StoreQuery);
+      // A query never affects processing: whatever it throws (a key its serde refuses, a query
+      // of another shape) answers that request only.
+      let result: { status: number; body: unknown };
+      try {
+        const checked = validateQuery(message.query);
+        result = !checked.ok
+          ? { status: 400, body: { error: checked.error, code: 'INVALID_ARGUMENT' } }
+          : store === undefined
+            ? { status: 404, body: { error: `store "${message.store}" partition ${message.partition} is not here` } }
+            : runQuery(store, topology.storeBuilder(message.store)!.keySerde, checked.query);
+      } catch (error) {
+        result = { status: 400, body: { error: `query of store "${message.store}" failed: ${describeCause(error)}`, code: error instanceof StreamsError ? error.code : 'INVALID_ARGUMENT' } };
+      }
       send({ kind: 'query-result', id: message.id, ...result });
       return;
     }

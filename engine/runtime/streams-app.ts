@@ -27,9 +27,6 @@ import { AppHttpServer, type HttpOptions } from './http-server.ts';
 /** Kafka Streams' client states. */
 export type StreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'ERROR';
 
-/** How much longer than its store a window or session changelog keeps records (Kafka Streams' default). */
-const CHANGELOG_EXTRA_RETENTION_MS = 24 * 60 * 60 * 1000;
-
 /**
  * Allowed transitions (as KafkaStreams.State):
  *
@@ -197,7 +194,11 @@ export class StreamsApp {
     for (const listener of this.#listeners) listener(next, previous);
   }
 
-  /** Plans the tasks, creates internal topics, starts the threads; resolves once every task has restored. */
+  /**
+   * Plans the tasks, creates internal topics, starts the threads; resolves once every task has
+   * restored. Rejects with the {@link StreamsError} when the application cannot run or goes to
+   * ERROR before RUNNING.
+   */
   async start(): Promise<void> {
     this.#transition('REBALANCING');
     try {
@@ -208,6 +209,9 @@ export class StreamsApp {
         this.#httpAddress = { host: address.address, port: address.port };
       }
       await this.#start();
+      // A thread may fail after it reported ready but before start-up finished (a poison record
+      // under log-and-fail): the application is in ERROR, so start() must not resolve.
+      if (this.#failure !== undefined) throw this.#failure;
     } catch (error) {
       await this.#fail(error instanceof StreamsError ? error : new StreamsError('PROCESSING_FAILED', describeCause(error), { cause: error }));
       throw this.#failure;
@@ -229,7 +233,10 @@ export class StreamsApp {
     const logName = (topic: string) => topicNames[topic] ?? topic;
 
     const partitions = new Map<string, number>();
-    for (const [name, config] of existing) partitions.set(name, config.partitions);
+    // Internal topics are not taken as they exist: their counts come from the topology, and an
+    // existing one that disagrees is refused below (topology drift).
+    const repartitionTopics = new Set(Object.values(topicNames));
+    for (const [name, config] of existing) if (!repartitionTopics.has(name)) partitions.set(name, config.partitions);
     for (const topic of topology.sourceTopics()) {
       if (topicNames[topic] === undefined && !partitions.has(topic)) {
         throw new StreamsError('UNKNOWN_TOPIC', `source topic "${topic}" does not exist; create it before starting "${applicationId}"`);
@@ -284,16 +291,10 @@ export class StreamsApp {
         const name = `${applicationId}-${changelogTopic(store)}`;
         changelogs[store] = name;
         partitions.set(name, taskCount.get(sub.id)!);
-        // Window and session changelogs keep what the store keeps, plus a day (Kafka Streams'
-        // windowstore.changelog.additional.retention.ms): the log's default retention (7 days on
-        // Kafka) would drop windows a longer-lived store still restores.
-        const { kind, retentionMs } = builder.supplier;
-        create.push([
-          name,
-          kind === 'key-value'
-            ? { partitions: taskCount.get(sub.id)!, cleanupPolicy: 'compact' }
-            : { partitions: taskCount.get(sub.id)!, cleanupPolicy: 'compact,delete', ...(retentionMs !== undefined && { retentionMs: Math.min(Number.MAX_SAFE_INTEGER, retentionMs + CHANGELOG_EXTRA_RETENTION_MS) }) },
-        ]);
+        // No time retention is set on window and session changelogs: a log's cleaner compares
+        // record time with the wall clock, and would drop the windows of a backfill that the
+        // store (expiring by stream time) still holds. Kafka applies its default (7 days).
+        create.push([name, { partitions: taskCount.get(sub.id)!, cleanupPolicy: builder.supplier.kind === 'key-value' ? 'compact' : 'compact,delete' }]);
       }
     }
     const policies = [this.#options.deserializationExceptionHandler, this.#options.processingExceptionHandler];
@@ -302,7 +303,20 @@ export class StreamsApp {
       create.push([deadLetterTopic, { partitions: 1, cleanupPolicy: 'delete' }]);
       partitions.set(deadLetterTopic, 1);
     }
-    for (const [name, config] of create) await log.createTopic(name, config);
+    for (const [name, config] of create) {
+      const found = existing.get(name);
+      if (found !== undefined && found.partitions !== config.partitions) {
+        // As Kafka Streams: a repartition topic or changelog of another partition count means the
+        // topology (or its sources) changed since the application last ran; its keys and state
+        // are spread by the old count, so running on would silently mix them.
+        throw new StreamsError(
+          'TOPIC_CONFLICT',
+          `internal topic "${name}" exists with ${found.partitions} partitions but the topology of "${applicationId}" needs ${config.partitions}; ` +
+            `reset the application (stop it, delete its internal topics and its state directory) or start it under a new applicationId`,
+        );
+      }
+      await log.createTopic(name, config);
+    }
 
     const tasks: TaskSpec[] = [];
     for (const sub of subs) {

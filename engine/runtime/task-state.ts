@@ -7,8 +7,12 @@
  * records after it; Kafka Streams instead wipes the state of a task that did not close cleanly
  * under exactly-once and restores it from the start of the changelog. Local data that cannot be
  * trusted (ahead of the changelog, or without a position) is dropped and rebuilt from the changelog.
+ * So is a database that is damaged: one that cannot be opened or read, or whose rows disagree with
+ * the digest written with them (LevelDB skips what it cannot read of its write-ahead log silently).
  */
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StreamsError } from '../errors.ts';
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import { createInMemoryStore, type RestorableStore, type StoreContext } from '../state/in-memory.ts';
 import { LocalStateDb, type LocalRow } from '../state/local-state.ts';
@@ -45,11 +49,38 @@ function latin1(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
+/**
+ * Opens a task's database and checks every persistent store in it; a damaged one is deleted
+ * (with a warning naming the task and the directory) and opened empty, to be rebuilt from the
+ * changelogs. Only a directory locked by another instance fails.
+ */
+async function openVerified(path: string, stores: readonly string[], options: PrepareOptions): Promise<LocalStateDb> {
+  let problem: string;
+  try {
+    const db = await LocalStateDb.open(path);
+    try {
+      let found: string | undefined;
+      for (const store of stores) if ((found = await db.verify(store)) !== undefined) break;
+      if (found === undefined) return db;
+      problem = found;
+    } catch (cause) {
+      problem = (cause as Error).message;
+    }
+    await db.close().catch(() => {});
+  } catch (cause) {
+    if (cause instanceof StreamsError && cause.code === 'STATE_LOCKED') throw cause;
+    problem = (cause as Error).message;
+  }
+  options.warn(`task ${options.taskId}: the local state in ${path} is damaged (${problem}); deleting it and rebuilding it from the changelog`);
+  await rm(path, { recursive: true, force: true });
+  return LocalStateDb.open(path);
+}
+
 export async function prepareStores(options: PrepareOptions): Promise<PreparedStores> {
   const { topology, storeNames, changelogs } = options;
   const persistentNames = options.stateDir === undefined ? [] : storeNames.filter((n) => topology.storeBuilder(n)!.supplier.persistent);
   const db =
-    persistentNames.length === 0 ? undefined : await LocalStateDb.open(join(options.stateDir!, options.applicationId, options.taskId));
+    persistentNames.length === 0 ? undefined : await openVerified(join(options.stateDir!, options.applicationId, options.taskId), persistentNames, options);
   const restoreFrom = new Map<string, number>();
   const keys = new Map<string, Uint8Array[]>();
   const rows = new Map<string, { key: Uint8Array; row: LocalRow }[]>();

@@ -11,8 +11,12 @@
  *
  * Layout: `s/<store>/` + changelog key -> [8-byte timestamp][value bytes], the same key and value a
  * store writes to its changelog topic; `m/position/<changelog topic>` -> the changelog offset the
- * data reflects, written in the same batch as the data.
+ * data reflects, written in the same batch as the data; `m/digest/<store>` -> the store's row count
+ * and a checksum over its rows, also in that batch. LevelDB (as classic-level opens it, without
+ * paranoid checks) recovers a damaged write-ahead log by skipping what it cannot read, silently:
+ * `verify()` recomputes the digest from the rows at open and tells the caller when they disagree.
  */
+import { crc32 } from 'node:zlib';
 import { ClassicLevel } from 'classic-level';
 import { StreamsError } from '../errors.ts';
 
@@ -22,6 +26,33 @@ export interface LocalRow {
 }
 
 const META = Buffer.from('m/position/');
+const DIGEST = Buffer.from('m/digest/');
+
+/** A store's row count and the sum (mod 2^32) of the CRC-32 of each stored key and row. */
+interface Digest {
+  count: number;
+  sum: number;
+}
+
+function rowHash(key: Buffer, row: Buffer): number {
+  return crc32(row, crc32(key));
+}
+
+function digestKey(store: string): Buffer {
+  return Buffer.concat([DIGEST, Buffer.from(store)]);
+}
+
+function encodeDigest(d: Digest): Buffer {
+  const out = Buffer.allocUnsafe(12);
+  out.writeUInt32BE(Math.floor(d.count / 2 ** 32), 0);
+  out.writeUInt32BE(d.count % 2 ** 32, 4);
+  out.writeUInt32BE(d.sum, 8);
+  return out;
+}
+
+function decodeDigest(data: Buffer): Digest {
+  return { count: data.readUInt32BE(0) * 2 ** 32 + data.readUInt32BE(4), sum: data.readUInt32BE(8) };
+}
 
 function storePrefix(store: string): Buffer {
   return Buffer.from(`s/${store}/`);
@@ -69,6 +100,10 @@ export class LocalStateDb {
    */
   #sealed: Writes | undefined;
   readonly #prefixes = new Map<string, string>();
+  /** The digest of each store's rows on disk, once known (read or computed). */
+  readonly #digests = new Map<string, Digest>();
+  /** writeSealed calls, one after the other (each digest builds on the previous one). */
+  #writing: Promise<void> = Promise.resolve();
 
   private constructor(path: string, db: ClassicLevel<Buffer, Buffer>) {
     this.path = path;
@@ -184,15 +219,44 @@ export class LocalStateDb {
    * Writes the sealed writes and the changelog positions they reflect, in one atomic batch. The
    * writes stay readable from memory until the batch is on disk.
    */
-  async writeSealed(positions: ReadonlyMap<string, number>): Promise<void> {
+  writeSealed(positions: ReadonlyMap<string, number>): Promise<void> {
     const sealed = this.#sealed;
+    const done = this.#writing.then(() => this.#writeSealed(sealed, positions));
+    this.#writing = done.catch(() => {});
+    return done;
+  }
+
+  async #writeSealed(sealed: Writes | undefined, positions: ReadonlyMap<string, number>): Promise<void> {
     const ops: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[] = [];
     for (const [store, writes] of sealed ?? []) {
       const prefix = this.#prefix(store);
+      const keys: Buffer[] = [];
+      const values: (Buffer | null)[] = [];
       for (const [id, row] of writes) {
-        const key = Buffer.from(prefix + id, 'latin1');
-        ops.push(row === null ? { type: 'del', key } : { type: 'put', key, value: encodeRow(row.value, row.timestamp) });
+        keys.push(Buffer.from(prefix + id, 'latin1'));
+        values.push(row === null ? null : encodeRow(row.value, row.timestamp));
       }
+      // The digest moves by what each write replaces: one multi-get per store and commit, off
+      // the per-record path.
+      const old = await this.#db.getMany(keys);
+      const digest = { ...this.#digest(store) };
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const before = old[i];
+        const value = values[i]!;
+        if (before !== undefined) {
+          digest.count -= 1;
+          digest.sum = (digest.sum - rowHash(key, before)) >>> 0;
+        }
+        if (value === null) ops.push({ type: 'del', key });
+        else {
+          ops.push({ type: 'put', key, value });
+          digest.count += 1;
+          digest.sum = (digest.sum + rowHash(key, value)) >>> 0;
+        }
+      }
+      this.#digests.set(store, digest);
+      ops.push({ type: 'put', key: digestKey(store), value: encodeDigest(digest) });
     }
     for (const [topic, offset] of positions) {
       const value = Buffer.allocUnsafe(8);
@@ -203,6 +267,40 @@ export class LocalStateDb {
     if (ops.length > 0) await this.#db.batch(ops);
     // Not cleared: a readMany under way may still look at these maps.
     if (this.#sealed === sealed) this.#sealed = undefined;
+  }
+
+  /** The digest of a store's rows as last written (zero for a store never written). */
+  #digest(store: string): Digest {
+    let digest = this.#digests.get(store);
+    if (digest === undefined) {
+      const data = this.#db.getSync(digestKey(store));
+      this.#digests.set(store, (digest = data === undefined ? { count: 0, sum: 0 } : decodeDigest(data)));
+    }
+    return digest;
+  }
+
+  /**
+   * Reads every row of a store and compares them with the digest written with them. Returns what
+   * is wrong (rows lost or changed since they were written), or undefined when they agree. A
+   * store written before digests existed has none and is taken as it is. A damaged table file
+   * makes the read throw.
+   */
+  async verify(store: string): Promise<string | undefined> {
+    const data = this.#db.getSync(digestKey(store));
+    if (data === undefined) return undefined;
+    const expected = decodeDigest(data);
+    const prefix = storePrefix(store);
+    const end = Buffer.from(prefix);
+    end[end.length - 1]! += 1;
+    const actual = { count: 0, sum: 0 };
+    for await (const [key, value] of this.#db.iterator({ gte: prefix, lt: end })) {
+      actual.count += 1;
+      actual.sum = (actual.sum + rowHash(key, value)) >>> 0;
+    }
+    if (actual.count === expected.count && actual.sum === expected.sum) return undefined;
+    return actual.count === expected.count
+      ? `store "${store}" has ${actual.count} rows as written, but their checksum differs`
+      : `store "${store}" has ${actual.count} rows, ${expected.count} were written`;
   }
 
   /** The changelog offset the stored data reflects, or undefined for a fresh store. */
@@ -237,6 +335,8 @@ export class LocalStateDb {
     const end = Buffer.from(prefix);
     end[end.length - 1]! += 1;
     await this.#db.clear({ gte: prefix, lt: end });
+    await this.#db.del(digestKey(store));
+    this.#digests.set(store, { count: 0, sum: 0 });
   }
 
   async close(): Promise<void> {

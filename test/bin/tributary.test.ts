@@ -53,7 +53,7 @@ test('tributary run serves a topology module; produce and consume go through its
       child.once('exit', (code) => reject(new Error(`run exited with ${code}: ${out}`)));
     });
     // The log is locked by the running app: direct access is refused with a clear message.
-    assert.throws(() => tributary(['topics', ...d]), /in use by process/);
+    assert.throws(() => tributary(['topics', ...d]), /LOG_LOCKED/);
     tributary(['produce', 'sentences', '--url', url], '{"key":"s","value":"hello hello world","timestamp":1}\n');
     const deadline = Date.now() + 15_000;
     let records: { key: string; value: number }[] = [];
@@ -70,6 +70,28 @@ test('tributary run serves a topology module; produce and consume go through its
     assert.equal(code, 0);
   } finally {
     child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('tributary run exits non-zero with the coded error on stderr, without a stack trace, when the application fails', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-cli-fail-'));
+  const d = ['--data-dir', dir];
+  const poison = fileURLToPath(new URL('../engine/runtime/fixtures/poison.ts', import.meta.url));
+  try {
+    tributary(['topics', 'create', 'events', ...d]);
+    tributary(['topics', 'create', 'doubled', ...d]);
+    tributary(['produce', 'events', '--value-format', 'string', ...d], '{"key":"b","value":"{not json","timestamp":1}\n');
+    const child = spawn(process.execPath, [cli, 'run', poison, '--application-id', 'poisoned', '--port', '0', '--threads', '1', ...d], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise((r) => child.once('exit', r));
+    clearTimeout(timer);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /^tributary: .*\(DESERIALIZATION_FAILED\)$/m);
+    assert.doesNotMatch(stderr, /^\s+at /m);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

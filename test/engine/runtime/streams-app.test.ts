@@ -115,3 +115,30 @@ test('StreamsApp refuses to start without its source topic, with a clear error',
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('StreamsApp refuses to start when an internal topic exists with another partition count (topology drift)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-app-'));
+  const log = await EmbeddedLog.open({ dir });
+  const drifting = new URL('./fixtures/repartitioned.ts', import.meta.url);
+  try {
+    await log.createTopic('sentences', { partitions: 2, cleanupPolicy: 'delete' });
+    await log.createTopic('word-counts', { partitions: 2, cleanupPolicy: 'delete' });
+    const first = new StreamsApp({ module: drifting, export: 'twoPartitions' }, { applicationId: 'drift', log, threads: 1, stateDir: join(dir, 'state') });
+    await first.start();
+    await first.close();
+    assert.equal((await log.topics()).get('drift-by-word-repartition')?.partitions, 2);
+
+    const second = new StreamsApp({ module: drifting, export: 'sixPartitions' }, { applicationId: 'drift', log, threads: 1, stateDir: join(dir, 'state') });
+    await assert.rejects(second.start(), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'TOPIC_CONFLICT');
+      assert.match(error.message, /drift-by-word-repartition/);
+      assert.match(error.message, /reset the application/);
+      return true;
+    });
+    assert.equal(second.state, 'NOT_RUNNING');
+    assert.equal((await log.topics()).get('drift-by-word-repartition')?.partitions, 2);
+  } finally {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

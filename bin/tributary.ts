@@ -6,16 +6,16 @@
  *   tributary topics create NAME [--partitions N] [--compact] [--data-dir DIR]
  *   tributary produce TOPIC [FILE] [--data-dir DIR | --url URL] [--key-format string|json] [--value-format string|json]
  *   tributary consume TOPIC [--partition P] [--from OFFSET] [--limit N] [--data-dir DIR | --url URL]
- *   tributary run MODULE [--export NAME] [--application-id ID] [--data-dir DIR] [--port PORT] [--threads N]
+ *   tributary run MODULE [--export NAME] [--application-id ID] [--data-dir DIR] [--host HOST] [--port PORT] [--threads N]
  *
  * `produce` reads NDJSON lines `{ "key": ..., "value": ..., "timestamp"?: ms }` from FILE or stdin.
  * With --url the command talks to a running application over HTTP (its log is locked by it);
- * otherwise it opens the embedded log in --data-dir (default ./.data) itself.
+ * otherwise it opens the embedded log in --data-dir (default ./.data) itself. The HTTP token, when
+ * the application has one, comes from TRIBUTARY_HTTP_TOKEN (for `run` and for --url alike).
  */
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { EmbeddedLog } from '../connectors/embedded/index.ts';
 import { Serdes, StreamsApp, StreamsError, partitionForKey, parseRecords, type LogRecord, type Serde } from '../index.ts';
@@ -25,7 +25,10 @@ const usage = `usage:
   tributary topics create NAME [--partitions N] [--compact] [--data-dir DIR]
   tributary produce TOPIC [FILE] [--data-dir DIR | --url URL] [--key-format string|json] [--value-format string|json]
   tributary consume TOPIC [--partition P] [--from OFFSET] [--limit N] [--data-dir DIR | --url URL]
-  tributary run MODULE [--export NAME] [--application-id ID] [--data-dir DIR] [--port PORT] [--threads N]`;
+  tributary run MODULE [--export NAME] [--application-id ID] [--data-dir DIR] [--host HOST] [--port PORT] [--threads N]
+
+The HTTP server listens on --host (default 127.0.0.1). Set TRIBUTARY_HTTP_TOKEN to require a bearer
+token (and send it with --url).`;
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -41,6 +44,7 @@ const { values: flags, positionals } = parseArgs({
     limit: { type: 'string', default: '100' },
     export: { type: 'string', default: 'topology' },
     'application-id': { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '8080' },
     threads: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -65,9 +69,19 @@ function serdeOf(format: string | undefined, what: string): Serde<unknown> {
 }
 
 async function http(method: string, path: string, body?: string): Promise<unknown> {
-  const res = await fetch(new URL(path, flags.url), body === undefined ? { method } : { method, body });
-  const json = (await res.json()) as { error?: string };
-  if (!res.ok) fail(`${method} ${path}: ${res.status} ${json.error ?? ''}`);
+  const token = process.env['TRIBUTARY_HTTP_TOKEN'];
+  const headers: Record<string, string> = {
+    ...(token !== undefined && token !== '' && { authorization: `Bearer ${token}` }),
+    ...(body !== undefined && { 'content-type': body.trimStart().startsWith('[') ? 'application/json' : 'application/x-ndjson' }),
+  };
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, flags.url), body === undefined ? { method, headers } : { method, headers, body });
+  } catch (error) {
+    fail(`${method} ${new URL(path, flags.url).href}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
+  }
+  const json = (await res.json().catch(() => ({}))) as { error?: string; code?: string };
+  if (!res.ok) fail(`${method} ${path}: ${res.status} ${json.error ?? ''}${json.code === undefined ? '' : ` (${json.code})`}`);
   return json;
 }
 
@@ -80,11 +94,20 @@ async function withLog<T>(fn: (log: EmbeddedLog) => Promise<T>): Promise<T> {
   }
 }
 
+/** The whole input as strict UTF-8: bytes that are not UTF-8 are refused, not merged into U+FFFD. */
 async function readLines(file: string | undefined): Promise<string> {
   const input = file === undefined || file === '-' ? process.stdin : createReadStream(file);
-  const lines: string[] = [];
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) lines.push(line);
-  return lines.join('\n');
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of input) chunks.push(chunk as Buffer);
+  } catch (error) {
+    fail(`cannot read ${file ?? 'stdin'}: ${(error as Error).message}`);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)).replaceAll('\r\n', '\n');
+  } catch {
+    return fail(`${file ?? 'stdin'} is not valid UTF-8`);
+  }
 }
 
 async function topics(): Promise<void> {
@@ -193,7 +216,7 @@ async function run(): Promise<void> {
       log,
       stateDir: resolve(flags['data-dir']!, 'state'),
       ...(flags.threads !== undefined && { threads: int('threads', flags.threads) }),
-      http: { port: int('port', flags.port) },
+      http: { host: flags.host!, port: int('port', flags.port) },
       onError: (error) => (failure = error),
     },
   );

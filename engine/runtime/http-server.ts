@@ -4,17 +4,25 @@
  *   GET  /health                              200 while RUNNING, else 503; JSON state
  *   GET  /stores                              stores, partition counts, host
  *   GET  /stores/{store}/keys/{key}           one row (404 when absent)
- *   GET  /stores/{store}/range?from=&to=      rows in key order, every partition
+ *   GET  /stores/{store}/range?from=&to=&limit=&cursor=
+ *                                             a page of rows in key order, every partition
  *   GET  /stores/{store}/windows/{key}?from=&to=
  *   GET  /stores/{store}/sessions/{key}
  *   GET  /metrics                             Prometheus text (prom-client)
  *   POST /topics/{topic}/records              JSON array or NDJSON of { key, value, timestamp? }
  *
- * Keys in paths are strings decoded with the store's key serde. Errors are JSON `{ error }` with
- * a 4xx status; the server keeps serving.
+ * Keys in paths are strings decoded with the store's key serde. Errors are JSON `{ error, code }`
+ * with a 4xx status; the server keeps serving.
+ *
+ * Access (README, "Security"): loopback only by default. A bearer token, when set, guards every
+ * route but /health. Without one, requests must name this machine in Host (no DNS rebinding),
+ * cross-site Origins are refused, POST bodies must be JSON (no form posts from web pages), and
+ * records are accepted over HTTP only on a loopback address unless `exposeWrites` says otherwise.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { StreamsError, describeCause } from '../errors.ts';
 import type { LogRecord, Log, PartitionBatch } from '../log.ts';
@@ -47,14 +55,82 @@ export interface HttpOptions {
   readonly maxBodyBytes?: number;
   /** Ingest requests in flight before new ones get 429 (default 64). */
   readonly maxInFlightIngest?: number;
+  /**
+   * Bearer token every request but `GET /health` must carry (`Authorization: Bearer <token>`).
+   * Default: the TRIBUTARY_HTTP_TOKEN environment variable, else none. Processes of one
+   * application that share work must share the token (they forward queries to each other).
+   */
+  readonly token?: string;
+  /**
+   * Host names clients may use besides IP addresses, `localhost` and this machine's name (checked
+   * when there is no token, against DNS rebinding). `'*'` allows any.
+   */
+  readonly allowedHosts?: readonly string[];
+  /** Origins (`https://example.com`) whose web pages may call this server, besides its own. */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * Accept records (`POST /topics/{topic}/records`) without a token on an address other than
+   * loopback (default false: a server exposed to the network without a token is read-only).
+   */
+  readonly exposeWrites?: boolean;
+  /** Time to receive a whole request, headers and body (default 10 s); slower clients get 408. */
+  readonly requestTimeoutMs?: number;
 }
+
+/** The `code` of an HTTP error body, from its status unless the error names a more precise one. */
+const statusCodes: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'TOO_MANY_REQUESTS',
+  500: 'INTERNAL',
+  503: 'NOT_AVAILABLE',
+};
 
 class HttpError extends Error {
   readonly status: number;
-  constructor(status: number, message: string) {
+  readonly code: string;
+  constructor(status: number, message: string, code?: string) {
     super(message);
     this.status = status;
+    this.code = code ?? statusCodes[status] ?? 'ERROR';
   }
+}
+
+/** Media types a POST body may have: JSON, or NDJSON for records. */
+const jsonTypes = new Set(['application/json', 'application/x-ndjson', 'application/ndjson']);
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Query parameters decoded strictly: invalid percent-encoding or UTF-8 is an error, not U+FFFD. */
+function strictParams(search: string): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const pair of search.replace(/^\?/, '').split('&')) {
+    if (pair === '') continue;
+    const at = pair.indexOf('=');
+    const decode = (text: string) => {
+      try {
+        return decodeURIComponent(text.replaceAll('+', ' '));
+      } catch {
+        throw new HttpError(400, `query parameter ${JSON.stringify(pair)} is not valid percent-encoded UTF-8`);
+      }
+    };
+    const name = decode(at === -1 ? pair : pair.slice(0, at));
+    if (!params.has(name)) params.set(name, decode(at === -1 ? '' : pair.slice(at + 1)));
+  }
+  return params;
 }
 
 /** JSON with byte arrays as base64 strings. */
@@ -69,6 +145,10 @@ export class AppHttpServer {
   readonly #server: Server;
   readonly #registry = new Registry();
   readonly #routes: readonly HttpRoute[];
+  readonly #token: Buffer | undefined;
+  readonly #allowedHosts: Set<string>;
+  #writesOpen = false;
+  #refreshMetrics: () => Promise<void> = async () => {};
   #inFlightIngest = 0;
   /** When each request arrived (for the Server-Timing header and the duration histogram). */
   readonly #arrived = new WeakMap<ServerResponse, { at: number; route: string }>();
@@ -79,6 +159,9 @@ export class AppHttpServer {
     this.#log = log;
     this.#options = options;
     this.#routes = typeof options.routes === 'function' ? options.routes(app) : (options.routes ?? []);
+    const token = options.token ?? process.env['TRIBUTARY_HTTP_TOKEN'];
+    this.#token = token === undefined || token === '' ? undefined : digest(token);
+    this.#allowedHosts = new Set([hostname(), options.host ?? '', ...(options.allowedHosts ?? [])].map((h) => h.toLowerCase()).filter((h) => h !== ''));
     this.#durations = new Histogram({
       name: 'tributary_http_request_duration_seconds',
       help: 'Time from a request\'s arrival to its response, per route and status',
@@ -86,14 +169,26 @@ export class AppHttpServer {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.#registry],
     });
-    this.#server = createServer((req, res) => {
-      this.#arrived.set(res, { at: performance.now(), route: 'unmatched' });
-      this.#handle(req, res).catch((error: unknown) => {
-        // A store that is not queryable yet (restoring, rebalancing): retry later.
-        const status = error instanceof HttpError ? error.status : error instanceof StreamsError && error.canRetry ? 503 : 500;
-        this.#send(res, status, { error: describeCause(error) });
-      });
-    });
+    const requestTimeout = options.requestTimeoutMs ?? 10_000;
+    // Node answers 408 and closes a connection whose request (headers and body) takes longer than
+    // requestTimeout, checked every connectionsCheckingInterval: slow-body clients cannot hold the
+    // ingest slots.
+    this.#server = createServer(
+      { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.min(1000, requestTimeout) },
+      (req, res) => {
+        this.#arrived.set(res, { at: performance.now(), route: 'unmatched' });
+        this.#handle(req, res).catch((error: unknown) => {
+          if (error instanceof HttpError) {
+            if (error.status === 401) res.setHeader('www-authenticate', 'Bearer');
+            return this.#send(res, error.status, { error: error.message, code: error.code });
+          }
+          // A store that is not queryable yet (restoring, rebalancing): retry later.
+          if (error instanceof StreamsError && error.canRetry) return this.#send(res, 503, { error: describeCause(error), code: error.code });
+          console.warn(`[tributary] HTTP ${req.method} ${req.url}: ${describeCause(error)}`);
+          this.#send(res, 500, { error: 'internal error; the server log has the details', code: 'INTERNAL' });
+        });
+      },
+    );
     this.#registerMetrics();
   }
 
@@ -102,7 +197,9 @@ export class AppHttpServer {
       this.#server.once('error', reject);
       this.#server.listen(this.#options.port, this.#options.host ?? '127.0.0.1', () => resolve());
     });
-    return this.#server.address() as AddressInfo;
+    const address = this.#server.address() as AddressInfo;
+    this.#writesOpen = this.#token !== undefined || isLoopback(address.address) || this.#options.exposeWrites === true;
+    return address;
   }
 
   async close(): Promise<void> {
@@ -112,6 +209,8 @@ export class AppHttpServer {
 
   #send(res: ServerResponse, status: number, body: unknown, contentType: string = 'application/json'): void {
     if (res.headersSent) return;
+    // Every error body names a code (query results from the stream threads carry only { error }).
+    if (status >= 400 && typeof body === 'object' && body !== null && 'error' in body && !('code' in body)) body = { ...body, code: statusCodes[status] ?? 'ERROR' };
     const text = contentType === 'application/json' ? toJson(body) : String(body);
     const arrived = this.#arrived.get(res);
     const ms = arrived === undefined ? 0 : performance.now() - arrived.at;
@@ -136,12 +235,13 @@ export class AppHttpServer {
       }
     });
     const method = req.method ?? 'GET';
+    this.#checkAccess(req, method, parts);
     if (parts[0] === 'health' || parts[0] === 'metrics' || parts[0] === 'stores' || parts[0] === 'topics') this.#label(res, `/${parts[0]}`);
     for (const route of this.#routes) {
       const match = route.method === method ? url.pathname.match(route.path) : null;
       if (match === null) continue;
       this.#label(res, route.name ?? route.path.source);
-      const result = await route.handle(match, { url, body: () => this.#body(req) });
+      const result = await route.handle(match, { url, body: () => this.#body(req, res) });
       return this.#send(res, result.status, result.body, result.contentType);
     }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'health') {
@@ -149,14 +249,17 @@ export class AppHttpServer {
       return this.#send(res, state === 'RUNNING' ? 200 : 503, { state, applicationId: this.#app.applicationId });
     }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'metrics') {
+      // The threads' counters as of this scrape, read before the gauges collect them.
+      await this.#refreshMetrics();
       return this.#send(res, 200, await this.#registry.metrics(), this.#registry.contentType);
     }
-    if (method === 'GET' && parts[0] === 'stores') return this.#stores(res, parts.slice(1), url.searchParams);
+    if (method === 'GET' && parts[0] === 'stores') return this.#stores(res, parts.slice(1), strictParams(url.search));
     if (method === 'POST' && parts.length === 2 && parts[0] === 'internal' && parts[1] === 'query') {
       // A query forwarded by another process of the application: answered here or not at all.
       let request: { store?: unknown; partition?: unknown; query?: unknown };
+      const body = await this.#body(req, res);
       try {
-        request = JSON.parse(await this.#body(req)) as typeof request;
+        request = JSON.parse(body) as typeof request;
       } catch {
         throw new HttpError(400, 'body must be JSON: { "store", "partition", "query" }');
       }
@@ -171,14 +274,68 @@ export class AppHttpServer {
     }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'topics') return this.#topics(res);
     if (parts[0] === 'topics' && parts.length === 3 && parts[2] === 'records') {
-      if (method === 'GET') return this.#read(res, parts[1]!, url.searchParams);
+      if (method === 'GET') return this.#read(res, parts[1]!, strictParams(url.search));
       if (method !== 'POST') throw new HttpError(405, 'use POST to add records, GET to read them');
       return this.#ingest(req, res, parts[1]!);
     }
     throw new HttpError(404, `no route for ${method} ${url.pathname}`);
   }
 
-  async #stores(res: ServerResponse, parts: string[], query: URLSearchParams): Promise<void> {
+  /**
+   * Who may call: the token when there is one (all but /health); else a Host naming this machine.
+   * Always: no cross-site Origin, JSON bodies for POST, records only where writes are open.
+   */
+  #checkAccess(req: IncomingMessage, method: string, parts: readonly string[]): void {
+    const health = method === 'GET' && parts.length === 1 && parts[0] === 'health';
+    if (this.#token !== undefined) {
+      const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      if (!health && (given === undefined || !timingSafeEqual(digest(given.trim()), this.#token))) {
+        throw new HttpError(401, 'this server needs "Authorization: Bearer <token>" (the token the application was started with)');
+      }
+    } else if (!this.#hostAllowed(req.headers.host)) {
+      throw new HttpError(403, `Host ${JSON.stringify(req.headers.host ?? '')} is not a name of this server; add it to http.allowedHosts`, 'HOST_NOT_ALLOWED');
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.#originAllowed(origin, req.headers.host)) {
+      throw new HttpError(403, `requests from web pages at ${origin} are not allowed; add the origin to http.allowedOrigins`, 'ORIGIN_NOT_ALLOWED');
+    }
+    if (method === 'POST') {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (!jsonTypes.has(type)) throw new HttpError(415, `POST bodies must be JSON: send content-type application/json (or application/x-ndjson for records), got ${JSON.stringify(type)}`);
+      if (parts[0] === 'topics' && !this.#writesOpen) {
+        throw new HttpError(
+          403,
+          'this server listens beyond loopback without a token, so it does not take records: set http.token (or TRIBUTARY_HTTP_TOKEN), or http.exposeWrites: true',
+          'WRITES_NOT_EXPOSED',
+        );
+      }
+    }
+  }
+
+  #hostAllowed(host: string | undefined): boolean {
+    if (host === undefined) return false;
+    let name: string;
+    try {
+      name = new URL(`http://${host}`).hostname.toLowerCase().replace(/\.$/, '');
+    } catch {
+      return false;
+    }
+    // An address cannot be rebound to another machine; only names can.
+    if (isIP(name.replace(/^\[(.*)\]$/, '$1')) !== 0) return true;
+    return name === 'localhost' || name.endsWith('.localhost') || this.#allowedHosts.has(name) || this.#allowedHosts.has('*');
+  }
+
+  #originAllowed(origin: string, host: string | undefined): boolean {
+    if (this.#options.allowedOrigins?.includes(origin)) return true;
+    try {
+      const url = new URL(origin);
+      return url.protocol === 'http:' && url.host === host; // the server's own pages
+    } catch {
+      return false; // includes "null" (sandboxed frames, file: pages)
+    }
+  }
+
+  async #stores(res: ServerResponse, parts: string[], query: Map<string, string>): Promise<void> {
     if (parts.length === 0) {
       return this.#send(
         res,
@@ -191,7 +348,7 @@ export class AppHttpServer {
     if (info === undefined) throw new HttpError(404, `no store named "${store}"`);
     const number = (name: string, fallback: number) => {
       const raw = query.get(name);
-      if (raw === null || raw === '') return fallback;
+      if (raw === undefined || raw === '') return fallback;
       const n = Number(raw);
       if (!Number.isFinite(n)) throw new HttpError(400, `query parameter ${name} must be a number of milliseconds, got ${JSON.stringify(raw)}`);
       return n;
@@ -204,16 +361,25 @@ export class AppHttpServer {
     else if (what === 'range' && parts.length === 2) {
       const from = query.get('from');
       const to = query.get('to');
-      q = { type: 'range', ...(from !== null && { from }), ...(to !== null && { to }) };
+      const cursor = query.get('cursor');
+      if (cursor !== undefined && !/^(?:[0-9a-f]{2})+$/.test(cursor)) throw new HttpError(400, 'cursor must be the "next" of an earlier page');
+      const limit = query.get('limit') ?? '1000';
+      if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 10_000) throw new HttpError(400, `limit must be an integer from 1 to 10000, got ${JSON.stringify(limit)}`);
+      q = { type: 'range', ...(from !== undefined && { from }), ...(to !== undefined && { to }), ...(cursor !== undefined && { after: cursor }), limit: Number(limit) + 1 };
     } else {
       throw new HttpError(404, 'use /stores/{store}/keys/{key}, /range, /windows/{key} or /sessions/{key}');
     }
     if (this.#app.state !== 'RUNNING') throw new HttpError(503, `store "${store}" is not queryable yet (state ${this.#app.state})`);
     if (q.type === 'range') {
+      // Each partition gives its first limit + 1 rows past the cursor; merged in key order, the
+      // first `limit` are the page and a row beyond them means there is a next page.
       const results = await Promise.all(Array.from({ length: info.partitions }, (_, p) => this.#app.query(store!, p, q)));
       const bad = results.find((r) => r.status !== 200);
       if (bad !== undefined) return this.#send(res, bad.status, bad.body);
-      return this.#send(res, 200, results.flatMap((r) => r.body as unknown[]));
+      const limit = q.limit! - 1;
+      const rows = results.flatMap((r) => r.body as { key: unknown; value: unknown; cursor: string }[]).sort((a, b) => (a.cursor < b.cursor ? -1 : a.cursor > b.cursor ? 1 : 0));
+      const page = rows.slice(0, limit);
+      return this.#send(res, 200, { rows: page.map((r) => ({ key: r.key, value: r.value })), next: rows.length > limit ? page.at(-1)!.cursor : null });
     }
     // ?stale=true: a standby copy may answer when the active task cannot (Kafka Streams' enableStaleStores).
     const result = await this.#app.queryKey(store!, q, { stale: query.get('stale') === 'true' });
@@ -233,10 +399,10 @@ export class AppHttpServer {
   }
 
   /** Reads records of a topic, decoded with the app's serdes when it reads or writes the topic. */
-  async #read(res: ServerResponse, topic: string, query: URLSearchParams): Promise<void> {
+  async #read(res: ServerResponse, topic: string, query: Map<string, string>): Promise<void> {
     const int = (name: string, fallback: number, max: number) => {
       const raw = query.get(name);
-      if (raw === null || raw === '') return fallback;
+      if (raw === undefined || raw === '') return fallback;
       const n = Number(raw);
       if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new HttpError(400, `${name} must be an integer from 0 to ${max}, got ${JSON.stringify(raw)}`);
       return n;
@@ -275,7 +441,7 @@ export class AppHttpServer {
     }
     this.#inFlightIngest++;
     try {
-      const text = await this.#body(req);
+      const text = await this.#body(req, res);
       const rows = parseRecords(text);
       const partitions = (await this.#log.topics()).get(topic)?.partitions;
       if (partitions === undefined) throw new HttpError(404, `topic "${topic}" does not exist`);
@@ -312,22 +478,42 @@ export class AppHttpServer {
     }
   }
 
-  #body(req: IncomingMessage): Promise<string> {
+  /**
+   * The request body as strict UTF-8. Over the limit: 413 at once, the rest of the body read and
+   * dropped (so the client sees the answer rather than a reset), up to the request timeout.
+   */
+  #body(req: IncomingMessage, res: ServerResponse): Promise<string> {
     const max = this.#options.maxBodyBytes ?? 16 * 1024 * 1024;
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
+      let over = false;
       req.on('data', (chunk: Buffer) => {
+        if (over) return;
         size += chunk.byteLength;
         if (size > max) {
+          over = true;
+          chunks.length = 0;
+          res.setHeader('connection', 'close');
           reject(new HttpError(413, `request body over ${max} bytes; send smaller batches`));
-          req.destroy();
           return;
         }
         chunks.push(chunk);
       });
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      req.on('error', reject);
+      req.on('end', () => {
+        if (over) return;
+        try {
+          resolve(strictUtf8.decode(Buffer.concat(chunks)));
+        } catch {
+          reject(new HttpError(400, 'request body is not valid UTF-8'));
+        }
+      });
+      // A client that goes away (or the request timeout closing it) ends the wait.
+      const gone = () => reject(new HttpError(408, 'the request body did not arrive (connection closed or request timeout)'));
+      req.on('close', () => {
+        if (!req.complete) gone();
+      });
+      req.on('error', gone);
     });
   }
 
@@ -335,7 +521,7 @@ export class AppHttpServer {
     const r = this.#registry;
     collectDefaultMetrics({ register: r });
     let snapshot: Awaited<ReturnType<StreamsApp['metrics']>> | undefined;
-    const refresh = async () => {
+    this.#refreshMetrics = async () => {
       snapshot = this.#app.state === 'RUNNING' ? await this.#app.metrics() : undefined;
     };
     const labels = ['task'];
@@ -344,8 +530,7 @@ export class AppHttpServer {
       help: 'Records read per task',
       labelNames: labels,
       registers: [r],
-      async collect() {
-        await refresh();
+      collect() {
         this.reset();
         for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.recordsIn);
       },

@@ -74,7 +74,11 @@ export type ToThread =
 
 export type StoreQuery =
   | { readonly type: 'key'; readonly key: string }
-  | { readonly type: 'range'; readonly from?: string; readonly to?: string }
+  /**
+   * Rows from `from` to `to`. With `limit`, at most that many, each with its `cursor` (the key's
+   * bytes in hex, so cursors sort like keys); `after` resumes past the row with that cursor.
+   */
+  | { readonly type: 'range'; readonly from?: string; readonly to?: string; readonly after?: string; readonly limit?: number }
   | { readonly type: 'windows'; readonly key: string; readonly from: number; readonly to: number }
   | { readonly type: 'sessions'; readonly key: string };
 

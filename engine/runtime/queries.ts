@@ -57,7 +57,10 @@ export function validateQuery(query: unknown): { ok: true; query: StoreQuery } |
     case 'sessions':
       return isString(q['key']) ? { ok: true, query: q as unknown as StoreQuery } : { ok: false, error: `a "${String(q['type'])}" query needs "key" as a string` };
     case 'range':
-      return optionalString(q['from']) && optionalString(q['to']) ? { ok: true, query: q as unknown as StoreQuery } : { ok: false, error: 'a "range" query takes "from" and "to" as strings' };
+      if (!optionalString(q['from']) || !optionalString(q['to'])) return { ok: false, error: 'a "range" query takes "from" and "to" as strings' };
+      if (q['after'] !== undefined && !(typeof q['after'] === 'string' && /^(?:[0-9a-f]{2})+$/.test(q['after']))) return { ok: false, error: '"after" must be a cursor from an earlier page' };
+      if (q['limit'] !== undefined && !(Number.isSafeInteger(q['limit']) && (q['limit'] as number) > 0)) return { ok: false, error: '"limit" must be a positive integer' };
+      return { ok: true, query: q as unknown as StoreQuery };
     case 'windows':
       return isString(q['key']) && isTime(q['from']) && isTime(q['to'])
         ? { ok: true, query: q as unknown as StoreQuery }
@@ -82,7 +85,21 @@ export function runQuery(store: AnyStore, keySerde: Serde<unknown>, query: Store
       const from = query.from === undefined ? undefined : key(query.from);
       const to = query.to === undefined ? undefined : key(query.to);
       if (from?.ok === false || to?.ok === false) return { status: 400, body: { error: 'a range bound cannot be decoded with the key serde' } };
-      return { status: 200, body: store.range(from?.key, to?.key) };
+      if (query.limit === undefined) return { status: 200, body: store.range(from?.key, to?.key) };
+      // A page: rows after the cursor (the last row of the previous page, exclusive).
+      let lower = from?.key;
+      if (query.after !== undefined) {
+        try {
+          lower = keySerde.deserialize(Buffer.from(query.after, 'hex'), 'query');
+        } catch {
+          return { status: 400, body: { error: 'the cursor does not decode with the store\'s key serde; it must come from an earlier page of this store' } };
+        }
+      }
+      const rows = store
+        .range(lower, to?.key, query.after === undefined ? query.limit : query.limit + 1)
+        .map((row) => ({ key: row.key, value: row.value, cursor: Buffer.from(keySerde.serialize(row.key, 'query')).toString('hex') }))
+        .filter((row) => query.after === undefined || row.cursor > query.after);
+      return { status: 200, body: rows.slice(0, query.limit) };
     }
     case 'windows': {
       if (store.kind !== 'window') return { status: 400, body: { error: `store "${store.name}" is a ${store.kind} store, not a window store` } };

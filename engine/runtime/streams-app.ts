@@ -707,10 +707,12 @@ export class StreamsApp {
   }
 
   async #forward(endpoint: string, store: string, partition: number, query: StoreQuery, stale: boolean): Promise<QueryResult> {
+    // The processes of an application share the HTTP token (README, "Security").
+    const token = this.#options.http?.token ?? process.env['TRIBUTARY_HTTP_TOKEN'];
     try {
       const res = await fetch(`http://${endpoint}/internal/query`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(token !== undefined && token !== '' && { authorization: `Bearer ${token}` }) },
         body: JSON.stringify({ store, partition, query, stale }),
         signal: AbortSignal.timeout(10_000),
       });

@@ -2,7 +2,7 @@ import type { Serde } from '../serde.ts';
 import type { Windowed } from '../record.ts';
 import { StreamsError } from '../errors.ts';
 import { latin1WithUint64s } from '../internals/bytes.ts';
-import { deleteVia, putIfAbsentVia } from './store.ts';
+import { deleteVia, firstAtLeast, putIfAbsentVia } from './store.ts';
 import type {
   AnyStore,
   KeyValue,
@@ -202,13 +202,13 @@ export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> impleme
     return deleteVia(this, key);
   }
 
-  range(from?: K, to?: K): KeyValue<K, V>[] {
+  range(from?: K, to?: K, limit = Number.POSITIVE_INFINITY): KeyValue<K, V>[] {
     this.check();
-    const lo = from === undefined ? undefined : this.id(from);
     const hi = to === undefined ? undefined : this.id(to);
+    const keys = this.#keys();
     const out: KeyValue<K, V>[] = [];
-    for (const id of this.#keys()) {
-      if (lo !== undefined && id < lo) continue;
+    for (let i = from === undefined ? 0 : firstAtLeast(keys, this.id(from)); i < keys.length && out.length < limit; i++) {
+      const id = keys[i]!;
       if (hi !== undefined && id > hi) break;
       out.push({ key: this.decodeKey(id), value: this.decode(this.#rows.get(id)!.value) });
     }

@@ -8,7 +8,7 @@
  */
 import { StreamsError } from '../errors.ts';
 import type { Serde } from '../serde.ts';
-import { deleteVia, putIfAbsentVia, type KeyValue, type KeyValueStore, type ValueAndTimestamp } from './store.ts';
+import { deleteVia, firstAtLeast, putIfAbsentVia, type KeyValue, type KeyValueStore, type ValueAndTimestamp } from './store.ts';
 import type { RestorableStore, StoreContext } from './in-memory.ts';
 import type { LocalStateDb } from './local-state.ts';
 
@@ -173,14 +173,13 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     return deleteVia(this, key);
   }
 
-  range(from?: K, to?: K): KeyValue<K, V>[] {
+  range(from?: K, to?: K, limit = Number.POSITIVE_INFINITY): KeyValue<K, V>[] {
     this.#check();
-    const lo = from === undefined ? undefined : this.#id(from);
     const hi = to === undefined ? undefined : this.#id(to);
-    this.#sorted ??= [...this.#keys].sort();
+    const keys = (this.#sorted ??= [...this.#keys].sort());
     const out: KeyValue<K, V>[] = [];
-    for (const id of this.#sorted) {
-      if (lo !== undefined && id < lo) continue;
+    for (let i = from === undefined ? 0 : firstAtLeast(keys, this.#id(from)); i < keys.length && out.length < limit; i++) {
+      const id = keys[i]!;
       if (hi !== undefined && id > hi) break;
       const row = this.#row(id);
       if (row !== undefined) out.push({ key: this.#keySerde.deserialize(bytesOf(id), this.name), value: this.#valueSerde.deserialize(row.value, this.name) });

@@ -26,8 +26,11 @@ export interface ValueAndTimestamp<V> {
 
 export interface ReadOnlyKeyValueStore<K, V> {
   get(key: K): V | undefined;
-  /** Entries with `from <= key <= to` in serialized key order; either bound may be omitted. */
-  range(from?: K, to?: K): KeyValue<K, V>[];
+  /**
+   * Entries with `from <= key <= to` in serialized key order; either bound may be omitted.
+   * With `limit`, the first `limit` of them.
+   */
+  range(from?: K, to?: K, limit?: number): KeyValue<K, V>[];
   all(): KeyValue<K, V>[];
   approximateNumEntries(): number;
 }
@@ -133,6 +136,18 @@ export function putIfAbsentVia<K, V>(store: Pick<KeyValueStore<K, V>, 'get' | 'p
   const existing = store.get(key);
   if (existing === undefined) store.put(key, value, timestamp);
   return existing;
+}
+
+/** Index of the first of the sorted `ids` that is `>= id` (binary search). */
+export function firstAtLeast(ids: readonly string[], id: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid]! < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export function deleteVia<K, V>(store: Pick<KeyValueStore<K, V>, 'get' | 'put'>, key: K): V | undefined {

@@ -92,9 +92,9 @@ test('the personalization apps serve features, sessions, profiles, items, trendi
     assert.deepEqual([coldRecs.coldStart, coldRecs.items.length, coldRecs.items[0]!.reason], [true, 2, 'popular']);
     assert.equal((await get('/users/nobody/session')).body.session, null);
 
-    const batch = await fetch(`${base}/users/features`, { method: 'POST', body: JSON.stringify({ ids: ['u1', 'u2', 'nobody'] }) });
+    const batch = await fetch(`${base}/users/features`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ids: ['u1', 'u2', 'nobody'] }) });
     assert.deepEqual(((await batch.json()) as { users: { coldStart: boolean }[] }).users.map((u) => u.coldStart), [false, false, true]);
-    assert.equal((await fetch(`${base}/users/features`, { method: 'POST', body: 'nope' })).status, 400);
+    assert.equal((await fetch(`${base}/users/features`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'nope' })).status, 400);
     assert.equal((await get('/recommendations/u1?k=0')).status, 400);
     assert.match(await (await fetch(`${base}/`)).text(), /Tributary: live personalization/);
 

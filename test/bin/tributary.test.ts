@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 const cli = fileURLToPath(new URL('../../bin/tributary.ts', import.meta.url));
 const fixture = fileURLToPath(new URL('../engine/runtime/fixtures/word-count.ts', import.meta.url));
 
-function tributary(args: string[], input?: string): string {
-  return execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8', ...(input !== undefined && { input }) });
+function tributary(args: string[], input?: string | Buffer, env: Record<string, string> = {}): string {
+  return execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], ...(input !== undefined && { input }) });
 }
 
 test('the CLI creates topics, produces from a file and stdin, and consumes from an offset with a limit', () => {
@@ -31,17 +31,23 @@ test('the CLI creates topics, produces from a file and stdin, and consumes from 
     // Bad input: a clear message and exit code 2.
     assert.throws(() => tributary(['produce', 'nope', ...d], '{"key":"x","value":1}\n'), /topic "nope" does not exist/);
     assert.throws(() => tributary(['produce', 'events', ...d], '{"key":"x", oops}\n'), /line 1 is not valid JSON/);
+    // Bytes that are not UTF-8 are refused, not turned into U+FFFD (two different keys would merge).
+    assert.throws(() => tributary(['produce', 'events', ...d], Buffer.from([0x7b, 0x22, 0x6b, 0x65, 0x79, 0x22, 0x3a, 0x22, 0x41, 0xff, 0x22, 0x7d])), /stdin is not valid UTF-8/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('tributary run serves a topology module; produce and consume go through its HTTP port; SIGTERM stops it cleanly', async () => {
+test('tributary run serves a topology module; produce and consume go through its HTTP port with the token; SIGTERM stops it cleanly', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-cli-run-'));
   const d = ['--data-dir', dir];
   tributary(['topics', 'create', 'sentences', '--partitions', '2', ...d]);
   tributary(['topics', 'create', 'word-counts', '--partitions', '2', ...d]);
-  const child = spawn(process.execPath, [cli, 'run', fixture, '--application-id', 'wc', '--port', '0', '--threads', '1', ...d], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const token = { TRIBUTARY_HTTP_TOKEN: 'cli-token' };
+  const child = spawn(process.execPath, [cli, 'run', fixture, '--application-id', 'wc', '--port', '0', '--threads', '1', ...d], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...token },
+  });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
@@ -54,12 +60,17 @@ test('tributary run serves a topology module; produce and consume go through its
     });
     // The log is locked by the running app: direct access is refused with a clear message.
     assert.throws(() => tributary(['topics', ...d]), /LOG_LOCKED/);
-    tributary(['produce', 'sentences', '--url', url], '{"key":"s","value":"hello hello world","timestamp":1}\n');
+    // Without the token: refused with the code, no stack trace.
+    assert.throws(
+      () => tributary(['produce', 'sentences', '--url', url], '{"key":"s","value":"intruder","timestamp":1}\n'),
+      (error: { status: number; stderr: string }) => error.status === 2 && /401 .*\(UNAUTHORIZED\)/.test(error.stderr) && !/\n\s+at /.test(error.stderr),
+    );
+    tributary(['produce', 'sentences', '--url', url], '{"key":"s","value":"hello hello world","timestamp":1}\n', token);
     const deadline = Date.now() + 15_000;
     let records: { key: string; value: number }[] = [];
     while (Date.now() < deadline) {
       records = [0, 1].flatMap((p) =>
-        tributary(['consume', 'word-counts', '--partition', String(p), '--url', url]).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)),
+        tributary(['consume', 'word-counts', '--partition', String(p), '--url', url], undefined, token).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)),
       );
       if (records.length === 3) break;
       await new Promise((r) => setTimeout(r, 50));

@@ -81,7 +81,10 @@ test('three processes split the tasks; one is SIGKILLed mid-stream and one joins
     WC_INPUT: unique('scale-in'),
     WC_OUTPUT: unique('scale-out'),
     APP_ID: unique('scale-app'),
+    // The processes guard their HTTP with a token and send it when they forward queries to each other.
+    TRIBUTARY_HTTP_TOKEN: 'scale-token',
   };
+  const auth = { headers: { authorization: 'Bearer scale-token' } };
   const children: Child[] = [];
   try {
     await log.createTopic(env.WC_INPUT, { partitions: PARTITIONS, cleanupPolicy: 'delete' });
@@ -125,7 +128,7 @@ test('three processes split the tasks; one is SIGKILLed mid-stream and one joins
     const ask = async (c: Child, word: string) => {
       const until = Date.now() + 30_000;
       for (;;) {
-        const res = await fetch(`http://127.0.0.1:${c.port}/stores/counts/keys/${word}`);
+        const res = await fetch(`http://127.0.0.1:${c.port}/stores/counts/keys/${word}`, auth);
         if (res.status !== 503 || Date.now() > until) return { status: res.status, body: (await res.json()) as { value?: number } };
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -139,10 +142,11 @@ test('three processes split the tasks; one is SIGKILLed mid-stream and one joins
     }
     // /stores shows who hosts each partition: every partition has a host, and the hosts are the live processes.
     // a went through the rebalances (b, c joining; b's death; d joining) and reports them.
-    const metrics = await (await fetch(`http://127.0.0.1:${live[0]!.port}/metrics`)).text();
+    assert.equal((await fetch(`http://127.0.0.1:${live[0]!.port}/stores/counts/keys/${WORDS[0]}`)).status, 401, 'no token, no answer');
+    const metrics = await (await fetch(`http://127.0.0.1:${live[0]!.port}/metrics`, auth)).text();
     assert.ok(Number(/^tributary_rebalances_total (\d+)/m.exec(metrics)?.[1] ?? 0) >= 2, 'rebalances counted');
     await ask(live[0]!, WORDS[0]!);
-    const stores = (await (await fetch(`http://127.0.0.1:${live[0]!.port}/stores`)).json()) as { name: string; hosts: { partition: number; host: string | null }[] }[];
+    const stores = (await (await fetch(`http://127.0.0.1:${live[0]!.port}/stores`, auth)).json()) as { name: string; hosts: { partition: number; host: string | null }[] }[];
     const hosts = stores.find((s) => s.name === 'counts')!.hosts;
     assert.equal(hosts.length, PARTITIONS);
     const livePorts = new Set(live.map((c) => String(c.port)));

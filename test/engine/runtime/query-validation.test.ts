@@ -24,7 +24,7 @@ test('malformed queries get a 400 with a reason and leave the app running and co
     await app.start();
     const base = `http://127.0.0.1:${app.httpAddress!.port}`;
     const internal = async (query: unknown) => {
-      const res = await fetch(`${base}/internal/query`, { method: 'POST', body: JSON.stringify({ store: 'counts', partition: 0, query }) });
+      const res = await fetch(`${base}/internal/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ store: 'counts', partition: 0, query }) });
       return { status: res.status, body: (await res.json()) as { error?: string } };
     };
     for (const query of [{ type: 'key', key: 1 }, { type: 'range', from: 7 }, { type: 'windows', key: 'a', from: 'x', to: 1 }, { type: 'nope' }, null, 'key']) {
@@ -34,7 +34,7 @@ test('malformed queries get a 400 with a reason and leave the app running and co
       assert.doesNotMatch(answer.body.error!, /TypeError/);
     }
     // The thread is still there: the app runs and counts.
-    const res = await fetch(`${base}/topics/sentences/records`, { method: 'POST', body: JSON.stringify([{ key: 's', value: 'cat cat' }]) });
+    const res = await fetch(`${base}/topics/sentences/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ key: 's', value: 'cat cat' }]) });
     assert.equal(res.status, 200);
     const deadline = Date.now() + 15_000;
     for (;;) {

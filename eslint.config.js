@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', 'data/**', '.cache/**', 'vendor/**'] },
+  { ignores: ['node_modules/**', 'dist/**', '.data/**', 'data/**', '.cache/**', 'vendor/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -17,18 +17,8 @@ import { Bench } from 'tinybench';
 import { decodeRecords, encodeRecords } from '../connectors/embedded/wal-format.ts';
 import { LocalStateDb } from '../engine/state/local-state.ts';
 import { PersistentKeyValueStore } from '../engine/state/persistent.ts';
-import {
-  Serdes,
-  Stores,
-  TopologyTestDriver,
-  createInMemoryStore,
-  type KeyValueStore,
-  type LogRecord,
-  type Serde,
-  type SessionStore,
-  type Topology,
-  type WindowStore,
-} from '../index.ts';
+import { Serdes, Stores, TopologyTestDriver, type KeyValueStore, type LogRecord, type Serde, type SessionStore, type Topology, type WindowStore } from '../index.ts';
+import { createInMemoryStore } from '../engine/state/in-memory.ts';
 import { keyIdOf, keyString, machine, parseCount, si, sourceVersion, timestampForFile, valueString } from './common.ts';
 import { INPUT_TOPIC, OUTPUT_TOPICS, countByKey, mapFilter, windowedCount, windowedCountOnClose } from './topologies.ts';
 

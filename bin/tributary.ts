@@ -18,7 +18,8 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EmbeddedLog } from '../connectors/embedded/index.ts';
-import { Serdes, StreamsApp, StreamsError, partitionForKey, parseRecords, type LogRecord, type Serde } from '../index.ts';
+import { Serdes, StreamsApp, StreamsError, partitionForKey, type LogRecord, type Serde } from '../index.ts';
+import { parseRecords } from '../engine/runtime/http-server.ts';
 
 const usage = `usage:
   tributary topics [--data-dir DIR | --url URL]

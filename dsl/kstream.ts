@@ -9,6 +9,7 @@ import {
 } from '../engine/index.ts';
 import type { Grouped, Joined, Named, Produced, Repartitioned, StatefulOptions, StreamJoined } from './options.ts';
 import { type JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from './windows.ts';
+import { addBranches, groupedInput, handleOf, internal, repartitionedIfNeeded } from './internals/symbols.ts';
 import { type BuilderState, fallbackSerde, materializedOf } from './internals/builder-state.ts';
 import {
   BranchProcessor,
@@ -53,19 +54,18 @@ export interface StreamHandle<K, V> {
 export class KStream<K, V> {
   readonly #h: StreamHandle<K, V>;
 
-  /** @internal use StreamsBuilder.stream() */
-  constructor(handle: StreamHandle<K, V>) {
+  /** Use StreamsBuilder.stream() and the operators. */
+  constructor(_: typeof internal, handle: StreamHandle<K, V>) {
     this.#h = handle;
     Object.freeze(this);
   }
 
-  /** @internal */
-  get handle(): StreamHandle<K, V> {
+  get [handleOf](): StreamHandle<K, V> {
     return this.#h;
   }
 
   #next<K2, V2>(node: string, changes: Partial<StreamHandle<K2, V2>>): KStream<K2, V2> {
-    return new KStream<K2, V2>({ ...(this.#h as unknown as StreamHandle<K2, V2>), node, ...changes });
+    return new KStream<K2, V2>(internal, { ...(this.#h as unknown as StreamHandle<K2, V2>), node, ...changes });
   }
 
   #add(prefix: string, named: Named | undefined, supplier: ProcessorSupplier<unknown, unknown, unknown, unknown>): string {
@@ -141,11 +141,11 @@ export class KStream<K, V> {
    * branches['by-type-clicks'].to('clicks');
    */
   split(named?: Named): BranchedKStream<K, V> {
-    return new BranchedKStream(this, named?.name ?? this.#h.state.name('KSTREAM-BRANCH', [this.#h.node], undefined) + '-', []);
+    return new BranchedKStream(internal, this, named?.name ?? this.#h.state.name('KSTREAM-BRANCH', [this.#h.node], undefined) + '-', []);
   }
 
-  /** @internal builds the branch node of a split. */
-  addBranches(
+  /** Builds the branch nodes of a split. */
+  [addBranches](
     prefix: string,
     branches: readonly { predicate: (key: K, value: V) => boolean; name: string }[],
     defaultName: string | undefined,
@@ -219,12 +219,12 @@ export class KStream<K, V> {
       sources: source.sources,
       windowCloseMs: undefined,
     };
-    return new KTable(handle);
+    return new KTable(internal, handle);
   }
 
   /** Groups by the current key; repartitions first if an upstream operator changed the key. */
   groupByKey(grouped: Grouped<K, V> = {}): KGroupedStream<K, V> {
-    return new KGroupedStream<K, V>(this, grouped);
+    return new KGroupedStream<K, V>(internal, this, grouped);
   }
 
   /** Groups by a new key: `selectKey(selector).groupByKey(grouped)`. */
@@ -233,8 +233,7 @@ export class KStream<K, V> {
     return this.selectKey(selector, named).groupByKey(grouped);
   }
 
-  /** @internal this stream's handle, repartitioned if its key changed. */
-  repartitionedIfNeeded(prefix: string, name: string | undefined, serdes: { key?: Serde<K>; value?: Serde<V> }): StreamHandle<K, V> {
+  [repartitionedIfNeeded](prefix: string, name: string | undefined, serdes: { key?: Serde<K>; value?: Serde<V> }): StreamHandle<K, V> {
     return this.#h.keyChanged ? this.#repartitioned(prefix, name, serdes) : this.#h;
   }
 
@@ -269,8 +268,8 @@ export class KStream<K, V> {
       throw new TopologyError('INVALID_WINDOW', 'a stream-stream join needs JoinWindows', options.name);
     }
     const kind = rightOuter ? 'OUTER' : leftOuter ? 'LEFT' : 'INNER';
-    const left = this.repartitionedIfNeeded(`KSTREAM-${kind}JOIN-LEFT`, undefined, { ...(options.key && { key: options.key }), ...(options.value && { value: options.value }) });
-    const right = other.repartitionedIfNeeded(`KSTREAM-${kind}JOIN-RIGHT`, undefined, { ...(options.key && { key: options.key }), ...(options.otherValue && { value: options.otherValue }) });
+    const left = this[repartitionedIfNeeded](`KSTREAM-${kind}JOIN-LEFT`, undefined, { ...(options.key && { key: options.key }), ...(options.value && { value: options.value }) });
+    const right = other[repartitionedIfNeeded](`KSTREAM-${kind}JOIN-RIGHT`, undefined, { ...(options.key && { key: options.key }), ...(options.otherValue && { value: options.otherValue }) });
     const base = state.name(`KSTREAM-${kind}JOIN`, [left.node, right.node], options.name);
     const storeBase = options.storeName ?? base;
     const leftName = `${base}-this`;
@@ -301,20 +300,20 @@ export class KStream<K, V> {
     }
     const merged = state.processor('KSTREAM-MERGE', [leftName, rightName], `${base}-merge`, () => new PassThroughProcessor());
     state.topology.addCopartitionGroup([...left.sources, ...right.sources]);
-    return new KStream<K, VR>({ state, node: merged, keySerde: keySerde as Serde<K> | undefined, valueSerde: undefined, keyChanged: false, sources: left.sources });
+    return new KStream<K, VR>(internal, { state, node: merged, keySerde: keySerde as Serde<K> | undefined, valueSerde: undefined, keyChanged: false, sources: left.sources });
   }
 
-  /** @internal stream-table join, shared by join and leftJoin. */
+  /** Stream-table join, shared by join and leftJoin. */
   #tableJoin<VT, VR>(table: KTable<K, VT>, joiner: Joiner, left: boolean, options: Joined<K, V>): KStream<K, VR> {
-    const t = table.handle;
-    const s = this.repartitionedIfNeeded(left ? 'KSTREAM-LEFTJOIN' : 'KSTREAM-JOIN', undefined, {
+    const t = table[handleOf];
+    const s = this[repartitionedIfNeeded](left ? 'KSTREAM-LEFTJOIN' : 'KSTREAM-JOIN', undefined, {
       ...(options.key && { key: options.key }),
       ...(options.value && { value: options.value }),
     });
     const state = this.#h.state;
     const node = state.processor(left ? 'KSTREAM-LEFTJOIN' : 'KSTREAM-JOIN', [s.node], options.name, () => new StreamTableJoinProcessor(t.getter, joiner, left), t.getter.stores);
     state.topology.addCopartitionGroup([...s.sources, ...t.sources]);
-    return new KStream<K, VR>({ ...s, node, valueSerde: undefined } as StreamHandle<K, VR>);
+    return new KStream<K, VR>(internal, { ...s, node, valueSerde: undefined } as StreamHandle<K, VR>);
   }
 
   #globalJoin<KG, VG, VR>(
@@ -324,7 +323,7 @@ export class KStream<K, V> {
     left: boolean,
     named: Named | undefined,
   ): KStream<K, VR> {
-    const g = table.handle;
+    const g = table[handleOf];
     const node = this.#h.state.processor(
       left ? 'KSTREAM-LEFTJOIN' : 'KSTREAM-JOIN',
       [this.#h.node],
@@ -404,7 +403,7 @@ export class BranchedKStream<K, V> {
   readonly #prefix: string;
   readonly #branches: readonly { predicate: (key: K, value: V) => boolean; name: string }[];
 
-  constructor(stream: KStream<K, V>, prefix: string, branches: readonly { predicate: (key: K, value: V) => boolean; name: string }[]) {
+  constructor(_: typeof internal, stream: KStream<K, V>, prefix: string, branches: readonly { predicate: (key: K, value: V) => boolean; name: string }[]) {
     this.#stream = stream;
     this.#prefix = prefix;
     this.#branches = branches;
@@ -414,17 +413,17 @@ export class BranchedKStream<K, V> {
   /** Adds a branch; its key in the result is the split's prefix plus `name` (default: its position from 1). */
   branch(predicate: (key: K, value: V) => boolean, named?: Named): BranchedKStream<K, V> {
     const name = named?.name ?? String(this.#branches.length + 1);
-    return new BranchedKStream(this.#stream, this.#prefix, [...this.#branches, { predicate, name }]);
+    return new BranchedKStream(internal, this.#stream, this.#prefix, [...this.#branches, { predicate, name }]);
   }
 
   /** Ends the split with a branch for records no predicate took (default name: prefix + "0"). */
   defaultBranch(named?: Named): Record<string, KStream<K, V>> {
-    return this.#stream.addBranches(this.#prefix, this.#branches, named?.name ?? '0');
+    return this.#stream[addBranches](this.#prefix, this.#branches, named?.name ?? '0');
   }
 
   /** Ends the split; records no predicate took are dropped. */
   noDefaultBranch(): Record<string, KStream<K, V>> {
-    return this.#stream.addBranches(this.#prefix, this.#branches, undefined);
+    return this.#stream[addBranches](this.#prefix, this.#branches, undefined);
   }
 }
 
@@ -440,20 +439,19 @@ export class KGroupedStream<K, V> {
   /** The grouped input, made once: every aggregation of this grouping shares one repartition topic. */
   #input: StreamHandle<K, V> | undefined;
 
-  constructor(stream: KStream<K, V>, grouped: Grouped<K, V>) {
+  constructor(_: typeof internal, stream: KStream<K, V>, grouped: Grouped<K, V>) {
     this.#stream = stream;
     this.#grouped = grouped;
     Object.freeze(this);
   }
 
-  /** @internal the grouped input: repartitioned if the key changed upstream. */
-  input(prefix: string): StreamHandle<K, V> {
+  [groupedInput](prefix: string): StreamHandle<K, V> {
     if (this.#input !== undefined) return this.#input;
     const serdes = {
       ...(this.#grouped.key !== undefined && { key: this.#grouped.key }),
       ...(this.#grouped.value !== undefined && { value: this.#grouped.value }),
     };
-    const h = this.#stream.repartitionedIfNeeded(prefix, this.#grouped.name, serdes);
+    const h = this.#stream[repartitionedIfNeeded](prefix, this.#grouped.name, serdes);
     this.#input = { ...h, keySerde: this.#grouped.key ?? h.keySerde, valueSerde: this.#grouped.value ?? h.valueSerde };
     return this.#input;
   }
@@ -482,13 +480,13 @@ export class KGroupedStream<K, V> {
   windowedBy(windows: TimeWindows | SlidingWindows): TimeWindowedKStream<K, V>;
   windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>;
   windowedBy(windows: TimeWindows | SlidingWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
-    if (windows instanceof SessionWindows) return new SessionWindowedKStream(this, windows, undefined);
-    if (windows instanceof TimeWindows || windows instanceof SlidingWindows) return new TimeWindowedKStream(this, windows, undefined);
+    if (windows instanceof SessionWindows) return new SessionWindowedKStream(internal, this, windows, undefined);
+    if (windows instanceof TimeWindows || windows instanceof SlidingWindows) return new TimeWindowedKStream(internal, this, windows, undefined);
     throw new TopologyError('INVALID_WINDOW', 'windowedBy() takes TimeWindows, SlidingWindows or SessionWindows');
   }
 
   #aggregate<VA>(prefix: string, agg: StreamAggregation, options: StatefulOptions<K, VA>, valueSerde: Serde<VA> | undefined): KTable<K, VA> {
-    const input = this.input(prefix);
+    const input = this[groupedInput](prefix);
     const state = input.state;
     const name = state.name(prefix, [input.node], options.name);
     const m = materializedOf(options.materialized);
@@ -497,7 +495,7 @@ export class KGroupedStream<K, V> {
     const vSerde = valueSerde ?? (prefix === 'KSTREAM-REDUCE' ? (input.valueSerde as Serde<VA> | undefined) : undefined);
     state.processor(prefix, [input.node], name, () => new StreamAggregateProcessor(storeName, agg));
     state.store('key-value', name, { ...m, storeName }, input.keySerde as Serde<unknown>, vSerde as Serde<unknown>, undefined, [name]);
-    return new KTable<K, VA>({
+    return new KTable<K, VA>(internal, {
       state,
       node: name,
       keySerde: (m.key ?? input.keySerde) as Serde<K> | undefined,

@@ -1,6 +1,7 @@
 import { Serdes, TopologyError, type Serde, type Windowed } from '../engine/index.ts';
 import type { Grouped, Named, StatefulOptions } from './options.ts';
 import type { Suppressed } from './suppressed.ts';
+import { handleOf, internal } from './internals/symbols.ts';
 import { type BuilderState, fallbackSerde, materializedOf } from './internals/builder-state.ts';
 import {
   TableFilterProcessor,
@@ -43,14 +44,12 @@ export interface TableHandle<K, V> {
 export class KTable<K, V> {
   readonly #h: TableHandle<K, V>;
 
-  /** @internal */
-  constructor(handle: TableHandle<K, V>) {
+  constructor(_: typeof internal, handle: TableHandle<K, V>) {
     this.#h = handle;
     Object.freeze(this);
   }
 
-  /** @internal */
-  get handle(): TableHandle<K, V> {
+  get [handleOf](): TableHandle<K, V> {
     return this.#h;
   }
 
@@ -73,13 +72,13 @@ export class KTable<K, V> {
     const state = this.#h.state;
     const node = state.processor(prefix, [this.#h.node], options.name, processor);
     if (options.materialized === undefined) {
-      return new KTable<K, V2>({ ...this.#h, node, valueSerde, getter: derivedGetter(this.#h.getter, transform), storeName: undefined } as TableHandle<K, V2>);
+      return new KTable<K, V2>(internal, { ...this.#h, node, valueSerde, getter: derivedGetter(this.#h.getter, transform), storeName: undefined } as TableHandle<K, V2>);
     }
     const m = materializedOf(options.materialized);
     const storeName = m.storeName ?? `${node}-store`;
     const materialize = state.processor(`${prefix}-MATERIALIZE`, [node], `${node}-materialize`, () => new TableMaterializeProcessor(storeName));
     state.store('key-value', node, { ...m, storeName }, this.#h.keySerde as Serde<unknown>, (m.value ?? valueSerde) as Serde<unknown>, undefined, [materialize]);
-    return new KTable<K, V2>({
+    return new KTable<K, V2>(internal, {
       ...this.#h,
       node: materialize,
       valueSerde: (m.value ?? valueSerde) as Serde<V2> | undefined,
@@ -106,7 +105,7 @@ export class KTable<K, V> {
   /** The table's changes as a stream: each update's new value, null for a delete. */
   toStream(named?: Named): KStream<K, V | null> {
     const node = this.#h.state.processor('KTABLE-TOSTREAM', [this.#h.node], named?.name, () => new TableToStreamProcessor());
-    return new KStream<K, V | null>({
+    return new KStream<K, V | null>(internal, {
       state: this.#h.state,
       node,
       keySerde: this.#h.keySerde,
@@ -150,7 +149,7 @@ export class KTable<K, V> {
       }),
     );
     storeName = this.#h.state.store('key-value', node, {}, keySerde, valueSerde as Serde<unknown>, undefined, [node]).name;
-    return new KTable<K, V>({ ...this.#h, node, storeName: undefined });
+    return new KTable<K, V>(internal, { ...this.#h, node, storeName: undefined });
   }
 
   /** Inner join: a row exists while both tables have one for the key. */
@@ -192,12 +191,12 @@ export class KTable<K, V> {
       sources: [...this.#h.sources, ...o.sources],
       windowCloseMs: undefined,
     };
-    if (options.materialized === undefined) return new KTable(joined);
+    if (options.materialized === undefined) return new KTable(internal, joined);
     const m = materializedOf(options.materialized);
     const storeName = m.storeName ?? `${base}-store`;
     const materialize = state.processor(`${prefix}-MATERIALIZE`, [merge], `${base}-materialize`, () => new TableMaterializeProcessor(storeName));
     state.store('key-value', base, { ...m, storeName }, joined.keySerde as Serde<unknown>, m.value, undefined, [materialize]);
-    return new KTable({ ...joined, node: materialize, valueSerde: m.value as Serde<VR> | undefined, getter: storeGetter(storeName, 'key-value'), storeName });
+    return new KTable(internal, { ...joined, node: materialize, valueSerde: m.value as Serde<VR> | undefined, getter: storeGetter(storeName, 'key-value'), storeName });
   }
 
   /**
@@ -216,7 +215,7 @@ export class KTable<K, V> {
     const base = grouped.name ?? state.name('KTABLE-AGGREGATE', [node], undefined);
     // Deltas ({ add, remove }) travel through the topic; values inside use MessagePack.
     const repartition = state.repartition(node, base, grouped.key as Serde<unknown> | undefined, fallbackSerde);
-    return new KGroupedTable<K2, V2>(state, repartition.node, repartition.topic, grouped);
+    return new KGroupedTable<K2, V2>(internal, state, repartition.node, repartition.topic, grouped);
   }
 }
 
@@ -227,7 +226,7 @@ export class KGroupedTable<K, V> {
   readonly #topic: string;
   readonly #grouped: Grouped<K, V>;
 
-  constructor(state: BuilderState, node: string, topic: string, grouped: Grouped<K, V>) {
+  constructor(_: typeof internal, state: BuilderState, node: string, topic: string, grouped: Grouped<K, V>) {
     this.#state = state;
     this.#node = node;
     this.#topic = topic;
@@ -279,7 +278,7 @@ export class KGroupedTable<K, V> {
     const storeName = m.storeName ?? `${name}-store`;
     state.processor(prefix, [this.#node], name, () => new TableAggregateProcessor(storeName, agg));
     state.store('key-value', name, { ...m, storeName }, this.#grouped.key as Serde<unknown>, valueSerde as Serde<unknown>, undefined, [name]);
-    return new KTable<K, VA>({
+    return new KTable<K, VA>(internal, {
       state,
       node: name,
       keySerde: (m.key ?? this.#grouped.key) as Serde<K> | undefined,
@@ -307,14 +306,12 @@ export class GlobalKTable<K, V> {
   /** Phantom types. */
   declare readonly __types?: [K, V];
 
-  /** @internal */
-  constructor(handle: GlobalTableHandle) {
+  constructor(_: typeof internal, handle: GlobalTableHandle) {
     this.#h = handle;
     Object.freeze(this);
   }
 
-  /** @internal */
-  get handle(): GlobalTableHandle {
+  get [handleOf](): GlobalTableHandle {
     return this.#h;
   }
 

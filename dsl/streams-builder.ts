@@ -1,5 +1,6 @@
 import { Stores, TopologyError, type StoreBuilder, type Topology } from '../engine/index.ts';
 import type { Consumed, StatefulOptions } from './options.ts';
+import { internal } from './internals/symbols.ts';
 import { BuilderState, materializedOf } from './internals/builder-state.ts';
 import { TableSourceProcessor, storeGetter, type Ctx, type Rec } from './internals/processors.ts';
 import type { KeyValueStore } from '../engine/index.ts';
@@ -34,7 +35,7 @@ export class StreamsBuilder {
       value: consumed.value,
       ...(consumed.timestampExtractor !== undefined && { timestampExtractor: consumed.timestampExtractor }),
     });
-    return new KStream<K, V>({
+    return new KStream<K, V>(internal, {
       state: this.#state,
       node: name,
       keySerde: consumed.key,
@@ -61,7 +62,7 @@ export class StreamsBuilder {
     const storeName = m.storeName ?? `${source}-store`;
     const node = state.processor('KTABLE-SOURCE', [source], `${source}-table`, () => new TableSourceProcessor(storeName, true));
     state.store('key-value', source, { ...m, storeName }, consumed.key, consumed.value, undefined, [node]);
-    return new KTable<K, V>({
+    return new KTable<K, V>(internal, {
       state,
       node,
       keySerde: consumed.key,
@@ -95,7 +96,7 @@ export class StreamsBuilder {
       processorName: `${sourceName}-table`,
       processor: () => new GlobalTableUpdater(storeName),
     });
-    return new GlobalKTable<K, V>({ getter: storeGetter(storeName, 'key-value'), storeName });
+    return new GlobalKTable<K, V>(internal, { getter: storeGetter(storeName, 'key-value'), storeName });
   }
 
   /** Adds a store for Processor API processors; connect it by naming it in `KStream.process(supplier, name)`. */

@@ -1,6 +1,7 @@
 import { Serdes, TopologyError, type Serde, type Windowed } from '../engine/index.ts';
 import type { StatefulOptions } from './options.ts';
 import { type EmitStrategy, type SessionWindows, SlidingWindows, type TimeWindows, defaultRetentionMs } from './windows.ts';
+import { groupedInput, internal } from './internals/symbols.ts';
 import { materializedOf } from './internals/builder-state.ts';
 import { storeGetter } from './internals/processors.ts';
 import {
@@ -33,7 +34,7 @@ export class TimeWindowedKStream<K, V> {
   readonly #windows: TimeWindows | SlidingWindows;
   readonly #emit: EmitStrategy | undefined;
 
-  constructor(grouped: KGroupedStream<K, V>, windows: TimeWindows | SlidingWindows, emit: EmitStrategy | undefined) {
+  constructor(_: typeof internal, grouped: KGroupedStream<K, V>, windows: TimeWindows | SlidingWindows, emit: EmitStrategy | undefined) {
     this.#grouped = grouped;
     this.#windows = windows;
     this.#emit = emit;
@@ -41,7 +42,7 @@ export class TimeWindowedKStream<K, V> {
   }
 
   emitStrategy(strategy: EmitStrategy): TimeWindowedKStream<K, V> {
-    return new TimeWindowedKStream(this.#grouped, this.#windows, strategy);
+    return new TimeWindowedKStream(internal, this.#grouped, this.#windows, strategy);
   }
 
   count(options: StatefulOptions<K, number> = {}): KTable<Windowed<K>, number> {
@@ -67,7 +68,7 @@ export class TimeWindowedKStream<K, V> {
     valueSerde: Serde<VA> | undefined,
     reduce = false,
   ): KTable<Windowed<K>, VA> {
-    const input = this.#grouped.input(prefix);
+    const input = this.#grouped[groupedInput](prefix);
     const state = input.state;
     const windows = this.#windows;
     const sliding = windows instanceof SlidingWindows;
@@ -87,7 +88,7 @@ export class TimeWindowedKStream<K, V> {
     );
     state.store('window', name, { ...m, storeName }, input.keySerde as Serde<unknown>, vSerde as Serde<unknown>, { retentionMs, windowSizeMs: sizeMs }, [name]);
     const innerKey = (m.key ?? input.keySerde) as Serde<K> | undefined;
-    return new KTable<Windowed<K>, VA>({
+    return new KTable<Windowed<K>, VA>(internal, {
       state,
       node: name,
       keySerde: innerKey === undefined ? undefined : Serdes.windowed(innerKey),
@@ -110,7 +111,7 @@ export class SessionWindowedKStream<K, V> {
   readonly #windows: SessionWindows;
   readonly #emit: EmitStrategy | undefined;
 
-  constructor(grouped: KGroupedStream<K, V>, windows: SessionWindows, emit: EmitStrategy | undefined) {
+  constructor(_: typeof internal, grouped: KGroupedStream<K, V>, windows: SessionWindows, emit: EmitStrategy | undefined) {
     this.#grouped = grouped;
     this.#windows = windows;
     this.#emit = emit;
@@ -118,7 +119,7 @@ export class SessionWindowedKStream<K, V> {
   }
 
   emitStrategy(strategy: EmitStrategy): SessionWindowedKStream<K, V> {
-    return new SessionWindowedKStream(this.#grouped, this.#windows, strategy);
+    return new SessionWindowedKStream(internal, this.#grouped, this.#windows, strategy);
   }
 
   count(options: StatefulOptions<K, number> = {}): KTable<Windowed<K>, number> {
@@ -163,7 +164,7 @@ export class SessionWindowedKStream<K, V> {
     valueSerde: Serde<VA> | undefined,
     reduce = false,
   ): KTable<Windowed<K>, VA> {
-    const input = this.#grouped.input(prefix);
+    const input = this.#grouped[groupedInput](prefix);
     const state = input.state;
     const windows = this.#windows;
     const name = state.name(`SESSION-WINDOWED-${prefix}`, [input.node], options.name);
@@ -176,7 +177,7 @@ export class SessionWindowedKStream<K, V> {
       retentionMs: windows.inactivityGapMs + windows.graceMs + (emitOnClose ? 1 : 0),
     }, [name]);
     const innerKey = (m.key ?? input.keySerde) as Serde<K> | undefined;
-    return new KTable<Windowed<K>, VA>({
+    return new KTable<Windowed<K>, VA>(internal, {
       state,
       node: name,
       keySerde: innerKey === undefined ? undefined : Serdes.windowed(innerKey),

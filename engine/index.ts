@@ -15,7 +15,7 @@ export type {
   TopicNameExtractor,
   StreamPartitioner,
 } from './processor.ts';
-export { Topology, TopologyDescription, changelogTopic } from './topology.ts';
+export { Topology, TopologyDescription } from './topology.ts';
 export type {
   TopologyNode,
   SourceNode,
@@ -46,32 +46,8 @@ export type {
   StoreBuilder,
   StoreSupplier,
 } from './state/store.ts';
-export { createInMemoryStore } from './state/in-memory.ts';
-export type { StoreContext } from './state/in-memory.ts';
-export { StreamTask, GlobalStateTask } from './internals/stream-task.ts';
-export type { RawRecord, OutputRecord, RecordCollector, TaskOptions, TaskMetrics, ErrorResponse } from './internals/stream-task.ts';
 export { TopologyTestDriver, TestInputTopic, TestOutputTopic } from './testing/topology-test-driver.ts';
 export type { TestDriverConfig, TestRecord } from './testing/topology-test-driver.ts';
-export { partitionKey, isEncodedLog } from './log.ts';
-export { encodeRecordBatch, decodeRecordBatch, encodeBatch } from './log-codec.ts';
-export type { EncodedBatch } from './log-codec.ts';
-export type {
-  Log,
-  LogRecord,
-  FetchedRecord,
-  FetchOptions,
-  FetchResult,
-  CleanupPolicy,
-  TopicConfig,
-  TopicPartition,
-  PartitionBatch,
-  GroupOffsets,
-  GroupMetadata,
-  SendOffsetsOptions,
-  LogTransaction,
-  TransactionalProducer,
-  EncodedLog,
-  EncodedChunk,
-  EncodedFetchResult,
-} from './log.ts';
+/** The log as an application uses it (implementing one: `tributary/spi`). */
+export type { Log, LogRecord, FetchedRecord, FetchOptions, FetchResult, CleanupPolicy, TopicConfig, TopicPartition, PartitionBatch } from './log.ts';
 export * from './runtime/index.ts';

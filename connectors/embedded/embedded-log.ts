@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { walIo } from './wal-io.ts';
 import { join } from 'node:path';
+import { StreamsError } from '../../engine/index.ts';
 import {
-  StreamsError,
   encodeBatch,
   partitionKey,
   type EncodedBatch,
@@ -23,7 +23,7 @@ import {
   type TopicConfig,
   type TopicPartition,
   type TransactionalProducer,
-} from '../../engine/index.ts';
+} from '../../spi.ts';
 import {
   type CheckpointEntry,
   type CommitEntry,

@@ -572,7 +572,7 @@ export class StreamsApp {
 
   #spawn(config: ThreadConfig): Promise<void> {
     const channel = new MessageChannel();
-    const worker = new Worker(new URL('./stream-thread.ts', import.meta.url), {
+    const worker = new Worker(new URL(import.meta.url.endsWith('.ts') ? './stream-thread.ts' : './stream-thread.js', import.meta.url), {
       workerData: { config, logPort: channel.port2 },
       transferList: [channel.port2],
       name: `${config.applicationId}-StreamThread-${config.threadId}`,

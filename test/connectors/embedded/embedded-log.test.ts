@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedLog } from '../../../connectors/embedded/index.ts';
 import { frame, frameCommit } from '../../../connectors/embedded/wal-format.ts';
-import { encodeBatch, type LogRecord } from '../../../engine/index.ts';
+import { type LogRecord } from '../../../engine/index.ts';
+import { encodeBatch } from '../../../spi.ts';
 
 const enc = (s: string) => Buffer.from(s);
 const rec = (key: string | null, value: string | null, timestamp = 0): LogRecord => ({

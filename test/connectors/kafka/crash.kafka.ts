@@ -25,7 +25,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin } from '@platformatic/kafka';
 import type { KafkaLog } from '../../../connectors/kafka/index.ts';
-import { Serdes, partitionForKey, partitionKey, type GroupOffsets } from '../../../index.ts';
+import { Serdes, partitionForKey } from '../../../index.ts';
+import { partitionKey, type GroupOffsets } from '../../../spi.ts';
 import { GROUPS, USERS, groupOf, userOf, type Total } from '../../engine/runtime/fixtures/crash-topology.ts';
 import { bootstrap, openLog, unique } from './broker.ts';
 

@@ -21,7 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EmbeddedLog } from '../../../connectors/embedded/index.ts';
-import { Serdes, partitionForKey, partitionKey } from '../../../index.ts';
+import { Serdes, partitionForKey } from '../../../index.ts';
+import { partitionKey } from '../../../spi.ts';
 import { APPLICATION_ID, COUNTS, GROUPS, INPUT, OUTPUT, USERS, groupOf, userOf, type Total } from './fixtures/crash-topology.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));

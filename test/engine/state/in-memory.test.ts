@@ -1,17 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  Serdes,
-  Stores,
-  createInMemoryStore,
-  type KeyValueStore,
-  type Serde,
-  type SessionStore,
-  type StoreContext,
-  type WindowStore,
-  type SessionEntry,
-  type WindowedEntry,
-} from '../../../index.ts';
+import { Serdes, Stores, type KeyValueStore, type Serde, type SessionStore, type WindowStore, type SessionEntry, type WindowedEntry } from '../../../index.ts';
+import { createInMemoryStore } from '../../../engine/state/in-memory.ts';
+import { type StoreContext } from '../../../spi.ts';
 
 const ctx: StoreContext = { recordTimestamp: () => 0 };
 

@@ -1,0 +1,204 @@
+/**
+ * Tributary as a dependency, used the way a user would (issue 14): `npm pack`, install the tarball
+ * into a fresh project, then with plain Node 24 and no loader run a topology under the test
+ * driver, run a StreamsApp whose topology module lives in that project (its worker threads import
+ * it), ingest over HTTP and query a store, typecheck user code with `tsc --strict` against the
+ * shipped types, run the README example and the CLI, and scaffold a project with `tributary init`
+ * that passes its own test. Run by `npm run test:package` (in .ci/run); needs the npm registry or
+ * npm's cache for the package's dependencies.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const root = join(import.meta.dirname, '..', '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const run = promisify(execFile);
+
+/** `npm ...` in `cwd`, with this Node first on PATH so scripts and bins run under it. */
+function npmSync(args: string[], cwd: string): string {
+  const PATH = `${join(process.execPath, '..')}:${process.env['PATH'] ?? ''}`;
+  return execFileSync(npm, args, { cwd, encoding: 'utf8', env: { ...process.env, PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const work = mkdtempSync(join(tmpdir(), 'tributary-package-'));
+let tarball = '';
+let project = '';
+
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+test('npm pack builds the package: JS, types and source maps, README and LICENSE; no tests, benchmarks or TypeScript sources', () => {
+  const [packed] = JSON.parse(npmSync(['pack', '--json', '--pack-destination', work], root)) as { filename: string; files: { path: string }[] }[];
+  tarball = join(work, packed!.filename);
+  const paths = packed!.files.map((f) => f.path);
+  const outside = paths.filter((p) => !p.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(p));
+  assert.deepEqual(outside, [], 'only dist/, package.json, README.md and LICENSE');
+  assert.deepEqual(paths.filter((p) => /(^|\/)(test|bench|apps|scripts|examples)\//.test(p)), []);
+  assert.deepEqual(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), [], 'no TypeScript sources (Node does not strip types under node_modules)');
+  for (const entry of ['dist/index.js', 'dist/index.d.ts', 'dist/spi.js', 'dist/spi.d.ts', 'dist/connectors/embedded/index.js', 'dist/connectors/kafka/index.d.ts', 'dist/bin/tributary.js', 'dist/engine/runtime/stream-thread.js', 'LICENSE']) {
+    assert.ok(paths.includes(entry), `${entry} is in the tarball`);
+  }
+  assert.ok(paths.includes('dist/index.js.map'), 'source maps');
+});
+
+test('a fresh project installs the tarball', () => {
+  project = join(work, 'user-project');
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user-project', private: true, type: 'module' }, null, 2));
+  npmSync(['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], project);
+  const installed = JSON.parse(readFileSync(join(project, 'node_modules/tributary/package.json'), 'utf8')) as { version: string };
+  assert.equal(installed.version, JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
+});
+
+const topologySource = `import { Serdes, StreamsBuilder, Materialized, type Topology } from 'tributary';
+
+export interface Click { user: string; page: string }
+
+/** Page views per page; the store is queried over HTTP. MessagePack values exercise msgpackr. */
+export function topology(): Topology {
+  const builder = new StreamsBuilder();
+  builder
+    .stream('clicks', { key: Serdes.string(), value: Serdes.json<Click>() })
+    .mapValues((click) => ({ page: click.page }))
+    .groupBy((_user, v) => v.page, { key: Serdes.string(), value: Serdes.msgpack<{ page: string }>() })
+    .count({ materialized: Materialized.as('views') })
+    .toStream()
+    .to('views-by-page', { key: Serdes.string(), value: Serdes.number() });
+  return builder.build();
+}
+`;
+
+test('plain Node 24 runs a topology from the package under the test driver', async () => {
+  writeFileSync(join(project, 'topology.ts'), topologySource);
+  writeFileSync(
+    join(project, 'driver.ts'),
+    `import assert from 'node:assert/strict';
+import { Serdes, TopologyTestDriver } from 'tributary';
+import { topology, type Click } from './topology.ts';
+
+const driver = new TopologyTestDriver(topology());
+const clicks = driver.createInputTopic('clicks', Serdes.string(), Serdes.json<Click>());
+const views = driver.createOutputTopic('views-by-page', Serdes.string(), Serdes.number());
+clicks.pipeInput('ann', { user: 'ann', page: '/a' }, 1);
+clicks.pipeInput('bob', { user: 'bob', page: '/a' }, 2);
+clicks.pipeInput('ann', { user: 'ann', page: '/b' }, 3);
+assert.deepEqual(views.readKeyValuesToList().map((r) => [r.key, r.value]), [['/a', 1], ['/a', 2], ['/b', 1]]);
+driver.close();
+console.log('driver ok');
+`,
+  );
+  const { stdout } = await run(process.execPath, ['driver.ts'], { cwd: project });
+  assert.match(stdout, /driver ok/);
+});
+
+test('a StreamsApp runs the project\'s own topology module in worker threads; records go in over HTTP and the store answers', async () => {
+  writeFileSync(
+    join(project, 'app.ts'),
+    `import { StreamsApp } from 'tributary';
+import { EmbeddedLog } from 'tributary/connectors/embedded';
+
+const log = await EmbeddedLog.open({ dir: process.argv[2]! });
+await log.createTopic('clicks', { partitions: 2, cleanupPolicy: 'delete' });
+await log.createTopic('views-by-page', { partitions: 2, cleanupPolicy: 'delete' });
+const app = new StreamsApp({ module: new URL('./topology.ts', import.meta.url) }, { applicationId: 'views', log, threads: 2, stateDir: process.argv[2] + '/state', http: { port: 0 } });
+await app.start();
+const base = 'http://127.0.0.1:' + app.httpAddress!.port;
+const posted = await fetch(base + '/topics/clicks/records', {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify([{ key: 'ann', value: { user: 'ann', page: '/a' } }, { key: 'bob', value: { user: 'bob', page: '/a' } }]),
+});
+if (posted.status !== 200) throw new Error('ingest: ' + posted.status + ' ' + (await posted.text()));
+let value: unknown;
+for (let i = 0; i < 300 && value !== 2; i++) {
+  const res = await fetch(base + '/stores/views/keys/%2Fa');
+  if (res.status === 200) value = ((await res.json()) as { value: unknown }).value;
+  else await new Promise((r) => setTimeout(r, 50));
+}
+await app.close();
+await log.close();
+console.log('views of /a: ' + String(value));
+`,
+  );
+  const { stdout } = await run(process.execPath, ['app.ts', join(work, 'app-data')], { cwd: project, timeout: 60_000 });
+  assert.match(stdout, /views of \/a: 2/);
+});
+
+test('user code typechecks with tsc --strict against the shipped types; a wrong type and an internal import do not', () => {
+  writeFileSync(
+    join(project, 'typed.ts'),
+    `import { Serdes, StreamsBuilder, StreamsError, type KeyValueStore } from 'tributary';
+import type { Log } from 'tributary/spi';
+import { KafkaLog } from 'tributary/connectors/kafka';
+
+const builder = new StreamsBuilder();
+const lengths = builder.stream('words', { key: Serdes.string(), value: Serdes.string() }).mapValues((w) => w.length);
+lengths.filter((_k, n) => n > 3).to('long-words', { value: Serdes.number() });
+// @ts-expect-error: the values are numbers now, and numbers have no toUpperCase
+lengths.mapValues((n) => n.toUpperCase());
+// @ts-expect-error: stream tasks are internal, not exported
+import type { StreamTask } from 'tributary';
+export type Internal = StreamTask;
+export const store: KeyValueStore<string, number> | undefined = undefined;
+export const log: Log | undefined = undefined as KafkaLog | undefined;
+export const code: string = new StreamsError('INVALID_ARGUMENT', 'x').code;
+`,
+  );
+  writeFileSync(
+    join(project, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        target: 'es2024',
+        noEmit: true,
+        allowImportingTsExtensions: true,
+        verbatimModuleSyntax: true,
+        skipLibCheck: false,
+        typeRoots: [join(root, 'node_modules/@types')],
+        types: ['node'],
+      },
+      files: ['typed.ts', 'topology.ts', 'driver.ts', 'app.ts'],
+    }),
+  );
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '-p', project], { encoding: 'utf8', stdio: 'pipe' });
+  } catch (error) {
+    assert.fail(`tsc failed:\n${(error as { stdout: string }).stdout}`);
+  }
+  // The @ts-expect-error lines must be errors: without the comments tsc fails on exactly those.
+  writeFileSync(join(project, 'typed.ts'), readFileSync(join(project, 'typed.ts'), 'utf8').replace(/\/\/ @ts-expect-error.*\n/g, ''));
+  let out = '';
+  try {
+    execFileSync(process.execPath, [tsc, '-p', project], { encoding: 'utf8', stdio: 'pipe' });
+  } catch (error) {
+    out = (error as { stdout: string }).stdout;
+  }
+  assert.match(out, /typed\.ts\(\d+,\d+\): error TS2339: Property 'toUpperCase' does not exist on type 'number'/);
+  assert.match(out, /typed\.ts\(\d+,\d+\): error TS2305: Module '"tributary"' has no exported member 'StreamTask'/);
+});
+
+test('internals are not reachable: subpaths outside the exports map are refused', async () => {
+  writeFileSync(join(project, 'reach.mjs'), "await import('tributary/dist/engine/internals/stream-task.js').then(() => console.log('reached'), (e) => console.log(e.code));");
+  const { stdout } = await run(process.execPath, ['reach.mjs'], { cwd: project });
+  assert.equal(stdout.trim(), 'ERR_PACKAGE_PATH_NOT_EXPORTED');
+});
+
+test('the README example runs as written against the installed package', async () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const code = /<!-- readme-example[^>]*-->\s*```ts\n([\s\S]*?)```/.exec(readme)![1]!;
+  writeFileSync(join(project, 'readme-example.ts'), code);
+  await run(process.execPath, ['readme-example.ts'], { cwd: project });
+});
+
+test('npx tributary --help runs the built CLI', () => {
+  const out = npmSync(['exec', '--no', '--', 'tributary', '--help'], project);
+  assert.match(out, /usage:/);
+  assert.match(out, /tributary run MODULE/);
+});

@@ -20,6 +20,8 @@ export const errorCodes = [
   'UNKNOWN_TOPIC',
   /** A suppression buffer configured with shutDownWhenFull() is full: the thread stops, whatever the error policy. */
   'BUFFER_FULL',
+  /** Another process's uncaught-exception handler answered SHUTDOWN_APPLICATION. */
+  'APPLICATION_SHUTDOWN',
   // logs
   'TOPIC_CONFLICT',
   'PRODUCER_FENCED',

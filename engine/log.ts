@@ -202,6 +202,8 @@ export interface JoinGroupOptions {
 export interface GroupMembership {
   /** Leaves the group, so that its partitions are reassigned at once. */
   leave(): Promise<void>;
+  /** Joins again with fresh metadata (a rebalance every member hears), when the log can. */
+  rejoin?(): Promise<void>;
 }
 
 export interface Log {

@@ -1058,6 +1058,8 @@ export class KafkaLog implements Log {
         this.#members.delete(consumer);
         await consumer.close(true).catch(() => {});
       },
+      // A JoinGroup from a known member with new metadata makes the coordinator rebalance.
+      rejoin: () => this.#call(`rejoining group "${options.groupId}"`, () => consumer.joinGroup({})).then(() => {}),
     };
   }
 

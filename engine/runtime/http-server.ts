@@ -578,12 +578,12 @@ export class AppHttpServer {
     const app = this.#app;
     new Gauge({
       name: 'tributary_thread_restarts_total',
-      help: 'Stream threads started again after a commit the log refused (TASK_MIGRATED) or could not take (LOG_UNAVAILABLE)',
+      help: 'Stream threads started again after a commit the log refused (TASK_MIGRATED) or could not take (LOG_UNAVAILABLE), or replaced after a failure (REPLACE_THREAD)',
       labelNames: ['reason'],
       registers: [r],
       collect() {
         this.reset();
-        for (const reason of ['TASK_MIGRATED', 'LOG_UNAVAILABLE']) this.set({ reason }, app.restarts.byReason.get(reason) ?? 0);
+        for (const reason of ['TASK_MIGRATED', 'LOG_UNAVAILABLE', 'REPLACE_THREAD']) this.set({ reason }, app.restarts.byReason.get(reason) ?? 0);
       },
     });
     new Gauge({

@@ -52,6 +52,9 @@ export interface TopologyModule {
   readonly export?: string;
 }
 
+/** The answers of an uncaught-exception handler (Kafka Streams' StreamThreadExceptionResponse). */
+export type StreamThreadExceptionResponse = 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT' | 'SHUTDOWN_APPLICATION';
+
 export interface StreamsAppOptions {
   readonly applicationId: string;
   readonly log: Log;
@@ -64,8 +67,17 @@ export interface StreamsAppOptions {
   readonly maxPollRecords?: number;
   /** A thread commits early once this many records wait to be written (default 50 000). */
   readonly maxBufferedRecords?: number;
-  /** Called when a thread fails; the application then shuts down (state ERROR). */
+  /** Called when the application fails and shuts down (state ERROR). */
   readonly onError?: (error: StreamsError) => void;
+  /**
+   * Kafka Streams' StreamsUncaughtExceptionHandler: what to do when a stream thread fails while
+   * running (a processor throwing under 'log-and-fail', a full suppression buffer...).
+   * 'REPLACE_THREAD' starts a new thread for the same tasks, from their last commit;
+   * 'SHUTDOWN_CLIENT' (the default) shuts this process down in ERROR; 'SHUTDOWN_APPLICATION'
+   * shuts down every process of the application (on the embedded log, this one). A thread that
+   * fails before it has restored its tasks always shuts the process down.
+   */
+  readonly uncaughtExceptionHandler?: (error: StreamsError) => StreamThreadExceptionResponse;
   /**
    * What to do with a record whose key or value cannot be decoded (default 'log-and-fail', as in
    * Kafka Streams): stop with an error, skip it with a warning, or send it to `deadLetterTopic`.
@@ -98,6 +110,8 @@ interface MemberMetadata {
   readonly processId: string;
   /** Where its HTTP server answers (`host:port`), for routed queries. */
   readonly endpoint: string | null;
+  /** Its uncaught-exception handler answered SHUTDOWN_APPLICATION: every member shuts down. */
+  readonly shutdown?: true;
   readonly threads: number;
   /** Tasks it runs, then tasks it has local state for. */
   readonly tasks: readonly string[];
@@ -111,6 +125,8 @@ interface ThreadHandle {
   stopped: Promise<void>;
   /** The application asked it to stop. */
   stopRequested: boolean;
+  /** It failed and is gone (a replacement may be on its way): asks to it are not answered. */
+  failed: boolean;
 }
 
 /**
@@ -161,6 +177,8 @@ export class StreamsApp {
   readonly #pending = new Map<number, (message: FromThread) => void>();
   #nextRequest = 0;
   #failure: StreamsError | undefined;
+  /** An uncaught-exception handler answered SHUTDOWN_APPLICATION: told to the group at each join. */
+  #shutdownRequested = false;
   #http: AppHttpServer | undefined;
   #httpAddress: { host: string; port: number } | undefined;
 
@@ -455,7 +473,13 @@ export class StreamsApp {
       metadata: () => {
         // Tasks this process has now, then those it has local state for (cheaper to take back).
         const local = stateDir === undefined ? [] : tasks.filter((t) => !owned.includes(t.id) && existsSync(join(stateDir, applicationId, t.id))).map((t) => t.id);
-        const metadata: MemberMetadata = { processId, endpoint: this.#endpoint(), threads: this.#threadCount(), tasks: [...owned, ...local] };
+        const metadata: MemberMetadata = {
+          processId,
+          endpoint: this.#endpoint(),
+          threads: this.#threadCount(),
+          tasks: [...owned, ...local],
+          ...(this.#shutdownRequested && { shutdown: true as const }),
+        };
         return Buffer.from(JSON.stringify(metadata));
       },
       assign: (members) => {
@@ -464,10 +488,19 @@ export class StreamsApp {
           return { memberId: m.memberId, threads: md.threads, previousTasks: md.tasks };
         });
         const result = new Map<string, TopicPartition[]>(members.map((m) => [m.memberId, []]));
+        // A member asked the application to shut down: nobody gets work.
+        if (members.some((m) => decode(m.metadata).shutdown === true)) return result;
         for (const [task, member] of assignTasks([...byId.keys()], processes)) result.get(member)!.push(...byId.get(task)!.inputs);
         return result;
       },
       onAssignment: (assignment) => {
+        const requester = assignment.members.find((m) => decode(m.metadata).shutdown === true);
+        if (requester !== undefined && requester.memberId !== assignment.memberId) {
+          const error = new StreamsError('APPLICATION_SHUTDOWN', `process ${decode(requester.metadata).processId} of application "${applicationId}" asked every process to shut down (SHUTDOWN_APPLICATION)`);
+          if (assignments === 0) firstFailed(error);
+          else void this.#fail(error);
+          return;
+        }
         this.#rebalancing = this.#rebalancing.then(async () => {
           if (this.#state === 'PENDING_SHUTDOWN' || this.#state === 'NOT_RUNNING' || this.#state === 'ERROR') return;
           const has = new Set(assignment.partitions.map(partitionKey));
@@ -570,7 +603,8 @@ export class StreamsApp {
     );
   }
 
-  #spawn(config: ThreadConfig): Promise<void> {
+  /** Starts a stream thread; `at` replaces the failed thread at that index (same tasks, same config). */
+  #spawn(config: ThreadConfig, at?: number): Promise<void> {
     const channel = new MessageChannel();
     const worker = new Worker(new URL(import.meta.url.endsWith('.ts') ? './stream-thread.ts' : './stream-thread.js', import.meta.url), {
       workerData: { config, logPort: channel.port2 },
@@ -585,8 +619,9 @@ export class StreamsApp {
       rejectReady = reject;
     });
     let resolveStopped!: () => void;
-    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)), stopRequested: false };
-    this.#threads.push(handle);
+    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)), stopRequested: false, failed: false };
+    if (at === undefined) this.#threads.push(handle);
+    else this.#threads[at] = handle;
     worker.on('message', (message: FromThread) => {
       switch (message.kind) {
         case 'ready':
@@ -600,8 +635,10 @@ export class StreamsApp {
         case 'error': {
           const error = new StreamsError(message.code ?? 'PROCESSING_FAILED', `stream thread ${message.threadId} failed: ${message.message}`);
           // The thread has given up: nothing it buffered since its last commit is written.
+          handle.failed = true;
           resolveStopped();
           void worker.terminate();
+          if (handle.ready && !handle.stopRequested) return void this.#uncaught(handle, error);
           rejectReady(error);
           void this.#fail(error);
           return;
@@ -617,6 +654,8 @@ export class StreamsApp {
     });
     worker.on('error', (error) => {
       const wrapped = new StreamsError('PROCESSING_FAILED', `stream thread ${config.threadId} crashed: ${describeCause(error)}`, { cause: error });
+      handle.failed = true;
+      if (handle.ready && !handle.stopRequested) return void this.#uncaught(handle, wrapped);
       rejectReady(wrapped);
       void this.#fail(wrapped);
     });
@@ -625,6 +664,62 @@ export class StreamsApp {
       channel.port1.close();
     });
     return ready;
+  }
+
+  /** A running thread failed: the uncaught-exception handler says what happens next. */
+  async #uncaught(handle: ThreadHandle, error: StreamsError): Promise<void> {
+    let response: StreamThreadExceptionResponse = 'SHUTDOWN_CLIENT';
+    try {
+      response = this.#options.uncaughtExceptionHandler?.(error) ?? 'SHUTDOWN_CLIENT';
+    } catch (thrown) {
+      console.warn(`[tributary] ${this.#options.applicationId}: the uncaught-exception handler threw (${describeCause(thrown)}); shutting down`);
+    }
+    if (response === 'REPLACE_THREAD') return this.#replaceThread(handle, error);
+    if (response === 'SHUTDOWN_APPLICATION') return this.#shutdownApplication(error);
+    if (response !== 'SHUTDOWN_CLIENT') console.warn(`[tributary] ${this.#options.applicationId}: unknown uncaught-exception response ${JSON.stringify(response)}; shutting down`);
+    return this.#fail(error);
+  }
+
+  /**
+   * REPLACE_THREAD: a new thread with the failed one's tasks and config, after a second (a
+   * failure that repeats does not spin). Its tasks restart from their last commit; its
+   * transactional producer fences the dead thread's open transaction, so nothing it wrote since
+   * that commit is seen. The other threads keep running.
+   */
+  #replaceThread(handle: ThreadHandle, error: StreamsError): Promise<void> {
+    console.warn(`[tributary] ${this.#options.applicationId}: ${error.message} (${error.code}); replacing the thread, its tasks restart from their last commit`);
+    this.#rebalancing = this.#rebalancing
+      .then(async () => {
+        await new Promise((r) => setTimeout(r, 1000));
+        const at = this.#threads.indexOf(handle);
+        // Meanwhile the threads were stopped or started again (a rebalance, a shutdown): nothing to replace.
+        if (at === -1 || (this.#state !== 'RUNNING' && this.#state !== 'REBALANCING')) return;
+        await handle.stopped;
+        handle.stopLog();
+        this.#restarts.set('REPLACE_THREAD', (this.#restarts.get('REPLACE_THREAD') ?? 0) + 1);
+        if (this.#state === 'RUNNING') this.#transition('REBALANCING');
+        await this.#spawn(handle.config, at);
+        if (this.#state === 'REBALANCING') this.#transition('RUNNING');
+      })
+      .catch((failure: unknown) => void this.#fail(failure instanceof StreamsError ? failure : new StreamsError('PROCESSING_FAILED', describeCause(failure), { cause: failure })));
+    return this.#rebalancing;
+  }
+
+  /**
+   * SHUTDOWN_APPLICATION: every process of the application shuts down. The processes that share
+   * the work (Kafka) hear it through the group: this one rejoins with a shutdown request in its
+   * metadata, and every member that sees one in an assignment shuts down in ERROR.
+   */
+  async #shutdownApplication(error: StreamsError): Promise<void> {
+    this.#shutdownRequested = true;
+    if (this.#membership?.rejoin !== undefined) {
+      try {
+        await this.#membership.rejoin();
+      } catch (rejoinError) {
+        console.warn(`[tributary] ${this.#options.applicationId}: could not ask the other processes to shut down (${describeCause(rejoinError)})`);
+      }
+    }
+    return this.#fail(error);
   }
 
   async #fail(error: StreamsError): Promise<void> {
@@ -666,7 +761,8 @@ export class StreamsApp {
 
   /** Per-task counters from every thread. */
   async metrics(): Promise<{ tasks: TaskMetricsSnapshot[]; commits: number; commitMs: number; processed: number; processMs: number }> {
-    const replies = await Promise.all(this.#threads.map((_, i) => this.#ask<Extract<FromThread, { kind: 'metrics' }>>(i, (id) => ({ kind: 'metrics', id }))));
+    const live = this.#threads.flatMap((t, i) => (t.failed ? [] : [i]));
+    const replies = await Promise.all(live.map((i) => this.#ask<Extract<FromThread, { kind: 'metrics' }>>(i, (id) => ({ kind: 'metrics', id }))));
     const sum = (f: (r: (typeof replies)[number]) => number) => replies.reduce((n, r) => n + f(r), 0);
     return {
       tasks: replies.flatMap((r) => r.tasks),
@@ -734,8 +830,9 @@ export class StreamsApp {
     }
     if (this.#state !== 'RUNNING' && this.#state !== 'REBALANCING') return { status: 503, body: { error: `store "${store}" is not available (state ${this.#state})` } };
     let thread = owner.threadOf.get(partition);
-    if ((thread === undefined || this.#threads[thread] === undefined) && stale) thread = owner.standbyThreadOf.get(partition);
-    if (thread === undefined || this.#threads[thread] === undefined) {
+    const alive = (t: number | undefined) => t !== undefined && this.#threads[t] !== undefined && !this.#threads[t].failed;
+    if (!alive(thread) && stale) thread = owner.standbyThreadOf.get(partition);
+    if (thread === undefined || !alive(thread)) {
       if (this.#remote.has(`${owner.subtopology}_${partition}`)) return { status: 421, body: { error: `store "${store}" partition ${partition} is on another process` } };
       return { status: 503, body: { error: `store "${store}" partition ${partition} is not available (state ${this.#state}); retry` } };
     }

@@ -217,8 +217,12 @@ export interface Log {
   committedOffsets(group: string): Promise<GroupOffsets>;
   /** The metadata committed with the group's offsets (partitions without metadata are absent). */
   committedMetadata(group: string): Promise<GroupMetadata>;
-  /** Commits offsets, and their metadata, outside a transaction (at-least-once). */
-  commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata): Promise<void>;
+  /**
+   * Commits offsets, and their metadata, outside a transaction (at-least-once). With `member`, as
+   * a member of that generation of the group: refused with TASK_MIGRATED once the group has moved
+   * on (its partitions may be someone else's), as Kafka's consumers commit.
+   */
+  commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata, options?: { readonly member?: GroupGeneration }): Promise<void>;
   /** Drops the records of a partition before `offset` (consumed repartition records). */
   deleteRecords(tp: TopicPartition, offset: number): Promise<void>;
   close(): Promise<void>;

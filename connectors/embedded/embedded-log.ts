@@ -13,6 +13,7 @@ import {
   type FetchedRecord,
   type FetchOptions,
   type FetchResult,
+  type GroupGeneration,
   type GroupMetadata,
   type GroupOffsets,
   type Log,
@@ -677,7 +678,8 @@ export class EmbeddedLog implements Log, EncodedLog {
     return out;
   }
 
-  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata): Promise<void> {
+  /** The embedded log has one owner and no groups: `options.member` is not needed. */
+  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata, _options?: { readonly member?: GroupGeneration }): Promise<void> {
     await this.#commit([], new Map([[group, offsets]]), metadata === undefined ? undefined : new Map([[group, metadata]]), undefined);
   }
 

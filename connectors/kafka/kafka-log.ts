@@ -47,6 +47,7 @@ import {
   type FetchedRecord,
   type FetchOptions,
   type FetchResult,
+  type GroupGeneration,
   type GroupMetadata,
   type GroupOffsets,
   type Log,
@@ -975,12 +976,26 @@ export class KafkaLog implements Log {
     });
   }
 
-  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata): Promise<void> {
+  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata, options: { readonly member?: GroupGeneration } = {}): Promise<void> {
     if (offsets.size === 0) return;
     const topics = offsetCommitTopics(offsets, metadata);
-    // A simple commit (generation -1, no member), as the admin client's alterConsumerGroupOffsets
-    // makes, but with metadata.
-    await this.#call(`committing offsets of group "${group}"`, () => this.#atCoordinator(group, (connection) => offsetCommitV8.api.async(connection, group, -1, '', null, topics)));
+    // Without a member: a simple commit (generation -1), as the admin client's
+    // alterConsumerGroupOffsets makes, but with metadata (the broker takes it only while the group
+    // has no members). With one: the member's commit, refused once its generation is over.
+    const { generationId, memberId } = options.member ?? { generationId: -1, memberId: '' };
+    await this.#call(`committing offsets of group "${group}"`, async () => {
+      try {
+        await this.#atCoordinator(group, (connection) => offsetCommitV8.api.async(connection, group, generationId, memberId, null, topics));
+      } catch (error) {
+        if (options.member !== undefined && isMigrated(error)) {
+          throw new StreamsError('TASK_MIGRATED', `a rebalance gave the partitions of generation ${generationId} of group "${group}" to other members; the commit is refused`, {
+            cause: error,
+            canRetry: true,
+          });
+        }
+        throw error;
+      }
+    });
   }
 
   async deleteRecords(tp: TopicPartition, offset: number): Promise<void> {

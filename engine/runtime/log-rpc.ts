@@ -13,6 +13,7 @@ import {
   type FetchedRecord,
   type FetchOptions,
   type FetchResult,
+  type GroupGeneration,
   type GroupMetadata,
   type GroupOffsets,
   type Log,
@@ -47,6 +48,7 @@ export type LogRequest =
       readonly group: string;
       readonly offsets: readonly (readonly [string, number])[];
       readonly metadata?: readonly (readonly [string, string])[];
+      readonly member?: GroupGeneration;
     }
   | { readonly kind: 'deleteRecords'; readonly tp: TopicPartition; readonly offset: number };
 
@@ -101,7 +103,9 @@ export function serveLog(log: Log, port: MessagePort): () => void {
       case 'committedMetadata':
         return [...(await log.committedMetadata(request.group))];
       case 'commitOffsets':
-        return log.commitOffsets(request.group, new Map(request.offsets), request.metadata === undefined ? undefined : new Map(request.metadata));
+        return log.commitOffsets(request.group, new Map(request.offsets), request.metadata === undefined ? undefined : new Map(request.metadata), {
+          ...(request.member !== undefined && { member: request.member }),
+        });
       case 'deleteRecords':
         return log.deleteRecords(request.tp, request.offset);
     }
@@ -250,8 +254,8 @@ export class LogClient implements Log {
     return new Map(await this.#call<[string, string][]>({ kind: 'committedMetadata', group }));
   }
 
-  commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata): Promise<void> {
-    return this.#call({ kind: 'commitOffsets', group, offsets: [...offsets], ...(metadata !== undefined && { metadata: [...metadata] }) });
+  commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata, options: { readonly member?: GroupGeneration } = {}): Promise<void> {
+    return this.#call({ kind: 'commitOffsets', group, offsets: [...offsets], ...(metadata !== undefined && { metadata: [...metadata] }), ...(options.member !== undefined && { member: options.member }) });
   }
 
   deleteRecords(tp: TopicPartition, offset: number): Promise<void> {

@@ -583,7 +583,7 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
     await tx.commit();
   } else {
     if (batches.length > 0) await log.produce(batches);
-    await log.commitOffsets(config.applicationId, offsets, metadata);
+    await log.commitOffsets(config.applicationId, offsets, metadata, { ...(config.member !== undefined && { member: config.member }) });
   }
   // Only now, with the changelog committed, do the sealed writes reach the disk, with the
   // changelog offsets they reflect (no later records are in the changelog yet: the next

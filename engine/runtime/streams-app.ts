@@ -369,9 +369,9 @@ export class StreamsApp {
         ...(workerLog !== undefined && { workerLog }),
       },
     };
-    // On a log shared by several processes (Kafka) with exactly-once, the processes of the
-    // application form a group and split the tasks; otherwise this process runs every task.
-    if (log.joinGroup !== undefined && eos) await this.#joinGroup(log, tasks);
+    // On a log shared by several processes (Kafka), the processes of the application form a group
+    // and split the tasks, with either guarantee; otherwise this process runs every task.
+    if (log.joinGroup !== undefined) await this.#joinGroup(log, tasks);
     else await this.#launch(tasks, undefined);
   }
 

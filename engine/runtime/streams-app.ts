@@ -44,6 +44,13 @@ const transitions: Record<StreamsState, readonly StreamsState[]> = {
   ERROR: ['PENDING_SHUTDOWN'],
 };
 
+/**
+ * The pseudo-partition the group leader adds to every member's assignment when a member asked the
+ * application to shut down (Kafka Streams puts an error code in the assignment's user data, which
+ * our Kafka client does not hand back). Never read or fetched: no task has it as an input.
+ */
+const SHUTDOWN_REQUESTED: TopicPartition = { topic: '__tributary-shutdown-requested', partition: 0 };
+
 /** Where the application's topology is defined: every thread imports this module. */
 export interface TopologyModule {
   /** The module's URL or absolute path, e.g. `new URL('./topology.ts', import.meta.url)`. */
@@ -488,15 +495,24 @@ export class StreamsApp {
           return { memberId: m.memberId, threads: md.threads, previousTasks: md.tasks };
         });
         const result = new Map<string, TopicPartition[]>(members.map((m) => [m.memberId, []]));
-        // A member asked the application to shut down: nobody gets work.
-        if (members.some((m) => decode(m.metadata).shutdown === true)) return result;
+        // A member asked the application to shut down: nobody gets work, and everybody gets the
+        // request in its own assignment (Kafka Streams' assignment error code), which it reads
+        // from the SyncGroup answer itself, even if the requester has left the group since.
+        if (members.some((m) => decode(m.metadata).shutdown === true)) {
+          for (const list of result.values()) list.push(SHUTDOWN_REQUESTED);
+          return result;
+        }
         for (const [task, member] of assignTasks([...byId.keys()], processes)) result.get(member)!.push(...byId.get(task)!.inputs);
         return result;
       },
       onAssignment: (assignment) => {
-        const requester = assignment.members.find((m) => decode(m.metadata).shutdown === true);
-        if (requester !== undefined && requester.memberId !== assignment.memberId) {
-          const error = new StreamsError('APPLICATION_SHUTDOWN', `process ${decode(requester.metadata).processId} of application "${applicationId}" asked every process to shut down (SHUTDOWN_APPLICATION)`);
+        const requested = assignment.partitions.some((tp) => tp.topic === SHUTDOWN_REQUESTED.topic) || assignment.members.some((m) => decode(m.metadata).shutdown === true);
+        if (requested) {
+          // The requester is already on its way down.
+          if (this.#shutdownRequested) return;
+          const requester = assignment.members.find((m) => decode(m.metadata).shutdown === true);
+          const who = requester === undefined ? 'another process' : `process ${decode(requester.metadata).processId}`;
+          const error = new StreamsError('APPLICATION_SHUTDOWN', `${who} of application "${applicationId}" asked every process to shut down (SHUTDOWN_APPLICATION)`);
           if (assignments === 0) firstFailed(error);
           else void this.#fail(error);
           return;

@@ -51,8 +51,14 @@ test('SHUTDOWN_APPLICATION from one process shuts down every process of the appl
     await log.createTopic(env.WC_OUTPUT, { partitions: 2, cleanupPolicy: 'delete' });
     for (const name of ['a', 'b']) children.push(startChild({ ...env, STATE_DIR: join(dir, name) }));
     await until(() => children.every((c) => c.lines.includes('READY')), 'both processes RUNNING', children);
-    // Both own a partition once the second has joined (RUNNING after the last rebalance).
-    await until(() => children.every((c) => c.lines.at(-1) === 'STATE RUNNING' || c.lines.at(-1) === 'READY'), 'the group settled', children);
+    // The group is settled when the two processes run the four tasks between them, two each
+    // (sub-topology 0 reads the input, 1 the repartition topic): then exactly one of them reads
+    // the partition that gets "boom".
+    const tasksOf = (c: Child) => c.lines.findLast((l) => l.startsWith('TASKS '))?.slice(6).split(',') ?? [];
+    await until(() => {
+      const [a, b] = children.map(tasksOf);
+      return a!.length === 2 && b!.length === 2 && a!.every((t) => !b!.includes(t)) && children.every((c) => c.lines.at(-1)!.startsWith('TASKS '));
+    }, 'the group settled', children);
     await log.produce([0, 1].map((partition) => ({ topic: env.WC_INPUT, partition, records: [{ key: Buffer.from(`k${partition}`), value: Buffer.from(partition === 0 ? 'boom' : 'fine words'), timestamp: 1 }] })));
     await until(() => children.every((c) => c.lines.includes('STATE NOT_RUNNING')), 'both processes shut down', children);
     const codes = children.map((c) => c.lines.find((l) => l.startsWith('FAILED '))?.slice('FAILED '.length)).sort();

@@ -1,75 +1,217 @@
 #!/usr/bin/env node
 /**
- * The tributary command line.
+ * The tributary command line. `tributary --help` lists the commands, `tributary help COMMAND` (or
+ * `COMMAND --help`) shows one. Exit codes: 0 done, 1 the work failed (a coded error from the log or
+ * the application: `tributary: <message> (<CODE>)`), 2 the command line or its input is wrong
+ * (`tributary <command>: <what>`). A user's mistake never prints a stack trace.
  *
- *   tributary topics [--data-dir DIR | --url URL]
- *   tributary topics create NAME [--partitions N] [--compact] [--data-dir DIR]
- *   tributary produce TOPIC [FILE] [--data-dir DIR | --url URL] [--key-format string|json] [--value-format string|json]
- *   tributary consume TOPIC [--partition P] [--from OFFSET] [--limit N] [--data-dir DIR | --url URL]
- *   tributary run MODULE [--export NAME] [--application-id ID] [--data-dir DIR] [--host HOST] [--port PORT] [--threads N]
- *
- * `produce` reads NDJSON lines `{ "key": ..., "value": ..., "timestamp"?: ms }` from FILE or stdin.
- * With --url the command talks to a running application over HTTP (its log is locked by it);
- * otherwise it opens the embedded log in --data-dir (default ./.data) itself. The HTTP token, when
- * the application has one, comes from TRIBUTARY_HTTP_TOKEN (for `run` and for --url alike).
+ * With --url, the commands that take it talk to a running application over HTTP (its log is locked
+ * by it); otherwise they open the embedded log in --data-dir (default ./.data) themselves. The HTTP
+ * token, when the application has one, comes from TRIBUTARY_HTTP_TOKEN (for `run` and --url alike).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EmbeddedLog } from '../connectors/embedded/index.ts';
 import { Serdes, StreamsApp, StreamsError, partitionForKey, type LogRecord, type Serde } from '../index.ts';
 import { parseRecords } from '../engine/runtime/http-server.ts';
+import { packageVersion, projectName, refuseDir, scaffold } from './init.ts';
 
-const usage = `usage:
-  tributary topics [--data-dir DIR | --url URL]
-  tributary topics create NAME [--partitions N] [--compact] [--data-dir DIR]
-  tributary produce TOPIC [FILE] [--data-dir DIR | --url URL] [--key-format string|json] [--value-format string|json]
-  tributary consume TOPIC [--partition P] [--from OFFSET] [--limit N] [--data-dir DIR | --url URL]
-  tributary run MODULE [--export NAME] [--application-id ID] [--data-dir DIR] [--host HOST] [--port PORT] [--threads N]
+/** A mistake in the command line or its input: exit 2 with one line. */
+class UsageError extends Error {}
 
-The HTTP server listens on --host (default 127.0.0.1). Set TRIBUTARY_HTTP_TOKEN to require a bearer
-token (and send it with --url).`;
+interface Option {
+  readonly type: 'string' | 'boolean';
+  readonly short?: string;
+  readonly default?: string | boolean;
+  /** The value's placeholder in help. */
+  readonly value?: string;
+  readonly help: string;
+}
 
-const { values: flags, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    'data-dir': { type: 'string', default: '.data' },
-    url: { type: 'string' },
-    partitions: { type: 'string', default: '1' },
-    compact: { type: 'boolean', default: false },
-    'key-format': { type: 'string', default: 'string' },
-    'value-format': { type: 'string', default: 'json' },
-    partition: { type: 'string', default: '0' },
-    from: { type: 'string', default: '0' },
-    limit: { type: 'string', default: '100' },
-    export: { type: 'string', default: 'topology' },
-    'application-id': { type: 'string' },
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '8080' },
-    threads: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
+type Values = Record<string, string | boolean | undefined>;
+
+interface Command {
+  readonly name: string;
+  /** Positionals in help, e.g. `TOPIC [FILE]`. */
+  readonly args: string;
+  readonly summary: string;
+  readonly details?: string;
+  readonly positionals: { readonly min: number; readonly max: number };
+  readonly options: Readonly<Record<string, Option>>;
+  run(args: string[], values: Values): Promise<void>;
+}
+
+const dataDir: Option = { type: 'string', default: '.data', value: 'DIR', help: 'the embedded log (and, for run, the state) (default .data)' };
+const url: Option = { type: 'string', value: 'URL', help: "a running application's HTTP address instead of --data-dir, e.g. http://127.0.0.1:8080" };
+
+const commands: readonly Command[] = [
+  {
+    name: 'init',
+    args: 'DIR',
+    summary: 'scaffold a project: a typed topology, a test, a start script',
+    details: 'DIR must be new or empty. Then: cd DIR && npm install && npm test && npm start',
+    positionals: { min: 1, max: 1 },
+    options: {},
+    run: init,
   },
-});
+  {
+    name: 'run',
+    args: 'MODULE',
+    summary: 'run the topology MODULE exports, on the embedded log, with its HTTP API',
+    details: 'MODULE exports a Topology or a function returning one (named by --export). Ctrl-C or SIGTERM stops it after a last commit.',
+    positionals: { min: 1, max: 1 },
+    options: {
+      export: { type: 'string', default: 'topology', value: 'NAME', help: 'the export holding the topology (default topology)' },
+      'application-id': { type: 'string', value: 'ID', help: "the application's id (default: MODULE's file name)" },
+      'data-dir': dataDir,
+      host: { type: 'string', default: '127.0.0.1', value: 'HOST', help: 'the address the HTTP API listens on (default 127.0.0.1)' },
+      port: { type: 'string', default: '8080', value: 'PORT', help: 'its port (default 8080; 0 picks a free one)' },
+      threads: { type: 'string', value: 'N', help: 'stream threads (default: one per core, at most the task count)' },
+    },
+    run: runApp,
+  },
+  {
+    name: 'topics',
+    args: '',
+    summary: 'list topics with their partitions, cleanup policy and end offsets',
+    positionals: { min: 0, max: 0 },
+    options: { 'data-dir': dataDir, url },
+    run: listTopics,
+  },
+  {
+    name: 'topics create',
+    args: 'NAME',
+    summary: 'create a topic in the embedded log',
+    positionals: { min: 1, max: 1 },
+    options: {
+      partitions: { type: 'string', default: '1', value: 'N', help: 'partitions (default 1)' },
+      compact: { type: 'boolean', default: false, help: 'a compacted topic (a table), not a stream' },
+      'data-dir': dataDir,
+    },
+    run: createTopic,
+  },
+  {
+    name: 'produce',
+    args: 'TOPIC [FILE]',
+    summary: 'append NDJSON records {"key", "value", "timestamp"?} from FILE or stdin',
+    details: 'A JSON array works too. Keys and values are serialized with --key-format and --value-format (with --url, by the application).',
+    positionals: { min: 1, max: 2 },
+    options: {
+      'data-dir': dataDir,
+      url,
+      'key-format': { type: 'string', default: 'string', value: 'string|json', help: 'how keys are serialized (default string)' },
+      'value-format': { type: 'string', default: 'json', value: 'string|json', help: 'how values are serialized (default json)' },
+    },
+    run: produce,
+  },
+  {
+    name: 'consume',
+    args: 'TOPIC',
+    summary: 'print records of a partition as NDJSON',
+    positionals: { min: 1, max: 1 },
+    options: {
+      partition: { type: 'string', default: '0', value: 'P', help: 'the partition (default 0)' },
+      from: { type: 'string', default: '0', value: 'OFFSET', help: 'the first offset (default 0)' },
+      limit: { type: 'string', default: '100', value: 'N', help: 'at most N records (default 100)' },
+      'data-dir': dataDir,
+      url,
+    },
+    run: consume,
+  },
+];
 
-function int(name: string, raw: string | undefined): number {
+const help: Option = { type: 'boolean', short: 'h', default: false, help: 'this help' };
+
+function usageLine(c: Command): string {
+  return `tributary ${c.name}${c.args === '' ? '' : ` ${c.args}`}${Object.keys(c.options).length > 0 ? ' [options]' : ''}`;
+}
+
+function generalHelp(): string {
+  const width = Math.max(...commands.map((c) => `${c.name} ${c.args}`.length));
+  return [
+    `usage: tributary COMMAND [options]     (tributary ${packageVersion()})`,
+    '',
+    ...commands.map((c) => `  tributary ${`${c.name} ${c.args}`.padEnd(width)}  ${c.summary}`),
+    '',
+    '`tributary help COMMAND` or `tributary COMMAND --help` shows its options.',
+    'The HTTP API listens on 127.0.0.1 unless --host says otherwise; set TRIBUTARY_HTTP_TOKEN to require',
+    'a bearer token (run) and to send it (--url). Exit codes: 0 done, 1 failed, 2 wrong command line or input.',
+  ].join('\n');
+}
+
+function commandHelp(c: Command): string {
+  const options = Object.entries({ ...c.options, help });
+  const label = ([name, o]: [string, Option]) => `${o.short === undefined ? '    ' : `-${o.short}, `}--${name}${o.value === undefined ? '' : ` ${o.value}`}`;
+  const width = Math.max(...options.map((e) => label(e).length));
+  return [`usage: ${usageLine(c)}`, '', `${c.summary[0]!.toUpperCase()}${c.summary.slice(1)}.`, ...(c.details === undefined ? [] : [c.details]), '', 'options:', ...options.map((e) => `  ${label(e).padEnd(width)}  ${e[1].help}`)].join('\n');
+}
+
+/** The command an argument list names: `topics create` before `topics`. */
+function find(argv: readonly string[]): { command: Command; rest: string[] } | undefined {
+  const two = commands.find((c) => c.name === `${argv[0]} ${argv[1]}`);
+  if (two !== undefined) return { command: two, rest: argv.slice(2) };
+  const one = commands.find((c) => c.name === argv[0]);
+  return one === undefined ? undefined : { command: one, rest: argv.slice(1) };
+}
+
+/** parseArgs with this command's options only; its errors rewritten as one line naming the command. */
+function parse(c: Command, rest: string[]): { values: Values; args: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...c.options, help }, allowPositionals: true, strict: true });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const option = /'(-[^' ]+)/.exec((error as Error).message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option !== undefined) {
+      const elsewhere = commands.filter((other) => Object.hasOwn(other.options, option.replace(/^--?/, ''))).map((other) => other.name);
+      const where = elsewhere.length === 0 ? '' : ` (it belongs to ${elsewhere.map((n) => `\`tributary ${n}\``).join(', ')})`;
+      throw new UsageError(`${option} is not an option of \`tributary ${c.name}\`${where}; see tributary ${c.name} --help`);
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option !== undefined) {
+      const name = option.replace(/^--?/, '');
+      const o = c.options[name];
+      throw new UsageError(o?.type === 'boolean' ? `${option} takes no value` : `${option} needs a value${o?.value === undefined ? '' : ` (${o.value})`}`);
+    }
+    throw new UsageError((error as Error).message);
+  }
+  const values = parsed.values as Values;
+  const args = parsed.positionals;
+  if (values['help'] === true) return { values, args };
+  if (args.length < c.positionals.min) throw new UsageError(`missing ${c.args.split(' ')[args.length]}; usage: ${usageLine(c)}`);
+  if (args.length > c.positionals.max) throw new UsageError(`unexpected argument ${JSON.stringify(args[c.positionals.max])}; usage: ${usageLine(c)}`);
+  return { values, args };
+}
+
+function str(values: Values, name: string): string {
+  return values[name] as string;
+}
+
+function int(values: Values, name: string): number {
+  const raw = values[name] as string;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) fail(`--${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  if (raw.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
   return n;
 }
 
-function fail(message: string): never {
-  console.error(`tributary: ${message}`);
-  process.exit(2);
-}
-
-function serdeOf(format: string | undefined, what: string): Serde<unknown> {
+function serdeOf(values: Values, what: 'key' | 'value'): Serde<unknown> {
+  const format = values[`${what}-format`];
   if (format === 'string') return Serdes.string() as Serde<unknown>;
   if (format === 'json') return Serdes.json<unknown>();
-  return fail(`--${what}-format must be string or json, got ${JSON.stringify(format)}`);
+  throw new UsageError(`--${what}-format must be string or json, got ${JSON.stringify(format)}`);
 }
 
-async function http(method: string, path: string, body?: string): Promise<unknown> {
+/** A request to a running application; 4xx answers and unreachable addresses are the user's to fix. */
+async function http(values: Values, method: string, path: string, body?: string): Promise<unknown> {
+  const base = str(values, 'url');
+  let target: URL;
+  try {
+    target = new URL(path, base);
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error();
+  } catch {
+    throw new UsageError(`--url must be an http(s) address such as http://127.0.0.1:8080, got ${JSON.stringify(base)}`);
+  }
   const token = process.env['TRIBUTARY_HTTP_TOKEN'];
   const headers: Record<string, string> = {
     ...(token !== undefined && token !== '' && { authorization: `Bearer ${token}` }),
@@ -77,17 +219,21 @@ async function http(method: string, path: string, body?: string): Promise<unknow
   };
   let res: Response;
   try {
-    res = await fetch(new URL(path, flags.url), body === undefined ? { method, headers } : { method, headers, body });
+    res = await fetch(target, body === undefined ? { method, headers } : { method, headers, body });
   } catch (error) {
-    fail(`${method} ${new URL(path, flags.url).href}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
+    throw new UsageError(`${method} ${target.href}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}; is the application running at --url?`);
   }
   const json = (await res.json().catch(() => ({}))) as { error?: string; code?: string };
-  if (!res.ok) fail(`${method} ${path}: ${res.status} ${json.error ?? ''}${json.code === undefined ? '' : ` (${json.code})`}`);
+  if (!res.ok) {
+    const message = `${method} ${path}: ${res.status} ${json.error ?? res.statusText}${json.code === undefined ? '' : ` (${json.code})`}`;
+    if (res.status < 500) throw new UsageError(message);
+    throw new Error(message);
+  }
   return json;
 }
 
-async function withLog<T>(fn: (log: EmbeddedLog) => Promise<T>): Promise<T> {
-  const log = await EmbeddedLog.open({ dir: resolve(flags['data-dir']!) });
+async function withLog<T>(values: Values, fn: (log: EmbeddedLog) => Promise<T>): Promise<T> {
+  const log = await EmbeddedLog.open({ dir: resolve(str(values, 'data-dir')) });
   try {
     return await fn(log);
   } finally {
@@ -96,35 +242,38 @@ async function withLog<T>(fn: (log: EmbeddedLog) => Promise<T>): Promise<T> {
 }
 
 /** The whole input as strict UTF-8: bytes that are not UTF-8 are refused, not merged into U+FFFD. */
-async function readLines(file: string | undefined): Promise<string> {
+async function readInput(file: string | undefined): Promise<string> {
   const input = file === undefined || file === '-' ? process.stdin : createReadStream(file);
   const chunks: Buffer[] = [];
   try {
     for await (const chunk of input) chunks.push(chunk as Buffer);
   } catch (error) {
-    fail(`cannot read ${file ?? 'stdin'}: ${(error as Error).message}`);
+    throw new UsageError(`cannot read ${file ?? 'stdin'}: ${(error as Error).message}`);
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)).replaceAll('\r\n', '\n');
   } catch {
-    return fail(`${file ?? 'stdin'} is not valid UTF-8`);
+    throw new UsageError(`${file ?? 'stdin'} is not valid UTF-8`);
   }
 }
 
-async function topics(): Promise<void> {
-  if (positionals[1] === 'create') {
-    const name = positionals[2] ?? fail('topics create needs a NAME');
-    await withLog((log) => log.createTopic(name, { partitions: int('partitions', flags.partitions), cleanupPolicy: flags.compact ? 'compact' : 'delete' }));
-    console.log(`created ${name}`);
-    return;
-  }
-  if (flags.url !== undefined) {
-    for (const t of (await http('GET', '/topics')) as { name: string; partitions: number; cleanupPolicy: string; endOffsets: number[] }[]) {
+async function init([dir]: string[]): Promise<void> {
+  const refused = refuseDir(dir!);
+  if (refused !== undefined) throw new UsageError(refused);
+  const name = projectName(dir!);
+  const files = scaffold(dir!, { name, version: packageVersion() });
+  console.log(`created ${name} in ${dir}: ${files.join(', ')}`);
+  console.log(`next: cd ${dir} && npm install && npm test && npm start`);
+}
+
+async function listTopics(_: string[], values: Values): Promise<void> {
+  if (values['url'] !== undefined) {
+    for (const t of (await http(values, 'GET', '/topics')) as { name: string; partitions: number; cleanupPolicy: string; endOffsets: number[] }[]) {
       console.log(`${t.name}\tpartitions=${t.partitions}\t${t.cleanupPolicy}\tend=${t.endOffsets.join(',')}`);
     }
     return;
   }
-  await withLog(async (log) => {
+  await withLog(values, async (log) => {
     for (const [name, config] of [...(await log.topics())].sort()) {
       const ends = Array.from({ length: config.partitions }, (_, p) => log.offsets({ topic: name, partition: p }).end);
       console.log(`${name}\tpartitions=${config.partitions}\t${config.cleanupPolicy}\tend=${ends.join(',')}`);
@@ -132,54 +281,63 @@ async function topics(): Promise<void> {
   });
 }
 
-async function produce(): Promise<void> {
-  const topic = positionals[1] ?? fail('produce needs a TOPIC');
-  const text = await readLines(positionals[2]);
-  if (flags.url !== undefined) {
-    const { accepted } = (await http('POST', `/topics/${encodeURIComponent(topic)}/records`, text)) as { accepted: number };
+async function createTopic([name]: string[], values: Values): Promise<void> {
+  const partitions = int(values, 'partitions');
+  if (partitions === 0) throw new UsageError('--partitions must be at least 1');
+  await withLog(values, (log) => log.createTopic(name!, { partitions, cleanupPolicy: values['compact'] === true ? 'compact' : 'delete' }));
+  console.log(`created ${name}`);
+}
+
+async function produce([topic, file]: string[], values: Values): Promise<void> {
+  const keySerde = serdeOf(values, 'key');
+  const valueSerde = serdeOf(values, 'value');
+  const text = await readInput(file);
+  if (values['url'] !== undefined) {
+    const { accepted } = (await http(values, 'POST', `/topics/${encodeURIComponent(topic!)}/records`, text)) as { accepted: number };
     console.log(`produced ${accepted} records to ${topic}`);
     return;
   }
-  const keySerde = serdeOf(flags['key-format'], 'key');
-  const valueSerde = serdeOf(flags['value-format'], 'value');
   let rows: unknown[];
   try {
     rows = parseRecords(text);
   } catch (error) {
-    fail((error as Error).message);
+    throw new UsageError((error as Error).message);
   }
-  await withLog(async (log) => {
-    const config = (await log.topics()).get(topic) ?? fail(`topic "${topic}" does not exist; create it with: tributary topics create ${topic}`);
+  await withLog(values, async (log) => {
+    const config = (await log.topics()).get(topic!);
+    if (config === undefined) throw new UsageError(`topic "${topic}" does not exist; create it with: tributary topics create ${topic}`);
     const batches = new Map<number, LogRecord[]>();
     rows.forEach((row, i) => {
-      const r = row as { key?: unknown; value?: unknown; timestamp?: number };
-      if (typeof row !== 'object' || row === null || !('value' in r)) fail(`record ${i + 1}: expected { key, value, timestamp? }`);
+      const r = row as { key?: unknown; value?: unknown; timestamp?: unknown };
+      if (typeof row !== 'object' || row === null || !('value' in r)) throw new UsageError(`record ${i + 1}: expected { key, value, timestamp? }`);
+      if (r.timestamp !== undefined && (typeof r.timestamp !== 'number' || !Number.isSafeInteger(r.timestamp) || r.timestamp < 0)) {
+        throw new UsageError(`record ${i + 1}: timestamp must be a non-negative integer (ms), got ${JSON.stringify(r.timestamp)}`);
+      }
       let key: Uint8Array | null;
       let value: Uint8Array | null;
       try {
-        key = r.key === undefined || r.key === null ? null : keySerde.serialize(r.key, topic);
-        value = r.value === null ? null : valueSerde.serialize(r.value, topic);
+        key = r.key === undefined || r.key === null ? null : keySerde.serialize(r.key, topic!);
+        value = r.value === null ? null : valueSerde.serialize(r.value, topic!);
       } catch (error) {
-        fail(`record ${i + 1}: ${(error as Error).message}`);
+        throw new UsageError(`record ${i + 1}: ${(error as Error).message}`);
       }
       const p = key === null ? i % config.partitions : partitionForKey(key, config.partitions);
       let list = batches.get(p);
       if (list === undefined) batches.set(p, (list = []));
-      list.push({ key, value, timestamp: r.timestamp ?? Date.now() });
+      list.push({ key, value, timestamp: (r.timestamp as number | undefined) ?? Date.now() });
     });
-    await log.produce([...batches].map(([partition, records]) => ({ topic, partition, records })));
+    await log.produce([...batches].map(([partition, records]) => ({ topic: topic!, partition, records })));
   });
   console.log(`produced ${rows.length} records to ${topic}`);
 }
 
-async function consume(): Promise<void> {
-  const topic = positionals[1] ?? fail('consume needs a TOPIC');
-  const partition = int('partition', flags.partition);
-  const offset = int('from', flags.from);
-  const limit = int('limit', flags.limit);
-  if (flags.url !== undefined) {
+async function consume([topic]: string[], values: Values): Promise<void> {
+  const partition = int(values, 'partition');
+  const offset = int(values, 'from');
+  const limit = int(values, 'limit');
+  if (values['url'] !== undefined) {
     const query = `partition=${partition}&offset=${offset}&limit=${limit}`;
-    const { records } = (await http('GET', `/topics/${encodeURIComponent(topic)}/records?${query}`)) as { records: unknown[] };
+    const { records } = (await http(values, 'GET', `/topics/${encodeURIComponent(topic!)}/records?${query}`)) as { records: unknown[] };
     for (const r of records) console.log(JSON.stringify(r));
     return;
   }
@@ -197,38 +355,47 @@ async function consume(): Promise<void> {
       return Buffer.from(b).toString('base64');
     }
   };
-  await withLog(async (log) => {
-    const { records } = await log.fetch({ topic, partition }, offset, { maxRecords: limit });
+  await withLog(values, async (log) => {
+    const config = (await log.topics()).get(topic!);
+    if (config === undefined) throw new UsageError(`topic "${topic}" does not exist`);
+    if (partition >= config.partitions) throw new UsageError(`--partition ${partition}: "${topic}" has ${config.partitions} partition(s), 0 to ${config.partitions - 1}`);
+    const { records } = await log.fetch({ topic: topic!, partition }, offset, { maxRecords: limit });
     for (const r of records) {
       console.log(JSON.stringify({ partition, offset: r.offset, timestamp: r.timestamp, key: show(r.key), value: show(r.value), ...(r.headers && { headers: r.headers }) }));
     }
   });
 }
 
-async function run(): Promise<void> {
-  const module = positionals[1] ?? fail('run needs a MODULE that exports a topology');
-  const url = pathToFileURL(resolve(module));
-  const log = await EmbeddedLog.open({ dir: resolve(flags['data-dir']!) });
+async function runApp([module]: string[], values: Values): Promise<void> {
+  const path = resolve(module!);
+  if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`${module} is not a file; MODULE is the file that exports the topology`);
+  const port = int(values, 'port');
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const threads = values['threads'] === undefined ? undefined : int(values, 'threads');
+  if (threads === 0) throw new UsageError('--threads must be at least 1');
+  const log = await EmbeddedLog.open({ dir: resolve(str(values, 'data-dir')) });
   let failure: StreamsError | undefined;
   const app = new StreamsApp(
-    { module: url, export: flags.export! },
+    { module: pathToFileURL(path), export: str(values, 'export') },
     {
-      applicationId: flags['application-id'] ?? module.replace(/.*\//, '').replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]/g, '-'),
+      applicationId: str(values, 'application-id') ?? module!.replace(/.*\//, '').replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]/g, '-'),
       log,
-      stateDir: resolve(flags['data-dir']!, 'state'),
-      ...(flags.threads !== undefined && { threads: int('threads', flags.threads) }),
-      http: { host: flags.host!, port: int('port', flags.port) },
+      stateDir: resolve(str(values, 'data-dir'), 'state'),
+      ...(threads !== undefined && { threads }),
+      http: { host: str(values, 'host'), port },
       onError: (error) => (failure = error),
     },
   );
   let stopping = false;
+  let started = false;
   app.onStateChange((next, previous) => {
     console.log(`[tributary] ${previous} -> ${next}`);
     // The application failed while running (a poison record under log-and-fail...): it has shut
-    // down; say why on stderr and exit non-zero rather than leave with 0 and no word.
-    if (next === 'NOT_RUNNING' && failure !== undefined && !stopping) {
+    // down; say why on stderr and exit non-zero rather than leave with 0 and no word. (A failure
+    // to start is start()'s to report.)
+    if (next === 'NOT_RUNNING' && failure !== undefined && started && !stopping) {
       stopping = true;
-      void log.close().finally(() => exitWith(failure!));
+      void log.close().finally(() => exit(failure!));
     }
   });
   const stop = async () => {
@@ -246,22 +413,52 @@ async function run(): Promise<void> {
     stopping = true;
     await app.close();
     await log.close();
+    if (error instanceof StreamsError && error.code === 'ADDRESS_IN_USE') {
+      throw new UsageError(`port ${port} on ${str(values, 'host')} is in use; choose another with --port (--port 0 picks a free one)`);
+    }
     throw error;
   }
+  started = true;
   console.log(`[tributary] ${app.applicationId} is running; queries at http://${app.httpAddress!.host}:${app.httpAddress!.port}/stores`);
 }
 
-const commands: Record<string, () => Promise<void>> = { topics, produce, consume, run };
-const command = positionals[0];
-if (flags.help || command === undefined || commands[command] === undefined) {
-  console.log(usage);
-  process.exit(command === undefined || flags.help ? 0 : 2);
-}
-/** A coded error is the user's to act on: its message and code, no stack trace; exit 1. */
-function exitWith(error: unknown): never {
-  if (!(error instanceof StreamsError)) fail(String(error instanceof Error ? error.stack : error));
-  console.error(`tributary: ${error.message} (${error.code})`);
+/** How the process ends for an error: usage 2, coded 1, anything else (a bug) 1 with its stack. */
+function exit(error: unknown, command?: Command): never {
+  if (error instanceof UsageError) {
+    console.error(`tributary${command === undefined ? '' : ` ${command.name}`}: ${error.message}`);
+    process.exit(2);
+  }
+  if (error instanceof StreamsError) {
+    console.error(`tributary: ${error.message} (${error.code})`);
+    process.exit(1);
+  }
+  console.error(`tributary: unexpected error, please report it: ${error instanceof Error ? error.stack : String(error)}`);
   process.exit(1);
 }
 
-commands[command]!().catch(exitWith);
+async function main(argv: string[]): Promise<void> {
+  const [first] = argv;
+  if (first === undefined || first === '--help' || first === '-h') return void console.log(generalHelp());
+  if (first === '--version' || first === '-v') return void console.log(packageVersion());
+  if (first === 'help') {
+    if (argv.length === 1) return void console.log(generalHelp());
+    const found = find(argv.slice(1));
+    if (found === undefined || found.rest.length > 0) throw new UsageError(`no command ${JSON.stringify(argv.slice(1).join(' '))}; see tributary --help`);
+    return void console.log(commandHelp(found.command));
+  }
+  const found = find(argv);
+  if (found === undefined) {
+    if (first.startsWith('-')) throw new UsageError(`${first} before a command; usage: tributary COMMAND [options] (see tributary --help)`);
+    throw new UsageError(`unknown command ${JSON.stringify(first)}; the commands are ${commands.map((c) => c.name).join(', ')} (see tributary --help)`);
+  }
+  const { command, rest } = found;
+  try {
+    const { values, args } = parse(command, rest);
+    if (values['help'] === true) return void console.log(commandHelp(command));
+    await command.run(args, values);
+  } catch (error) {
+    exit(error, command);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => exit(error));

@@ -22,6 +22,8 @@ export const errorCodes = [
   'BUFFER_FULL',
   /** Another process's uncaught-exception handler answered SHUTDOWN_APPLICATION. */
   'APPLICATION_SHUTDOWN',
+  /** The HTTP port asked for is taken by another process. */
+  'ADDRESS_IN_USE',
   // logs
   'TOPIC_CONFLICT',
   'PRODUCER_FENCED',

@@ -193,9 +193,17 @@ export class AppHttpServer {
   }
 
   async listen(): Promise<AddressInfo> {
+    const host = this.#options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#options.port, this.#options.host ?? '127.0.0.1', () => resolve());
+      this.#server.once('error', (error: NodeJS.ErrnoException) => {
+        // The user picked the address: say which one, and what moves it.
+        if (error.code === 'EADDRINUSE') {
+          reject(new StreamsError('ADDRESS_IN_USE', `cannot serve HTTP on ${host}:${this.#options.port}: the port is in use; choose another http.port (0 picks a free one)`, { cause: error }));
+        } else if (error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL') {
+          reject(new StreamsError('INVALID_ARGUMENT', `cannot serve HTTP on ${host}:${this.#options.port}: ${error.code === 'EACCES' ? 'permission denied' : 'no such address on this machine'}`, { cause: error }));
+        } else reject(error);
+      });
+      this.#server.listen(this.#options.port, host, () => resolve());
     });
     const address = this.#server.address() as AddressInfo;
     this.#writesOpen = this.#token !== undefined || isLoopback(address.address) || this.#options.exposeWrites === true;

@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,9 @@ const run = promisify(execFile);
 /** `npm ...` in `cwd`, with this Node first on PATH so scripts and bins run under it. */
 function npmSync(args: string[], cwd: string): string {
   const PATH = `${join(process.execPath, '..')}:${process.env['PATH'] ?? ''}`;
-  return execFileSync(npm, args, { cwd, encoding: 'utf8', env: { ...process.env, PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Without NODE_TEST_CONTEXT: a `node --test` below must report as a run of its own, not to this one.
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  return execFileSync(npm, args, { cwd, encoding: 'utf8', env: { ...env, PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 const work = mkdtempSync(join(tmpdir(), 'tributary-package-'));
@@ -201,4 +203,46 @@ test('npx tributary --help runs the built CLI', () => {
   const out = npmSync(['exec', '--no', '--', 'tributary', '--help'], project);
   assert.match(out, /usage:/);
   assert.match(out, /tributary run MODULE/);
+});
+
+test('tributary init scaffolds a project that installs, passes its own test, typechecks and starts', async () => {
+  const scaffold = join(work, 'scaffolded');
+  const created = npmSync(['exec', '--no', '--', 'tributary', 'init', scaffold], project);
+  assert.match(created, /created scaffolded in/);
+  // The scaffold depends on tributary@^version from the registry; this test installs the tarball
+  // in its place (as a user of an unpublished build would), with its dev dependencies.
+  npmSync(['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], scaffold);
+  assert.match(npmSync(['test'], scaffold), /\bpass 1\n.*\bfail 0\n/);
+  npmSync(['run', 'typecheck'], scaffold);
+  // npm start: the application comes up, takes a sentence over HTTP and answers the count.
+  const child = spawn(npm, ['start'], { cwd: scaffold, env: { ...process.env, PORT: '0', PATH: `${join(process.execPath, '..')}:${process.env['PATH'] ?? ''}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  try {
+    const base = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`npm start did not come up:\n${output}`)), 60_000);
+      child.stdout.on('data', () => {
+        const m = /is running at (http:\/\/[^\s]+)/.exec(output);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${output}`)));
+    });
+    const posted = await fetch(`${base}/topics/sentences/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ key: '1', value: 'hello streams hello' }]) });
+    assert.equal(posted.status, 200, await posted.text());
+    let value: unknown;
+    for (let i = 0; i < 300 && value !== 2; i++) {
+      const res = await fetch(`${base}/stores/counts/keys/hello`);
+      if (res.status === 200) value = ((await res.json()) as { value: unknown }).value;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(value, 2, output);
+  } finally {
+    // npm start's process group: npm and the node it started.
+    if (child.exitCode === null) process.kill(-child.pid!, 'SIGINT');
+    await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(undefined)));
+  }
 });

@@ -76,8 +76,25 @@ export interface SendOffsetsOptions {
    * over: a process that lost its tasks in a rebalance cannot commit for them (KIP-447).
    */
   readonly member?: GroupGeneration;
+  /** See MemberCommitOptions.renewMember. */
+  readonly renewMember?: MemberCommitOptions['renewMember'];
   /** Metadata per partition (keys as in `offsets`), committed with the offsets. */
   readonly metadata?: GroupMetadata;
+}
+
+/** A member's commit outside a transaction (`commitOffsets`). */
+export interface MemberCommitOptions {
+  /** With a member, the log refuses the commit (TASK_MIGRATED) once that member's generation is over. */
+  readonly member?: GroupGeneration;
+  /**
+   * Cooperative rebalancing: a member keeps the tasks it is not told to give up across
+   * generations, and the group's leader gives nobody a task its owner still holds. So a commit
+   * refused only because the member's generation moved on (same member id) may go again under the
+   * next one. Called with the refused generation; returns the member's next generation, or
+   * undefined to give up (TASK_MIGRATED). Logs whose clients cannot call back (served to threads)
+   * ignore it.
+   */
+  readonly renewMember?: (stale: GroupGeneration) => Promise<GroupGeneration | undefined>;
 }
 
 /** `${topic}:${partition}`, the key of GroupOffsets and other per-partition maps. */
@@ -222,7 +239,7 @@ export interface Log {
    * a member of that generation of the group: refused with TASK_MIGRATED once the group has moved
    * on (its partitions may be someone else's), as Kafka's consumers commit.
    */
-  commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata, options?: { readonly member?: GroupGeneration }): Promise<void>;
+  commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata, options?: MemberCommitOptions): Promise<void>;
   /** Drops the records of a partition before `offset` (consumed repartition records). */
   deleteRecords(tp: TopicPartition, offset: number): Promise<void>;
   close(): Promise<void>;

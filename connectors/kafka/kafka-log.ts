@@ -49,6 +49,7 @@ import {
   type FetchResult,
   type GroupGeneration,
   type GroupMetadata,
+  type MemberCommitOptions,
   type GroupOffsets,
   type Log,
   type LogRecord,
@@ -225,6 +226,28 @@ function offsetCommitTopics(offsets: ReadonlyMap<string, number>, metadata: Grou
 /** The commit came from a member whose generation is over: its tasks belong to someone else now. */
 function isMigrated(error: unknown): boolean {
   return brokerError(error, 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID');
+}
+
+/**
+ * Runs a member's offset commit; refused only because the member's generation moved on
+ * (ILLEGAL_GENERATION), it goes again under the generation `renew` gives (cooperative
+ * rebalancing, see MemberCommitOptions.renewMember), as long as it gives one.
+ */
+async function withRenewedMember<T>(
+  member: GroupGeneration | undefined,
+  renew: MemberCommitOptions['renewMember'],
+  send: (member: GroupGeneration | undefined) => Promise<T>,
+): Promise<T> {
+  for (;;) {
+    try {
+      return await send(member);
+    } catch (error) {
+      if (member === undefined || renew === undefined || !brokerError(error, 'ILLEGAL_GENERATION')) throw error;
+      const next = await renew(member);
+      if (next === undefined || next.memberId !== member.memberId || next.generationId <= member.generationId) throw error;
+      member = next;
+    }
+  }
 }
 
 function isFenced(error: unknown): boolean {
@@ -895,18 +918,19 @@ export class KafkaLog implements Log {
         // partition, one at a time), with its metadata. With a member, the broker checks its
         // generation (KIP-447); without one (generation -1) it does not (a single process owns every task).
         const topics = offsetCommitTopics(map, options?.metadata);
-        const member = options?.member;
-        await this.#atCoordinator(groupId, (connection) =>
-          txnOffsetCommitV4.api.async(
-            connection,
-            producer.transaction!.id,
-            groupId,
-            producer.producerId!,
-            producer.producerEpoch!,
-            member?.generationId ?? -1,
-            member?.memberId ?? '',
-            null,
-            topics,
+        await withRenewedMember(options?.member, options?.renewMember, (member) =>
+          this.#atCoordinator(groupId, (connection) =>
+            txnOffsetCommitV4.api.async(
+              connection,
+              producer.transaction!.id,
+              groupId,
+              producer.producerId!,
+              producer.producerEpoch!,
+              member?.generationId ?? -1,
+              member?.memberId ?? '',
+              null,
+              topics,
+            ),
           ),
         );
       }
@@ -976,16 +1000,18 @@ export class KafkaLog implements Log {
     });
   }
 
-  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata, options: { readonly member?: GroupGeneration } = {}): Promise<void> {
+  async commitOffsets(group: string, offsets: ReadonlyMap<string, number>, metadata?: GroupMetadata, options: MemberCommitOptions = {}): Promise<void> {
     if (offsets.size === 0) return;
     const topics = offsetCommitTopics(offsets, metadata);
     // Without a member: a simple commit (generation -1), as the admin client's
     // alterConsumerGroupOffsets makes, but with metadata (the broker takes it only while the group
     // has no members). With one: the member's commit, refused once its generation is over.
-    const { generationId, memberId } = options.member ?? { generationId: -1, memberId: '' };
+    const generationId = options.member?.generationId ?? -1;
     await this.#call(`committing offsets of group "${group}"`, async () => {
       try {
-        await this.#atCoordinator(group, (connection) => offsetCommitV8.api.async(connection, group, generationId, memberId, null, topics));
+        await withRenewedMember(options.member, options.renewMember, (member) =>
+          this.#atCoordinator(group, (connection) => offsetCommitV8.api.async(connection, group, member?.generationId ?? -1, member?.memberId ?? '', null, topics)),
+        );
       } catch (error) {
         if (options.member !== undefined && isMigrated(error)) {
           throw new StreamsError('TASK_MIGRATED', `a rebalance gave the partitions of generation ${generationId} of group "${group}" to other members; the commit is refused`, {

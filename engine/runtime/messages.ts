@@ -68,6 +68,20 @@ export interface TaskMetricsSnapshot {
 
 export type ToThread =
   | { readonly kind: 'stop' }
+  /**
+   * A new generation of the group (cooperative rebalancing): the thread commits, then closes the
+   * tasks and standbys it loses, opens those it gains, and commits under `member` from now on;
+   * the tasks it keeps run on. Answered with `assigned` once the new tasks are restored.
+   */
+  | {
+      readonly kind: 'assign';
+      readonly id: number;
+      readonly member: GroupGeneration | undefined;
+      readonly remove: readonly string[];
+      readonly removeStandbys: readonly string[];
+      readonly add: readonly TaskSpec[];
+      readonly addStandbys: readonly TaskSpec[];
+    }
   | { readonly kind: 'metrics'; readonly id: number }
   /** `stale`: a standby copy of the partition may answer (it may lag behind the active task). */
   | { readonly kind: 'query'; readonly id: number; readonly store: string; readonly partition: number; readonly query: StoreQuery; readonly stale?: boolean };
@@ -100,7 +114,9 @@ export type FromThread =
       readonly processed: number;
       readonly processMs: number;
     }
-  | { readonly kind: 'query-result'; readonly id: number; readonly status: number; readonly body: unknown };
+  | { readonly kind: 'query-result'; readonly id: number; readonly status: number; readonly body: unknown }
+  /** An `assign` is done; `ok` false: a commit was refused on the way and the thread has stopped (see `stopped`). */
+  | { readonly kind: 'assigned'; readonly id: number; readonly ok: boolean };
 
 export function assertNever(value: never): never {
   throw new Error(`unexpected message: ${JSON.stringify(value)}`);

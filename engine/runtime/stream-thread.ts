@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
-import { fetchMany, openWorkerLog, partitionKey, type Log, type LogRecord, type LogTransaction, type PartitionBatch, type TopicPartition, type TransactionalProducer } from '../log.ts';
+import { fetchMany, openWorkerLog, partitionKey, type GroupGeneration, type Log, type LogRecord, type LogTransaction, type PartitionBatch, type TopicPartition, type TransactionalProducer } from '../log.ts';
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import { createInMemoryStore, type RestorableStore, type StoreContext } from '../state/in-memory.ts';
 import { prepareStores, type PreparedStores } from './task-state.ts';
@@ -92,10 +92,11 @@ let processed = 0;
 let processMs = 0;
 
 let topology: Topology;
+let global: GlobalStateTask;
 
 async function main(): Promise<void> {
   topology = await loadTopology(config.module, config.exportName);
-  const global = new GlobalStateTask(topology, { applicationId: config.applicationId, createStore: createInMemoryStore, clock: Date.now });
+  global = new GlobalStateTask(topology, { applicationId: config.applicationId, createStore: createInMemoryStore, clock: Date.now });
   const globalPositions = new Map<string, number>();
   for (const [topic, n] of Object.entries(config.globalTopics)) for (let p = 0; p < n; p++) globalPositions.set(`${topic}:${p}`, 0);
   await pollGlobal(global, globalPositions, true);
@@ -104,95 +105,10 @@ async function main(): Promise<void> {
   // Fence the previous instance of this thread first: its unfinished transaction is aborted, so
   // the committed offsets and changelogs read next are stable and complete.
   const producer = config.processingGuarantee === 'exactly_once_v2' ? await log.initTransactions(`${config.transactionalIdPrefix ?? config.applicationId}-${config.threadId}`) : undefined;
-  const committed = await log.committedOffsets(config.applicationId);
-  // What each task committed of time with its offsets (partition times, operators' times, punctuation schedules).
-  const committedMetadata = await log.committedMetadata(config.applicationId);
-  // Where every changelog partition of this thread ends, in one round trip.
-  const changelogParts = config.tasks.flatMap((spec) =>
-    topology.subtopologies()[spec.subtopology]!.stores.flatMap((store) => {
-      const topic = config.changelogs[store];
-      return topic === undefined ? [] : [{ taskId: spec.id, topic, partition: spec.partition }];
-    }),
-  );
-  const ends = await fetchMany(log, changelogParts.map((c) => ({ tp: { topic: c.topic, partition: c.partition }, offset: 0, options: { maxRecords: 0 } })));
-  const endOf = new Map(changelogParts.map((c, i) => [`${c.taskId}/${c.topic}`, ends[i]!.endOffset]));
-  const kvStoresInThread = Math.max(
-    1,
-    config.tasks.reduce((n, spec) => n + topology.subtopologies()[spec.subtopology]!.stores.filter((s) => topology.storeBuilder(s)!.supplier.kind === 'key-value').length, 0),
-  );
-  for (const spec of config.tasks) {
-    const subtopology = topology.subtopologies()[spec.subtopology]!;
-    const prepared = await prepareStores({
-      stateDir: config.stateDir,
-      applicationId: config.applicationId,
-      taskId: spec.id,
-      topology,
-      storeNames: subtopology.stores,
-      changelogs: config.changelogs,
-      changelogEnds: new Map(subtopology.stores.flatMap((s) => (config.changelogs[s] === undefined ? [] : [[config.changelogs[s]!, endOf.get(`${spec.id}/${config.changelogs[s]}`) ?? 0]]))),
-      cacheBytesPerStore: Math.floor(config.cacheBytes / kvStoresInThread),
-      warn: (message) => console.warn(`[tributary] task ${spec.id}: ${message}`),
-    });
-    const restoredFrom = new Map<string, PartitionCheckpoint>();
-    for (const tp of spec.inputs) {
-      const metadata = committedMetadata.get(partitionKey(tp));
-      if (metadata !== undefined) restoredFrom.set(topologyTopic(tp.topic), decodeCheckpoint(metadata, `${tp.topic}-${tp.partition}`));
-    }
-    const task = new StreamTask(topology, subtopology, spec.partition, {
-      applicationId: config.applicationId,
-      restoredFrom,
-      collector: {
-        send: (record: OutputRecord) => outputs.add(logName(record.topic), record.partition, toLogRecord(record)),
-        partitionsFor: (topic) => config.partitions[logName(topic)] ?? 1,
-      },
-      createStore: (builder: StoreBuilder, ctx: StoreContext) => {
-        const changelog = config.changelogs[builder.name];
-        return prepared.createStore(
-          builder,
-          changelog === undefined
-            ? ctx
-            : {
-                recordTimestamp: () => ctx.recordTimestamp(),
-                logChange: (key, value, timestamp) => outputs.add(changelog, spec.partition, { key, value, timestamp }),
-              },
-        );
-      },
-      globalStores: global.stores,
-      clock: Date.now,
-      onDeserializationError: (error, raw) => handleError(config.onDeserializationError, error, raw, spec.id),
-      onProcessingError: (error, raw) => handleError(config.onProcessingError, error, raw, spec.id),
-    });
-    // Replay each changelog from where the store's data stops (0 for in-memory stores).
-    const positions = new Map<string, number>();
-    let restored = 0;
-    for (const [name, from] of prepared.restoreFrom) {
-      const topic = config.changelogs[name]!;
-      const store = task.stores.get(name) as AnyStore & RestorableStore;
-      const reached = await restore(prepared, store, { topic, partition: spec.partition }, from);
-      restored += reached - from;
-      positions.set(topic, reached);
-    }
-    await prepared.db?.commit(positions);
-    task.initialize();
-    const inputs = new Map<string, number>();
-    for (const tp of spec.inputs) inputs.set(partitionKey(tp), committed.get(partitionKey(tp)) ?? 0);
-    tasks.push({
-      spec,
-      task,
-      positions: inputs,
-      queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])),
-      lags: new Map(),
-      freshKeys: [],
-      lag: 0,
-      deadLettered: 0,
-      restored,
-      prepared,
-      changelogs: subtopology.stores.flatMap((s) => (config.changelogs[s] === undefined ? [] : [config.changelogs[s]!])),
-    });
-  }
+  tasks.push(...(await openTasks(config.tasks, config.tasks)));
 
   const standbys: StandbyTask[] = [];
-  for (const spec of config.standbys ?? []) standbys.push(await openStandby(spec, topology, kvStoresInThread));
+  for (const spec of config.standbys ?? []) standbys.push(await openStandby(spec, topology, [...config.tasks, ...(config.standbys ?? [])]));
   for (const sb of standbys) for (const { store } of sb.stores) standbyStores.set(`${store.name}:${sb.spec.partition}`, store);
   tasksById = new Map(tasks.map((t) => [t.spec.id, t]));
   port.on('message', (message: ToThread) => onControl(message, tasks));
@@ -201,6 +117,11 @@ async function main(): Promise<void> {
   let lastCommit = Date.now();
   let first = 0;
   while (!stopping) {
+    const assignment = assignments.shift();
+    if (assignment !== undefined && !(await applyAssignment(assignment, tasks, standbys, producer))) {
+      send({ kind: 'assigned', id: assignment.id, ok: false });
+      break;
+    }
     const fetched = await fetchAll(tasks);
     await pollGlobal(global, globalPositions, false);
     if (fetched > 0) await Promise.all(tasks.map(prefetch));
@@ -249,11 +170,191 @@ async function main(): Promise<void> {
   if (standbys.length > 0) await updateStandbys(standbys, true);
   for (const sb of standbys) await sb.prepared.db?.close();
   global.close();
+  // Assignments that came too late: the application hears that this thread has stopped.
+  for (const a of assignments.splice(0)) send({ kind: 'assigned', id: a.id, ok: false });
   send({ kind: 'stopped', threadId: config.threadId, ...(abandoned !== undefined && { abandoned }) });
   await log.close();
 }
 
+/**
+ * Opens tasks: their stores from local state, then each changelog replayed from where that state
+ * stops; their input positions and restored times from the group's last commit (read now, so a
+ * task taken over from another process starts from that process's final commit). `all`: every
+ * task the thread will run, which share the cache budget.
+ */
+async function openTasks(specs: readonly TaskSpec[], all: readonly TaskSpec[]): Promise<RunningTask[]> {
+  if (specs.length === 0) return [];
+  const committed = await log.committedOffsets(config.applicationId);
+  // What each task committed of time with its offsets (partition times, operators' times, punctuation schedules).
+  const committedMetadata = await log.committedMetadata(config.applicationId);
+  // Where every changelog partition of this thread ends, in one round trip.
+  const changelogParts = specs.flatMap((spec) =>
+    topology.subtopologies()[spec.subtopology]!.stores.flatMap((store) => {
+      const topic = config.changelogs[store];
+      return topic === undefined ? [] : [{ taskId: spec.id, topic, partition: spec.partition }];
+    }),
+  );
+  const ends = await fetchMany(log, changelogParts.map((c) => ({ tp: { topic: c.topic, partition: c.partition }, offset: 0, options: { maxRecords: 0 } })));
+  const endOf = new Map(changelogParts.map((c, i) => [`${c.taskId}/${c.topic}`, ends[i]!.endOffset]));
+
+  const opened: RunningTask[] = [];
+  for (const spec of specs) {
+    const subtopology = topology.subtopologies()[spec.subtopology]!;
+    const prepared = await prepareStores({
+      stateDir: config.stateDir,
+      applicationId: config.applicationId,
+      taskId: spec.id,
+      topology,
+      storeNames: subtopology.stores,
+      changelogs: config.changelogs,
+      changelogEnds: new Map(subtopology.stores.flatMap((s) => (config.changelogs[s] === undefined ? [] : [[config.changelogs[s]!, endOf.get(`${spec.id}/${config.changelogs[s]}`) ?? 0]]))),
+      cacheBytesPerStore: cacheShare(all),
+      warn: (message) => console.warn(`[tributary] task ${spec.id}: ${message}`),
+    });
+    const restoredFrom = new Map<string, PartitionCheckpoint>();
+    for (const tp of spec.inputs) {
+      const metadata = committedMetadata.get(partitionKey(tp));
+      if (metadata !== undefined) restoredFrom.set(topologyTopic(tp.topic), decodeCheckpoint(metadata, `${tp.topic}-${tp.partition}`));
+    }
+    const task = new StreamTask(topology, subtopology, spec.partition, {
+      applicationId: config.applicationId,
+      restoredFrom,
+      collector: {
+        send: (record: OutputRecord) => outputs.add(logName(record.topic), record.partition, toLogRecord(record)),
+        partitionsFor: (topic) => config.partitions[logName(topic)] ?? 1,
+      },
+      createStore: (builder: StoreBuilder, ctx: StoreContext) => {
+        const changelog = config.changelogs[builder.name];
+        return prepared.createStore(
+          builder,
+          changelog === undefined
+            ? ctx
+            : {
+                recordTimestamp: () => ctx.recordTimestamp(),
+                logChange: (key, value, timestamp) => outputs.add(changelog, spec.partition, { key, value, timestamp }),
+              },
+        );
+      },
+      globalStores: global.stores,
+      clock: Date.now,
+      onDeserializationError: (error, raw) => handleError(config.onDeserializationError, error, raw, spec.id),
+      onProcessingError: (error, raw) => handleError(config.onProcessingError, error, raw, spec.id),
+    });
+    // Replay each changelog from where the store's data stops (0 for in-memory stores).
+    const positions = new Map<string, number>();
+    let restored = 0;
+    for (const [name, from] of prepared.restoreFrom) {
+      const topic = config.changelogs[name]!;
+      const store = task.stores.get(name) as AnyStore & RestorableStore;
+      const reached = await restore(prepared, store, { topic, partition: spec.partition }, from);
+      restored += reached - from;
+      positions.set(topic, reached);
+    }
+    await prepared.db?.commit(positions);
+    task.initialize();
+    const inputs = new Map<string, number>();
+    for (const tp of spec.inputs) inputs.set(partitionKey(tp), committed.get(partitionKey(tp)) ?? 0);
+    opened.push({
+      spec,
+      task,
+      positions: inputs,
+      queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])),
+      lags: new Map(),
+      freshKeys: [],
+      lag: 0,
+      deadLettered: 0,
+      restored,
+      prepared,
+      changelogs: subtopology.stores.flatMap((s) => (config.changelogs[s] === undefined ? [] : [config.changelogs[s]!])),
+    });
+  }
+
+  return opened;
+}
+
+/** Each persistent key-value store's share of the thread's cache, among the stores of `all` tasks. */
+function cacheShare(all: readonly TaskSpec[]): number {
+  const stores = all.reduce((n, spec) => n + topology.subtopologies()[spec.subtopology]!.stores.filter((s) => topology.storeBuilder(s)!.supplier.kind === 'key-value').length, 0);
+  return Math.floor(config.cacheBytes / Math.max(1, stores));
+}
+
 let tasksById = new Map<string, RunningTask>();
+
+type Assignment = Extract<ToThread, { kind: 'assign' }>;
+
+/** Assignments to apply, in order, at the top of the loop. */
+const assignments: Assignment[] = [];
+/** The group generation this thread commits under. */
+let member = config.member;
+/** The newest generation heard of (set as soon as an assignment arrives, before it is applied). */
+let newestMember = config.member;
+
+/**
+ * A commit refused because the generation moved on waits for this process to hear of the next
+ * one (its tasks not given up are still its own, and the leader gives no one a task its owner
+ * still holds), then goes again under it. Gives up if none comes within a rebalance's time.
+ */
+async function renewMember(stale: GroupGeneration): Promise<GroupGeneration | undefined> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && !stopping) {
+    const next = newestMember;
+    if (next !== undefined && next.memberId === stale.memberId && next.generationId > stale.generationId) {
+      console.warn(`[tributary] stream thread ${config.threadId}: a commit of generation ${stale.generationId} goes again under generation ${next.generationId}`);
+      return next;
+    }
+    if (next !== undefined && next.memberId !== stale.memberId) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return undefined;
+}
+
+/**
+ * A new generation (cooperative rebalancing): the tasks this thread loses are committed (under
+ * the new generation: no one else has them in it) and closed, with their local state written;
+ * then the tasks it gains are opened and restored from the group's last commit, which their
+ * previous owner made before it let them go. The tasks it keeps never stop. False if a commit was
+ * refused on the way (the thread stops; see startCommit).
+ */
+async function applyAssignment(a: Assignment, tasks: RunningTask[], standbys: StandbyTask[], producer: TransactionalProducer | undefined): Promise<boolean> {
+  member = a.member;
+  const removed = tasks.filter((t) => a.remove.includes(t.spec.id));
+  if (removed.length > 0) {
+    if (committing !== undefined && !(await finishCommit())) return false;
+    committing = startCommit(tasks, producer, true);
+    if (!(await finishCommit())) return false;
+    for (const t of removed) {
+      tasks.splice(tasks.indexOf(t), 1);
+      tasksById.delete(t.spec.id);
+      for (const tp of t.spec.inputs) {
+        committedPositions.delete(partitionKey(tp));
+        committedMetadataOf.delete(partitionKey(tp));
+      }
+      t.task.close();
+      await t.prepared.db?.close();
+    }
+  }
+  const droppedStandbys = standbys.filter((sb) => a.removeStandbys.includes(sb.spec.id));
+  if (droppedStandbys.length > 0) {
+    await updateStandbys(droppedStandbys, true);
+    for (const sb of droppedStandbys) {
+      standbys.splice(standbys.indexOf(sb), 1);
+      for (const { store } of sb.stores) standbyStores.delete(`${store.name}:${sb.spec.partition}`);
+      await sb.prepared.db?.close();
+    }
+  }
+  const all = [...tasks.map((t) => t.spec), ...a.add, ...standbys.map((sb) => sb.spec), ...a.addStandbys];
+  for (const t of await openTasks(a.add, all)) {
+    tasks.push(t);
+    tasksById.set(t.spec.id, t);
+  }
+  for (const spec of a.addStandbys) {
+    const sb = await openStandby(spec, topology, all);
+    standbys.push(sb);
+    for (const { store } of sb.stores) standbyStores.set(`${store.name}:${sb.spec.partition}`, store);
+  }
+  send({ kind: 'assigned', id: a.id, ok: true });
+  return true;
+}
 
 /**
  * A standby task (numStandbyReplicas): a warm copy of another process's task, kept by reading
@@ -274,7 +375,7 @@ const STANDBY_POLL_MS = 100;
 let lastStandbyPoll = 0;
 let lastStandbyFlush = Date.now();
 
-async function openStandby(spec: TaskSpec, topology: Topology, kvStores: number): Promise<StandbyTask> {
+async function openStandby(spec: TaskSpec, topology: Topology, all: readonly TaskSpec[]): Promise<StandbyTask> {
   const subtopology = topology.subtopologies()[spec.subtopology]!;
   const logged = subtopology.stores.filter((s) => config.changelogs[s] !== undefined);
   const ends = await fetchMany(log, logged.map((s) => ({ tp: { topic: config.changelogs[s]!, partition: spec.partition }, offset: 0, options: { maxRecords: 0 } })));
@@ -286,7 +387,7 @@ async function openStandby(spec: TaskSpec, topology: Topology, kvStores: number)
     storeNames: logged,
     changelogs: config.changelogs,
     changelogEnds: new Map(logged.map((s, i) => [config.changelogs[s]!, ends[i]!.endOffset])),
-    cacheBytesPerStore: Math.floor(config.cacheBytes / kvStores),
+    cacheBytesPerStore: cacheShare(all),
     warn: (message) => console.warn(`[tributary] standby task ${spec.id}: ${message}`),
   });
   const stores = logged.map((name) => {
@@ -579,11 +680,11 @@ async function commit(tasks: RunningTask[], producer: TransactionalProducer | un
     openTransaction = undefined;
     handedOff = 0;
     tx.produce(batches);
-    tx.sendOffsets(config.applicationId, offsets, { ...(config.member !== undefined && { member: config.member }), metadata });
+    tx.sendOffsets(config.applicationId, offsets, { ...(member !== undefined && { member, renewMember }), metadata });
     await tx.commit();
   } else {
     if (batches.length > 0) await log.produce(batches);
-    await log.commitOffsets(config.applicationId, offsets, metadata, { ...(config.member !== undefined && { member: config.member }) });
+    await log.commitOffsets(config.applicationId, offsets, metadata, { ...(member !== undefined && { member, renewMember }) });
   }
   // Only now, with the changelog committed, do the sealed writes reach the disk, with the
   // changelog offsets they reflect (no later records are in the changelog yet: the next
@@ -622,6 +723,10 @@ function onControl(message: ToThread, tasks: RunningTask[]): void {
   switch (message.kind) {
     case 'stop':
       stopping = true;
+      return;
+    case 'assign':
+      newestMember = message.member;
+      assignments.push(message);
       return;
     case 'metrics':
       send({

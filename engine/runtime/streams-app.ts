@@ -122,11 +122,17 @@ interface MemberMetadata {
   readonly threads: number;
   /** Tasks it runs, then tasks it has local state for. */
   readonly tasks: readonly string[];
+  /**
+   * Tasks it runs or is about to (cooperative rebalancing): the leader gives none of them to
+   * another member until this one has let it go.
+   */
+  readonly owned?: readonly string[];
 }
 
 interface ThreadHandle {
   readonly worker: Worker;
-  readonly config: ThreadConfig;
+  /** Its tasks and generation as of the last assignment it applied. */
+  config: ThreadConfig;
   readonly stopLog: () => void;
   ready: boolean;
   stopped: Promise<void>;
@@ -441,6 +447,97 @@ export class StreamsApp {
     );
   }
 
+  /**
+   * Cooperative rebalancing (KIP-429), for every generation after the first: every thread first
+   * lets go of the tasks and standbys this generation does not give it (committed, under the new
+   * generation, and closed; a standby promoted to active is let go first, which frees its state
+   * directory), then the tasks and standbys gained go to the least loaded threads (new threads
+   * while fewer run than configured), which restore them. Tasks that stay never stop, and keep
+   * answering queries. Returns whether any active task was let go. A thread whose commit is
+   * refused on the way stops and the current tasks are started again (#restartAfter).
+   */
+  async #reassign(mine: readonly TaskSpec[], standbys: readonly TaskSpec[], member: GroupGeneration, transactionalIdPrefix: string): Promise<boolean> {
+    this.#current = { tasks: mine, member, transactionalIdPrefix, standbys };
+    const keep = new Set(mine.map((t) => t.id));
+    const keepStandby = new Set(standbys.map((t) => t.id));
+    const live = () => this.#threads.filter((h) => !h.failed && !h.stopRequested);
+    let gaveUp = false;
+    const letGo = live().map((h) => {
+      const remove = h.config.tasks.filter((t) => !keep.has(t.id)).map((t) => t.id);
+      const removeStandbys = (h.config.standbys ?? []).filter((t) => !keepStandby.has(t.id)).map((t) => t.id);
+      if (remove.length > 0) gaveUp = true;
+      h.config = { ...h.config, tasks: h.config.tasks.filter((t) => keep.has(t.id)), standbys: (h.config.standbys ?? []).filter((t) => keepStandby.has(t.id)), member };
+      return this.#assignThread(h, { member, remove, removeStandbys, add: [], addStandbys: [] });
+    });
+    this.#placeStores();
+    if ((await Promise.all(letGo)).includes(false)) return gaveUp;
+    const threads = live();
+    const running = new Set(threads.flatMap((h) => h.config.tasks.map((t) => t.id)));
+    const warm = new Set(threads.flatMap((h) => (h.config.standbys ?? []).map((t) => t.id)));
+    const gained = mine.filter((t) => !running.has(t.id));
+    const gainedStandbys = standbys.filter((t) => !warm.has(t.id));
+    if (gained.length + gainedStandbys.length > 0) {
+      // Slots: the running threads, then new ones up to the configured count.
+      const wanted = Math.max(1, Math.min(this.#threadCount(), mine.length + standbys.length));
+      const slots = threads.map((h) => ({ h: h as ThreadHandle | undefined, load: h.config.tasks.length + (h.config.standbys ?? []).length, add: [] as TaskSpec[], addStandbys: [] as TaskSpec[] }));
+      while (slots.length < wanted) slots.push({ h: undefined, load: 0, add: [], addStandbys: [] });
+      const least = () => slots.reduce((a, b) => (b.load < a.load ? b : a));
+      for (const t of gained) {
+        const slot = least();
+        slot.add.push(t);
+        slot.load++;
+      }
+      for (const t of gainedStandbys) {
+        const slot = least();
+        slot.addStandbys.push(t);
+        slot.load++;
+      }
+      let nextId = Math.max(-1, ...this.#threads.map((h) => h.config.threadId)) + 1;
+      const base = this.#threads[0]?.config ?? this.#plan!.base;
+      await Promise.all(
+        slots.map((slot) => {
+          if (slot.add.length + slot.addStandbys.length === 0) return undefined;
+          if (slot.h !== undefined) {
+            const h = slot.h;
+            h.config = { ...h.config, tasks: [...h.config.tasks, ...slot.add], standbys: [...(h.config.standbys ?? []), ...slot.addStandbys] };
+            return this.#assignThread(h, { member, remove: [], removeStandbys: [], add: slot.add, addStandbys: slot.addStandbys });
+          }
+          return this.#spawn({
+            ...this.#plan!.base,
+            threadId: nextId++,
+            tasks: slot.add,
+            ...(slot.addStandbys.length > 0 && { standbys: slot.addStandbys }),
+            cacheBytes: base.cacheBytes ?? Math.floor((this.#options.cacheMaxBytes ?? 64 * 1024 * 1024) / wanted),
+            member,
+            transactionalIdPrefix,
+          });
+        }),
+      );
+    }
+    this.#placeStores();
+    return gaveUp;
+  }
+
+  /** Sends a thread its part of a new assignment; false if it stopped instead of applying it. */
+  async #assignThread(h: ThreadHandle, part: Omit<Extract<ToThread, { kind: 'assign' }>, 'kind' | 'id'>): Promise<boolean> {
+    const at = this.#threads.indexOf(h);
+    const reply = this.#ask<Extract<FromThread, { kind: 'assigned' }>>(at, (id) => ({ kind: 'assign', id, ...part }));
+    return Promise.race([reply.then((r) => r.ok), h.stopped.then(() => false)]);
+  }
+
+  /** Which thread answers queries for each store partition, from the threads' current tasks. */
+  #placeStores(): void {
+    for (const owner of this.#storeOwners.values()) {
+      owner.threadOf.clear();
+      owner.standbyThreadOf.clear();
+      this.#threads.forEach((h, thread) => {
+        if (h.failed || h.stopRequested) return;
+        for (const t of h.config.tasks) if (t.subtopology === owner.subtopology) owner.threadOf.set(t.partition, thread);
+        for (const t of h.config.standbys ?? []) if (t.subtopology === owner.subtopology) owner.standbyThreadOf.set(t.partition, thread);
+      });
+    }
+  }
+
   #threadCount(): number {
     return this.#options.threads ?? availableParallelism();
   }
@@ -459,7 +556,11 @@ export class StreamsApp {
     const byId = new Map(tasks.map((t) => [t.id, t]));
     const taskOfPartition = new Map<string, TaskSpec>();
     for (const t of tasks) for (const tp of t.inputs) taskOfPartition.set(partitionKey(tp), t);
-    let owned: string[] = [];
+    // Tasks the threads run, and those of assignments received and not applied yet: until a
+    // thread has let a task go, the group must not give it to another member.
+    let running: string[] = [];
+    const pending: string[][] = [];
+    const owned = () => [...new Set([...running, ...pending.flat()])];
     let firstDone!: () => void;
     let firstFailed!: (e: unknown) => void;
     const first = new Promise<void>((resolve, reject) => {
@@ -479,20 +580,27 @@ export class StreamsApp {
       topics: [...new Set(tasks.flatMap((t) => t.inputs.map((tp) => tp.topic)))],
       metadata: () => {
         // Tasks this process has now, then those it has local state for (cheaper to take back).
-        const local = stateDir === undefined ? [] : tasks.filter((t) => !owned.includes(t.id) && existsSync(join(stateDir, applicationId, t.id))).map((t) => t.id);
+        const now = owned();
+        const local = stateDir === undefined ? [] : tasks.filter((t) => !now.includes(t.id) && existsSync(join(stateDir, applicationId, t.id))).map((t) => t.id);
         const metadata: MemberMetadata = {
           processId,
           endpoint: this.#endpoint(),
           threads: this.#threadCount(),
-          tasks: [...owned, ...local],
+          tasks: [...now, ...local],
+          owned: now,
           ...(this.#shutdownRequested && { shutdown: true as const }),
         };
         return Buffer.from(JSON.stringify(metadata));
       },
       assign: (members) => {
+        const metadata = new Map(members.map((m) => [m.memberId, decode(m.metadata)]));
+        const ownerOf = new Map<string, string>();
+        for (const [memberId, md] of metadata) for (const task of md.owned ?? []) ownerOf.set(task, memberId);
+        // Stickiness: a task stays with the member that runs it; local state elsewhere counts
+        // only for tasks nobody runs.
         const processes = members.map((m) => {
-          const md = decode(m.metadata);
-          return { memberId: m.memberId, threads: md.threads, previousTasks: md.tasks };
+          const md = metadata.get(m.memberId)!;
+          return { memberId: m.memberId, threads: md.threads, previousTasks: md.tasks.filter((t) => ownerOf.get(t) === undefined || ownerOf.get(t) === m.memberId) };
         });
         const result = new Map<string, TopicPartition[]>(members.map((m) => [m.memberId, []]));
         // A member asked the application to shut down: nobody gets work, and everybody gets the
@@ -502,7 +610,14 @@ export class StreamsApp {
           for (const list of result.values()) list.push(SHUTDOWN_REQUESTED);
           return result;
         }
-        for (const [task, member] of assignTasks([...byId.keys()], processes)) result.get(member)!.push(...byId.get(task)!.inputs);
+        // Cooperative rebalancing (KIP-429): a task that moves is given to no one in this
+        // generation; its owner commits and closes it, then rejoins, and the next generation
+        // gives it to its new member.
+        for (const [task, member] of assignTasks([...byId.keys()], processes)) {
+          const owner = ownerOf.get(task);
+          if (owner !== undefined && owner !== member) continue;
+          result.get(member)!.push(...byId.get(task)!.inputs);
+        }
         return result;
       },
       onAssignment: (assignment) => {
@@ -517,10 +632,12 @@ export class StreamsApp {
           else void this.#fail(error);
           return;
         }
+        const has = new Set(assignment.partitions.map(partitionKey));
+        const mine = tasks.filter((t) => t.inputs.every((tp) => has.has(partitionKey(tp))));
+        const mineIds = mine.map((t) => t.id);
+        pending.push(mineIds);
         this.#rebalancing = this.#rebalancing.then(async () => {
           if (this.#state === 'PENDING_SHUTDOWN' || this.#state === 'NOT_RUNNING' || this.#state === 'ERROR') return;
-          const has = new Set(assignment.partitions.map(partitionKey));
-          const mine = tasks.filter((t) => t.inputs.every((tp) => has.has(partitionKey(tp))));
           const remote = new Map<string, string>();
           for (const m of assignment.members) {
             const endpoint = decode(m.metadata).endpoint;
@@ -556,14 +673,19 @@ export class StreamsApp {
           }
           if (this.#state === 'RUNNING') this.#transition('REBALANCING');
           this.#rebalances++;
-          await this.#stopThreads();
           this.#remote = remote;
           this.#remoteStandbys = remoteStandbys;
-          owned = mine.map((t) => t.id);
-          await this.#launch(mine, { generationId: assignment.generationId, memberId: assignment.memberId }, `${applicationId}-${processId}`, standbys);
+          const member = { generationId: assignment.generationId, memberId: assignment.memberId };
+          let gaveUp = false;
+          if (assignments === 0) await this.#launch(mine, member, `${applicationId}-${processId}`, standbys);
+          else gaveUp = await this.#reassign(mine, standbys, member, `${applicationId}-${processId}`);
+          running = mineIds;
+          pending.splice(pending.indexOf(mineIds), 1);
           assignments++;
           if (assignments === 1) firstDone();
           else if (this.#state === 'REBALANCING') this.#transition('RUNNING');
+          // Tasks let go of go to their new members in the next generation: ask for it.
+          if (gaveUp) void this.#membership?.rejoin?.().catch((error: unknown) => console.warn(`[tributary] ${applicationId}: could not rejoin the group after giving tasks up (${describeCause(error)})`));
         }).catch((error: unknown) => {
           const wrapped = error instanceof StreamsError ? error : new StreamsError('PROCESSING_FAILED', describeCause(error), { cause: error });
           if (assignments === 0) firstFailed(wrapped);
@@ -661,6 +783,7 @@ export class StreamsApp {
         }
         case 'metrics':
         case 'query-result':
+        case 'assigned':
           this.#pending.get(message.id)?.(message);
           this.#pending.delete(message.id);
           return;

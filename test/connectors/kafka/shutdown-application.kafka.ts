@@ -57,7 +57,7 @@ test('SHUTDOWN_APPLICATION from one process shuts down every process of the appl
     const tasksOf = (c: Child) => c.lines.findLast((l) => l.startsWith('TASKS '))?.slice(6).split(',') ?? [];
     await until(() => {
       const [a, b] = children.map(tasksOf);
-      return a!.length === 2 && b!.length === 2 && a!.every((t) => !b!.includes(t)) && children.every((c) => c.lines.at(-1)!.startsWith('TASKS '));
+      return a!.length === 2 && b!.length === 2 && a!.every((t) => !b!.includes(t)) && children.every((c) => c.lines.findLast((l) => l.startsWith('STATE ')) === 'STATE RUNNING');
     }, 'the group settled', children);
     await log.produce([0, 1].map((partition) => ({ topic: env.WC_INPUT, partition, records: [{ key: Buffer.from(`k${partition}`), value: Buffer.from(partition === 0 ? 'boom' : 'fine words'), timestamp: 1 }] })));
     await until(() => children.every((c) => c.lines.includes('STATE NOT_RUNNING')), 'both processes shut down', children);

@@ -1,0 +1,228 @@
+/**
+ * Issue 15: cooperative rebalancing. Three processes share word count on Kafka under a steady
+ * load, with queries running; each process in turn is stopped (SIGTERM) and started again with its
+ * state directory: a rolling restart. Through every step the tasks that do not move keep running:
+ * on the process that keeps them, their counters never go back to zero (an eager rebalance
+ * restarts every thread, and a restarted task counts from zero). Nothing is lost or duplicated:
+ * each word's counts are 1, 2, ..., n. The longest processing and query gaps per task are printed
+ * (`ROLLING ...` lines), not asserted: timings belong to bench/.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Serdes } from '../../../index.ts';
+import type { KafkaLog } from '../../../connectors/kafka/index.ts';
+import { bootstrap, openLog, unique } from './broker.ts';
+
+const str = Serdes.string();
+const num = Serdes.number();
+const PARTITIONS = 6;
+const TASKS = PARTITIONS * 2; // sub-topology 0 reads the input, 1 the repartition topic
+const WORDS = Array.from({ length: 24 }, (_, i) => `w${i}`);
+
+interface Child {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly lines: string[];
+  readonly port: number;
+  readonly exited: Promise<void>;
+}
+
+async function startChild(name: string, env: Record<string, string>): Promise<Child> {
+  const proc = spawn(process.execPath, [new URL('./fixtures/scale-child.ts', import.meta.url).pathname], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  let buffer = '';
+  const onData = (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const parts = buffer.split('\n');
+    buffer = parts.pop()!;
+    lines.push(...parts);
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const ready = lines.find((l) => l.startsWith('READY '));
+    if (ready !== undefined) return { name, process: proc, lines, port: Number(ready.slice(6)), exited };
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start:\n${lines.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Task id -> records it processed, as a process's /metrics reports them (its live tasks only). */
+async function taskCounters(port: number): Promise<Map<string, number>> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return new Map([...text.matchAll(/^tributary_records_in_total\{task="([^"]+)"\} (\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+  } catch {
+    return new Map();
+  }
+}
+
+async function outputs(log: KafkaLog, topic: string): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (let p = 0; p < PARTITIONS; p++) {
+    for (let offset = 0; ; ) {
+      const r = await log.fetch({ topic, partition: p }, offset);
+      for (const rec of r.records) {
+        const word = str.deserialize(rec.key!, '');
+        out.set(word, [...(out.get(word) ?? []), num.deserialize(rec.value!, '')]);
+      }
+      if (r.nextOffset >= r.endOffset) break;
+      offset = r.nextOffset;
+    }
+  }
+  return out;
+}
+
+test('a rolling restart of three processes under load: tasks that stay never stop, outputs are exactly once', { timeout: 600_000 }, async () => {
+  const log = openLog();
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-rolling-'));
+  const env = { KAFKA_BOOTSTRAP: bootstrap.join(','), WC_INPUT: unique('rolling-in'), WC_OUTPUT: unique('rolling-out'), APP_ID: unique('rolling-app') };
+  const children = new Map<string, Child>();
+  const expected = new Map<string, number>();
+  let producing = true;
+  let sampling = true;
+  try {
+    await log.createTopic(env.WC_INPUT, { partitions: PARTITIONS, cleanupPolicy: 'delete' });
+    await log.createTopic(env.WC_OUTPUT, { partitions: PARTITIONS, cleanupPolicy: 'delete' });
+    for (const name of ['a', 'b', 'c']) children.set(name, await startChild(name, { ...env, STATE_DIR: join(dir, name) }));
+
+    /** Who runs what: process name -> its task counters, sampled every 100 ms. */
+    let latest = new Map<string, Map<string, number>>();
+    const sample = async () => {
+      const next = new Map<string, Map<string, number>>();
+      await Promise.all([...children].map(async ([name, c]) => next.set(name, await taskCounters(c.port))));
+      return next;
+    };
+    const settled = (view: Map<string, Map<string, number>>) => {
+      const all = [...view.values()].flatMap((m) => [...m.keys()]);
+      return view.size === 3 && [...view.values()].every((m) => m.size > 0) && all.length === TASKS && new Set(all).size === TASKS;
+    };
+    const waitSettled = async (what: string) => {
+      const deadline = Date.now() + 120_000;
+      while (!settled(latest)) {
+        if (Date.now() > deadline) assert.fail(`the group did not settle (${what}): ${JSON.stringify([...latest].map(([n, m]) => [n, [...m.keys()]]))}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+
+    // Load: a batch of words every 20 ms, spread over every partition.
+    let sent = 0;
+    const producer = (async () => {
+      while (producing) {
+        const batches = [];
+        for (let i = 0; i < PARTITIONS; i++, sent++) {
+          const word = WORDS[(sent * 7) % WORDS.length]!;
+          expected.set(word, (expected.get(word) ?? 0) + 1);
+          batches.push({ topic: env.WC_INPUT, partition: sent % PARTITIONS, records: [{ key: Buffer.from(`k${sent}`), value: Buffer.from(word), timestamp: 1000 + sent }] });
+        }
+        await log.produce(batches);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+
+    // Sampling: per task, the longest time without progress; per word, the longest time a query
+    // (to any live process, routed to the owner) went unanswered.
+    const lastProgress = new Map<string, number>();
+    const longestGap = new Map<string, number>();
+    /** The same, within the current restart step. */
+    const stepGap = new Map<string, number>();
+    /** Per task, the longest gap within a step it stayed through. */
+    const keptGap = new Map<string, number>();
+    /** Tasks whose counter went back on the process that ran them: restarted, not kept. */
+    const restartedInPlace = new Set<string>();
+    let step = '';
+    const lastAnswer = new Map<string, number>();
+    const longestQueryGap = new Map<string, number>();
+    const sampler = (async () => {
+      while (sampling) {
+        const next = await sample();
+        const now = Date.now();
+        for (const [name, counters] of next) {
+          const before = latest.get(name);
+          for (const [task, n] of counters) {
+            const was = before?.get(task);
+            if (was !== undefined && n < was) restartedInPlace.add(`${step}: ${task} on ${name} (${was} -> ${n})`);
+            if (was === undefined || n > was) {
+              const last = lastProgress.get(task);
+              if (last !== undefined) {
+                longestGap.set(task, Math.max(longestGap.get(task) ?? 0, now - last));
+                stepGap.set(task, Math.max(stepGap.get(task) ?? 0, now - last));
+              }
+              lastProgress.set(task, now);
+            }
+          }
+        }
+        latest = next;
+        const word = WORDS[Math.floor(now / 100) % WORDS.length]!;
+        const live = [...children.values()].filter((c) => c.process.exitCode === null);
+        const asked = live[Math.floor(now / 100) % Math.max(1, live.length)];
+        if (asked !== undefined) {
+          const ok = await fetch(`http://127.0.0.1:${asked.port}/stores/counts/keys/${word}`).then((r) => r.status === 200, () => false);
+          if (ok) {
+            const last = lastAnswer.get(word);
+            if (last !== undefined) longestQueryGap.set(word, Math.max(longestQueryGap.get(word) ?? 0, now - last));
+            lastAnswer.set(word, now);
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+
+    await waitSettled('start');
+    const stayed: string[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      step = `restart of ${name}`;
+      // The tasks the other two processes run now: those that stay with them through this step.
+      const keptBy = new Map([...latest].filter(([n]) => n !== name).flatMap(([n, m]) => [...m.keys()].map((t) => [t, n] as const)));
+      stepGap.clear();
+      const child = children.get(name)!;
+      child.process.kill('SIGTERM');
+      await child.exited;
+      children.delete(name);
+      await new Promise((r) => setTimeout(r, 1000));
+      children.set(name, await startChild(name, { ...env, STATE_DIR: join(dir, name) }));
+      await waitSettled(step);
+      for (const [task, owner] of keptBy) {
+        if (!latest.get(owner)?.has(task)) continue;
+        stayed.push(`${step}: ${task} on ${owner}`);
+        keptGap.set(task, Math.max(keptGap.get(task) ?? 0, stepGap.get(task) ?? 0));
+      }
+    }
+    producing = false;
+    await producer;
+    await new Promise((r) => setTimeout(r, 500));
+    sampling = false;
+    await sampler;
+
+    console.log(`ROLLING tasks kept through a restart: ${stayed.length}`);
+    console.log(`ROLLING longest processing gap per task while it stayed (ms): ${JSON.stringify(Object.fromEntries([...keptGap].sort()))}`);
+    console.log(`ROLLING longest processing gap per task over the run, moves included (ms): ${JSON.stringify(Object.fromEntries([...longestGap].sort()))}`);
+    console.log(`ROLLING longest query gap per word (ms): ${JSON.stringify(Object.fromEntries([...longestQueryGap].sort()))}`);
+    assert.ok(stayed.length > 0, 'some tasks stayed where they were through a restart');
+    assert.deepEqual([...restartedInPlace], [], 'no task was restarted on the process that kept it');
+
+    const deadline = Date.now() + 120_000;
+    let seen = new Map<string, number[]>();
+    for (;;) {
+      seen = await outputs(log, env.WC_OUTPUT);
+      if ([...expected].every(([w, n]) => seen.get(w)?.at(-1) === n)) break;
+      if (Date.now() > deadline) assert.fail(`outputs did not reach the expected counts: ${JSON.stringify([...seen].map(([w, c]) => [w, c.at(-1), expected.get(w)]))}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    for (const [word, n] of expected) assert.deepEqual(seen.get(word), Array.from({ length: n }, (_, i) => i + 1), `counts of ${word}: exactly once`);
+  } finally {
+    producing = false;
+    sampling = false;
+    for (const c of children.values()) c.process.kill('SIGTERM');
+    await Promise.all([...children.values()].map((c) => Promise.race([c.exited, new Promise((r) => setTimeout(r, 20_000))])));
+    for (const c of children.values()) c.process.kill('SIGKILL');
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

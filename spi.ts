@@ -23,6 +23,7 @@ export type {
   GroupMembership,
   JoinGroupOptions,
   SendOffsetsOptions,
+  MemberCommitOptions,
   LogTransaction,
   TransactionalProducer,
   EncodedLog,

@@ -214,6 +214,12 @@ export interface JoinGroupOptions {
   onError(error: StreamsError): void;
   /** The member is dropped after this long without a heartbeat (default 10 s). */
   readonly sessionTimeoutMs?: number;
+  /**
+   * Static membership (KIP-345): the member keeps its place when it leaves (no LeaveGroup), and a
+   * process that joins with the same id within the session timeout takes it back without a
+   * rebalance. Two live processes with one id: the older one is fenced.
+   */
+  readonly groupInstanceId?: string;
 }
 
 export interface GroupMembership {

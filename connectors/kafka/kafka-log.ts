@@ -40,6 +40,7 @@ type FetchResponse = fetchV17.FetchResponse;
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 import { StreamsError, describeCause } from '../../engine/errors.ts';
 import { encodeRecordBatch } from './record-batch.ts';
+import { GroupMember } from './group-member.ts';
 import type { Headers } from '../../engine/record.ts';
 import {
   partitionKey,
@@ -59,7 +60,6 @@ import {
   type TopicPartition,
   type TransactionalProducer,
   type SendOffsetsOptions,
-  type GroupMember,
   type GroupMembership,
   type JoinGroupOptions,
   type WorkerLogSpec,
@@ -203,9 +203,6 @@ function isUnreachable(error: unknown): boolean {
   return [findErrorBy(error, 'code', 'PLT_KFK_NETWORK'), findErrorBy(error, 'code', 'PLT_KFK_TIMEOUT')].some((e) => e !== null && e !== undefined);
 }
 
-function toBytes(data: Buffer | string | undefined): Uint8Array {
-  return data === undefined ? new Uint8Array(0) : typeof data === 'string' ? Buffer.from(data) : data;
-}
 
 /**
  * A group's offsets as OffsetCommit and TxnOffsetCommit list them, per topic, each with its
@@ -309,7 +306,7 @@ export class KafkaLog implements Log {
   readonly #reader: Consumer;
   readonly #transactional = new Set<Producer>();
   /** Group memberships (joinGroup) still open. */
-  readonly #members = new Set<Consumer>();
+  readonly #members = new Set<GroupMembership>();
   readonly #topics = new Map<string, TopicInfo>();
   /** Topic names by topic id (Fetch responses name topics by id). */
   readonly #topicNames = new Map<string, string>();
@@ -610,7 +607,7 @@ export class KafkaLog implements Log {
     return { records: taken, nextOffset: offset, endOffset, startOffset };
   }
 
-  async #connection(node: number, pool = this.#fetchConnections): Promise<Connection> {
+  async #connection(node: number, pool = this.#fetchConnections, requestTimeout?: number): Promise<Connection> {
     let pending = pool.get(node);
     if (pending === undefined) {
       if (!this.#brokers.has(node)) {
@@ -622,7 +619,10 @@ export class KafkaLog implements Log {
       const broker = this.#brokers.get(node);
       if (broker === undefined) throw new StreamsError('ILLEGAL_STATE', `no address known for broker ${node}`, { canRetry: true });
       const client = this.#options.client ?? {};
-      const options = Object.fromEntries(['connectTimeout', 'requestTimeout', 'tls', 'ssl', 'tlsServerName', 'sasl'].filter((k) => client[k] !== undefined).map((k) => [k, client[k]]));
+      const options = {
+        ...Object.fromEntries(['connectTimeout', 'requestTimeout', 'tls', 'ssl', 'tlsServerName', 'sasl'].filter((k) => client[k] !== undefined).map((k) => [k, client[k]])),
+        ...(requestTimeout !== undefined && { requestTimeout }),
+      };
       const connection = new Connection(`${this.#options.clientId ?? 'tributary'}-fetch`, options);
       const opened: Promise<Connection> = Promise.resolve(connection.connect(broker.host, broker.port)).then(() => connection);
       pending = opened;
@@ -1036,72 +1036,48 @@ export class KafkaLog implements Log {
   }
 
   /**
-   * Joins the application's consumer group with Tributary's own protocol: every member sends its
-   * metadata (endpoint, threads, tasks), the leader runs `options.assign` over all of them, and
-   * every member hears its partitions and everybody else's (read back with DescribeGroups, since
-   * the client drops per-member assignment data). Heartbeats run on this thread's event loop.
+   * Joins the application's consumer group with Tributary's own assignment (GroupMember): every
+   * member sends its metadata (endpoint, threads, tasks), the leader runs `options.assign` over
+   * all of them, and every member hears its partitions and everybody else's. Heartbeats run on
+   * this thread's event loop. With `groupInstanceId`, a static member (KIP-345).
    */
   async joinGroup(options: JoinGroupOptions): Promise<GroupMembership> {
     const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
-    const consumer = new Consumer({
-      ...this.#options.client,
-      bootstrapBrokers: [...this.#options.bootstrapBrokers],
-      clientId: `${this.#options.clientId ?? 'tributary'}-member`,
-      groupId: options.groupId,
-      autocommit: false,
-      sessionTimeout,
-      rebalanceTimeout: Math.max(sessionTimeout, 30_000),
-      heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 5)),
-      protocols: [{ name: 'tributary', version: 0 }],
-      protocolsMetadata: () => Buffer.from(options.metadata()),
-      partitionAssigner: (_current, members, _topics, metadata) => {
-        const counts = new Map<string, number>();
-        for (const topic of options.topics) counts.set(topic, metadata.topics.get(topic)?.partitionsCount ?? 0);
-        const list = [...members.values()].map((m) => ({ memberId: m.memberId, metadata: toBytes(m.metadata) }));
-        const assigned = options.assign(list, counts);
-        return list.map(({ memberId }) => {
-          const byTopic = new Map<string, { topic: string; partitions: number[] }>();
-          for (const tp of assigned.get(memberId) ?? []) {
-            let entry = byTopic.get(tp.topic);
-            if (entry === undefined) byTopic.set(tp.topic, (entry = { topic: tp.topic, partitions: [] }));
-            entry.partitions.push(tp.partition);
-          }
-          return { memberId, assignments: byTopic };
-        });
-      },
-    });
-    this.#members.add(consumer);
-    consumer.on('consumer:group:join', (payload: { memberId: string; generationId?: number; assignments?: { topic: string; partitions: number[] }[] }) => {
-      void (async () => {
-        const generationId = payload.generationId ?? -1;
-        const partitions = (payload.assignments ?? []).flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition })));
-        let members: GroupMember[] = [{ memberId: payload.memberId, metadata: options.metadata(), partitions }];
-        try {
-          const group = (await this.#admin.describeGroups({ groups: [options.groupId] })).get(options.groupId);
-          if (group !== undefined && group.members.size > 0) {
-            members = [...group.members.values()].map((m) => ({
-              memberId: m.id,
-              metadata: toBytes(m.metadata?.metadata),
-              partitions: [...(m.assignments?.values() ?? [])].flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition }))),
-            }));
-          }
-        } catch (error) {
-          console.warn(`[tributary] group "${options.groupId}": could not describe the other members (${describeCause(error)}); routing knows only this member`);
+    // JoinGroup waits for every member (up to the rebalance timeout): a connection of its own,
+    // whose requests may take that long.
+    const pool = new Map<number, Promise<Connection>>();
+    const requestTimeout = Math.max(sessionTimeout, 30_000) + 10_000;
+    let coordinatorId: number | undefined;
+    const member = new GroupMember({
+      ...options,
+      coordinator: async (refresh) => {
+        if (refresh || coordinatorId === undefined) {
+          if (coordinatorId !== undefined) this.#dropConnection(coordinatorId, pool);
+          coordinatorId = await this.#coordinator(options.groupId, refresh);
         }
-        options.onAssignment({ generationId, memberId: payload.memberId, partitions, members });
-      })();
-    });
-    consumer.on('error', (error: unknown) => options.onError(new StreamsError('LOG_UNAVAILABLE', `group "${options.groupId}": ${describeCause(error)}`, { cause: error })));
-    for (const topic of options.topics) consumer.topics.track(topic);
-    await this.#call(`joining group "${options.groupId}"`, () => consumer.joinGroup({}));
-    return {
-      leave: async () => {
-        this.#members.delete(consumer);
-        await consumer.close(true).catch(() => {});
+        return this.#connection(coordinatorId, pool, requestTimeout);
       },
-      // A JoinGroup from a known member with new metadata makes the coordinator rebalance.
-      rejoin: () => this.#call(`rejoining group "${options.groupId}"`, () => consumer.joinGroup({})).then(() => {}),
+      partitionCounts: async () => {
+        const metadata = await this.#reader.metadata({ topics: [...options.topics] });
+        return new Map(options.topics.map((topic) => [topic, metadata.topics.get(topic)?.partitionsCount ?? 0]));
+      },
+    });
+    const membership: GroupMembership = {
+      leave: async () => {
+        this.#members.delete(membership);
+        await member.leave();
+        await Promise.allSettled([...pool.values()].map((c) => c.then((x) => x.close())));
+      },
+      rejoin: () => this.#call(`rejoining group "${options.groupId}"`, () => member.rejoin()),
     };
+    this.#members.add(membership);
+    try {
+      await this.#call(`joining group "${options.groupId}"`, () => member.join());
+    } catch (error) {
+      await membership.leave();
+      throw error;
+    }
+    return membership;
   }
 
   /** Each stream thread opens its own KafkaLog (its own consumer and transactional producer). */
@@ -1116,7 +1092,7 @@ export class KafkaLog implements Log {
       this.#admin.close(),
       this.#reader.close(true),
       ...[...this.#transactional].map((p) => p.close(true)),
-      ...[...this.#members].map((c) => c.close(true)),
+      ...[...this.#members].map((m) => m.leave()),
       ...[...this.#fetchConnections.values(), ...this.#produceConnections.values()].map((p) => p.then((c) => c.close())),
     ]);
   }

@@ -110,6 +110,17 @@ export interface StreamsAppOptions {
    * failure replays only the latest changelog records instead of all of them.
    */
   readonly numStandbyReplicas?: number;
+  /**
+   * Static membership (Kafka Streams' `group.instance.id`, KIP-345), on logs with groups: a stable
+   * id per process (e.g. its host name). The process keeps its place in the group when it stops,
+   * and one that starts again with the same id within `sessionTimeoutMs` gets its tasks back
+   * without a rebalance: a rolling restart moves no task. Its HTTP endpoint (`http.port`) should
+   * stay the same too, since the other processes route queries by the address they last heard.
+   * A process that stops for good is noticed only after the session timeout.
+   */
+  readonly groupInstanceId?: string;
+  /** A process silent this long leaves the group (default 10 s; Kafka's session.timeout.ms). */
+  readonly sessionTimeoutMs?: number;
 }
 
 /** What each process tells the group when it joins. */
@@ -577,6 +588,8 @@ export class StreamsApp {
     };
     this.#membership = await log.joinGroup!({
       groupId: applicationId,
+      ...(this.#options.groupInstanceId !== undefined && { groupInstanceId: this.#options.groupInstanceId }),
+      ...(this.#options.sessionTimeoutMs !== undefined && { sessionTimeoutMs: this.#options.sessionTimeoutMs }),
       topics: [...new Set(tasks.flatMap((t) => t.inputs.map((tp) => tp.topic)))],
       metadata: () => {
         // Tasks this process has now, then those it has local state for (cheaper to take back).

@@ -226,3 +226,93 @@ test('a rolling restart of three processes under load: tasks that stay never sto
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** A free TCP port on loopback (for a process that must come back on the same one). */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function rebalances(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(/^tributary_rebalances_total (\d+)/m.exec(text)?.[1] ?? -1);
+}
+
+test('static membership: a process restarted with the same groupInstanceId takes its tasks back without a rebalance', { timeout: 300_000 }, async () => {
+  const log = openLog();
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-static-'));
+  const env = { KAFKA_BOOTSTRAP: bootstrap.join(','), WC_INPUT: unique('static-in'), WC_OUTPUT: unique('static-out'), APP_ID: unique('static-app') };
+  const children = new Map<string, Child>();
+  const envOf = new Map<string, Record<string, string>>();
+  const expected = new Map<string, number>();
+  let sent = 0;
+  const send = async (n: number) => {
+    const batches = [];
+    for (let i = 0; i < n; i++, sent++) {
+      const word = WORDS[(sent * 7) % WORDS.length]!;
+      expected.set(word, (expected.get(word) ?? 0) + 1);
+      batches.push({ topic: env.WC_INPUT, partition: sent % PARTITIONS, records: [{ key: Buffer.from(`k${sent}`), value: Buffer.from(word), timestamp: 1000 + sent }] });
+    }
+    await log.produce(batches);
+  };
+  const layout = async () => new Map(await Promise.all([...children].map(async ([name, c]) => [name, [...(await taskCounters(c.port)).keys()].sort().join(',')] as const)));
+  try {
+    await log.createTopic(env.WC_INPUT, { partitions: PARTITIONS, cleanupPolicy: 'delete' });
+    await log.createTopic(env.WC_OUTPUT, { partitions: PARTITIONS, cleanupPolicy: 'delete' });
+    for (const name of ['a', 'b', 'c']) {
+      envOf.set(name, { ...env, STATE_DIR: join(dir, name), GROUP_INSTANCE_ID: `instance-${name}`, HTTP_PORT: String(await freePort()) });
+      children.set(name, await startChild(name, envOf.get(name)!));
+    }
+    // Settled: the twelve tasks split among the three, each once.
+    const deadline = Date.now() + 120_000;
+    let before = await layout();
+    for (;;) {
+      const all = [...before.values()].flatMap((l) => (l === '' ? [] : l.split(',')));
+      if (all.length === TASKS && new Set(all).size === TASKS && [...before.values()].every((l) => l !== '')) break;
+      if (Date.now() > deadline) assert.fail(`the group did not settle: ${JSON.stringify([...before])}`);
+      await new Promise((r) => setTimeout(r, 200));
+      before = await layout();
+    }
+    // Let the last rebalance of the start-up finish everywhere before counting.
+    await new Promise((r) => setTimeout(r, 2000));
+    before = await layout();
+    await send(300);
+    const counted = { b: await rebalances(children.get('b')!.port), c: await rebalances(children.get('c')!.port) };
+
+    // a stops (no LeaveGroup: a static member keeps its place) and comes back with the same id.
+    const a = children.get('a')!;
+    a.process.kill('SIGTERM');
+    await a.exited;
+    await send(300);
+    children.set('a', await startChild('a', envOf.get('a')!));
+    await send(300);
+
+    const outDeadline = Date.now() + 120_000;
+    let seen = new Map<string, number[]>();
+    for (;;) {
+      seen = await outputs(log, env.WC_OUTPUT);
+      if ([...expected].every(([w, n]) => seen.get(w)?.at(-1) === n)) break;
+      if (Date.now() > outDeadline) assert.fail(`outputs did not reach the expected counts: ${JSON.stringify([...seen].map(([w, c]) => [w, c.at(-1), expected.get(w)]))}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    for (const [word, n] of expected) assert.deepEqual(seen.get(word), Array.from({ length: n }, (_, i) => i + 1), `counts of ${word}: exactly once`);
+    assert.deepEqual(await layout(), before, 'every task is where it was: a took its own back');
+    assert.deepEqual({ b: await rebalances(children.get('b')!.port), c: await rebalances(children.get('c')!.port) }, counted, 'b and c saw no rebalance');
+    // The restarted process answers queries for its own partitions and routes the others.
+    for (const word of WORDS) {
+      const res = await fetch(`http://127.0.0.1:${children.get('a')!.port}/stores/counts/keys/${word}`);
+      assert.equal(res.status, 200, `a answers for ${word}`);
+      assert.equal(((await res.json()) as { value: number }).value, expected.get(word));
+    }
+  } finally {
+    for (const c of children.values()) c.process.kill('SIGTERM');
+    await Promise.all([...children.values()].map((c) => Promise.race([c.exited, new Promise((r) => setTimeout(r, 20_000))])));
+    for (const c of children.values()) c.process.kill('SIGKILL');
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

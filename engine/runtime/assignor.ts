@@ -17,18 +17,37 @@ export interface ProcessInfo {
   readonly previousTasks: readonly string[];
 }
 
-/** Task id -> member id. Deterministic for the same input. */
-export function assignTasks(tasks: readonly string[], processes: readonly ProcessInfo[]): Map<string, string> {
+/**
+ * Task id -> member id. Deterministic for the same input. With `stateful`, the tasks that keep
+ * state are balanced among themselves first and the stateless ones then even out the total load,
+ * as Kafka Streams' assignor does: otherwise a process could end up with every store (all the
+ * restoring, disk and memory) and another with none, at equal task counts.
+ */
+export function assignTasks(tasks: readonly string[], processes: readonly ProcessInfo[], options: { readonly stateful?: ReadonlySet<string> } = {}): Map<string, string> {
   const out = new Map<string, string>();
   if (processes.length === 0) return out;
   const members = [...processes].sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
+  const load = new Map(members.map((m) => [m.memberId, 0]));
+  const stateful = options.stateful;
+  if (stateful === undefined) {
+    assignClass(tasks, members, load, out);
+  } else {
+    assignClass(tasks.filter((t) => stateful.has(t)), members, load, out);
+    assignClass(tasks.filter((t) => !stateful.has(t)), members, load, out);
+  }
+  return out;
+}
+
+/** Assigns `tasks` on top of the members' current `load` (updated), into `out`. */
+function assignClass(tasks: readonly string[], members: readonly ProcessInfo[], load: Map<string, number>, out: Map<string, string>): void {
   const capacity = members.reduce((n, m) => n + Math.max(1, m.threads), 0);
-  // Tasks a member keeps in the sticky pass: its share by capacity, rounded down (the remainder is
-  // spread by load below, so loads differ by at most one task per thread of capacity).
-  const quota = new Map(members.map((m) => [m.memberId, Math.floor((tasks.length * Math.max(1, m.threads)) / capacity)]));
+  const total = [...load.values()].reduce((a, b) => a + b, 0) + tasks.length;
+  // Tasks a member keeps in the sticky pass: its share of the total by capacity, rounded down,
+  // less what it has already (the remainder is spread by load below, so loads differ by at most
+  // one task per thread of capacity).
+  const quota = new Map(members.map((m) => [m.memberId, Math.floor((total * Math.max(1, m.threads)) / capacity)]));
   const previousOwner = new Map<string, string>();
   for (const m of members) for (const task of m.previousTasks) if (!previousOwner.has(task)) previousOwner.set(task, m.memberId);
-  const load = new Map(members.map((m) => [m.memberId, 0]));
   const wanted = new Set(tasks);
   // 1. Sticky: previous owners keep their tasks up to their quota (a task claimed twice goes to
   //    the first claimant in member order).
@@ -51,5 +70,4 @@ export function assignTasks(tasks: readonly string[], processes: readonly Proces
     out.set(task, best.memberId);
     load.set(best.memberId, load.get(best.memberId)! + 1);
   }
-  return out;
 }

@@ -565,6 +565,9 @@ export class StreamsApp {
     const stateDir = this.#stateDir();
     const processId = this.#processId(stateDir);
     const byId = new Map(tasks.map((t) => [t.id, t]));
+    // Tasks with stores: balanced among themselves before the stateless ones (see assignTasks).
+    const withStores = new Set(this.#topology!.subtopologies().flatMap((sub, i) => (sub.stores.length > 0 ? [i] : [])));
+    const stateful = new Set(tasks.filter((t) => withStores.has(t.subtopology)).map((t) => t.id));
     const taskOfPartition = new Map<string, TaskSpec>();
     for (const t of tasks) for (const tp of t.inputs) taskOfPartition.set(partitionKey(tp), t);
     // Tasks the threads run, and those of assignments received and not applied yet: until a
@@ -626,7 +629,7 @@ export class StreamsApp {
         // Cooperative rebalancing (KIP-429): a task that moves is given to no one in this
         // generation; its owner commits and closes it, then rejoins, and the next generation
         // gives it to its new member.
-        for (const [task, member] of assignTasks([...byId.keys()], processes)) {
+        for (const [task, member] of assignTasks([...byId.keys()], processes, { stateful })) {
           const owner = ownerOf.get(task);
           if (owner !== undefined && owner !== member) continue;
           result.get(member)!.push(...byId.get(task)!.inputs);

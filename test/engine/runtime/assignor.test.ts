@@ -60,3 +60,40 @@ test('a process that comes back gets its tasks back when the balance allows', ()
   ]);
   assert.deepEqual(tasks.filter((t) => back.get(t) === 'b2'), ofB);
 });
+
+test('with stateful tasks named, they are balanced among themselves and the stateless ones even out the total', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.boolean(), { maxLength: 40 }),
+      fc.integer({ min: 1, max: 5 }),
+      fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 40 }),
+      (kinds, members, owners) => {
+        const tasks = kinds.map((_, i) => `${i % 3}_${i}`);
+        const stateful = new Set(tasks.filter((_, i) => kinds[i]));
+        const ids = Array.from({ length: members }, (_, i) => `m${i}`);
+        // Stickiness pulls the other way: previous owners chosen at random, often lopsided.
+        const processes: ProcessInfo[] = ids.map((memberId, m) => ({ memberId, threads: 1, previousTasks: tasks.filter((_, i) => (owners[i] ?? 0) % members === m) }));
+        const out = assignTasks(tasks, processes, { stateful });
+        assert.deepEqual([...out.keys()].sort(), [...tasks].sort());
+        const count = (id: string, only?: boolean) => tasks.filter((t) => out.get(t) === id && (only === undefined || stateful.has(t) === only)).length;
+        const spread = (f: (id: string) => number) => Math.max(...ids.map(f)) - Math.min(...ids.map(f));
+        assert.ok(spread((id) => count(id, true)) <= 1, 'stateful tasks balanced');
+        assert.ok(spread((id) => count(id)) <= 1, 'total balanced');
+      },
+    ),
+  );
+});
+
+test('without the split, stickiness can leave every store on one process; with it, they are shared', () => {
+  const stateful = ['1_0', '1_1', '1_2', '1_3'];
+  const stateless = ['0_0', '0_1', '0_2', '0_3'];
+  const processes: ProcessInfo[] = [
+    { memberId: 'a', threads: 1, previousTasks: stateful },
+    { memberId: 'b', threads: 1, previousTasks: stateless },
+  ];
+  const plain = assignTasks([...stateless, ...stateful], processes);
+  assert.deepEqual(stateful.map((t) => plain.get(t)), ['a', 'a', 'a', 'a']);
+  const split = assignTasks([...stateless, ...stateful], processes, { stateful: new Set(stateful) });
+  assert.equal(stateful.filter((t) => split.get(t) === 'a').length, 2);
+  assert.equal(stateless.filter((t) => split.get(t) === 'a').length, 2);
+});

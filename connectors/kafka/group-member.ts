@@ -103,8 +103,18 @@ export class GroupMember implements GroupMembership {
     return this.#joining;
   }
 
+  /**
+   * Joins again (fresh metadata, a rebalance every member hears). A join that fails is tried
+   * again every second (the member would otherwise fall silent and lose its place unnoticed),
+   * unless another process took its instance id.
+   */
   rejoin(): Promise<void> {
-    return this.join();
+    return this.join().catch((error: unknown) => {
+      if (this.#closed) return;
+      if (error instanceof StreamsError && error.code === 'APPLICATION_SHUTDOWN') return this.#fail(error);
+      console.warn(`[tributary] group "${this.#options.groupId}": joining again failed (${describeCause(error)}); retrying`);
+      setTimeout(() => void this.rejoin(), 1000).unref();
+    });
   }
 
   /**
@@ -246,7 +256,7 @@ export class GroupMember implements GroupMembership {
       if (this.#closed) return;
       if (apiError(error, 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID')) {
         if (apiError(error, 'UNKNOWN_MEMBER_ID')) this.#memberId = '';
-        this.join().catch((failure: unknown) => this.#fail(failure));
+        void this.rejoin();
         return;
       }
       if (apiError(error, 'FENCED_INSTANCE_ID')) {

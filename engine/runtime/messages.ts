@@ -69,6 +69,11 @@ export interface TaskMetricsSnapshot {
 export type ToThread =
   | { readonly kind: 'stop' }
   /**
+   * A new generation was assigned to this process (sent at once, before the assignment is
+   * applied): a commit refused for the old generation may go again under it.
+   */
+  | { readonly kind: 'generation'; readonly member: GroupGeneration }
+  /**
    * A new generation of the group (cooperative rebalancing): the thread commits, then closes the
    * tasks and standbys it loses, opens those it gains, and commits under `member` from now on;
    * the tasks it keeps run on. Answered with `assigned` once the new tasks are restored.

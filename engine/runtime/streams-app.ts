@@ -652,6 +652,11 @@ export class StreamsApp {
         const mine = tasks.filter((t) => t.inputs.every((tp) => has.has(partitionKey(tp))));
         const mineIds = mine.map((t) => t.id);
         pending.push(mineIds);
+        // The threads hear of the generation at once: a commit of theirs refused for the old one
+        // goes again under it rather than wait for this assignment to be applied, which waits for
+        // them (the tasks they still run are withheld from every other member meanwhile).
+        const generation = { generationId: assignment.generationId, memberId: assignment.memberId };
+        for (const h of this.#threads) if (!h.failed && !h.stopRequested) h.worker.postMessage({ kind: 'generation', member: generation } satisfies ToThread);
         this.#rebalancing = this.#rebalancing.then(async () => {
           if (this.#state === 'PENDING_SHUTDOWN' || this.#state === 'NOT_RUNNING' || this.#state === 'ERROR') return;
           const remote = new Map<string, string>();

@@ -212,7 +212,11 @@ test('a rolling restart of three processes under load: tasks that stay never sto
     for (;;) {
       seen = await outputs(log, env.WC_OUTPUT);
       if ([...expected].every(([w, n]) => seen.get(w)?.at(-1) === n)) break;
-      if (Date.now() > deadline) assert.fail(`outputs did not reach the expected counts: ${JSON.stringify([...seen].map(([w, c]) => [w, c.at(-1), expected.get(w)]))}`);
+      if (Date.now() > deadline) {
+        const logs = [...children].map(([name, c]) => `--- ${name}:\n${c.lines.slice(-40).join('\n')}`).join('\n');
+        const tasks = JSON.stringify([...(await sample())].map(([n, m]) => [n, [...m]]));
+        assert.fail(`outputs did not reach the expected counts: ${JSON.stringify([...seen].map(([w, c]) => [w, c.at(-1), expected.get(w)]))}\ntasks: ${tasks}\n${logs}`);
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
     for (const [word, n] of expected) assert.deepEqual(seen.get(word), Array.from({ length: n }, (_, i) => i + 1), `counts of ${word}: exactly once`);

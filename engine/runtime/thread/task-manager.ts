@@ -1,0 +1,297 @@
+/**
+ * The TaskManager of a stream thread (Kafka Streams' name): opens its tasks (stores from local
+ * state, then the changelog tail; input positions and restored times from the group's last
+ * commit), keeps its standby copies up to date, applies new assignments (commit and close the
+ * tasks lost, open those gained; the others run on) and closes everything at the end.
+ */
+import type { StreamsError } from '../../errors.ts';
+import { fetchMany, partitionKey, type Log, type TopicPartition } from '../../log.ts';
+import type { AnyStore, StoreBuilder } from '../../state/store.ts';
+import type { RestorableStore, StoreContext } from '../../state/in-memory.ts';
+import { StreamTask, type GlobalStateTask, type OutputRecord, type RawRecord } from '../../internals/stream-task.ts';
+import { decodeCheckpoint, type PartitionCheckpoint } from '../../internals/committed-time.ts';
+import type { Topology } from '../../topology.ts';
+import type { ErrorPolicy, TaskSpec, ThreadConfig, ToThread } from '../messages.ts';
+import { prepareStores, type PreparedStores } from '../task-state.ts';
+import type { Committer } from './committer.ts';
+import { toLogRecord, type RecordCollector } from './record-collector.ts';
+import type { RunningTask, StandbyTask } from './running-task.ts';
+
+export type Assignment = Omit<Extract<ToThread, { kind: 'assign' }>, 'kind' | 'id'>;
+
+const STANDBY_POLL_MS = 100;
+const STANDBY_FLUSH_INTERVAL_MS = 1000;
+
+export interface TaskManagerOptions {
+  readonly config: Pick<ThreadConfig, 'applicationId' | 'changelogs' | 'partitions' | 'stateDir' | 'cacheBytes' | 'onDeserializationError' | 'onProcessingError'>;
+  readonly log: Log;
+  readonly topology: Topology;
+  readonly global: GlobalStateTask;
+  readonly collector: RecordCollector;
+  /** Log name of a topology topic (internal topics carry the application id). */
+  logName(topic: string): string;
+  /** Topology name of a log topic. */
+  topologyTopic(logTopic: string): string;
+}
+
+export class TaskManager {
+  readonly #o: TaskManagerOptions;
+  /** Active tasks, in the order they are processed. */
+  readonly tasks: RunningTask[] = [];
+  readonly #byId = new Map<string, RunningTask>();
+  readonly standbys: StandbyTask[] = [];
+  /** `${store}:${partition}` -> the standby copy of that store partition, for stale queries. */
+  readonly #standbyStores = new Map<string, AnyStore>();
+  #lastStandbyPoll = 0;
+  #lastStandbyFlush = Date.now();
+
+  constructor(options: TaskManagerOptions) {
+    this.#o = options;
+  }
+
+  task(id: string): RunningTask | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** The standby copy of a store partition, if this thread keeps one. */
+  standbyStore(store: string, partition: number): AnyStore | undefined {
+    return this.#standbyStores.get(`${store}:${partition}`);
+  }
+
+  /** Opens the thread's first tasks and standbys. */
+  async start(tasks: readonly TaskSpec[], standbys: readonly TaskSpec[]): Promise<void> {
+    await this.#add(tasks, standbys);
+  }
+
+  /**
+   * A new generation: the tasks lost are committed (under the new generation: no one else has
+   * them in it) and closed with their local state written, the standbys lost are flushed and
+   * closed (which frees the state directory of a standby promoted to active), then the tasks and
+   * standbys gained are opened. The tasks kept never stop. False if a commit was refused on the
+   * way: the thread must give its tasks up.
+   */
+  async apply(a: Assignment, committer: Committer): Promise<boolean> {
+    committer.use(a.member);
+    const removed = this.tasks.filter((t) => a.remove.includes(t.spec.id));
+    if (removed.length > 0) {
+      if (!(await committer.commitNow(this.tasks, true))) return false;
+      for (const t of removed) {
+        this.tasks.splice(this.tasks.indexOf(t), 1);
+        this.#byId.delete(t.spec.id);
+        committer.forget(t);
+        t.task.close();
+        await t.prepared.db?.close();
+      }
+    }
+    const dropped = this.standbys.filter((sb) => a.removeStandbys.includes(sb.spec.id));
+    if (dropped.length > 0) {
+      await this.#updateStandbys(dropped, true);
+      for (const sb of dropped) {
+        this.standbys.splice(this.standbys.indexOf(sb), 1);
+        for (const { store } of sb.stores) this.#standbyStores.delete(`${store.name}:${sb.spec.partition}`);
+        await sb.prepared.db?.close();
+      }
+    }
+    await this.#add(a.add, a.addStandbys);
+    return true;
+  }
+
+  /** Brings the standby copies up to the changelogs' ends, every STANDBY_POLL_MS. */
+  async pollStandbys(): Promise<void> {
+    if (this.standbys.length === 0 || Date.now() - this.#lastStandbyPoll < STANDBY_POLL_MS) return;
+    this.#lastStandbyPoll = Date.now();
+    await this.#updateStandbys(this.standbys, false);
+  }
+
+  /** Closes every task (after the thread's last commit) and standby. */
+  async close(): Promise<void> {
+    for (const t of this.tasks.splice(0)) {
+      t.task.close();
+      await t.prepared.db?.close();
+    }
+    this.#byId.clear();
+    if (this.standbys.length > 0) await this.#updateStandbys(this.standbys, true);
+    for (const sb of this.standbys.splice(0)) await sb.prepared.db?.close();
+  }
+
+  async #add(tasks: readonly TaskSpec[], standbys: readonly TaskSpec[]): Promise<void> {
+    const all = [...this.tasks.map((t) => t.spec), ...tasks, ...this.standbys.map((sb) => sb.spec), ...standbys];
+    for (const t of await this.#open(tasks, all)) {
+      this.tasks.push(t);
+      this.#byId.set(t.spec.id, t);
+    }
+    for (const spec of standbys) {
+      const sb = await this.#openStandby(spec, all);
+      this.standbys.push(sb);
+      for (const { store } of sb.stores) this.#standbyStores.set(`${store.name}:${sb.spec.partition}`, store);
+    }
+  }
+
+  /** Each persistent key-value store's share of the thread's cache, among the stores of `all` tasks. */
+  #cacheShare(all: readonly TaskSpec[]): number {
+    const { topology } = this.#o;
+    const stores = all.reduce((n, spec) => n + topology.subtopologies()[spec.subtopology]!.stores.filter((s) => topology.storeBuilder(s)!.supplier.kind === 'key-value').length, 0);
+    return Math.floor(this.#o.config.cacheBytes / Math.max(1, stores));
+  }
+
+  /**
+   * Opens tasks: their stores from local state, then each changelog replayed from where that
+   * state stops; their input positions and restored times from the group's last commit (read now,
+   * so a task taken over from another process starts from that process's final commit).
+   */
+  async #open(specs: readonly TaskSpec[], all: readonly TaskSpec[]): Promise<RunningTask[]> {
+    if (specs.length === 0) return [];
+    const { config, log, topology, collector } = this.#o;
+    const committed = await log.committedOffsets(config.applicationId);
+    // What each task committed of time with its offsets (partition times, operators' times, punctuation schedules).
+    const committedMetadata = await log.committedMetadata(config.applicationId);
+    // Where every changelog partition of these tasks ends, in one round trip.
+    const changelogParts = specs.flatMap((spec) =>
+      topology.subtopologies()[spec.subtopology]!.stores.flatMap((store) => {
+        const topic = config.changelogs[store];
+        return topic === undefined ? [] : [{ taskId: spec.id, topic, partition: spec.partition }];
+      }),
+    );
+    const ends = await fetchMany(log, changelogParts.map((c) => ({ tp: { topic: c.topic, partition: c.partition }, offset: 0, options: { maxRecords: 0 } })));
+    const endOf = new Map(changelogParts.map((c, i) => [`${c.taskId}/${c.topic}`, ends[i]!.endOffset]));
+    const opened: RunningTask[] = [];
+    for (const spec of specs) {
+      const subtopology = topology.subtopologies()[spec.subtopology]!;
+      const prepared = await prepareStores({
+        stateDir: config.stateDir,
+        applicationId: config.applicationId,
+        taskId: spec.id,
+        topology,
+        storeNames: subtopology.stores,
+        changelogs: config.changelogs,
+        changelogEnds: new Map(subtopology.stores.flatMap((s) => (config.changelogs[s] === undefined ? [] : [[config.changelogs[s]!, endOf.get(`${spec.id}/${config.changelogs[s]}`) ?? 0]]))),
+        cacheBytesPerStore: this.#cacheShare(all),
+        warn: (message) => console.warn(`[tributary] task ${spec.id}: ${message}`),
+      });
+      const restoredFrom = new Map<string, PartitionCheckpoint>();
+      for (const tp of spec.inputs) {
+        const metadata = committedMetadata.get(partitionKey(tp));
+        if (metadata !== undefined) restoredFrom.set(this.#o.topologyTopic(tp.topic), decodeCheckpoint(metadata, `${tp.topic}-${tp.partition}`));
+      }
+      const task = new StreamTask(topology, subtopology, spec.partition, {
+        applicationId: config.applicationId,
+        restoredFrom,
+        collector: {
+          send: (record: OutputRecord) => collector.send(this.#o.logName(record.topic), record.partition, toLogRecord(record)),
+          partitionsFor: (topic) => config.partitions[this.#o.logName(topic)] ?? 1,
+        },
+        createStore: (builder: StoreBuilder, ctx: StoreContext) => {
+          const changelog = config.changelogs[builder.name];
+          return prepared.createStore(
+            builder,
+            changelog === undefined
+              ? ctx
+              : {
+                  recordTimestamp: () => ctx.recordTimestamp(),
+                  logChange: (key, value, timestamp) => collector.send(changelog, spec.partition, { key, value, timestamp }),
+                },
+          );
+        },
+        globalStores: this.#o.global.stores,
+        clock: Date.now,
+        onDeserializationError: (error, raw) => this.#badRecord(config.onDeserializationError, error, raw, spec.id),
+        onProcessingError: (error, raw) => this.#badRecord(config.onProcessingError, error, raw, spec.id),
+      });
+      // Replay each changelog from where the store's data stops (0 for in-memory stores).
+      const positions = new Map<string, number>();
+      let restored = 0;
+      for (const [name, from] of prepared.restoreFrom) {
+        const topic = config.changelogs[name]!;
+        const store = task.stores.get(name) as AnyStore & RestorableStore;
+        const reached = await this.#restore(prepared, store, { topic, partition: spec.partition }, from);
+        restored += reached - from;
+        positions.set(topic, reached);
+      }
+      await prepared.db?.commit(positions);
+      task.initialize();
+      const inputs = new Map<string, number>();
+      for (const tp of spec.inputs) inputs.set(partitionKey(tp), committed.get(partitionKey(tp)) ?? 0);
+      opened.push({
+        spec,
+        task,
+        positions: inputs,
+        queues: new Map(spec.inputs.map((tp) => [partitionKey(tp), []])),
+        lags: new Map(),
+        freshKeys: [],
+        lag: 0,
+        deadLettered: 0,
+        restored,
+        prepared,
+        changelogs: subtopology.stores.flatMap((s) => (config.changelogs[s] === undefined ? [] : [config.changelogs[s]!])),
+      });
+    }
+    return opened;
+  }
+
+  /**
+   * Applies an error policy to a bad record: fail the task, or skip the record (and, with
+   * 'dead-letter', send it to the dead-letter topic in the same transaction as the offsets that
+   * move past it).
+   */
+  #badRecord(policy: ErrorPolicy, error: StreamsError, raw: RawRecord, taskId: string): 'continue' | 'fail' {
+    if (policy === 'log-and-fail') return 'fail';
+    console.warn(`[tributary] task ${taskId}: skipping record ${raw.topic}-${raw.partition}@${raw.offset}: ${error.message}`);
+    if (policy === 'dead-letter') {
+      this.#o.collector.deadLetter(raw, error, { topic: this.#o.logName(raw.topic), taskId });
+      const t = this.#byId.get(taskId);
+      if (t !== undefined) t.deadLettered++;
+    }
+    return 'continue';
+  }
+
+  /** Replays a store's changelog partition from `from`; returns the offset it reached. */
+  async #restore(prepared: PreparedStores, store: AnyStore & RestorableStore, tp: TopicPartition, from: number): Promise<number> {
+    let offset = from;
+    for (;;) {
+      const { records, nextOffset, endOffset } = await this.#o.log.fetch(tp, offset, { maxRecords: 10_000 });
+      for (const r of records) prepared.restore(store, r.key!, r.value, r.timestamp);
+      offset = nextOffset;
+      // Long replays reach the disk in steps, so memory stays bounded and progress is kept.
+      if (prepared.db !== undefined && prepared.db.pendingWrites >= 50_000) await prepared.db.commit(new Map([[tp.topic, offset]]));
+      if (nextOffset >= endOffset) return offset;
+    }
+  }
+
+  async #openStandby(spec: TaskSpec, all: readonly TaskSpec[]): Promise<StandbyTask> {
+    const { config, log, topology } = this.#o;
+    const subtopology = topology.subtopologies()[spec.subtopology]!;
+    const logged = subtopology.stores.filter((s) => config.changelogs[s] !== undefined);
+    const ends = await fetchMany(log, logged.map((s) => ({ tp: { topic: config.changelogs[s]!, partition: spec.partition }, offset: 0, options: { maxRecords: 0 } })));
+    const prepared = await prepareStores({
+      stateDir: config.stateDir,
+      applicationId: config.applicationId,
+      taskId: spec.id,
+      topology,
+      storeNames: logged,
+      changelogs: config.changelogs,
+      changelogEnds: new Map(logged.map((s, i) => [config.changelogs[s]!, ends[i]!.endOffset])),
+      cacheBytesPerStore: this.#cacheShare(all),
+      warn: (message) => console.warn(`[tributary] standby task ${spec.id}: ${message}`),
+    });
+    const stores = logged.map((name) => {
+      const store = prepared.createStore(topology.storeBuilder(name)!, { recordTimestamp: () => 0 }) as AnyStore & RestorableStore;
+      return { store, topic: config.changelogs[name]!, position: prepared.restoreFrom.get(name) ?? 0 };
+    });
+    return { spec, prepared, stores };
+  }
+
+  /** Applies what the changelogs of standby tasks gained; their local state reaches the disk about once a second. */
+  async #updateStandbys(standbys: readonly StandbyTask[], flush: boolean): Promise<void> {
+    const parts = standbys.flatMap((sb) => sb.stores.map((entry) => ({ sb, entry })));
+    const results = await fetchMany(this.#o.log, parts.map(({ sb, entry }) => ({ tp: { topic: entry.topic, partition: sb.spec.partition }, offset: entry.position, options: { maxRecords: 10_000 } })));
+    parts.forEach(({ sb, entry }, i) => {
+      const r = results[i]!;
+      for (const rec of r.records) sb.prepared.restore(entry.store, rec.key!, rec.value, rec.timestamp);
+      entry.position = r.nextOffset;
+    });
+    if (flush || Date.now() - this.#lastStandbyFlush >= STANDBY_FLUSH_INTERVAL_MS) {
+      this.#lastStandbyFlush = Date.now();
+      await Promise.all(standbys.map((sb) => (sb.prepared.db !== undefined && sb.prepared.db.pendingWrites > 0 ? sb.prepared.db.commit(new Map(sb.stores.map((e) => [e.topic, e.position]))) : undefined)));
+    }
+  }
+}

@@ -24,10 +24,14 @@ import {
   storeGetter,
   type Fn2,
 } from './internals/processors.ts';
-import { StreamAggregateProcessor, type StreamAggregation } from './internals/aggregate.ts';
+import type { StreamAggregation } from './internals/aggregate.ts';
+import { addAggregation } from './internals/aggregate-graph.ts';
+import { FixedKeyProcessorAdapter } from './internals/fixed-key.ts';
+import type { FixedKeyProcessorSupplier } from './fixed-key-processor.ts';
 import { StreamStreamJoinProcessor, StreamTableJoinProcessor, pendingKeySerde, type Joiner } from './internals/joins.ts';
 import { KTable, GlobalKTable, type TableHandle } from './ktable.ts';
 import { TimeWindowedKStream, SessionWindowedKStream } from './windowed-kstream.ts';
+import { CogroupedKStream } from './cogrouped-kstream.ts';
 
 /** Internal state of a stream handle. */
 export interface StreamHandle<K, V> {
@@ -379,21 +383,46 @@ export class KStream<K, V> {
 
   /**
    * Runs a Processor API processor on each record. `stores` names stores added with
-   * `StreamsBuilder.addStateStore` that the processor uses.
+   * `StreamsBuilder.addStateStore` that the processor uses. The processor may change keys, so a
+   * later stateful operator repartitions; use `processValues` when it keeps them.
    */
   process<KOut, VOut>(supplier: ProcessorSupplier<K, V, KOut, VOut>, ...stores: string[]): KStream<KOut, VOut>;
   process<KOut, VOut>(supplier: ProcessorSupplier<K, V, KOut, VOut>, options: Named & { stores?: string[] }): KStream<KOut, VOut>;
   process<KOut, VOut>(supplier: ProcessorSupplier<K, V, KOut, VOut>, ...rest: unknown[]): KStream<KOut, VOut> {
+    const node = this.#addProcessor('KSTREAM-PROCESSOR', supplier as unknown as ProcessorSupplier<unknown, unknown, unknown, unknown>, rest);
+    return this.#next<KOut, VOut>(node, { keySerde: undefined, valueSerde: undefined, keyChanged: true });
+  }
+
+  /**
+   * Runs a fixed-key processor on each record: it sees each record as a FixedKeyRecord and
+   * forwards `record.withValue(v)`, never a new key (Kafka Streams' processValues). So the stream
+   * keeps its key serde and its partitioning: a later groupByKey or join repartitions only if an
+   * operator before this one changed the key. Forwarding anything but a FixedKeyRecord fails with
+   * `INVALID_ARGUMENT`.
+   *
+   * @example
+   * orders
+   *   .processValues(() => new Enrich(), 'customers') // FixedKeyProcessor<string, Order, EnrichedOrder>
+   *   .groupByKey() // no repartition topic
+   *   .count();
+   */
+  processValues<VOut>(supplier: FixedKeyProcessorSupplier<K, V, VOut>, ...stores: string[]): KStream<K, VOut>;
+  processValues<VOut>(supplier: FixedKeyProcessorSupplier<K, V, VOut>, options: Named & { stores?: string[] }): KStream<K, VOut>;
+  processValues<VOut>(supplier: FixedKeyProcessorSupplier<K, V, VOut>, ...rest: unknown[]): KStream<K, VOut> {
+    if (typeof supplier !== 'function') {
+      throw new TopologyError('INVALID_ARGUMENT', 'processValues() needs a supplier function returning a FixedKeyProcessor');
+    }
+    const fixed = supplier as unknown as FixedKeyProcessorSupplier<unknown, unknown, unknown>;
+    const node = this.#addProcessor('KSTREAM-PROCESSVALUES', () => new FixedKeyProcessorAdapter(fixed()), rest);
+    // The value type changes, the key and whether it changed upstream do not.
+    return this.#next<K, VOut>(node, { valueSerde: undefined });
+  }
+
+  /** The node of process() or processValues(), with its stores given as names or as `{ name, stores }`. */
+  #addProcessor(prefix: string, supplier: ProcessorSupplier<unknown, unknown, unknown, unknown>, rest: unknown[]): string {
     const first = rest[0];
     const opts = typeof first === 'object' && first !== null ? (first as Named & { stores?: string[] }) : { stores: rest as string[] };
-    const node = this.#h.state.processor(
-      'KSTREAM-PROCESSOR',
-      [this.#h.node],
-      opts.name,
-      supplier as unknown as ProcessorSupplier<unknown, unknown, unknown, unknown>,
-      opts.stores ?? [],
-    );
-    return this.#next<KOut, VOut>(node, { keySerde: undefined, valueSerde: undefined, keyChanged: true });
+    return this.#h.state.processor(prefix, [this.#h.node], opts.name, supplier, opts.stores ?? []);
   }
 }
 
@@ -445,6 +474,11 @@ export class KGroupedStream<K, V> {
     Object.freeze(this);
   }
 
+  /** The stream being grouped (before any repartition). */
+  get [handleOf](): StreamHandle<K, V> {
+    return this.#stream[handleOf];
+  }
+
   [groupedInput](prefix: string): StreamHandle<K, V> {
     if (this.#input !== undefined) return this.#input;
     const serdes = {
@@ -477,6 +511,24 @@ export class KGroupedStream<K, V> {
     return this.#aggregate<VA>('KSTREAM-AGGREGATE', { init: initializer, add: aggregator as StreamAggregation['add'] }, options, undefined);
   }
 
+  /**
+   * Starts a cogroup: this grouped stream and others, of any value types, aggregated into one
+   * table with one aggregator per input (Kafka Streams' cogroup). Add inputs with
+   * `.cogroup(grouped, aggregator)`, then `.aggregate(initializer)` or `.windowedBy(...)`.
+   *
+   * @example
+   * const totals = orders.groupByKey()
+   *   .cogroup((_, o: Order, sum: number) => sum + o.amount)
+   *   .cogroup(refunds.groupByKey(), (_, r: Refund, sum: number) => sum - r.amount)
+   *   .aggregate(() => 0, { materialized: 'balance' });
+   */
+  cogroup<VA>(aggregator: (key: K, value: V, aggregate: VA) => VA): CogroupedKStream<K, VA> {
+    if (typeof aggregator !== 'function') throw new TopologyError('INVALID_ARGUMENT', 'cogroup() needs an aggregator(key, value, aggregate)');
+    return new CogroupedKStream<K, VA>(internal, [
+      { grouped: this as KGroupedStream<unknown, unknown>, aggregator: aggregator as (key: unknown, value: unknown, aggregate: unknown) => unknown },
+    ]);
+  }
+
   windowedBy(windows: TimeWindows | SlidingWindows): TimeWindowedKStream<K, V>;
   windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>;
   windowedBy(windows: TimeWindows | SlidingWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
@@ -487,24 +539,18 @@ export class KGroupedStream<K, V> {
 
   #aggregate<VA>(prefix: string, agg: StreamAggregation, options: StatefulOptions<K, VA>, valueSerde: Serde<VA> | undefined): KTable<K, VA> {
     const input = this[groupedInput](prefix);
-    const state = input.state;
-    const name = state.name(prefix, [input.node], options.name);
-    const m = materializedOf(options.materialized);
-    const storeName = m.storeName ?? `${name}-store`;
+    const name = input.state.name(prefix, [input.node], options.name);
     // reduce keeps the value type, so the grouped value serde fits the store.
     const vSerde = valueSerde ?? (prefix === 'KSTREAM-REDUCE' ? (input.valueSerde as Serde<VA> | undefined) : undefined);
-    state.processor(prefix, [input.node], name, () => new StreamAggregateProcessor(storeName, agg));
-    state.store('key-value', name, { ...m, storeName }, input.keySerde as Serde<unknown>, vSerde as Serde<unknown>, undefined, [name]);
-    return new KTable<K, VA>(internal, {
-      state,
-      node: name,
-      keySerde: (m.key ?? input.keySerde) as Serde<K> | undefined,
-      valueSerde: (m.value ?? vSerde) as Serde<VA> | undefined,
-      getter: storeGetter(storeName, 'key-value'),
-      storeName,
-      sources: input.sources,
-      windowCloseMs: undefined,
+    const table = addAggregation(input.state, {
+      inputs: [{ input: input as StreamHandle<unknown, unknown>, name, agg }],
+      windows: undefined,
+      emitOnClose: false,
+      operator: name,
+      materialized: materializedOf(options.materialized),
+      valueSerde: vSerde as Serde<unknown> | undefined,
     });
+    return new KTable<K, VA>(internal, table as TableHandle<K, VA>);
   }
 }
 

@@ -1,17 +1,12 @@
 import { Serdes, TopologyError, type Serde, type Windowed } from '../engine/index.ts';
 import type { StatefulOptions } from './options.ts';
-import { type EmitStrategy, type SessionWindows, SlidingWindows, type TimeWindows, defaultRetentionMs } from './windows.ts';
+import type { EmitStrategy, SessionWindows, SlidingWindows, TimeWindows } from './windows.ts';
 import { groupedInput, internal } from './internals/symbols.ts';
 import { materializedOf } from './internals/builder-state.ts';
-import { storeGetter } from './internals/processors.ts';
-import {
-  SessionWindowAggregateProcessor,
-  SlidingWindowAggregateProcessor,
-  TimeWindowAggregateProcessor,
-  type WindowAggregation,
-} from './internals/windowed-aggregate.ts';
-import type { KGroupedStream } from './kstream.ts';
-import { KTable } from './ktable.ts';
+import type { WindowAggregation } from './internals/windowed-aggregate.ts';
+import { addAggregation, type AggregationWindows } from './internals/aggregate-graph.ts';
+import type { KGroupedStream, StreamHandle } from './kstream.ts';
+import { KTable, type TableHandle } from './ktable.ts';
 
 const NO_VALUE: unknown = Symbol('no-value');
 
@@ -68,37 +63,7 @@ export class TimeWindowedKStream<K, V> {
     valueSerde: Serde<VA> | undefined,
     reduce = false,
   ): KTable<Windowed<K>, VA> {
-    const input = this.#grouped[groupedInput](prefix);
-    const state = input.state;
-    const windows = this.#windows;
-    const sliding = windows instanceof SlidingWindows;
-    const name = state.name(`TIME-WINDOWED-${prefix}`, [input.node], options.name);
-    const m = materializedOf(options.materialized);
-    const storeName = m.storeName ?? `${name}-store`;
-    const emitOnClose = this.#emit?.type === 'on-window-close';
-    const vSerde = valueSerde ?? (reduce ? (input.valueSerde as Serde<VA> | undefined) : undefined);
-    // Sliding windows keep 2d + grace: a new window may be seeded from one up to 2d older.
-    const sizeMs = sliding ? windows.timeDifferenceMs : windows.sizeMs;
-    const retentionMs =
-      (sliding ? 2 * windows.timeDifferenceMs + windows.graceMs : defaultRetentionMs(windows.sizeMs, windows.graceMs)) + (emitOnClose ? 1 : 0);
-    state.processor(`TIME-WINDOWED-${prefix}`, [input.node], name, () =>
-      sliding
-        ? new SlidingWindowAggregateProcessor(storeName, windows, agg, emitOnClose)
-        : new TimeWindowAggregateProcessor(storeName, windows, agg, emitOnClose),
-    );
-    state.store('window', name, { ...m, storeName }, input.keySerde as Serde<unknown>, vSerde as Serde<unknown>, { retentionMs, windowSizeMs: sizeMs }, [name]);
-    const innerKey = (m.key ?? input.keySerde) as Serde<K> | undefined;
-    return new KTable<Windowed<K>, VA>(internal, {
-      state,
-      node: name,
-      keySerde: innerKey === undefined ? undefined : Serdes.windowed(innerKey),
-      valueSerde: (m.value ?? vSerde) as Serde<VA> | undefined,
-      getter: storeGetter(storeName, 'window'),
-      storeName,
-      sources: input.sources,
-      // Final results: a time window is final at end + grace; a sliding window one ms later (end inclusive).
-      windowCloseMs: windows.graceMs,
-    });
+    return windowedAggregate(this.#grouped, prefix, 'TIME-WINDOWED', this.#windows, this.#emit, agg, options, valueSerde, reduce);
   }
 }
 
@@ -164,29 +129,32 @@ export class SessionWindowedKStream<K, V> {
     valueSerde: Serde<VA> | undefined,
     reduce = false,
   ): KTable<Windowed<K>, VA> {
-    const input = this.#grouped[groupedInput](prefix);
-    const state = input.state;
-    const windows = this.#windows;
-    const name = state.name(`SESSION-WINDOWED-${prefix}`, [input.node], options.name);
-    const m = materializedOf(options.materialized);
-    const storeName = m.storeName ?? `${name}-store`;
-    const emitOnClose = this.#emit?.type === 'on-window-close';
-    const vSerde = valueSerde ?? (reduce ? (input.valueSerde as Serde<VA> | undefined) : undefined);
-    state.processor(`SESSION-WINDOWED-${prefix}`, [input.node], name, () => new SessionWindowAggregateProcessor(storeName, windows, agg, emitOnClose));
-    state.store('session', name, { ...m, storeName }, input.keySerde as Serde<unknown>, vSerde as Serde<unknown>, {
-      retentionMs: windows.inactivityGapMs + windows.graceMs + (emitOnClose ? 1 : 0),
-    }, [name]);
-    const innerKey = (m.key ?? input.keySerde) as Serde<K> | undefined;
-    return new KTable<Windowed<K>, VA>(internal, {
-      state,
-      node: name,
-      keySerde: innerKey === undefined ? undefined : Serdes.windowed(innerKey),
-      valueSerde: (m.value ?? vSerde) as Serde<VA> | undefined,
-      getter: storeGetter(storeName, 'session'),
-      storeName,
-      sources: input.sources,
-      // A session's final result is due once stream time passes end + gap + grace.
-      windowCloseMs: windows.graceMs + windows.inactivityGapMs,
-    });
+    return windowedAggregate(this.#grouped, prefix, 'SESSION-WINDOWED', this.#windows, this.#emit, agg, options, valueSerde, reduce);
   }
+}
+
+/** A windowed aggregation of one grouped stream. */
+function windowedAggregate<K, V, VA>(
+  grouped: KGroupedStream<K, V>,
+  prefix: string,
+  kind: 'TIME-WINDOWED' | 'SESSION-WINDOWED',
+  windows: AggregationWindows,
+  emit: EmitStrategy | undefined,
+  agg: WindowAggregation,
+  options: StatefulOptions<K, VA>,
+  valueSerde: Serde<VA> | undefined,
+  reduce: boolean,
+): KTable<Windowed<K>, VA> {
+  const input = grouped[groupedInput](prefix);
+  const name = input.state.name(`${kind}-${prefix}`, [input.node], options.name);
+  const vSerde = valueSerde ?? (reduce ? (input.valueSerde as Serde<VA> | undefined) : undefined);
+  const table = addAggregation(input.state, {
+    inputs: [{ input: input as StreamHandle<unknown, unknown>, name, agg }],
+    windows,
+    emitOnClose: emit?.type === 'on-window-close',
+    operator: name,
+    materialized: materializedOf(options.materialized),
+    valueSerde: vSerde as Serde<unknown> | undefined,
+  });
+  return new KTable<Windowed<K>, VA>(internal, table as TableHandle<Windowed<K>, VA>);
 }

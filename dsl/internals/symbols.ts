@@ -5,7 +5,7 @@
  */
 /** First argument of every DSL handle's constructor. */
 export const internal: unique symbol = Symbol('tributary.internal');
-/** A KStream's, KTable's or GlobalKTable's place in the graph being built. */
+/** A KStream's, KTable's or GlobalKTable's place in the graph being built (a KGroupedStream's: its stream's). */
 export const handleOf: unique symbol = Symbol('tributary.handle');
 /** KStream: builds the branch nodes of a split. */
 export const addBranches: unique symbol = Symbol('tributary.addBranches');

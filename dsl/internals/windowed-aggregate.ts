@@ -33,17 +33,24 @@ abstract class WindowAggregateBase<S extends AnyStore> extends StoreProcessor<S>
    */
   protected observed!: CommittedTime;
   protected emitted!: CommittedTime;
+  /**
+   * Name of those committed times; the node's name by default. The processors of a cogroup (one
+   * per input, one store) share one name, so a window closed for one input is closed for all.
+   */
+  readonly #timeName: string | undefined;
 
-  constructor(storeName: string, agg: WindowAggregation, emitOnClose: boolean) {
+  constructor(storeName: string, agg: WindowAggregation, emitOnClose: boolean, timeName: string | undefined) {
     super(storeName);
     this.agg = agg;
     this.emitOnClose = emitOnClose;
+    this.#timeName = timeName;
   }
 
   override init(ctx: Ctx): void {
     super.init(ctx);
-    this.observed = ctx.committedTime(`${ctx.nodeName}:observed`);
-    this.emitted = ctx.committedTime(`${ctx.nodeName}:emitted`);
+    const name = this.#timeName ?? ctx.nodeName;
+    this.observed = ctx.committedTime(`${name}:observed`);
+    this.emitted = ctx.committedTime(`${name}:emitted`);
   }
 
   protected forwardUpdate(key: unknown, start: number, end: number, newValue: unknown, oldValue: unknown, timestamp: number): void {
@@ -60,8 +67,8 @@ abstract class WindowAggregateBase<S extends AnyStore> extends StoreProcessor<S>
 export class TimeWindowAggregateProcessor extends WindowAggregateBase<WindowStore<unknown, unknown>> {
   readonly #windows: TimeWindows;
 
-  constructor(storeName: string, windows: TimeWindows, agg: WindowAggregation, emitOnClose: boolean) {
-    super(storeName, agg, emitOnClose);
+  constructor(storeName: string, windows: TimeWindows, agg: WindowAggregation, emitOnClose: boolean, timeName?: string) {
+    super(storeName, agg, emitOnClose, timeName);
     this.#windows = windows;
   }
 
@@ -119,8 +126,8 @@ export class TimeWindowAggregateProcessor extends WindowAggregateBase<WindowStor
 export class SlidingWindowAggregateProcessor extends WindowAggregateBase<WindowStore<unknown, unknown>> {
   readonly #windows: SlidingWindows;
 
-  constructor(storeName: string, windows: SlidingWindows, agg: WindowAggregation, emitOnClose: boolean) {
-    super(storeName, agg, emitOnClose);
+  constructor(storeName: string, windows: SlidingWindows, agg: WindowAggregation, emitOnClose: boolean, timeName?: string) {
+    super(storeName, agg, emitOnClose, timeName);
     this.#windows = windows;
   }
 
@@ -265,8 +272,8 @@ export class SlidingWindowAggregateProcessor extends WindowAggregateBase<WindowS
 export class SessionWindowAggregateProcessor extends WindowAggregateBase<SessionStore<unknown, unknown>> {
   readonly #windows: SessionWindows;
 
-  constructor(storeName: string, windows: SessionWindows, agg: WindowAggregation, emitOnClose: boolean) {
-    super(storeName, agg, emitOnClose);
+  constructor(storeName: string, windows: SessionWindows, agg: WindowAggregation, emitOnClose: boolean, timeName?: string) {
+    super(storeName, agg, emitOnClose, timeName);
     this.#windows = windows;
   }
 

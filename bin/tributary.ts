@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EmbeddedLog } from '../connectors/embedded/index.ts';
 import { Serdes, StreamsApp, StreamsError, partitionForKey, type LogRecord, type Serde } from '../index.ts';
-import { parseRecords } from '../engine/runtime/http-server.ts';
+import { parseRecords } from '../engine/runtime/topic-records.ts';
 import { packageVersion, projectName, refuseDir, scaffold } from './init.ts';
 
 /** A mistake in the command line or its input: exit 2 with one line. */

@@ -1,5 +1,5 @@
 /**
- * The HTTP face of a StreamsApp: interactive queries, health, Prometheus metrics and ingest.
+ * The HTTP face of a running application (a QueryableApp): interactive queries, health, Prometheus metrics and ingest.
  *
  *   GET  /health                              200 while RUNNING, else 503; JSON state
  *   GET  /stores                              stores, partition counts, host
@@ -23,15 +23,15 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
 import { StreamsError, describeCause } from '../errors.ts';
-import type { LogRecord, Log, PartitionBatch } from '../log.ts';
-import type { Serde } from '../serde.ts';
-import { partitionForKey } from './partitioner.ts';
-
+import type { Log } from '../log.ts';
+import { registerAppMetrics } from './app-metrics.ts';
+import { HttpError, statusCodes } from './http-error.ts';
 import type { StoreQuery } from './messages.ts';
 import { validateQuery } from './queries.ts';
-import type { StreamsApp } from './streams-app.ts';
+import type { QueryableApp } from './queryable-app.ts';
+import { ingestRecords, ingestSerdes, listTopics, readRecords } from './topic-records.ts';
 
 /** An application route, served before the built-in ones. */
 export interface HttpRoute {
@@ -46,10 +46,9 @@ export interface HttpRoute {
   ): Promise<{ status: number; body: unknown; contentType?: string }>;
 }
 
-export interface HttpOptions {
+/** How the server listens and whom it answers (StreamsApp's `http` option adds the application's routes). */
+export interface HttpServerOptions {
   readonly port: number;
-  /** Routes of the application (e.g. feature serving), tried before the built-in ones. */
-  readonly routes?: readonly HttpRoute[] | ((app: StreamsApp) => readonly HttpRoute[]);
   readonly host?: string;
   /** Largest accepted ingest body (default 16 MiB); larger requests get 413. */
   readonly maxBodyBytes?: number;
@@ -75,31 +74,6 @@ export interface HttpOptions {
   readonly exposeWrites?: boolean;
   /** Time to receive a whole request, headers and body (default 10 s); slower clients get 408. */
   readonly requestTimeoutMs?: number;
-}
-
-/** The `code` of an HTTP error body, from its status unless the error names a more precise one. */
-const statusCodes: Record<number, string> = {
-  400: 'BAD_REQUEST',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  408: 'REQUEST_TIMEOUT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  429: 'TOO_MANY_REQUESTS',
-  500: 'INTERNAL',
-  503: 'NOT_AVAILABLE',
-};
-
-class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, message: string, code?: string) {
-    super(message);
-    this.status = status;
-    this.code = code ?? statusCodes[status] ?? 'ERROR';
-  }
 }
 
 /** Media types a POST body may have: JSON, or NDJSON for records. */
@@ -139,26 +113,27 @@ function toJson(body: unknown): string {
 }
 
 export class AppHttpServer {
-  readonly #app: StreamsApp;
+  readonly #app: QueryableApp;
   readonly #log: Log;
-  readonly #options: HttpOptions;
+  readonly #options: HttpServerOptions;
   readonly #server: Server;
   readonly #registry = new Registry();
   readonly #routes: readonly HttpRoute[];
   readonly #token: Buffer | undefined;
   readonly #allowedHosts: Set<string>;
   #writesOpen = false;
-  #refreshMetrics: () => Promise<void> = async () => {};
+  readonly #refreshMetrics: () => Promise<void>;
   #inFlightIngest = 0;
   /** When each request arrived (for the Server-Timing header and the duration histogram). */
   readonly #arrived = new WeakMap<ServerResponse, { at: number; route: string }>();
   readonly #durations: Histogram<'route' | 'status'>;
 
-  constructor(app: StreamsApp, log: Log, options: HttpOptions) {
+  /** `routes` are the application's own (e.g. feature serving), tried before the built-in ones. */
+  constructor(app: QueryableApp, log: Log, options: HttpServerOptions, routes: readonly HttpRoute[] = []) {
     this.#app = app;
     this.#log = log;
     this.#options = options;
-    this.#routes = typeof options.routes === 'function' ? options.routes(app) : (options.routes ?? []);
+    this.#routes = routes;
     const token = options.token ?? process.env['TRIBUTARY_HTTP_TOKEN'];
     this.#token = token === undefined || token === '' ? undefined : digest(token);
     this.#allowedHosts = new Set([hostname(), options.host ?? '', ...(options.allowedHosts ?? [])].map((h) => h.toLowerCase()).filter((h) => h !== ''));
@@ -189,7 +164,7 @@ export class AppHttpServer {
         });
       },
     );
-    this.#registerMetrics();
+    this.#refreshMetrics = registerAppMetrics(this.#registry, app);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -280,9 +255,9 @@ export class AppHttpServer {
       const result = await this.#app.queryLocal(request.store, request.partition, checked.query, (request as { stale?: unknown }).stale === true);
       return this.#send(res, result.status, result.body);
     }
-    if (method === 'GET' && parts.length === 1 && parts[0] === 'topics') return this.#topics(res);
+    if (method === 'GET' && parts.length === 1 && parts[0] === 'topics') return this.#send(res, 200, await listTopics(this.#log));
     if (parts[0] === 'topics' && parts.length === 3 && parts[2] === 'records') {
-      if (method === 'GET') return this.#read(res, parts[1]!, strictParams(url.search));
+      if (method === 'GET') return this.#send(res, 200, await readRecords(this.#log, this.#app.topology, parts[1]!, strictParams(url.search)));
       if (method !== 'POST') throw new HttpError(405, 'use POST to add records, GET to read them');
       return this.#ingest(req, res, parts[1]!);
     }
@@ -394,54 +369,8 @@ export class AppHttpServer {
     this.#send(res, result.status, result.body);
   }
 
-  async #topics(res: ServerResponse): Promise<void> {
-    const topics = await this.#log.topics();
-    const out = [];
-    for (const [name, config] of [...topics].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const ends = await Promise.all(
-        Array.from({ length: config.partitions }, (_, p) => this.#log.fetch({ topic: name, partition: p }, 0, { maxRecords: 0 }).then((r) => r.endOffset)),
-      );
-      out.push({ name, ...config, endOffsets: ends });
-    }
-    this.#send(res, 200, out);
-  }
-
-  /** Reads records of a topic, decoded with the app's serdes when it reads or writes the topic. */
-  async #read(res: ServerResponse, topic: string, query: Map<string, string>): Promise<void> {
-    const int = (name: string, fallback: number, max: number) => {
-      const raw = query.get(name);
-      if (raw === undefined || raw === '') return fallback;
-      const n = Number(raw);
-      if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new HttpError(400, `${name} must be an integer from 0 to ${max}, got ${JSON.stringify(raw)}`);
-      return n;
-    };
-    const config = (await this.#log.topics()).get(topic);
-    if (config === undefined) throw new HttpError(404, `topic "${topic}" does not exist`);
-    const partition = int('partition', 0, config.partitions - 1);
-    const limit = int('limit', 100, 10_000);
-    const result = await this.#log.fetch({ topic, partition }, int('offset', 0, Number.MAX_SAFE_INTEGER), { maxRecords: limit }).catch((error: unknown) => {
-      throw new HttpError(400, describeCause(error));
-    });
-    const decode = decoderFor(this.#app, topic);
-    this.#send(res, 200, {
-      records: result.records.map((r) => ({
-        partition,
-        offset: r.offset,
-        timestamp: r.timestamp,
-        key: decode.key(r.key),
-        value: decode.value(r.value),
-        ...(r.headers !== undefined && { headers: r.headers }),
-      })),
-      nextOffset: result.nextOffset,
-      endOffset: result.endOffset,
-    });
-  }
-
   async #ingest(req: IncomingMessage, res: ServerResponse, topic: string): Promise<void> {
-    const source = this.#app.topology?.sourceFor(topic);
-    if (source === undefined) {
-      throw new HttpError(404, `topic "${topic}" is not an input of this application, so its serdes are unknown`);
-    }
+    const serdes = ingestSerdes(this.#app.topology, topic);
     const limit = this.#options.maxInFlightIngest ?? 64;
     if (this.#inFlightIngest >= limit) {
       res.setHeader('retry-after', '1');
@@ -449,38 +378,8 @@ export class AppHttpServer {
     }
     this.#inFlightIngest++;
     try {
-      const text = await this.#body(req, res);
-      const rows = parseRecords(text);
-      const partitions = (await this.#log.topics()).get(topic)?.partitions;
-      if (partitions === undefined) throw new HttpError(404, `topic "${topic}" does not exist`);
-      const batches = new Map<number, LogRecord[]>();
-      rows.forEach((row, i) => {
-        const where = `record ${i + 1}`;
-        if (typeof row !== 'object' || row === null || !('value' in row)) throw new HttpError(400, `${where}: expected an object { key, value, timestamp? }`);
-        const r = row as { key?: unknown; value: unknown; timestamp?: unknown };
-        if (r.timestamp !== undefined && (typeof r.timestamp !== 'number' || !Number.isSafeInteger(r.timestamp) || r.timestamp < 0)) {
-          throw new HttpError(400, `${where}: timestamp must be a non-negative integer (ms)`);
-        }
-        let key: Uint8Array | null;
-        let value: Uint8Array | null;
-        try {
-          key = r.key === undefined || r.key === null ? null : source.keySerde.serialize(r.key, topic);
-        } catch (error) {
-          throw new HttpError(400, `${where}: key does not fit the topic's key serde: ${describeCause(error)}`);
-        }
-        try {
-          value = r.value === null ? null : source.valueSerde.serialize(r.value, topic);
-        } catch (error) {
-          throw new HttpError(400, `${where}: value does not fit the topic's value serde: ${describeCause(error)}`);
-        }
-        const p = key === null ? i % partitions : partitionForKey(key, partitions);
-        let list = batches.get(p);
-        if (list === undefined) batches.set(p, (list = []));
-        list.push({ key, value, timestamp: (r.timestamp as number | undefined) ?? Date.now() });
-      });
-      const produce: PartitionBatch[] = [...batches].map(([partition, records]) => ({ topic, partition, records }));
-      await this.#log.produce(produce);
-      this.#send(res, 200, { accepted: rows.length });
+      const accepted = await ingestRecords(this.#log, serdes, topic, await this.#body(req, res));
+      this.#send(res, 200, { accepted });
     } finally {
       this.#inFlightIngest--;
     }
@@ -524,208 +423,4 @@ export class AppHttpServer {
       req.on('error', gone);
     });
   }
-
-  #registerMetrics(): void {
-    const r = this.#registry;
-    collectDefaultMetrics({ register: r });
-    let snapshot: Awaited<ReturnType<StreamsApp['metrics']>> | undefined;
-    this.#refreshMetrics = async () => {
-      snapshot = this.#app.state === 'RUNNING' ? await this.#app.metrics() : undefined;
-    };
-    const labels = ['task'];
-    new Gauge({
-      name: 'tributary_records_in_total',
-      help: 'Records read per task',
-      labelNames: labels,
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.recordsIn);
-      },
-    });
-    new Gauge({
-      name: 'tributary_records_out_total',
-      help: 'Records written per task (outputs and repartition records)',
-      labelNames: labels,
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.recordsOut);
-      },
-    });
-    new Gauge({
-      name: 'tributary_consumer_lag',
-      help: 'Records not yet read, per task',
-      labelNames: labels,
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.lag);
-      },
-    });
-    new Gauge({
-      name: 'tributary_dropped_records_total',
-      help: 'Records dropped, per task and reason (late records, null keys, skipped errors)',
-      labelNames: ['task', 'reason'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of snapshot?.tasks ?? []) for (const [reason, n] of Object.entries(t.dropped)) this.set({ task: t.taskId, reason }, n);
-      },
-    });
-    new Gauge({
-      name: 'tributary_dead_lettered_records_total',
-      help: 'Records sent to the dead-letter topic, per task',
-      labelNames: labels,
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.deadLettered);
-      },
-    });
-    const app = this.#app;
-    new Gauge({
-      name: 'tributary_thread_restarts_total',
-      help: 'Stream threads started again after a commit the log refused (TASK_MIGRATED) or could not take (LOG_UNAVAILABLE), or replaced after a failure (REPLACE_THREAD)',
-      labelNames: ['reason'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const reason of ['TASK_MIGRATED', 'LOG_UNAVAILABLE', 'REPLACE_THREAD']) this.set({ reason }, app.restarts.byReason.get(reason) ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'tributary_rebalances_total',
-      help: 'Group rebalances this process took part in (processes sharing the work on Kafka)',
-      registers: [r],
-      collect() {
-        this.set(app.restarts.rebalances);
-      },
-    });
-    new Gauge({
-      name: 'tributary_restored_records',
-      help: 'Changelog records replayed when each task started',
-      labelNames: labels,
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of snapshot?.tasks ?? []) this.set({ task: t.taskId }, t.restored);
-      },
-    });
-    new Gauge({
-      name: 'tributary_store_entries',
-      help: 'Entries per store and task',
-      labelNames: ['task', 'store'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of snapshot?.tasks ?? []) for (const s of t.stores) this.set({ task: t.taskId, store: s.name }, s.entries);
-      },
-    });
-    new Gauge({
-      name: 'tributary_cache_hit_ratio',
-      help: 'Cache hits / lookups of persistent key-value stores, per store and task',
-      labelNames: ['task', 'store'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of snapshot?.tasks ?? []) {
-          for (const s of t.stores) if (s.cacheHits + s.cacheMisses > 0) this.set({ task: t.taskId, store: s.name }, s.cacheHits / (s.cacheHits + s.cacheMisses));
-        }
-      },
-    });
-    new Gauge({
-      name: 'tributary_commits_total',
-      help: 'Commits of all threads',
-      registers: [r],
-      collect() {
-        this.set(snapshot?.commits ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'tributary_commit_latency_avg_ms',
-      help: 'Average commit latency (ms)',
-      registers: [r],
-      collect() {
-        this.set(snapshot === undefined || snapshot.commits === 0 ? 0 : snapshot.commitMs / snapshot.commits);
-      },
-    });
-    new Gauge({
-      name: 'tributary_process_latency_avg_us',
-      help: 'Average processing time per record (microseconds), all threads',
-      registers: [r],
-      collect() {
-        this.set(snapshot === undefined || snapshot.processed === 0 ? 0 : (snapshot.processMs * 1000) / snapshot.processed);
-      },
-    });
-    new Gauge({
-      name: 'tributary_state',
-      help: 'Application state (1 for the current state)',
-      labelNames: ['state'],
-      registers: [r],
-      collect() {
-        this.reset();
-        this.set({ state: app.state }, 1);
-      },
-    });
-  }
 }
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Bytes without a known serde: UTF-8 text when they are, else base64 (by the JSON replacer). */
-export function rawValue(bytes: Uint8Array | null): unknown {
-  if (bytes === null) return null;
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    return bytes;
-  }
-}
-
-function decoderFor(app: StreamsApp, topic: string): { key: (b: Uint8Array | null) => unknown; value: (b: Uint8Array | null) => unknown } {
-  const topology = app.topology;
-  const source = topology?.sourceFor(topic);
-  let serdes: { key: Partial<Serde<unknown>>; value: Partial<Serde<unknown>> } | undefined =
-    source === undefined ? undefined : { key: source.keySerde, value: source.valueSerde };
-  if (serdes === undefined) {
-    const sink = topology?.nodes().find((n) => n.kind === 'sink' && n.topic === topic);
-    if (sink?.kind === 'sink') serdes = { key: sink.keySerde, value: sink.valueSerde };
-  }
-  const with_ = (serde: Partial<Serde<unknown>> | undefined) => (bytes: Uint8Array | null) => {
-    if (bytes === null) return null;
-    if (serde?.deserialize === undefined) return rawValue(bytes);
-    try {
-      return serde.deserialize(bytes, topic);
-    } catch {
-      return rawValue(bytes);
-    }
-  };
-  return { key: with_(serdes?.key), value: with_(serdes?.value) };
-}
-
-/** A JSON array, or NDJSON (one JSON value per line). Names the bad line on error. */
-export function parseRecords(text: string): unknown[] {
-  const trimmed = text.trim();
-  if (trimmed === '') throw new HttpError(400, 'empty body: send a JSON array or NDJSON of { key, value, timestamp? }');
-  if (trimmed.startsWith('[')) {
-    try {
-      const rows = JSON.parse(trimmed) as unknown;
-      if (!Array.isArray(rows)) throw new Error('not an array');
-      return rows;
-    } catch (error) {
-      throw new HttpError(400, `body is not a valid JSON array: ${describeCause(error)}`);
-    }
-  }
-  const rows: unknown[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    try {
-      rows.push(JSON.parse(line));
-    } catch (error) {
-      throw new HttpError(400, `line ${i + 1} is not valid JSON: ${describeCause(error)}`);
-    }
-  });
-  return rows;
-}
-

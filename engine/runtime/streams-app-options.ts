@@ -1,0 +1,86 @@
+/**
+ * What a user configures a StreamsApp with (Kafka Streams' StreamsConfig, as one typed object).
+ */
+import type { StreamsError } from '../errors.ts';
+import type { Log } from '../log.ts';
+import type { HttpRoute, HttpServerOptions } from './http-server.ts';
+import type { ErrorPolicy } from './messages.ts';
+import type { StreamsApp } from './streams-app.ts';
+
+/** Where the application's topology is defined: every thread imports this module. */
+export interface TopologyModule {
+  /** The module's URL or absolute path, e.g. `new URL('./topology.ts', import.meta.url)`. */
+  readonly module: string | URL;
+  /** The export holding a Topology, or a function returning one (default `topology`). */
+  readonly export?: string;
+}
+
+/** The answers of an uncaught-exception handler (Kafka Streams' StreamThreadExceptionResponse). */
+export type StreamThreadExceptionResponse = 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT' | 'SHUTDOWN_APPLICATION';
+
+export interface StreamsAppOptions {
+  readonly applicationId: string;
+  readonly log: Log;
+  /** Stream threads (worker threads); default: the number of cores. */
+  readonly threads?: number;
+  /** Default 100 ms with exactly-once, 30 s with at-least-once (Kafka Streams' defaults). */
+  readonly commitIntervalMs?: number;
+  readonly processingGuarantee?: 'exactly_once_v2' | 'at_least_once';
+  /** Records fetched per partition per poll (default 1000). */
+  readonly maxPollRecords?: number;
+  /** A thread commits early once this many records wait to be written (default 50 000). */
+  readonly maxBufferedRecords?: number;
+  /** Called when the application fails and shuts down (state ERROR). */
+  readonly onError?: (error: StreamsError) => void;
+  /**
+   * Kafka Streams' StreamsUncaughtExceptionHandler: what to do when a stream thread fails while
+   * running (a processor throwing under 'log-and-fail', a full suppression buffer...).
+   * 'REPLACE_THREAD' starts a new thread for the same tasks, from their last commit;
+   * 'SHUTDOWN_CLIENT' (the default) shuts this process down in ERROR; 'SHUTDOWN_APPLICATION'
+   * shuts down every process of the application (on the embedded log, this one). A thread that
+   * fails before it has restored its tasks always shuts the process down.
+   */
+  readonly uncaughtExceptionHandler?: (error: StreamsError) => StreamThreadExceptionResponse;
+  /**
+   * What to do with a record whose key or value cannot be decoded (default 'log-and-fail', as in
+   * Kafka Streams): stop with an error, skip it with a warning, or send it to `deadLetterTopic`.
+   */
+  readonly deserializationExceptionHandler?: ErrorPolicy;
+  /** What to do when a processor throws on a record (default 'log-and-fail'). */
+  readonly processingExceptionHandler?: ErrorPolicy;
+  /** Topic for 'dead-letter' (created with one partition if missing); default `<applicationId>-dlq`. */
+  readonly deadLetterTopic?: string;
+  /**
+   * Where persistent stores keep their data: one LevelDB database per task under
+   * `<stateDir>/<applicationId>/<taskId>`. Default `<os tmpdir>/tributary`, like Kafka Streams'
+   * `/tmp/kafka-streams`. `false` keeps every store in memory (restored from its changelog on start).
+   */
+  readonly stateDir?: string | false;
+  /** Cache for persistent key-value stores, shared by the whole process (default 64 MiB). */
+  readonly cacheMaxBytes?: number;
+  /** Serve interactive queries, health, metrics and ingest over HTTP. Port 0 picks a free port. */
+  readonly http?: HttpOptions;
+  /**
+   * When several processes share the work (Kafka): how many other processes keep a warm copy of
+   * each task's stores (default 0, as in Kafka Streams), so that a task that moves there after a
+   * failure replays only the latest changelog records instead of all of them.
+   */
+  readonly numStandbyReplicas?: number;
+  /**
+   * Static membership (Kafka Streams' `group.instance.id`, KIP-345), on logs with groups: a stable
+   * id per process (e.g. its host name). The process keeps its place in the group when it stops,
+   * and one that starts again with the same id within `sessionTimeoutMs` gets its tasks back
+   * without a rebalance: a rolling restart moves no task. Its HTTP endpoint (`http.port`) should
+   * stay the same too, since the other processes route queries by the address they last heard.
+   * A process that stops for good is noticed only after the session timeout.
+   */
+  readonly groupInstanceId?: string;
+  /** A process silent this long leaves the group (default 10 s; Kafka's session.timeout.ms). */
+  readonly sessionTimeoutMs?: number;
+}
+
+/** StreamsApp's `http` option: how the server listens, and the application's own routes. */
+export interface HttpOptions extends HttpServerOptions {
+  /** Routes of the application (e.g. feature serving), tried before the built-in ones. */
+  readonly routes?: readonly HttpRoute[] | ((app: StreamsApp) => readonly HttpRoute[]);
+}

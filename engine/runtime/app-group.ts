@@ -31,6 +31,8 @@ export interface MemberMetadata {
    * another member until this one has let it go.
    */
   readonly owned?: readonly string[];
+  /** Standby tasks here that have reached the end of their changelogs (KIP-441: caught up). */
+  readonly caughtUp?: readonly string[];
 }
 
 /**
@@ -39,6 +41,12 @@ export interface MemberMetadata {
  * our Kafka client does not hand back). Never read or fetched: no task has it as an input.
  */
 export const SHUTDOWN_REQUESTED: TopicPartition = { topic: '__tributary-shutdown-requested', partition: 0 };
+
+/**
+ * The pseudo-partitions of warm-up replicas (KIP-441): partition i asks the member to keep a
+ * standby copy of task i (in plan order) so that it can take the task over once caught up.
+ */
+export const WARMUP_TOPIC = '__tributary-warmup';
 
 export function encodeMetadata(metadata: MemberMetadata): Uint8Array {
   return Buffer.from(JSON.stringify(metadata));
@@ -56,7 +64,9 @@ export function decodeMetadata(data: Uint8Array): MemberMetadata {
  * The leader's assignment: each member's input partitions. Sticky (a task stays with the member
  * that runs it; local state elsewhere counts only for tasks nobody runs) and cooperative: a task
  * that moves is given to no one in this generation; its owner commits and closes it, then
- * rejoins, and the next generation gives it to its new member. When any member asked for a
+ * rejoins, and the next generation gives it to its new member. A task with state moves only to a
+ * member whose standby copy has caught up (KIP-441); until then it stays, and the member gets a
+ * warm-up replica (`maxWarmupReplicas` at a time, default 2; 0 moves tasks at once). When any member asked for a
  * shutdown, nobody gets work and every member gets the request in its own assignment (Kafka
  * Streams' assignment error code), which it reads even if the requester has left the group since.
  */
@@ -64,6 +74,7 @@ export function assignGroup(
   members: readonly { memberId: string; metadata: Uint8Array }[],
   tasks: readonly TaskSpec[],
   stateful: ReadonlySet<string>,
+  options: { readonly maxWarmupReplicas?: number } = {},
 ): Map<string, TopicPartition[]> {
   const metadata = new Map(members.map((m) => [m.memberId, decodeMetadata(m.metadata)]));
   const result = new Map<string, TopicPartition[]>(members.map((m) => [m.memberId, []]));
@@ -78,10 +89,26 @@ export function assignGroup(
     return { memberId: m.memberId, threads: md.threads, previousTasks: md.tasks.filter((t) => ownerOf.get(t) === undefined || ownerOf.get(t) === m.memberId) };
   });
   const byId = new Map(tasks.map((t) => [t.id, t]));
+  const index = new Map(tasks.map((t, i) => [t.id, i]));
+  const caughtUp = new Map([...metadata].map(([memberId, md]) => [memberId, new Set(md.caughtUp ?? [])]));
+  let warmups = options.maxWarmupReplicas ?? 2;
   for (const [task, member] of assignTasks([...byId.keys()], processes, { stateful })) {
     const owner = ownerOf.get(task);
-    if (owner !== undefined && owner !== member) continue;
-    result.get(member)!.push(...byId.get(task)!.inputs);
+    if (owner === undefined || owner === member) {
+      result.get(member)!.push(...byId.get(task)!.inputs);
+      continue;
+    }
+    // KIP-441: a stateful task moves only to a member whose copy of its state has caught up.
+    // Until then it keeps running where it is, and (up to maxWarmupReplicas at a time) the new
+    // member builds a warm-up copy; it rejoins once caught up (a probing rebalance).
+    if (options.maxWarmupReplicas !== 0 && stateful.has(task) && !caughtUp.get(member)!.has(task)) {
+      result.get(owner)!.push(...byId.get(task)!.inputs);
+      if (warmups > 0) {
+        warmups--;
+        result.get(member)!.push({ topic: WARMUP_TOPIC, partition: index.get(task)! });
+      }
+    }
+    // Otherwise it is given to no one in this generation (cooperative, see above).
   }
   return result;
 }
@@ -91,6 +118,8 @@ export interface GroupUpdate {
   readonly member: GroupGeneration;
   readonly tasks: readonly TaskSpec[];
   readonly standbys: readonly TaskSpec[];
+  /** Ids of the standbys that are warm-up replicas (a task the leader means to move here). */
+  readonly warmups: readonly string[];
   readonly remote: RemoteTasks;
 }
 
@@ -115,7 +144,9 @@ export function readAssignment(assignment: GroupAssignment, tasks: readonly Task
       if (m.memberId !== assignment.memberId && endpoint !== null && endpoint !== undefined) active.set(t.id, endpoint);
     }
   }
-  const standbys: TaskSpec[] = [];
+  // Warm-up replicas first: standby copies like the others, asked for by the leader.
+  const standbys: TaskSpec[] = assignment.partitions.filter((tp) => tp.topic === WARMUP_TOPIC && tasks[tp.partition] !== undefined).map((tp) => tasks[tp.partition]!);
+  const warmups = standbys.map((t) => t.id);
   const remoteStandbys = new Map<string, string[]>();
   const copies = Math.min(replicas, assignment.members.length - 1);
   if (copies > 0) {
@@ -126,7 +157,9 @@ export function readAssignment(assignment: GroupAssignment, tasks: readonly Task
       const at = ids.indexOf(owner);
       for (let k = 1; k <= copies; k++) {
         const host = ids[(at + k) % ids.length]!;
-        if (host === assignment.memberId) standbys.push(t);
+        if (host === assignment.memberId) {
+          if (!standbys.includes(t)) standbys.push(t);
+        }
         else {
           const endpoint = endpointOf.get(host);
           if (endpoint !== null && endpoint !== undefined) remoteStandbys.set(t.id, [...(remoteStandbys.get(t.id) ?? []), endpoint]);
@@ -134,7 +167,7 @@ export function readAssignment(assignment: GroupAssignment, tasks: readonly Task
       }
     }
   }
-  return { member: { generationId: assignment.generationId, memberId: assignment.memberId }, tasks: mine, standbys, remote: { active, standbys: remoteStandbys } };
+  return { member: { generationId: assignment.generationId, memberId: assignment.memberId }, tasks: mine, standbys, warmups, remote: { active, standbys: remoteStandbys } };
 }
 
 /** The member that asked the application to shut down, if any did. */
@@ -154,6 +187,8 @@ export interface AppGroupOptions {
   readonly stateDir: string | undefined;
   readonly threads: number;
   readonly numStandbyReplicas: number;
+  /** Warm-up replicas the leader asks for at a time (KIP-441's max.warmup.replicas). */
+  readonly maxWarmupReplicas: number;
   readonly groupInstanceId?: string;
   readonly sessionTimeoutMs?: number;
   readonly endpoint: () => string | null;
@@ -177,6 +212,9 @@ export class AppGroup {
   #running: string[] = [];
   readonly #pending: string[][] = [];
   #assignments = 0;
+  /** Standby tasks of the last assignment applied that have caught up, and its warm-ups. */
+  #caughtUp = new Set<string>();
+  #warmups: readonly string[] = [];
 
   constructor(options: AppGroupOptions) {
     this.#o = options;
@@ -198,7 +236,7 @@ export class AppGroup {
       ...(o.sessionTimeoutMs !== undefined && { sessionTimeoutMs: o.sessionTimeoutMs }),
       topics: [...new Set(o.tasks.flatMap((t) => t.inputs.map((tp) => tp.topic)))],
       metadata: () => encodeMetadata(this.#metadata()),
-      assign: (members) => assignGroup(members, o.tasks, o.stateful),
+      assign: (members) => assignGroup(members, o.tasks, o.stateful, { maxWarmupReplicas: o.maxWarmupReplicas }),
       onAssignment: (assignment) => {
         const requester = shutdownRequester(assignment);
         if (requester !== null) {
@@ -217,6 +255,10 @@ export class AppGroup {
         o.apply(update).then(
           (gaveUp) => {
             this.#running = ids;
+            const standbys = new Set(update.standbys.map((t) => t.id));
+            this.#caughtUp = new Set([...this.#caughtUp].filter((id) => standbys.has(id)));
+            this.#warmups = update.warmups;
+            this.#probeIfWarm();
             this.#pending.splice(this.#pending.indexOf(ids), 1);
             if (++this.#assignments === 1) firstDone();
             // Tasks let go of go to their new members in the next generation: ask for it.
@@ -242,8 +284,26 @@ export class AppGroup {
       threads: o.threads,
       tasks: [...now, ...local],
       owned: now,
+      caughtUp: [...this.#caughtUp],
       ...(o.shutdownRequested() && { shutdown: true as const }),
     };
+  }
+
+  /** A standby here reached the end of its changelogs (StreamThreads' `caughtUp` event). */
+  caughtUp(taskId: string): void {
+    this.#caughtUp.add(taskId);
+    this.#probeIfWarm();
+  }
+
+  /**
+   * A probing rebalance (KIP-441), once every warm-up replica of the last assignment has caught
+   * up: the leader then moves those tasks here. Kafka Streams probes on a timer
+   * (probing.rebalance.interval.ms); here the member that warmed up asks as soon as it can.
+   */
+  #probeIfWarm(): void {
+    if (this.#warmups.length === 0 || !this.#warmups.every((id) => this.#caughtUp.has(id))) return;
+    this.#warmups = [];
+    void this.rejoin().catch((error: unknown) => console.warn(`[tributary] ${this.#o.applicationId}: probing rebalance failed (${describeCause(error)})`));
   }
 
   /** Joins again with fresh metadata (a rebalance every member hears). */

@@ -120,6 +120,8 @@ export type FromThread =
       readonly processMs: number;
     }
   | { readonly kind: 'query-result'; readonly id: number; readonly status: number; readonly body: unknown }
+  /** A standby task reached the end of its changelogs for the first time. */
+  | { readonly kind: 'caught-up'; readonly threadId: number; readonly taskId: string }
   /** An `assign` is done; `ok` false: a commit was refused on the way and the thread has stopped (see `stopped`). */
   | { readonly kind: 'assigned'; readonly id: number; readonly ok: boolean };
 

@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     topologyTopic,
     stopping: () => stopping,
   });
-  manager = new TaskManager({ config, log, topology, global, collector, logName, topologyTopic });
+  manager = new TaskManager({ config, log, topology, global, collector, logName, topologyTopic, caughtUp: (taskId) => send({ kind: 'caught-up', threadId: config.threadId, taskId }) });
   await manager.start(config.tasks, config.standbys ?? []);
   port.on('message', onControl);
   send({ kind: 'ready', threadId: config.threadId });

@@ -32,6 +32,8 @@ export interface ThreadEvents {
   uncaught(handle: ThreadHandle, error: StreamsError): void;
   /** A thread failed before it was ready: the application cannot run. */
   failed(error: StreamsError): void;
+  /** A standby task reached the end of its changelogs for the first time. */
+  caughtUp(taskId: string): void;
 }
 
 /** What every thread of this process is started with, besides its tasks. */
@@ -279,6 +281,8 @@ export class StreamThreads {
           resolveStopped();
           void worker.terminate();
           return failed(new StreamsError(message.code ?? 'PROCESSING_FAILED', `stream thread ${message.threadId} failed: ${message.message}`));
+        case 'caught-up':
+          return this.#events.caughtUp(message.taskId);
         case 'metrics':
         case 'query-result':
         case 'assigned':

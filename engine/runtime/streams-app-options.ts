@@ -67,6 +67,14 @@ export interface StreamsAppOptions {
    */
   readonly numStandbyReplicas?: number;
   /**
+   * KIP-441 warm-up replicas (Kafka Streams' `max.warmup.replicas`, default 2): when the group's
+   * balance moves a task with state to a process whose copy of that state is not caught up, the
+   * task keeps running where it is and the new process first builds a copy (up to this many tasks
+   * at a time); once the copy has reached the end of the changelogs, that process asks for a
+   * rebalance and the task moves, restoring only what the copy lacks. 0 moves tasks at once.
+   */
+  readonly maxWarmupReplicas?: number;
+  /**
    * Static membership (Kafka Streams' `group.instance.id`, KIP-345), on logs with groups: a stable
    * id per process (e.g. its host name). The process keeps its place in the group when it stops,
    * and one that starts again with the same id within `sessionTimeoutMs` gets its tasks back

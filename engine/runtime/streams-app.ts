@@ -186,6 +186,7 @@ export class StreamsApp implements QueryableApp {
         abandoned: (reason) => this.#restartAfter(reason),
         uncaught: (handle, error) => void this.#uncaught(handle, error),
         failed: (error) => void this.#fail(error),
+        caughtUp: (taskId) => this.#group?.caughtUp(taskId),
       },
     );
     this.#threads = threads;
@@ -215,6 +216,7 @@ export class StreamsApp implements QueryableApp {
       stateDir,
       threads: threadCount,
       numStandbyReplicas: options.numStandbyReplicas ?? 0,
+      maxWarmupReplicas: options.maxWarmupReplicas ?? 2,
       ...(options.groupInstanceId !== undefined && { groupInstanceId: options.groupInstanceId }),
       ...(options.sessionTimeoutMs !== undefined && { sessionTimeoutMs: options.sessionTimeoutMs }),
       endpoint: () => this.#endpoint(),

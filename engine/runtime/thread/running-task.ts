@@ -35,4 +35,6 @@ export interface StandbyTask {
   readonly prepared: PreparedStores;
   /** Store name -> the store and its changelog, with the next changelog offset to apply. */
   readonly stores: { readonly store: AnyStore & RestorableStore; readonly topic: string; position: number }[];
+  /** It has reached the end of every changelog once (a warm-up replica that may take the task over). */
+  caughtUp: boolean;
 }

@@ -32,6 +32,8 @@ export interface TaskManagerOptions {
   logName(topic: string): string;
   /** Topology name of a log topic. */
   topologyTopic(logTopic: string): string;
+  /** A standby has reached the end of its changelogs for the first time (KIP-441: it is caught up). */
+  caughtUp?(taskId: string): void;
 }
 
 export class TaskManager {
@@ -277,18 +279,25 @@ export class TaskManager {
       const store = prepared.createStore(topology.storeBuilder(name)!, { recordTimestamp: () => 0 }) as AnyStore & RestorableStore;
       return { store, topic: config.changelogs[name]!, position: prepared.restoreFrom.get(name) ?? 0 };
     });
-    return { spec, prepared, stores };
+    return { spec, prepared, stores, caughtUp: false };
   }
 
   /** Applies what the changelogs of standby tasks gained; their local state reaches the disk about once a second. */
   async #updateStandbys(standbys: readonly StandbyTask[], flush: boolean): Promise<void> {
     const parts = standbys.flatMap((sb) => sb.stores.map((entry) => ({ sb, entry })));
     const results = await fetchMany(this.#o.log, parts.map(({ sb, entry }) => ({ tp: { topic: entry.topic, partition: sb.spec.partition }, offset: entry.position, options: { maxRecords: 10_000 } })));
+    const behind = new Set<StandbyTask>();
     parts.forEach(({ sb, entry }, i) => {
       const r = results[i]!;
       for (const rec of r.records) sb.prepared.restore(entry.store, rec.key!, rec.value, rec.timestamp);
       entry.position = r.nextOffset;
+      if (r.nextOffset < r.endOffset) behind.add(sb);
     });
+    for (const sb of standbys) {
+      if (sb.caughtUp || behind.has(sb)) continue;
+      sb.caughtUp = true;
+      this.#o.caughtUp?.(sb.spec.id);
+    }
     if (flush || Date.now() - this.#lastStandbyFlush >= STANDBY_FLUSH_INTERVAL_MS) {
       this.#lastStandbyFlush = Date.now();
       await Promise.all(standbys.map((sb) => (sb.prepared.db !== undefined && sb.prepared.db.pendingWrites > 0 ? sb.prepared.db.commit(new Map(sb.stores.map((e) => [e.topic, e.position]))) : undefined)));

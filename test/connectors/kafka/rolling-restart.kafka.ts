@@ -215,6 +215,14 @@ test('a rolling restart of three processes under load: tasks that stay never sto
       if (Date.now() > deadline) {
         const logs = [...children].map(([name, c]) => `--- ${name}:\n${c.lines.slice(-40).join('\n')}`).join('\n');
         const tasks = JSON.stringify([...(await sample())].map(([n, m]) => [n, [...m]]));
+        // Lag and restore per task, and where every input and output partition ends (read committed).
+        const metrics = await Promise.all(
+          [...children].map(async ([name, c]) => `${name}: ${(await (await fetch(`http://127.0.0.1:${c.port}/metrics`)).text()).split('\n').filter((l) => /^tributary_(consumer_lag|restored_records|thread_restarts_total|rebalances_total)/.test(l)).join(' ')}`),
+        ).catch((error: unknown) => [`metrics: ${String(error)}`]);
+        const ends = await Promise.all(
+          [...(await log.topics())].filter(([n]) => n.startsWith(env.APP_ID) || n === env.WC_INPUT || n === env.WC_OUTPUT).map(async ([n, c]) => `${n}: ${JSON.stringify(await Promise.all(Array.from({ length: c.partitions }, (_, p) => log.fetch({ topic: n, partition: p }, 0, { maxRecords: 0 }).then((r) => [r.startOffset, r.endOffset]))))}`),
+        );
+        console.log(`ROLLING failure detail\n${metrics.join('\n')}\n${ends.join('\n')}\ncommitted: ${JSON.stringify([...(await log.committedOffsets(env.APP_ID))])}`);
         assert.fail(`outputs did not reach the expected counts: ${JSON.stringify([...seen].map(([w, c]) => [w, c.at(-1), expected.get(w)]))}\ntasks: ${tasks}\n${logs}`);
       }
       await new Promise((r) => setTimeout(r, 500));

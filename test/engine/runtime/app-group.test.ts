@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SHUTDOWN_REQUESTED, assignGroup, decodeMetadata, encodeMetadata, readAssignment, type MemberMetadata } from '../../../engine/runtime/app-group.ts';
+import { SHUTDOWN_REQUESTED, WARMUP_TOPIC, assignGroup, decodeMetadata, encodeMetadata, readAssignment, type MemberMetadata } from '../../../engine/runtime/app-group.ts';
 import type { TaskSpec } from '../../../engine/runtime/messages.ts';
 import type { GroupAssignment, TopicPartition } from '../../../engine/log.ts';
 
@@ -68,4 +68,32 @@ test('reading an assignment: my tasks, where the others run, and standbys on the
   for (const [task, host] of all) assert.notEqual(readAssignment(assignment(host!), tasks, 1).tasks.some((t) => t.id === task), true);
   // No more copies than other members.
   assert.equal(readAssignment(assignment('a'), tasks, 5).standbys.length, readAssignment(assignment('a'), tasks, 2).standbys.length);
+});
+
+test('KIP-441: a task with state stays with its owner until the new member has a caught-up copy; warm-ups at most maxWarmupReplicas', () => {
+  const all = tasks.map((t) => t.id);
+  const stateful = new Set(all);
+  const members = (bCaughtUp: string[]) => [member('a', { tasks: all, owned: all }), member('b', { caughtUp: bCaughtUp })];
+  // b joins: the balance moves two tasks to b, but b has no state: a keeps all four, b warms up two.
+  const first = assignGroup(members([]), tasks, stateful);
+  assert.deepEqual(taskIds(first.get('a')), all);
+  const warm = (first.get('b') ?? []).filter((tp) => tp.topic === WARMUP_TOPIC).map((tp) => tasks[tp.partition]!.id);
+  assert.equal(warm.length, 2);
+  assert.deepEqual(taskIds(first.get('b')?.filter((tp) => tp.topic !== WARMUP_TOPIC)), []);
+  // Only one warm-up at a time when asked.
+  assert.equal((assignGroup(members([]), tasks, stateful, { maxWarmupReplicas: 1 }).get('b') ?? []).filter((tp) => tp.topic === WARMUP_TOPIC).length, 1);
+  // b's copies caught up: the tasks move (cooperatively: withheld from both in this generation).
+  const second = assignGroup(members(warm), tasks, stateful);
+  assert.deepEqual(taskIds(second.get('a')), all.filter((id) => !warm.includes(id)));
+  assert.deepEqual(second.get('b'), []);
+  // maxWarmupReplicas 0: moves at once, as without KIP-441.
+  const eager = assignGroup(members([]), tasks, stateful, { maxWarmupReplicas: 0 });
+  assert.equal(taskIds(eager.get('a')).length, 2);
+  assert.deepEqual(eager.get('b'), []);
+  // The member reads its warm-ups as standbys.
+  const assignment: GroupAssignment = { generationId: 3, memberId: 'b', partitions: first.get('b')!, members: [{ ...member('a'), partitions: first.get('a')! }, { ...member('b'), partitions: first.get('b')! }] };
+  const update = readAssignment(assignment, tasks, 0);
+  assert.deepEqual(update.tasks, []);
+  assert.deepEqual(update.warmups, warm);
+  assert.deepEqual(update.standbys.map((t) => t.id), warm);
 });

@@ -36,6 +36,9 @@ export interface RecordCollector {
 
 export type ErrorResponse = 'continue' | 'fail';
 
+/** The processor a wrapped processing error came from (for the exception handler's context). */
+const failedAt = new WeakMap<StreamsError, string>();
+
 export interface TaskOptions {
   readonly applicationId: string;
   readonly collector: RecordCollector;
@@ -45,7 +48,7 @@ export interface TaskOptions {
   /** Decides what happens to a record whose key or value cannot be decoded. Default: fail. */
   readonly onDeserializationError?: (error: DeserializationError, record: RawRecord) => ErrorResponse;
   /** Decides what happens when a processor throws. Default: fail. */
-  readonly onProcessingError?: (error: StreamsError, record: RawRecord) => ErrorResponse;
+  readonly onProcessingError?: (error: StreamsError, record: RawRecord, nodeName: string) => ErrorResponse;
   /**
    * What the task committed with its input offsets last time, per input topic (see `checkpoint`):
    * its partition times, committed times and punctuation schedules resume from there.
@@ -297,7 +300,7 @@ export class StreamTask {
             { cause },
           );
     // A full suppression buffer is not the record's fault: skipping records would not empty it.
-    const response = error.code === 'BUFFER_FULL' ? 'fail' : (this.#options.onProcessingError?.(error, raw) ?? 'fail');
+    const response = error.code === 'BUFFER_FULL' ? 'fail' : (this.#options.onProcessingError?.(error, raw, failedAt.get(error) ?? nodeName) ?? 'fail');
     if (response === 'fail') throw error;
     this.metrics.dropped['processing-error']++;
   }
@@ -311,9 +314,11 @@ export class StreamTask {
       if (cause instanceof StreamsError) throw cause;
       const raw = this.#currentRaw;
       const where = raw === undefined ? 'a punctuation' : `record ${raw.topic}-${raw.partition}@${raw.offset}`;
-      throw new StreamsError('PROCESSING_FAILED', `task ${this.id}, processor "${node.name}", ${where}: ${describeCause(cause)}`, {
+      const error = new StreamsError('PROCESSING_FAILED', `task ${this.id}, processor "${node.name}", ${where}: ${describeCause(cause)}`, {
         cause,
       });
+      failedAt.set(error, node.name);
+      throw error;
     }
   }
 

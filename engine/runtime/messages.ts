@@ -34,8 +34,8 @@ export interface ThreadConfig {
   readonly changelogs: Readonly<Record<string, string>>;
   /** Global topics to read in full, with their partition counts. */
   readonly globalTopics: Readonly<Record<string, number>>;
-  readonly onDeserializationError: ErrorPolicy;
-  readonly onProcessingError: ErrorPolicy;
+  readonly onDeserializationError: ErrorPolicy | HandlerModule;
+  readonly onProcessingError: ErrorPolicy | HandlerModule;
   /** Where 'dead-letter' sends records (log name). */
   readonly deadLetterTopic: string | undefined;
   /** Root of the tasks' local databases; undefined keeps every store in memory. */
@@ -48,6 +48,12 @@ export interface ThreadConfig {
   readonly member?: GroupGeneration;
   /** Transactional ids are `<prefix>-<threadId>` (default prefix: the application id). */
   readonly transactionalIdPrefix?: string;
+}
+
+/** An exception handler as the thread imports it: a module URL and its export. */
+export interface HandlerModule {
+  readonly module: string;
+  readonly export: string;
 }
 
 /** What happens to a record that cannot be decoded or processed. */

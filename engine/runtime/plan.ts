@@ -9,7 +9,8 @@
 import { StreamsError } from '../errors.ts';
 import type { TopicConfig } from '../log.ts';
 import { changelogTopic, type Topology } from '../topology.ts';
-import type { ErrorPolicy, TaskSpec, ThreadConfig } from './messages.ts';
+import type { ExceptionHandlerRef } from '../error-handlers.ts';
+import type { ErrorPolicy, HandlerModule, TaskSpec, ThreadConfig } from './messages.ts';
 
 export interface PlanOptions {
   readonly applicationId: string;
@@ -17,8 +18,8 @@ export interface PlanOptions {
   readonly commitIntervalMs?: number;
   readonly maxBufferedRecords?: number;
   readonly maxPollRecords?: number;
-  readonly deserializationExceptionHandler?: ErrorPolicy;
-  readonly processingExceptionHandler?: ErrorPolicy;
+  readonly deserializationExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
+  readonly processingExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
   readonly deadLetterTopic?: string;
 }
 
@@ -115,8 +116,8 @@ export function planApplication(topology: Topology, existing: ReadonlyMap<string
       create.push([name, { partitions: taskCount.get(sub.id)!, cleanupPolicy: builder.supplier.kind === 'key-value' ? 'compact' : 'compact,delete' }]);
     }
   }
-  const onDeserializationError = options.deserializationExceptionHandler ?? 'log-and-fail';
-  const onProcessingError = options.processingExceptionHandler ?? 'log-and-fail';
+  const onDeserializationError = handlerSetting(options.deserializationExceptionHandler, 'deserializationExceptionHandler');
+  const onProcessingError = handlerSetting(options.processingExceptionHandler, 'processingExceptionHandler');
   const deadLetterTopic = [onDeserializationError, onProcessingError].includes('dead-letter') ? (options.deadLetterTopic ?? `${applicationId}-dlq`) : undefined;
   if (deadLetterTopic !== undefined && !partitions.has(deadLetterTopic)) {
     create.push([deadLetterTopic, { partitions: 1, cleanupPolicy: 'delete' }]);
@@ -169,6 +170,16 @@ export function planApplication(topology: Topology, existing: ReadonlyMap<string
       deadLetterTopic,
     },
   };
+}
+
+/** A policy as it is, a handler reference as the module URL threads import; anything else is refused. */
+function handlerSetting(setting: ErrorPolicy | ExceptionHandlerRef | undefined, name: string): ErrorPolicy | HandlerModule {
+  if (setting === undefined) return 'log-and-fail';
+  if (setting === 'log-and-fail' || setting === 'log-and-continue' || setting === 'dead-letter') return setting;
+  if (typeof setting === 'object' && setting !== null && (typeof setting.module === 'string' || setting.module instanceof URL) && typeof setting.export === 'string') {
+    return { module: setting.module instanceof URL ? setting.module.href : setting.module, export: setting.export };
+  }
+  throw new StreamsError('INVALID_ARGUMENT', `${name} must be 'log-and-fail', 'log-and-continue', 'dead-letter' or { module, export } naming a handler function; got ${JSON.stringify(setting)}`);
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
+import { loadHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler } from '../error-handlers.ts';
 import { fetchMany, openWorkerLog, partitionKey, type Log, type TopicPartition } from '../log.ts';
 import { createInMemoryStore } from '../state/in-memory.ts';
 import { GlobalStateTask, type RawRecord } from '../internals/stream-task.ts';
@@ -67,7 +68,12 @@ async function main(): Promise<void> {
     topologyTopic,
     stopping: () => stopping,
   });
-  manager = new TaskManager({ config, log, topology, global, collector, logName, topologyTopic, caughtUp: (taskId) => send({ kind: 'caught-up', threadId: config.threadId, taskId }) });
+  // Exception handlers named by module: imported here, as Kafka Streams instantiates handler classes per thread.
+  const handlers = {
+    ...(typeof config.onDeserializationError === 'object' && { deserialization: await loadHandler<DeserializationExceptionHandler>(config.onDeserializationError) }),
+    ...(typeof config.onProcessingError === 'object' && { processing: await loadHandler<ProcessingExceptionHandler>(config.onProcessingError) }),
+  };
+  manager = new TaskManager({ config, log, topology, global, collector, logName, topologyTopic, handlers, caughtUp: (taskId) => send({ kind: 'caught-up', threadId: config.threadId, taskId }) });
   await manager.start(config.tasks, config.standbys ?? []);
   port.on('message', onControl);
   send({ kind: 'ready', threadId: config.threadId });

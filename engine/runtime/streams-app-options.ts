@@ -1,6 +1,7 @@
 /**
  * What a user configures a StreamsApp with (Kafka Streams' StreamsConfig, as one typed object).
  */
+import type { ExceptionHandlerRef } from '../error-handlers.ts';
 import type { StreamsError } from '../errors.ts';
 import type { Log } from '../log.ts';
 import type { HttpRoute, HttpServerOptions } from './http-server.ts';
@@ -43,11 +44,16 @@ export interface StreamsAppOptions {
   readonly uncaughtExceptionHandler?: (error: StreamsError) => StreamThreadExceptionResponse;
   /**
    * What to do with a record whose key or value cannot be decoded (default 'log-and-fail', as in
-   * Kafka Streams): stop with an error, skip it with a warning, or send it to `deadLetterTopic`.
+   * Kafka Streams): stop with an error, skip it with a warning, send it to `deadLetterTopic`, or
+   * ask a DeserializationExceptionHandler named by `{ module, export }` (every stream thread
+   * imports it), which answers resume or fail and may return dead-letter records (KIP-1034).
    */
-  readonly deserializationExceptionHandler?: ErrorPolicy;
-  /** What to do when a processor throws on a record (default 'log-and-fail'). */
-  readonly processingExceptionHandler?: ErrorPolicy;
+  readonly deserializationExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
+  /**
+   * What to do when a processor throws on a record (default 'log-and-fail'): the same policies,
+   * or a ProcessingExceptionHandler named by `{ module, export }` (KIP-1033).
+   */
+  readonly processingExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
   /** Topic for 'dead-letter' (created with one partition if missing); default `<applicationId>-dlq`. */
   readonly deadLetterTopic?: string;
   /**

@@ -85,6 +85,8 @@ export class StreamsApp implements QueryableApp {
   /** Where the other processes' tasks and standby copies are (routed queries). */
   #remote: RemoteTasks = noRemoteTasks;
   #failure: StreamsError | undefined;
+  /** The shutdown after a failure, under way or done. */
+  #failing: Promise<void> | undefined;
   /** An uncaught-exception handler answered SHUTDOWN_APPLICATION: told to the group at each join. */
   #shutdownRequested = false;
   #http: AppHttpServer | undefined;
@@ -354,12 +356,15 @@ export class StreamsApp implements QueryableApp {
     return this.#fail(error);
   }
 
-  async #fail(error: StreamsError): Promise<void> {
-    if (this.#failure !== undefined || this.#state === 'PENDING_SHUTDOWN' || this.#state === 'NOT_RUNNING') return;
+  /** Goes to ERROR and shuts down; a second failure waits for the first one's shutdown. */
+  #fail(error: StreamsError): Promise<void> {
+    if (this.#failure !== undefined) return this.#failing ?? Promise.resolve();
+    if (this.#state === 'PENDING_SHUTDOWN' || this.#state === 'NOT_RUNNING') return Promise.resolve();
     this.#failure = error;
     this.#transition('ERROR');
     this.#options.onError?.(error);
-    await this.#shutdown();
+    this.#failing = this.#shutdown();
+    return this.#failing;
   }
 
   /** Stops every thread after a last commit. */

@@ -14,11 +14,20 @@ import {
   type RecordCollector,
 } from '../internals/stream-task.ts';
 import type { DeserializationError } from '../errors.ts';
+import { callHandler, type DeserializationExceptionHandler, type ErrorHandlerContext, type ProcessingExceptionHandler } from '../error-handlers.ts';
 
 export interface TestDriverConfig {
   applicationId?: string;
   /** Start of the driver's mocked wall clock (ms). Default 0. */
   initialWallClockTimeMs?: number;
+  /**
+   * Kafka Streams' DeserializationExceptionHandler as a function (KIP-1034): its dead-letter
+   * records go to their topics, readable with `createOutputTopic`. Default: fail.
+   */
+  deserializationExceptionHandler?: DeserializationExceptionHandler;
+  /** Kafka Streams' ProcessingExceptionHandler as a function (KIP-1033). Default: fail. */
+  processingExceptionHandler?: ProcessingExceptionHandler;
+  /** Lower-level hooks (continue or fail only); the handlers above take precedence. */
   onDeserializationError?: (error: DeserializationError, record: RawRecord) => ErrorResponse;
   onProcessingError?: (error: StreamsError, record: RawRecord) => ErrorResponse;
 }
@@ -70,14 +79,37 @@ export class TopologyTestDriver {
     const clock = () => this.#wallClock;
     this.#global = new GlobalStateTask(topology, { applicationId, createStore: createInMemoryStore, clock });
     for (const sub of topology.subtopologies()) {
+      const taskId = `${sub.id}_0`;
+      const handle = (handler: DeserializationExceptionHandler, error: StreamsError, raw: RawRecord, node?: string): ErrorResponse => {
+        const context: ErrorHandlerContext = {
+          topic: raw.topic,
+          partition: raw.partition,
+          offset: raw.offset,
+          timestamp: raw.timestamp,
+          headers: raw.headers,
+          sourceRawKey: raw.key,
+          sourceRawValue: raw.value,
+          taskId,
+          ...(node !== undefined && { processorNodeId: node }),
+        };
+        const response = callHandler(handler, context, error);
+        if (response.result === 'fail') return 'fail';
+        for (const r of response.deadLetterQueueRecords) this.#capture({ topic: r.topic, partition: undefined, key: r.key, value: r.value, timestamp: r.timestamp ?? raw.timestamp, ...(r.headers !== undefined && { headers: r.headers }) });
+        return 'continue';
+      };
+      const { deserializationExceptionHandler: onBadBytes, processingExceptionHandler: onThrow } = config;
       const task = new StreamTask(topology, sub, 0, {
         applicationId,
         collector,
         createStore: createInMemoryStore,
         globalStores: this.#global.stores,
         clock,
-        ...(config.onDeserializationError && { onDeserializationError: config.onDeserializationError }),
-        ...(config.onProcessingError && { onProcessingError: config.onProcessingError }),
+        ...(onBadBytes !== undefined
+          ? { onDeserializationError: (error, raw) => handle(onBadBytes, error, raw) }
+          : config.onDeserializationError && { onDeserializationError: config.onDeserializationError }),
+        ...(onThrow !== undefined
+          ? { onProcessingError: (error, raw, node) => handle(onThrow, error, raw, node) }
+          : config.onProcessingError && { onProcessingError: config.onProcessingError }),
       });
       task.initialize();
       this.#tasks.push(task);

@@ -4,14 +4,15 @@
  * commit), keeps its standby copies up to date, applies new assignments (commit and close the
  * tasks lost, open those gained; the others run on) and closes everything at the end.
  */
-import type { StreamsError } from '../../errors.ts';
+import { StreamsError } from '../../errors.ts';
 import { fetchMany, partitionKey, type Log, type TopicPartition } from '../../log.ts';
 import type { AnyStore, StoreBuilder } from '../../state/store.ts';
 import type { RestorableStore, StoreContext } from '../../state/in-memory.ts';
 import { StreamTask, type GlobalStateTask, type OutputRecord, type RawRecord } from '../../internals/stream-task.ts';
 import { decodeCheckpoint, type PartitionCheckpoint } from '../../internals/committed-time.ts';
 import type { Topology } from '../../topology.ts';
-import type { ErrorPolicy, TaskSpec, ThreadConfig, ToThread } from '../messages.ts';
+import type { ErrorPolicy, HandlerModule, TaskSpec, ThreadConfig, ToThread } from '../messages.ts';
+import { callHandler, type DeserializationExceptionHandler, type ErrorHandlerContext, type ProcessingExceptionHandler } from '../../error-handlers.ts';
 import { prepareStores, type PreparedStores } from '../task-state.ts';
 import type { Committer } from './committer.ts';
 import { toLogRecord, type RecordCollector } from './record-collector.ts';
@@ -32,6 +33,8 @@ export interface TaskManagerOptions {
   logName(topic: string): string;
   /** Topology name of a log topic. */
   topologyTopic(logTopic: string): string;
+  /** The exception handlers the thread imported, when the config names handlers rather than policies. */
+  readonly handlers?: { readonly deserialization?: DeserializationExceptionHandler; readonly processing?: ProcessingExceptionHandler };
   /** A standby has reached the end of its changelogs for the first time (KIP-441: it is caught up). */
   caughtUp?(taskId: string): void;
 }
@@ -196,8 +199,8 @@ export class TaskManager {
         },
         globalStores: this.#o.global.stores,
         clock: Date.now,
-        onDeserializationError: (error, raw) => this.#badRecord(config.onDeserializationError, error, raw, spec.id),
-        onProcessingError: (error, raw) => this.#badRecord(config.onProcessingError, error, raw, spec.id),
+        onDeserializationError: (error, raw) => this.#badRecord(this.#o.handlers?.deserialization ?? config.onDeserializationError, error, raw, spec.id),
+        onProcessingError: (error, raw, node) => this.#badRecord(this.#o.handlers?.processing ?? config.onProcessingError, error, raw, spec.id, node),
       });
       // Replay each changelog from where the store's data stops (0 for in-memory stores).
       const positions = new Map<string, number>();
@@ -235,7 +238,28 @@ export class TaskManager {
    * 'dead-letter', send it to the dead-letter topic in the same transaction as the offsets that
    * move past it).
    */
-  #badRecord(policy: ErrorPolicy, error: StreamsError, raw: RawRecord, taskId: string): 'continue' | 'fail' {
+  #badRecord(policy: ErrorPolicy | HandlerModule | DeserializationExceptionHandler, error: StreamsError, raw: RawRecord, taskId: string, node?: string): 'continue' | 'fail' {
+    if (typeof policy === 'function') {
+      const context: ErrorHandlerContext = {
+        topic: raw.topic,
+        partition: raw.partition,
+        offset: raw.offset,
+        timestamp: raw.timestamp,
+        headers: raw.headers,
+        sourceRawKey: raw.key,
+        sourceRawValue: raw.value,
+        taskId,
+        ...(node !== undefined && { processorNodeId: node }),
+      };
+      const response = callHandler(policy, context, error);
+      if (response.result === 'fail') return 'fail';
+      // Written with the offsets that move past the record: once, under exactly-once.
+      for (const r of response.deadLetterQueueRecords) this.#o.collector.send(r.topic, undefined, { key: r.key, value: r.value, timestamp: r.timestamp ?? raw.timestamp, ...(r.headers !== undefined && { headers: r.headers }) });
+      const t = this.#byId.get(taskId);
+      if (t !== undefined) t.deadLettered += response.deadLetterQueueRecords.length;
+      return 'continue';
+    }
+    if (typeof policy === 'object') throw new StreamsError('ILLEGAL_STATE', `exception handler ${policy.module}#${policy.export} was not loaded`);
     if (policy === 'log-and-fail') return 'fail';
     console.warn(`[tributary] task ${taskId}: skipping record ${raw.topic}-${raw.partition}@${raw.offset}: ${error.message}`);
     if (policy === 'dead-letter') {

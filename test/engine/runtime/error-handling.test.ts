@@ -98,3 +98,52 @@ test('log-and-continue skips poison records; log-and-fail stops the application 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('exception handlers by module (KIP-1033/1034): each thread imports them; their dead-letter records are written once, the rest is processed', async () => {
+  const { dir, log } = await setup();
+  await log.createTopic('handled-dlq', { partitions: 1, cleanupPolicy: 'delete' });
+  const handler = { module: new URL('./fixtures/handlers.ts', import.meta.url), export: 'toDeadLetters' };
+  const app = new StreamsApp({ module }, { applicationId: 'handled', log, threads: 1, stateDir: join(dir, 'state'), deserializationExceptionHandler: handler, processingExceptionHandler: handler });
+  try {
+    await app.start();
+    await until(async () => (await readAll(log, 'doubled')).length === 2 && (await readAll(log, 'handled-dlq')).length === 2, 'outputs and dead letters');
+    // A restart replays nothing twice: the dead letters went out with the offsets past them.
+    await app.close();
+    const again = new StreamsApp({ module }, { applicationId: 'handled', log, threads: 1, stateDir: join(dir, 'state'), deserializationExceptionHandler: handler, processingExceptionHandler: handler });
+    await again.start();
+    await again.close();
+    const dead = await readAll(log, 'handled-dlq');
+    assert.deepEqual(
+      dead.map((r) => [Buffer.from(r.key!).toString(), r.headers?.['code'], r.headers?.['where']?.replace(/\/KSTREAM-[A-Z]+-[0-9a-f]+@/, '/<processor>@')]),
+      [
+        ['b', 'DESERIALIZATION_FAILED', '0_0/source@1'],
+        ['c', 'PROCESSING_FAILED', '0_0/<processor>@2'],
+      ],
+    );
+    assert.equal(Buffer.from(dead[1]!.value!).toString(), JSON.stringify({ n: 3, boom: true }));
+    assert.deepEqual((await readAll(log, 'doubled')).map((r) => Serdes.number().deserialize(r.value!, '')), [2, 8]);
+  } finally {
+    await app.close();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a handler reference that does not name a function stops the start with INVALID_ARGUMENT', async () => {
+  const { dir, log } = await setup();
+  const app = new StreamsApp(
+    { module },
+    { applicationId: 'bad-handler', log, threads: 1, stateDir: join(dir, 'state'), processingExceptionHandler: { module: new URL('./fixtures/handlers.ts', import.meta.url), export: 'notAHandler' } },
+  );
+  try {
+    await assert.rejects(app.start(), (error: StreamsError) => error.code === 'INVALID_ARGUMENT' && /no function export "notAHandler"/.test(error.message));
+    assert.equal(app.state, 'NOT_RUNNING');
+    await assert.rejects(
+      new StreamsApp({ module }, { applicationId: 'bad-setting', log, processingExceptionHandler: 'skip' as never }).start(),
+      (error: StreamsError) => error.code === 'INVALID_ARGUMENT' && /processingExceptionHandler must be/.test(error.message),
+    );
+  } finally {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -27,6 +27,7 @@ import {
 } from '@platformatic/kafka';
 import { StreamsError, describeCause } from '../../engine/errors.ts';
 import type { GroupMember as MemberInfo, GroupMembership, JoinGroupOptions, TopicPartition } from '../../engine/log.ts';
+import { brokerError } from './calls.ts';
 
 const PROTOCOL = 'tributary';
 
@@ -36,10 +37,6 @@ export interface GroupMemberOptions extends JoinGroupOptions {
   coordinator(refresh: boolean): Promise<Connection>;
   /** Partition count of each subscribed topic (for the leader's assignment). */
   partitionCounts(): Promise<ReadonlyMap<string, number>>;
-}
-
-function apiError(error: unknown, ...names: string[]): boolean {
-  return error instanceof Error && names.some((name) => (findErrorBy(error, 'apiId', name) ?? undefined) !== undefined);
 }
 
 /** The member id a MEMBER_ID_REQUIRED answer carries (on the error or one it wraps). */
@@ -135,7 +132,7 @@ export class GroupMember implements GroupMembership {
         this.#refresh = false;
         return await request(connection);
       } catch (error) {
-        const moved = apiError(error, 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS') || (findErrorBy(error as Error, 'code', 'PLT_KFK_NETWORK') ?? undefined) !== undefined;
+        const moved = brokerError(error, 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS') || (findErrorBy(error as Error, 'code', 'PLT_KFK_NETWORK') ?? undefined) !== undefined;
         if (!moved || attempt >= 20 || this.#closed) throw error;
         this.#refresh = true;
         await new Promise((r) => setTimeout(r, Math.min(100 * (attempt + 1), 1000)));
@@ -154,16 +151,16 @@ export class GroupMember implements GroupMembership {
           joinGroupV9.api.async(c, o.groupId, this.#sessionTimeout, Math.max(this.#sessionTimeout, 30_000), this.#memberId, o.groupInstanceId ?? null, 'consumer', [{ name: PROTOCOL, metadata: subscription }], null),
         );
       } catch (error) {
-        if (apiError(error, 'MEMBER_ID_REQUIRED')) {
+        if (brokerError(error, 'MEMBER_ID_REQUIRED')) {
           this.#memberId = memberIdOf(error) ?? '';
           continue;
         }
-        if (apiError(error, 'UNKNOWN_MEMBER_ID')) {
+        if (brokerError(error, 'UNKNOWN_MEMBER_ID')) {
           this.#memberId = '';
           continue;
         }
-        if (apiError(error, 'REBALANCE_IN_PROGRESS')) continue;
-        if (apiError(error, 'FENCED_INSTANCE_ID')) {
+        if (brokerError(error, 'REBALANCE_IN_PROGRESS')) continue;
+        if (brokerError(error, 'FENCED_INSTANCE_ID')) {
           throw new StreamsError('APPLICATION_SHUTDOWN', `another process joined group "${o.groupId}" with group instance id "${o.groupInstanceId}": this one is fenced`, { cause: error });
         }
         throw error;
@@ -178,8 +175,8 @@ export class GroupMember implements GroupMembership {
       try {
         synced = await this.#send((c) => syncGroupV5.api.async(c, o.groupId, this.#generationId, this.#memberId, o.groupInstanceId ?? null, 'consumer', PROTOCOL, assignments));
       } catch (error) {
-        if (apiError(error, 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION')) continue;
-        if (apiError(error, 'UNKNOWN_MEMBER_ID')) {
+        if (brokerError(error, 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION')) continue;
+        if (brokerError(error, 'UNKNOWN_MEMBER_ID')) {
           this.#memberId = '';
           continue;
         }
@@ -254,12 +251,12 @@ export class GroupMember implements GroupMembership {
       this.#scheduleHeartbeat();
     } catch (error) {
       if (this.#closed) return;
-      if (apiError(error, 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID')) {
-        if (apiError(error, 'UNKNOWN_MEMBER_ID')) this.#memberId = '';
+      if (brokerError(error, 'REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID')) {
+        if (brokerError(error, 'UNKNOWN_MEMBER_ID')) this.#memberId = '';
         void this.rejoin();
         return;
       }
-      if (apiError(error, 'FENCED_INSTANCE_ID')) {
+      if (brokerError(error, 'FENCED_INSTANCE_ID')) {
         this.#fail(new StreamsError('APPLICATION_SHUTDOWN', `another process joined group "${o.groupId}" with group instance id "${o.groupInstanceId}": this one is fenced`, { cause: error }));
         return;
       }

@@ -1,6 +1,6 @@
 /**
  * Kafka's record batch format (magic 2), written in one pass into one buffer: what a transactional
- * stream thread produces, without the client's per-field buffers (see KafkaLog's produce path).
+ * stream thread produces, without the client's per-field buffers (see producer.ts).
  *
  *   baseOffset int64 | batchLength int32 | partitionLeaderEpoch int32 | magic int8 (2) | crc uint32
  *   | attributes int16 | lastOffsetDelta int32 | baseTimestamp int64 | maxTimestamp int64

@@ -321,7 +321,8 @@ transaction.state.log.num.partitions=10
 share.coordinator.state.topic.replication.factor=${rf}
 share.coordinator.state.topic.min.isr=${minIsr}
 group.initial.rebalance.delay.ms=0
-log.retention.hours=24
+log.retention.ms=-1
+log.retention.bytes=1073741824
 log.segment.bytes=67108864
 `;
 }

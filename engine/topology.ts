@@ -9,7 +9,7 @@ import type {
   TopicNameExtractor,
 } from './processor.ts';
 import type { AnyStore, StoreBuilder } from './state/store.ts';
-import { createInMemoryStore } from './state/in-memory.ts';
+import { buildInMemoryStore } from './state/store-stack.ts';
 import { TimeMark } from './internals/committed-time.ts';
 
 export interface SourceNode {
@@ -389,7 +389,7 @@ export class Topology {
           );
         }
         let store = stores.get(storeName);
-        if (store === undefined) stores.set(storeName, (store = createInMemoryStore(builder, { recordTimestamp: () => 0 })));
+        if (store === undefined) stores.set(storeName, (store = buildInMemoryStore(builder, { recordTimestamp: () => 0 })));
         return store as S;
       },
       schedule: () => ({ cancel() {} }),

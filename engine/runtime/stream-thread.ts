@@ -11,7 +11,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
 import { loadHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler } from '../error-handlers.ts';
 import { fetchMany, openWorkerLog, partitionKey, type Log, type TopicPartition } from '../log.ts';
-import { createInMemoryStore } from '../state/in-memory.ts';
+import { buildInMemoryStore } from '../state/store-stack.ts';
 import { GlobalStateTask, type RawRecord } from '../internals/stream-task.ts';
 import type { Topology } from '../topology.ts';
 import { LogClient } from './log-rpc.ts';
@@ -47,7 +47,7 @@ const assignments: Assignment[] = [];
 
 async function main(): Promise<void> {
   topology = await loadTopology(config.module, config.exportName);
-  const global = new GlobalStateTask(topology, { applicationId: config.applicationId, createStore: createInMemoryStore, clock: Date.now });
+  const global = new GlobalStateTask(topology, { applicationId: config.applicationId, createStore: buildInMemoryStore, clock: Date.now });
   const globalPositions = new Map<string, number>();
   for (const [topic, n] of Object.entries(config.globalTopics)) for (let p = 0; p < n; p++) globalPositions.set(`${topic}:${p}`, 0);
   await pollGlobal(global, globalPositions, true);

@@ -14,19 +14,22 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StreamsError } from '../errors.ts';
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
-import { createInMemoryStore, type RestorableStore, type StoreContext } from '../state/in-memory.ts';
 import { LocalStateDb, type LocalRow } from '../state/local-state.ts';
-import { PersistentKeyValueStore } from '../state/persistent.ts';
+import type { PersistentKeyValueStore } from '../state/persistent.ts';
+import { buildStoreStack, type StoreLayers, type StoreStack } from '../state/store-stack.ts';
 import type { Topology } from '../topology.ts';
 
 export interface PreparedStores {
   readonly db: LocalStateDb | undefined;
   /** Changelog offset to replay from, per store with a changelog. */
   readonly restoreFrom: Map<string, number>;
-  /** Builds a store (called by the StreamTask constructor). */
-  createStore(builder: StoreBuilder, ctx: StoreContext): AnyStore;
-  /** Applies a changelog record to a store, and to its database if it is persistent. */
-  restore(store: AnyStore & RestorableStore, key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
+  /**
+   * Builds a store's stack (store-stack.ts) on the task's database: persistent stores on it,
+   * in memory otherwise. `changelog` receives every change when the store logs.
+   */
+  createStore(builder: StoreBuilder, recordTimestamp: () => number, changelog?: StoreLayers['changelog']): AnyStore;
+  /** Applies a changelog record to a store built here, and to its database if it is persistent. */
+  restore(store: AnyStore, key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
   /** The persistent key-value stores, for prefetching and metrics. */
   readonly keyValueStores: PersistentKeyValueStore<unknown, unknown>[];
 }
@@ -43,10 +46,6 @@ export interface PrepareOptions {
   readonly changelogEnds: ReadonlyMap<string, number>;
   readonly cacheBytesPerStore: number;
   readonly warn: (message: string) => void;
-}
-
-function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
 /**
@@ -111,40 +110,25 @@ export async function prepareStores(options: PrepareOptions): Promise<PreparedSt
     }
   }
   const keyValueStores: PersistentKeyValueStore<unknown, unknown>[] = [];
-  const mirrored = new Set<AnyStore>();
+  const stacks = new WeakMap<AnyStore, StoreStack>();
   return {
     db,
     restoreFrom,
     keyValueStores,
-    createStore(builder, ctx) {
-      if (db === undefined || !persistentNames.includes(builder.name)) return createInMemoryStore(builder, ctx);
-      if (builder.supplier.kind === 'key-value') {
-        const store = new PersistentKeyValueStore(builder.name, builder.keySerde, builder.valueSerde, ctx, db, keys.get(builder.name) ?? [], options.cacheBytesPerStore);
-        keyValueStores.push(store);
-        return store;
-      }
-      // Window and session stores keep their data in memory (bounded by their retention) and a
-      // copy on disk: every change they log is also written to the task's database, and a row
-      // they drop out of retention is deleted from it.
-      const store = createInMemoryStore(builder, {
-        recordTimestamp: () => ctx.recordTimestamp(),
-        logChange: (key, value, timestamp) => {
-          db.write(builder.name, latin1(key), value, timestamp);
-          ctx.logChange?.(key, value, timestamp);
-        },
-        expired: (key) => db.write(builder.name, latin1(key), null, 0),
+    createStore(builder, recordTimestamp, changelog) {
+      const onDisk = db !== undefined && persistentNames.includes(builder.name);
+      const stack = buildStoreStack(builder, recordTimestamp, {
+        ...(changelog !== undefined && { changelog }),
+        ...(onDisk && { local: { db, keys: keys.get(builder.name) ?? [], rows: rows.get(builder.name) ?? [], cacheBytes: options.cacheBytesPerStore } }),
       });
-      for (const { key, row } of rows.get(builder.name) ?? []) (store as AnyStore & RestorableStore).restore(key, row.value, row.timestamp);
-      mirrored.add(store);
-      return store;
+      if (stack.persistent && builder.supplier.kind === 'key-value') keyValueStores.push(stack.store as unknown as PersistentKeyValueStore<unknown, unknown>);
+      stacks.set(stack.store, stack);
+      return stack.store;
     },
     restore(store, key, value, timestamp) {
-      // Written first: a window or session store that finds the row already out of retention
-      // deletes it again (StoreContext.expired).
-      if (db !== undefined && (mirrored.has(store) || keyValueStores.includes(store as PersistentKeyValueStore<unknown, unknown>))) {
-        db.write(store.name, latin1(key), value, timestamp);
-      }
-      store.restore(key, value, timestamp);
+      const stack = stacks.get(store);
+      if (stack === undefined) throw new StreamsError('ILLEGAL_STATE', `store "${store.name}" was not built by this task's stores`);
+      stack.restore(key, value, timestamp);
     },
   };
 }

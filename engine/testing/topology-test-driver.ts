@@ -3,7 +3,7 @@ import type { Headers } from '../record.ts';
 import type { Serde } from '../serde.ts';
 import type { DropReason } from '../processor.ts';
 import type { AnyStore, KeyValueStore, SessionStore, WindowStore } from '../state/store.ts';
-import { createInMemoryStore } from '../state/in-memory.ts';
+import { buildInMemoryStore } from '../state/store-stack.ts';
 import type { Topology } from '../topology.ts';
 import {
   GlobalStateTask,
@@ -77,7 +77,7 @@ export class TopologyTestDriver {
       partitionsFor: () => 1,
     };
     const clock = () => this.#wallClock;
-    this.#global = new GlobalStateTask(topology, { applicationId, createStore: createInMemoryStore, clock });
+    this.#global = new GlobalStateTask(topology, { applicationId, createStore: buildInMemoryStore, clock });
     for (const sub of topology.subtopologies()) {
       const taskId = `${sub.id}_0`;
       const handle = (handler: DeserializationExceptionHandler, error: StreamsError, raw: RawRecord, node?: string): ErrorResponse => {
@@ -101,7 +101,7 @@ export class TopologyTestDriver {
       const task = new StreamTask(topology, sub, 0, {
         applicationId,
         collector,
-        createStore: createInMemoryStore,
+        createStore: buildInMemoryStore,
         globalStores: this.#global.stores,
         clock,
         ...(onBadBytes !== undefined

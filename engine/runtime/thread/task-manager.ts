@@ -189,12 +189,8 @@ export class TaskManager {
           const changelog = config.changelogs[builder.name];
           return prepared.createStore(
             builder,
-            changelog === undefined
-              ? ctx
-              : {
-                  recordTimestamp: () => ctx.recordTimestamp(),
-                  logChange: (key, value, timestamp) => collector.send(changelog, spec.partition, { key, value, timestamp }),
-                },
+            () => ctx.recordTimestamp(),
+            changelog === undefined ? undefined : (key, value, timestamp) => collector.send(changelog, spec.partition, { key, value, timestamp }),
           );
         },
         globalStores: this.#o.global.stores,
@@ -300,7 +296,7 @@ export class TaskManager {
       warn: (message) => console.warn(`[tributary] standby task ${spec.id}: ${message}`),
     });
     const stores = logged.map((name) => {
-      const store = prepared.createStore(topology.storeBuilder(name)!, { recordTimestamp: () => 0 }) as AnyStore & RestorableStore;
+      const store = prepared.createStore(topology.storeBuilder(name)!, () => 0) as AnyStore & RestorableStore;
       return { store, topic: config.changelogs[name]!, position: prepared.restoreFrom.get(name) ?? 0 };
     });
     return { spec, prepared, stores, caughtUp: false };

@@ -42,9 +42,9 @@ async function open(dir: string, t: Topology) {
     warn: (message) => assert.fail(message),
   });
   const logged: Uint8Array[] = [];
-  const ctx = { recordTimestamp: () => 0, logChange: (key: Uint8Array) => logged.push(key) };
-  const win = prepared.createStore(t.storeBuilder('win')!, ctx) as unknown as WindowStore<string, string> & RestorableStore;
-  const sess = prepared.createStore(t.storeBuilder('sess')!, ctx) as unknown as SessionStore<string, string> & RestorableStore;
+  const changelog = (key: Uint8Array) => void logged.push(key);
+  const win = prepared.createStore(t.storeBuilder('win')!, () => 0, changelog) as unknown as WindowStore<string, string> & RestorableStore;
+  const sess = prepared.createStore(t.storeBuilder('sess')!, () => 0, changelog) as unknown as SessionStore<string, string> & RestorableStore;
   return { prepared, db: prepared.db!, win, sess, logged };
 }
 

@@ -18,7 +18,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +26,8 @@ import { Admin } from '@platformatic/kafka';
 import type { KafkaLog } from '../../../connectors/kafka/index.ts';
 import { Serdes, partitionForKey } from '../../../index.ts';
 import { partitionKey, type GroupOffsets } from '../../../spi.ts';
-import { GROUPS, USERS, groupOf, userOf, type Total } from '../../engine/runtime/fixtures/crash-topology.ts';
+import { USERS, userOf } from '../../engine/runtime/fixtures/crash-topology.ts';
+import { checkAgainstReference, describeChild, finalRun, killAll, prng, sleep, startChild, type InputRecord } from '../../crash-harness.ts';
 import { bootstrap, openLog, unique } from './broker.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));
@@ -52,19 +52,6 @@ const KILL_SPREAD_MS = 1_400;
 
 const str = Serdes.string();
 const json = Serdes.json<unknown>();
-const num = Serdes.number();
-
-/** mulberry32: a small seeded PRNG, so a failing run's kill delays can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Names {
   readonly CRASH_APP: string;
@@ -73,16 +60,10 @@ interface Names {
   readonly CRASH_COUNTS: string;
 }
 
-interface InputRecord {
-  readonly seq: number;
-  readonly user: string;
-  readonly partition: number;
-}
-
 /**
- * Timestamps of the input records: current ones, because the broker deletes segments whose newest
- * record is older than its retention (log.retention.hours), whatever the offsets, and the outputs,
- * the repartition records and the changelog records carry the input's timestamps.
+ * Timestamps of the input records: current ones, so that the test holds on a broker with time
+ * retention too (ours has none): a broker deletes segments whose newest record is older than its
+ * retention, whatever the offsets, and the outputs and changelogs carry the input's timestamps.
  */
 const TIMESTAMP_BASE = Date.now();
 
@@ -161,72 +142,7 @@ async function backlog(log: KafkaLog, names: Names, committed: GroupOffsets): Pr
   return { input, repartition };
 }
 
-interface Child {
-  readonly running: Promise<number>;
-  /** Resolves at the run's first committed transaction. */
-  readonly committed: Promise<void>;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly lines: string[];
-  stderr: string;
-  runningAt: number | undefined;
-  exitedEarly: boolean;
-  kill(): void;
-}
-
-/** Children not yet exited, killed if the test fails half-way. */
-const live = new Set<Child>();
-
-function startChild(stateDir: string, mode: 'run' | 'final', names: Names): Child {
-  const started = performance.now();
-  const proc = spawn(process.execPath, [CHILD, stateDir, mode], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...names } });
-  let onRunning!: (ms: number) => void;
-  const running = new Promise<number>((resolve) => (onRunning = resolve));
-  let onCommitted!: () => void;
-  const committed = new Promise<void>((resolve) => (onCommitted = resolve));
-  let killed = false;
-  const child: Child = {
-    running,
-    committed,
-    exited: new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal }))),
-    lines: [],
-    stderr: '',
-    runningAt: undefined,
-    exitedEarly: false,
-    kill() {
-      killed = true;
-      proc.kill('SIGKILL');
-    },
-  };
-  let pending = '';
-  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      child.lines.push(line);
-      if (line === 'RUNNING') {
-        child.runningAt = performance.now() - started;
-        onRunning(child.runningAt);
-      }
-      if (line.startsWith('COMMITS ')) onCommitted();
-    }
-  });
-  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (child.stderr += chunk));
-  live.add(child);
-  void child.exited.then(() => {
-    live.delete(child);
-    if (!killed) child.exitedEarly = true;
-  });
-  return child;
-}
-
-/** A delay that does not keep the process alive if the race it is in ends first. */
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
-
-function describeChild(child: Child): string {
-  return `stdout: ${JSON.stringify(child.lines.map((l) => l.slice(0, 300)))}\nstderr: ${child.stderr.slice(-4000)}`;
-}
+const startRun = (stateDir: string, mode: 'run' | 'final', names: Names) => startChild(CHILD, [stateDir, mode], { ...names });
 
 test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changelogs and stores equal the reference', { timeout: 180_000 }, async (t) => {
   const seed = Number(process.env['TRIBUTARY_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -264,7 +180,7 @@ test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changel
         if (behind.input + behind.repartition > 0) stats.killsWithBacklog++;
         inputs.push(...(await append(log, names.CRASH_INPUT, inputs.length, Math.max(MIN_APPEND, BACKLOG_TARGET - behind.input - behind.repartition), 2, nextUser)));
       }
-      const child = startChild(stateDir, 'run', names);
+      const child = startRun(stateDir, 'run', names);
       const aimAtStartup = startupRuns.has(run) && stats.startupKills < STARTUP_KILLS;
       let delay: number;
       if (aimAtStartup) {
@@ -308,113 +224,18 @@ test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changel
       ['final', stateDir],
       ['restore-only', join(dir, 'fresh-state')],
     ] as const) {
-      const child = startChild(passDir, 'final', names);
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 60_000)));
-      const ended = await Promise.race([child.exited, timeout]);
-      clearTimeout(timer);
-      if (ended === 'timeout') {
-        child.kill();
-        assert.fail(`the ${pass} run did not finish in 60 s (seed ${seed})\n${describeChild(child)}`);
-      }
-      assert.equal(ended.code, 0, `the ${pass} run exits cleanly (seed ${seed})\n${describeChild(child)}`);
-      const line = child.lines.find((l) => l.startsWith('STORES '));
-      assert.ok(line !== undefined, `the ${pass} run reports its stores\n${describeChild(child)}`);
-      stores.push(JSON.parse(line.slice('STORES '.length)) as Record<string, Record<string, unknown>>);
+      stores.push(await finalRun(() => startRun(passDir, 'final', names), pass, seed, 60_000));
     }
 
-    // ---------------------------------------------------------------- the reference
-    // Group of each record: a function of its seq; per group, the seqs in input order.
-    const expectedSeqs = new Map<string, number[]>();
-    const partitionOfSeq = new Map<number, number>();
-    for (const r of inputs) {
-      const g = groupOf(r.seq);
-      let list = expectedSeqs.get(g);
-      if (list === undefined) expectedSeqs.set(g, (list = []));
-      list.push(r.seq);
-      partitionOfSeq.set(r.seq, r.partition);
-    }
-    assert.equal(expectedSeqs.size, GROUPS);
     assert.deepEqual(await backlog(log, names, await log.committedOffsets(names.CRASH_APP)), { input: 0, repartition: 0 }, 'everything consumed and committed');
-
-    // Output: per group, counts 1..n, each update adds its own seq, every input seq exactly once.
-    const updates = new Map<string, Total[]>();
-    for (const rec of await readAll(log, names.CRASH_OUTPUT)) {
-      assert.equal(rec.partition, partitionForKey(str.serialize(rec.key, names.CRASH_OUTPUT), PARTITIONS), `group ${rec.key} is written to its own partition`);
-      let list = updates.get(rec.key);
-      if (list === undefined) updates.set(rec.key, (list = []));
-      list.push(json.deserialize(rec.value!, names.CRASH_OUTPUT) as Total);
-    }
-    assert.deepEqual([...updates.keys()].sort(), [...expectedSeqs.keys()].sort(), 'every group has output');
-    const finals = new Map<string, Total>();
-    for (const [g, seqs] of expectedSeqs) {
-      const seen = updates.get(g)!;
-      const counts = seen.map((u) => u.count);
-      const bad = counts.findIndex((c, i) => c !== i + 1);
-      if (bad >= 0 || counts.length !== seqs.length) {
-        const at = bad >= 0 ? bad : Math.min(counts.length, seqs.length);
-        const times = new Map<number, number>();
-        for (const u of seen) times.set(u.seq, (times.get(u.seq) ?? 0) + 1);
-        const duplicated = [...times].filter(([, n]) => n > 1).map(([q]) => q);
-        const missing = seqs.filter((q) => !times.has(q));
-        assert.fail(
-          `seed ${seed}: group ${g} has ${counts.length} updates for ${seqs.length} inputs; ` +
-            `updates around #${at + 1}: ${JSON.stringify(seen.slice(Math.max(0, at - 3), at + 4))}; ` +
-            `${duplicated.length} seqs counted twice or more (first: ${duplicated.slice(0, 8).join(', ')}), ` +
-            `${missing.length} never counted (first: ${missing.slice(0, 8).join(', ')}) ` +
-            `(expected counts 1..${seqs.length}: a repeated seq is a duplicate, a skipped count or seq a loss)`,
-        );
-      }
-      let sum = 0;
-      const lastOfPartition = new Map<number, number>();
-      seen.forEach((u, i) => {
-        sum += u.seq;
-        assert.equal(u.sum, sum, `seed ${seed}: group ${g} update ${i + 1} adds seq ${u.seq} to the previous sum`);
-        // Records of one input partition reach the group in their input order.
-        const p = partitionOfSeq.get(u.seq);
-        assert.ok(p !== undefined, `seed ${seed}: group ${g} update ${i + 1} names seq ${u.seq}, which was never produced`);
-        assert.ok(u.seq > (lastOfPartition.get(p) ?? -1), `seed ${seed}: group ${g} sees seq ${u.seq} of partition ${p} after seq ${lastOfPartition.get(p)}`);
-        lastOfPartition.set(p, u.seq);
-      });
-      assert.deepEqual(
-        seen.map((u) => u.seq).sort((a, b) => a - b),
-        seqs,
-        `seed ${seed}: group ${g} saw every input seq exactly once`,
-      );
-      finals.set(g, seen.at(-1)!);
-    }
-
-    // Counts: the count of the same grouping, 1..n per group.
-    const counted = new Map<string, number[]>();
-    for (const rec of await readAll(log, names.CRASH_COUNTS)) {
-      let list = counted.get(rec.key);
-      if (list === undefined) counted.set(rec.key, (list = []));
-      list.push(num.deserialize(rec.value!, names.CRASH_COUNTS));
-    }
-    for (const [g, seqs] of expectedSeqs) {
-      assert.deepEqual(counted.get(g), seqs.map((_, i) => i + 1), `seed ${seed}: ${names.CRASH_COUNTS} for ${g} is 1..${seqs.length}`);
-    }
-
-    // Changelogs: the latest committed record per group is the final aggregate.
-    const totalsChangelog = new Map<string, unknown>();
-    for (const rec of await readAll(log, `${names.CRASH_APP}-totals-changelog`)) totalsChangelog.set(rec.key, rec.value === null ? null : json.deserialize(rec.value, ''));
-    const countsChangelog = new Map<string, number>();
-    for (const rec of await readAll(log, `${names.CRASH_APP}-counts-changelog`)) countsChangelog.set(rec.key, num.deserialize(rec.value!, ''));
-    const expectedTotals: Record<string, Total> = {};
-    const expectedCounts: Record<string, number> = {};
-    for (const [g, seqs] of expectedSeqs) {
-      expectedTotals[g] = { count: seqs.length, sum: seqs.reduce((a, b) => a + b, 0), seq: finals.get(g)!.seq };
-      expectedCounts[g] = seqs.length;
-      assert.deepEqual(totalsChangelog.get(g), expectedTotals[g], `seed ${seed}: totals changelog of ${g}`);
-      assert.equal(countsChangelog.get(g), seqs.length, `seed ${seed}: counts changelog of ${g}`);
-    }
-
-    // Stores: as the final run left them (after all the crashes), and as restored from the changelogs alone.
-    for (const [i, s] of stores.entries()) {
-      const pass = i === 0 ? 'final run' : 'restore-only run';
-      assert.deepEqual(s['totals'], expectedTotals, `seed ${seed}: totals store after the ${pass}`);
-      assert.deepEqual(s['counts'], expectedCounts, `seed ${seed}: counts store after the ${pass}`);
-    }
+    await checkAgainstReference({
+      seed,
+      inputs,
+      partitions: PARTITIONS,
+      readAll: (topic) => readAll(log, topic),
+      topics: { output: names.CRASH_OUTPUT, counts: names.CRASH_COUNTS, totalsChangelog: `${names.CRASH_APP}-totals-changelog`, countsChangelog: `${names.CRASH_APP}-counts-changelog` },
+      stores,
+    });
 
     const summary =
       `seed ${seed}: ${stats.runningKills + stats.startupKills} SIGKILLs (${stats.runningKills} after RUNNING, ${stats.killsAfterCommits} of them after the run had committed; ` +
@@ -429,10 +250,7 @@ test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changel
     assert.ok(stats.killsWithBacklog >= total / 2, `most kills happen under load (seed ${seed}): ${stats.killsWithBacklog} of ${total}`);
     assert.ok(stats.killsAfterCommits >= RUNNING_KILLS / 2, `most kills after RUNNING land in runs that commit (seed ${seed}): ${stats.killsAfterCommits} of ${RUNNING_KILLS}`);
   } finally {
-    for (const child of live) {
-      child.kill();
-      await child.exited;
-    }
+    await killAll();
     await Promise.all([log.close(), admin.close()]);
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,186 @@
+/** In-memory window store: rows per key by window start, expired by stream time and retention. */
+import type { Serde } from '../serde.ts';
+import type { ValueAndTimestamp, WindowedEntry, WindowEntry, WindowStore } from './store.ts';
+import type { RestorableStore, StoreContext } from './store-context.ts';
+import { InMemoryStoreBase, suffixed, unsuffixed } from './in-memory-base.ts';
+
+interface WindowRow {
+  readonly start: number;
+  readonly value: Uint8Array;
+  readonly timestamp: number;
+  /** Sequence number of a retained duplicate (0 otherwise): its changelog key has it. */
+  readonly seq: number;
+}
+
+/** First index in `rows` (sorted by start) whose start is >= `start`. */
+function lowerBound(rows: readonly { start: number }[], start: number): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rows[mid]!.start < start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implements WindowStore<K, V>, RestorableStore {
+  readonly kind = 'window' as const;
+  readonly windowSizeMs: number;
+  readonly retentionMs: number;
+  readonly #retainDuplicates: boolean;
+  /** Per key, windows sorted by start (duplicates in insertion order). */
+  readonly #rows = new Map<string, WindowRow[]>();
+  #observedStreamTime = Number.NEGATIVE_INFINITY;
+  /** Sequence number of the last duplicate written, so each duplicate has its own changelog key. */
+  #seq = 0;
+  /**
+   * Keys with rows per window start, and the starts in ascending order: windows fall out of
+   * retention for every key, not only for the keys still written to (which would otherwise stay
+   * in memory for ever).
+   */
+  readonly #byStart = new Map<number, Set<string>>();
+  readonly #starts: { readonly start: number }[] = [];
+
+  constructor(
+    name: string,
+    persistent: boolean,
+    keySerde: Serde<K>,
+    valueSerde: Serde<V>,
+    ctx: StoreContext,
+    windowSizeMs: number,
+    retentionMs: number,
+    retainDuplicates: boolean,
+  ) {
+    super(name, persistent, keySerde, valueSerde, ctx);
+    this.windowSizeMs = windowSizeMs;
+    this.retentionMs = retentionMs;
+    this.#retainDuplicates = retainDuplicates;
+  }
+
+  /** Windows whose start is at or before this are expired. */
+  #expiredUpTo(): number {
+    return this.#observedStreamTime - this.retentionMs;
+  }
+
+  put(key: K, value: V | null, windowStart: number, timestamp?: number): void {
+    this.check();
+    const id = this.id(key);
+    const bytes = value === null || value === undefined ? null : this.encode(value);
+    const ts = timestamp ?? this.ctx.recordTimestamp();
+    // Duplicates are never deleted one by one; each one gets its own changelog key.
+    if (bytes === null && this.#retainDuplicates) return;
+    const seq = this.#retainDuplicates ? ++this.#seq : 0;
+    if (this.#apply(id, bytes, windowStart, ts, seq)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts);
+  }
+
+  restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
+    const { id, numbers } = unsuffixed(key, 2);
+    this.#seq = Math.max(this.#seq, numbers[1]!);
+    if (!this.#apply(id, value, numbers[0]!, timestamp, numbers[1]!)) this.ctx.expired?.(key);
+  }
+
+  /** Applies a write; false when the window is already expired (nothing stored, nothing to log). */
+  #apply(id: string, value: Uint8Array | null, windowStart: number, timestamp: number, seq: number): boolean {
+    if (windowStart > this.#observedStreamTime) {
+      this.#observedStreamTime = windowStart;
+      this.#evictExpired();
+    }
+    if (windowStart <= this.#expiredUpTo()) return false;
+    let rows = this.#rows.get(id);
+    if (value === null) {
+      if (rows === undefined) return true;
+      const at = lowerBound(rows, windowStart);
+      if (rows[at]?.start === windowStart) rows.splice(at, 1);
+      if (rows.length === 0) this.#rows.delete(id);
+      return true;
+    }
+    const row: WindowRow = { start: windowStart, value, timestamp, seq };
+    if (rows === undefined) {
+      rows = [];
+      this.#rows.set(id, rows);
+    }
+    if (this.#retainDuplicates) {
+      rows.splice(lowerBound(rows, windowStart + 1), 0, row);
+    } else {
+      const at = lowerBound(rows, windowStart);
+      if (rows[at]?.start === windowStart) rows[at] = row;
+      else rows.splice(at, 0, row);
+    }
+    let ids = this.#byStart.get(windowStart);
+    if (ids === undefined) {
+      this.#byStart.set(windowStart, (ids = new Set()));
+      this.#starts.splice(lowerBound(this.#starts, windowStart), 0, { start: windowStart });
+    }
+    ids.add(id);
+    return true;
+  }
+
+  /** Drops the windows now out of retention, of every key, and tells the context which. */
+  #evictExpired(): void {
+    const upTo = this.#expiredUpTo();
+    let done = 0;
+    while (done < this.#starts.length && this.#starts[done]!.start <= upTo) {
+      const { start } = this.#starts[done++]!;
+      for (const id of this.#byStart.get(start)!) {
+        const rows = this.#rows.get(id);
+        if (rows === undefined) continue;
+        const cut = lowerBound(rows, upTo + 1);
+        for (let i = 0; i < cut; i++) this.ctx.expired?.(suffixed(id, [rows[i]!.start, rows[i]!.seq]));
+        if (cut > 0) rows.splice(0, cut);
+        if (rows.length === 0) this.#rows.delete(id);
+      }
+      this.#byStart.delete(start);
+    }
+    if (done > 0) this.#starts.splice(0, done);
+  }
+
+  fetchWithTimestamp(key: K, windowStart: number): ValueAndTimestamp<V> | undefined {
+    this.check();
+    if (windowStart <= this.#expiredUpTo()) return undefined;
+    const rows = this.#rows.get(this.id(key));
+    if (rows === undefined) return undefined;
+    const row = rows[lowerBound(rows, windowStart)];
+    return row?.start === windowStart ? { value: this.decode(row.value), timestamp: row.timestamp } : undefined;
+  }
+
+  fetchWindow(key: K, windowStart: number): V | undefined {
+    return this.fetchWithTimestamp(key, windowStart)?.value;
+  }
+
+  fetch(key: K, timeFrom: number, timeTo: number): WindowEntry<V>[] {
+    this.check();
+    const rows = this.#rows.get(this.id(key));
+    return rows === undefined ? [] : this.#slice(rows, timeFrom, timeTo);
+  }
+
+  fetchAll(timeFrom: number, timeTo: number): WindowedEntry<K, V>[] {
+    this.check();
+    // Ordered by window start, then key bytes, as Kafka Streams' window stores iterate.
+    const out: (WindowedEntry<K, V> & { id: string })[] = [];
+    for (const [id, rows] of this.#rows) {
+      const key = this.decodeKey(id);
+      for (const entry of this.#slice(rows, timeFrom, timeTo)) out.push({ id, key, ...entry });
+    }
+    out.sort((a, b) => a.window.start - b.window.start || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out.map(({ key, window, value, timestamp }) => ({ key, window, value, timestamp }));
+  }
+
+  all(): WindowedEntry<K, V>[] {
+    return this.fetchAll(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+  }
+
+  #slice(rows: readonly WindowRow[], timeFrom: number, timeTo: number): WindowEntry<V>[] {
+    const from = Math.max(timeFrom, this.#expiredUpTo() + 1);
+    const out: WindowEntry<V>[] = [];
+    for (let i = lowerBound(rows, from); i < rows.length && rows[i]!.start <= timeTo; i++) {
+      const row = rows[i]!;
+      out.push({
+        window: { start: row.start, end: row.start + this.windowSizeMs },
+        value: this.decode(row.value),
+        timestamp: row.timestamp,
+      });
+    }
+    return out;
+  }
+}

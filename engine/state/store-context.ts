@@ -1,0 +1,24 @@
+/** The contract between a store and the task that owns it: record time, changelog, expiry, restore. */
+/** What a store needs from the task that owns it. */
+export interface StoreContext {
+  /** The timestamp of the record being processed (used when a put gives none). */
+  recordTimestamp(): number;
+  /**
+   * Called with every change, for the store's changelog: the changelog key and value bytes
+   * (null for a delete). Window and session changelog keys carry the window; see `restore`.
+   */
+  logChange?(key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
+  /**
+   * Called with the changelog key of every row a window or session store drops because it fell
+   * out of retention, and of every restored row that already had. Nothing is logged for it (the
+   * changelog topic's own retention drops such records, as in Kafka Streams), but a local copy
+   * of the store must drop the row too, or it would grow for ever.
+   */
+  expired?(key: Uint8Array): void;
+}
+
+/** A store that can be rebuilt from its changelog. */
+export interface RestorableStore {
+  /** Applies one changelog record, as written through `StoreContext.logChange`. */
+  restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
+}

@@ -144,7 +144,7 @@ async function backlog(log: KafkaLog, names: Names, committed: GroupOffsets): Pr
 
 const startRun = (stateDir: string, mode: 'run' | 'final', names: Names) => startChild(CHILD, [stateDir, mode], { ...names });
 
-test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changelogs and stores equal the reference', { timeout: 180_000 }, async (t) => {
+test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changelogs and stores equal the reference', { timeout: 300_000 }, async (t) => {
   const seed = Number(process.env['TRIBUTARY_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
   // Two streams: the kill delays, and the users of the input records (seq i always gets the i-th draw).
   const random = prng(seed);

@@ -98,7 +98,7 @@ async function backlog(log: EmbeddedLog): Promise<number> {
 
 const startRun = (dir: string, mode: 'run' | 'final') => startChild(CHILD, [dir, mode]);
 
-test('exactly-once survives SIGKILL at random moments: outputs, changelogs and restored stores equal the reference', { timeout: 240_000 }, async (t) => {
+test('exactly-once survives SIGKILL at random moments: outputs, changelogs and restored stores equal the reference', { timeout: 360_000 }, async (t) => {
   const seed = Number(process.env['TRIBUTARY_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
   // Two streams: the kill delays, and the users of the input records (seq i always gets the i-th draw).
   const random = prng(seed);

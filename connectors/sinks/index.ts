@@ -12,6 +12,5 @@ export { CircuitBreaker } from './circuit-breaker.ts';
 export type { BreakerState, CircuitBreakerOptions } from './circuit-breaker.ts';
 export { exponentialBackoff } from './backoff.ts';
 export type { Backoff, BackoffOptions } from './backoff.ts';
-export { BatchBuilder } from './batch-builder.ts';
 export type { BatchPolicy, BatchTrigger } from './batch-builder.ts';
 export { registerSinkMetrics } from './sink-metrics.ts';

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { StreamsError } from '../../../engine/index.ts';
-import { BatchBuilder, type SinkBatch, type SinkRecord } from '../../../connectors/sinks/index.ts';
+import { BatchBuilder } from '../../../connectors/sinks/batch-builder.ts';
+import type { SinkBatch, SinkRecord } from '../../../connectors/sinks/index.ts';
 
 const rec = (partition: number, offset: number): SinkRecord<string, string> => ({ topic: 't', partition, offset, key: `k${offset}`, value: 'v', timestamp: offset });
 const recs = (partition: number, from: number, n: number) => Array.from({ length: n }, (_, i) => rec(partition, from + i));

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StreamsError } from '../../../../engine/index.ts';
 import { applySql, coalesce, createTableSql, quoteIdentifier, validateTableSpec, type RowOp, type TableSpec } from '../../../../connectors/sinks/postgres/sql.ts';
-import { PostgresSink, isRetryablePostgresError } from '../../../../connectors/sinks/postgres/index.ts';
+import { PostgresSink } from '../../../../connectors/sinks/postgres/index.ts';
+import { isRetryablePostgresError } from '../../../../connectors/sinks/postgres/postgres-sink.ts';
 
 const code = (c: string) => (e: unknown) => e instanceof StreamsError && e.code === c;
 const spec: TableSpec = { table: 'analytics.sessions', columns: { user_id: 'text', start: 'bigint', events: 'integer', pages: 'jsonb' }, key: ['user_id', 'start'], mode: 'upsert' };

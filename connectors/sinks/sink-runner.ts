@@ -129,6 +129,9 @@ export type SinkEvent =
   | { readonly kind: 'state'; readonly to: SinkRunnerState; readonly from: SinkRunnerState }
   | { readonly kind: 'breaker'; readonly to: BreakerState; readonly from: BreakerState };
 
+/** How often the lag is refreshed while the runner waits (a fetch of end offsets, no records). */
+const LAG_REFRESH_MS = 1000;
+
 /** Thrown out of a step to stop the runner in FAILED. */
 class Fatal extends Error {
   readonly error: unknown;
@@ -542,25 +545,34 @@ export class SinkRunner<K, V> {
     await this.#wait(deadline === undefined ? this.#pollMs : Math.min(this.#pollMs, Math.max(1, deadline - this.#now())));
   }
 
-  /** Sleeps until `ms` passed or close() was called; keeps the lag current while the target is down. */
+  /**
+   * Sleeps until `ms` passed or close() was called. While it sleeps, the lag is refreshed once a
+   * second from the end offsets (a fetch of no records), so it stays current while the target is down.
+   */
   async #wait(ms: number): Promise<void> {
-    if (this.#stopping) return;
-    if (this.#opened && this.#now() - this.#lagRefreshedAt >= 1000) {
-      this.#lagRefreshedAt = this.#now();
+    const until = this.#now() + ms;
+    while (!this.#stopping) {
+      if (this.#opened && this.#now() - this.#lagRefreshedAt >= LAG_REFRESH_MS) await this.#refreshLag();
+      const left = until - this.#now();
+      if (left <= 0) return;
       try {
-        const results = await fetchMany(
-          this.#options.log,
-          this.#partitions.map((partition) => ({ tp: { topic: this.#options.topic, partition }, offset: this.#durable.get(partition)!, options: { maxRecords: 0 } })),
-        );
-        for (const [i, r] of results.entries()) this.#endOffsets.set(this.#partitions[i]!, r.endOffset);
+        await sleep(Math.min(left, Math.max(1, this.#lagRefreshedAt + LAG_REFRESH_MS - this.#now())), undefined, { signal: this.#stop.signal });
       } catch {
-        // the log is down too: the lag shown is the last one seen
+        return; // close() woke us
       }
     }
+  }
+
+  async #refreshLag(): Promise<void> {
+    this.#lagRefreshedAt = this.#now();
     try {
-      await sleep(ms, undefined, { signal: this.#stop.signal });
+      const results = await fetchMany(
+        this.#options.log,
+        this.#partitions.map((partition) => ({ tp: { topic: this.#options.topic, partition }, offset: this.#durable.get(partition)!, options: { maxRecords: 0 } })),
+      );
+      for (const [i, r] of results.entries()) this.#endOffsets.set(this.#partitions[i]!, r.endOffset);
     } catch {
-      // close() woke us
+      // the log is down too: the lag shown is the last one seen
     }
   }
 

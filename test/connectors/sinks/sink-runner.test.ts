@@ -201,7 +201,7 @@ test('an outage: retries with backoff, the breaker opens, fetching stops (one ba
       assert.ok(s.inFlight <= 50, `in memory: ${s.inFlight}`);
       assert.equal(s.counters.fetches, fetches, 'no fetch while the target is down');
     }
-    await sleep(1100); // the lag is refreshed once a second while paused
+    await sleep(1500); // the lag is refreshed once a second while paused
     const down = r.status();
     assert.equal(down.lag, 900, 'the lag shows what waits in the log');
     assert.ok(down.counters.breakerOpened >= 2, 'failed probes open the circuit again');

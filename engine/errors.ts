@@ -34,6 +34,9 @@ export const errorCodes = [
   'LOG_UNAVAILABLE',
   'TASK_MIGRATED',
   'STATE_LOCKED',
+  // sinks
+  /** A sink's target refused a write; `canRetry` says whether the same write may succeed later. */
+  'SINK_WRITE_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -1,7 +1,8 @@
 /**
  * Checks the import rules of STYLE.md that a linter cannot express by folder:
  * - layers import one way: apps -> dsl, connectors -> engine (engine imports neither; dsl not connectors);
- * - the RocksDB binding is imported in one file of engine/state/, the Kafka client only under connectors/kafka/.
+ * - the RocksDB binding is imported in one file of engine/state/, the Kafka client only under connectors/kafka/,
+ *   the PostgreSQL driver only under connectors/sinks/postgres/.
  * Exits 1 and lists every violation.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -19,6 +20,7 @@ const allowed: Record<Layer, readonly Layer[]> = {
 };
 const rocksdbHome = 'engine/state/';
 const kafkaHome = 'connectors/kafka/';
+const postgresHome = 'connectors/sinks/postgres/';
 
 function* files(dir: string): Generator<string> {
   for (const entry of readdirSync(dir)) {
@@ -58,6 +60,8 @@ for (const layer of layers) {
         rocksdbFiles.add(rel);
       } else if (/^@platformatic\/kafka(\/|$)/.test(spec) && !rel.startsWith(kafkaHome)) {
         problems.push(`${rel}: the Kafka client may only be imported under ${kafkaHome}`);
+      } else if (/^pg(-[a-z-]+)?(\/|$)/.test(spec) && !rel.startsWith(postgresHome)) {
+        problems.push(`${rel}: the PostgreSQL driver may only be imported under ${postgresHome}`);
       }
     }
   }

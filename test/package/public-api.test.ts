@@ -18,6 +18,8 @@ const entries: Record<string, string> = {
   'tributary/spi': 'spi.ts',
   'tributary/connectors/embedded': 'connectors/embedded/index.ts',
   'tributary/connectors/kafka': 'connectors/kafka/index.ts',
+  'tributary/connectors/sinks': 'connectors/sinks/index.ts',
+  'tributary/connectors/sinks/postgres': 'connectors/sinks/postgres/index.ts',
 };
 
 function describeSurface(): string {

@@ -1,0 +1,7 @@
+/**
+ * `tributary/connectors/sinks/postgres`: the PostgreSQL warehouse sink (upserts or appends, the
+ * consumed offsets in the same transaction: exactly once). The only place that imports `pg`.
+ */
+export { PostgresSink } from './postgres-sink.ts';
+export type { PostgresSinkOptions, PostgresConnectionOptions } from './postgres-sink.ts';
+export type { Row } from './sql.ts';

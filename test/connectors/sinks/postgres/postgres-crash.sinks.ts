@@ -1,0 +1,118 @@
+/**
+ * Crash test of the PostgreSQL sink: a child process (fixtures/sink-crash-child.ts) runs two sinks
+ * over the same topic, an upsert table and an append table without any key, with batches of 100,
+ * and is killed with SIGKILL at random moments (seeded), mostly while transactions are in flight,
+ * a few before it reports RUNNING (while it connects and reads its offsets). More input is
+ * appended between runs. A last run reads everything. Then the append table must hold exactly one
+ * row per record (count and distinct (partition, offset) both equal the input), the upsert table
+ * the latest reading per user, and the offsets table the end of the log.
+ *
+ *   TRIBUTARY_CRASH_SEED=<seed> npm run test:sinks   replays the kill delays of a failed run
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EmbeddedLog } from '../../../../connectors/embedded/index.ts';
+import { postgresLayout } from '../../../../scripts/postgres-server.ts';
+import { endOffsets, produceReadings, query, unique, withEmbeddedLog } from './server.ts';
+
+const CHILD = fileURLToPath(new URL('./fixtures/sink-crash-child.ts', import.meta.url));
+const PARTITIONS = 3;
+const KILLS = 8;
+const STARTUP_KILLS = 2;
+const PER_RUN = 3000;
+
+/** mulberry32: small, seeded, good enough for kill delays. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Run {
+  readonly done: Promise<number | null>;
+  readonly running: Promise<void>;
+  kill(): void;
+}
+
+function runChild(dir: string, prefix: string): Run {
+  const child = spawn(process.execPath, [CHILD, dir, prefix, String(PARTITIONS)], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  let out = '';
+  let onRunning: () => void;
+  const running = new Promise<void>((resolve) => (onRunning = resolve));
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    if (out.includes('RUNNING')) onRunning();
+  });
+  const done = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { done, running, kill: () => child.kill('SIGKILL') };
+}
+
+/** Transactions the server saw die with their client (in the log of the server `npm run postgres:start` runs), or undefined without that log. */
+function abortedTransactions(): number | undefined {
+  const file = postgresLayout().logFile;
+  return existsSync(file) ? readFileSync(file, 'utf8').split('unexpected EOF on client connection with an open transaction').length - 1 : undefined;
+}
+
+const rowCount = async (prefix: string) => Number((await query<{ n: string }>(`SELECT count(*) AS n FROM ${prefix}_all`).catch(() => [{ n: '0' }]))[0]!.n);
+
+test('killed with SIGKILL mid-batch again and again, the sink writes every record exactly once', { timeout: 240_000 }, async () => {
+  const seed = Number(process.env.TRIBUTARY_CRASH_SEED ?? Date.now() % 1_000_000);
+  console.log(`crash seed ${seed} (TRIBUTARY_CRASH_SEED=${seed} to replay)`);
+  const random = prng(seed);
+  await withEmbeddedLog(async (first, _track, dir) => {
+    const prefix = unique('crash');
+    await first.createTopic('readings', { partitions: PARTITIONS, cleanupPolicy: 'delete' });
+    await first.close();
+    let total = 0;
+    const abortedBefore = abortedTransactions();
+    const progress: number[] = [];
+    for (let i = 0; i < KILLS; i++) {
+      // The child owns the log while it runs: append the next input before it starts.
+      const log = await EmbeddedLog.open({ dir: join(dir, 'log'), cleanIntervalMs: 0 });
+      total = await produceReadings(log, 'readings', PARTITIONS, total, PER_RUN);
+      await log.close();
+      const run = runChild(dir, prefix);
+      if (i < STARTUP_KILLS) {
+        await new Promise((r) => setTimeout(r, 150 + random() * 400));
+      } else {
+        await Promise.race([run.running, run.done]);
+        await new Promise((r) => setTimeout(r, 30 + random() * 500));
+      }
+      run.kill();
+      const code = await run.done;
+      progress.push(await rowCount(prefix));
+      assert.notEqual(code, 0, `run ${i} finished before its kill (code ${code}); the kill delays are too long for this machine`);
+    }
+    const last = runChild(dir, prefix);
+    assert.equal(await last.done, 0, 'the last run reads everything and exits');
+    console.log(`rows after each kill: ${progress.join(', ')} of ${total}`);
+    assert.ok(progress.some((n, i) => n > 0 && n < (i + 1) * PER_RUN), 'some kills landed while the sink was writing');
+    const abortedAfter = abortedTransactions();
+    if (abortedBefore !== undefined && abortedAfter !== undefined) {
+      console.log(`transactions killed in flight (server log): ${abortedAfter - abortedBefore}`);
+      assert.ok(abortedAfter > abortedBefore, 'some kills landed inside a transaction');
+    }
+
+    const [all] = await query<{ n: string; distinct: string }>(`SELECT count(*) AS n, count(DISTINCT (src_partition, src_offset)) AS distinct FROM ${prefix}_all`);
+    assert.equal(Number(all!.n), total, 'nothing lost, nothing duplicated');
+    assert.equal(Number(all!.distinct), total);
+    const latest = await query<{ user_id: string; seq: string }>(`SELECT user_id, seq FROM ${prefix}_latest`);
+    assert.equal(latest.length, 20);
+    for (const r of latest) assert.equal(Number(r.seq), total - 1 - ((total - 1 - Number(r.user_id.slice(1))) % 20), r.user_id);
+    const log = await EmbeddedLog.open({ dir: join(dir, 'log'), cleanIntervalMs: 0 });
+    const ends = await endOffsets(log, 'readings', PARTITIONS);
+    await log.close();
+    const offsets = await query<{ sink: string; partition: number; next_offset: string }>('SELECT sink, partition, next_offset FROM tributary_sink_offsets WHERE sink LIKE $1', [`${prefix}-%`]);
+    assert.equal(offsets.length, 2 * PARTITIONS);
+    for (const o of offsets) assert.equal(Number(o.next_offset), ends.get(o.partition), `${o.sink} partition ${o.partition}`);
+  });
+});

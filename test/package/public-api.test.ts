@@ -18,6 +18,7 @@ const entries: Record<string, string> = {
   'tributary/spi': 'spi.ts',
   'tributary/connectors/embedded': 'connectors/embedded/index.ts',
   'tributary/connectors/kafka': 'connectors/kafka/index.ts',
+  'tributary/connectors/schema-registry': 'connectors/schema-registry/index.ts',
 };
 
 function describeSurface(): string {

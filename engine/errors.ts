@@ -37,6 +37,15 @@ export const errorCodes = [
   // sinks
   /** A sink's target refused a write; `canRetry` says whether the same write may succeed later. */
   'SINK_WRITE_FAILED',
+  // Schema Registry (connectors/schema-registry)
+  /** The registry has no such subject, version or schema id, or a serde was not prepared for it. */
+  'SCHEMA_NOT_FOUND',
+  /** The registry refused a schema under the subject's compatibility level (HTTP 409). */
+  'SCHEMA_INCOMPATIBLE',
+  /** The registry refused a schema as malformed (HTTP 422). */
+  'SCHEMA_INVALID',
+  /** The registry could not be reached, timed out or failed (canRetry for network errors and 5xx). */
+  'REGISTRY_UNAVAILABLE',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -9,6 +9,7 @@ import {
   TableMaterializeProcessor,
   TableToStreamProcessor,
   PassThroughProcessor,
+  TableSourceProcessor,
   derivedGetter,
   storeGetter,
   type ValueGetterSupplier,
@@ -16,6 +17,17 @@ import {
 import { TableAggregateProcessor, TableGroupByProcessor, type TableAggregation } from './internals/aggregate.ts';
 import { SuppressProcessor, bufferedSerde } from './internals/suppress.ts';
 import { TableTableJoinProcessor, joinedGetter, type Joiner, type TableJoinKind } from './internals/joins.ts';
+import {
+  ForeignChangeProcessor,
+  ResponseJoinProcessor,
+  SubscriptionJoinProcessor,
+  SubscriptionSendProcessor,
+  bytesSerde,
+  responseSerde,
+  subscriptionKeySerde,
+  subscriptionSerde,
+  type SubscriptionResponse,
+} from './internals/foreign-key-join.ts';
 import { KStream } from './kstream.ts';
 
 /** Internal state of a table handle. */
@@ -41,6 +53,8 @@ export interface TableHandle<K, V> {
  * const profiles = builder.table('profiles', { key: Serdes.string(), value: Serdes.json<Profile>() });
  * const adults = profiles.filter((_, p) => p.age >= 18, { materialized: 'adults' });
  */
+type Extract = (value: unknown, key: unknown) => unknown;
+
 export class KTable<K, V> {
   readonly #h: TableHandle<K, V>;
 
@@ -152,14 +166,42 @@ export class KTable<K, V> {
     return new KTable<K, V>(internal, { ...this.#h, node, storeName: undefined });
   }
 
+  /**
+   * Foreign-key inner join (KIP-213): each row of this table joins the row of `other` whose key
+   * `foreignKeyExtractor(value, key)` returns; a row exists while both exist. Results are keyed
+   * and partitioned like this table. Runs through two internal topics and a subscription store on
+   * `other`'s side; an answer about a value this row no longer has is dropped, so a foreign key
+   * that changes quickly never leaves a stale result. An extractor returning null or undefined
+   * drops the row from the join (counted as `null-foreign-key`).
+   */
+  join<KO, VO, VR>(
+    other: KTable<KO, VO>,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
+    joiner: (value: V, otherValue: VO, key: K) => VR,
+    options?: StatefulOptions<K, VR>,
+  ): KTable<K, VR>;
   /** Inner join: a row exists while both tables have one for the key. */
-  join<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, options: StatefulOptions<K, VR> = {}): KTable<K, VR> {
-    return this.#join(other, 'inner', joiner as Joiner, options);
+  join<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO, key: K) => VR, options?: StatefulOptions<K, VR>): KTable<K, VR>;
+  join<KO, VO>(other: KTable<KO, VO>, a: (...args: never[]) => unknown, b?: unknown, c?: unknown): KTable<K, unknown> {
+    if (typeof b === 'function') return this.#foreignKeyJoin(other as KTable<unknown, unknown>, a as Extract, b as Joiner, false, (c ?? {}) as StatefulOptions<K, unknown>);
+    return this.#join(other as unknown as KTable<K, unknown>, 'inner', a as Joiner, (b ?? {}) as StatefulOptions<K, unknown>);
   }
 
+  /**
+   * Foreign-key left join (KIP-213): as the foreign-key `join`, but a row exists while this table
+   * has one; `otherValue` is null when the foreign key is null or names no row of `other`.
+   */
+  leftJoin<KO, VO, VR>(
+    other: KTable<KO, VO>,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
+    joiner: (value: V, otherValue: VO | null, key: K) => VR,
+    options?: StatefulOptions<K, VR>,
+  ): KTable<K, VR>;
   /** Left join: a row exists while this table has one; the other side may be null. */
-  leftJoin<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, options: StatefulOptions<K, VR> = {}): KTable<K, VR> {
-    return this.#join(other, 'left', joiner as Joiner, options);
+  leftJoin<VO, VR>(other: KTable<K, VO>, joiner: (value: V, otherValue: VO | null, key: K) => VR, options?: StatefulOptions<K, VR>): KTable<K, VR>;
+  leftJoin<KO, VO>(other: KTable<KO, VO>, a: (...args: never[]) => unknown, b?: unknown, c?: unknown): KTable<K, unknown> {
+    if (typeof b === 'function') return this.#foreignKeyJoin(other as KTable<unknown, unknown>, a as Extract, b as Joiner, true, (c ?? {}) as StatefulOptions<K, unknown>);
+    return this.#join(other as unknown as KTable<K, unknown>, 'left', a as Joiner, (b ?? {}) as StatefulOptions<K, unknown>);
   }
 
   /** Outer join: a row exists while either table has one. */
@@ -197,6 +239,63 @@ export class KTable<K, V> {
     const materialize = state.processor(`${prefix}-MATERIALIZE`, [merge], `${base}-materialize`, () => new TableMaterializeProcessor(storeName));
     state.store('key-value', base, { ...m, storeName }, joined.keySerde as Serde<unknown>, m.value, undefined, [materialize]);
     return new KTable(internal, { ...joined, node: materialize, valueSerde: m.value as Serde<VR> | undefined, getter: storeGetter(storeName, 'key-value'), storeName });
+  }
+
+  #foreignKeyJoin(other: KTable<unknown, unknown>, extract: Extract, joiner: Joiner, leftJoin: boolean, options: StatefulOptions<K, unknown>): KTable<K, unknown> {
+    const state = this.#h.state;
+    const o = other.#h;
+    if (o.state !== state) throw new TopologyError('INVALID_TOPOLOGY', 'cannot join tables of two different builders', options.name);
+    const base = state.name('KTABLE-FK-JOIN', [this.#h.node, o.node], options.name);
+    const foreignKeySerde = (o.keySerde ?? fallbackSerde) as Serde<unknown>;
+    const primaryKeySerde = (this.#h.keySerde ?? fallbackSerde) as Serde<unknown>;
+    const valueSerde = (this.#h.valueSerde ?? fallbackSerde) as Serde<unknown>;
+    const registrationTopic = `${base}-subscription-registration-topic`;
+    const responseTopic = `${base}-subscription-response-topic`;
+    let response = '';
+    const send = state.processor('KTABLE-FK-JOIN-SUBSCRIPTION-SEND', [this.#h.node], `${base}-subscription-send`, () =>
+      new SubscriptionSendProcessor({
+        extract,
+        foreignKeySerde,
+        primaryKeySerde,
+        valueSerde,
+        leftJoin,
+        nodes: () => ({ registration: `${registrationTopic}-sink`, response }),
+      }),
+    );
+    // Subscriptions are partitioned by foreign key like `other`; answers go back to the left row's partition.
+    const registration = state.throughTopic([send], registrationTopic, foreignKeySerde, subscriptionSerde as Serde<unknown>, { partitionsOf: o.sources });
+    const storeName = `${base}-subscription-store`;
+    const subscribe = state.processor('KTABLE-FK-JOIN-SUBSCRIPTION-JOIN', [registration], `${base}-subscription-join`, () => new SubscriptionJoinProcessor(storeName, o.getter), o.getter.stores);
+    const changes = state.processor('KTABLE-FK-JOIN-FOREIGN-CHANGE', [o.node], `${base}-foreign-change`, () => new ForeignChangeProcessor(storeName, foreignKeySerde));
+    state.store('key-value', base, { storeName }, subscriptionKeySerde(foreignKeySerde) as Serde<unknown>, subscriptionSerde as Serde<unknown>, undefined, [subscribe, changes]);
+    const answers = state.throughTopic([subscribe, changes], responseTopic, bytesSerde as Serde<unknown>, responseSerde((o.valueSerde ?? fallbackSerde) as Serde<unknown>) as Serde<unknown>, {
+      partitioner: (_topic, _key, value) => (value as SubscriptionResponse).primaryPartition,
+      partitionsOf: this.#h.sources,
+    });
+    state.topology.addCopartitionGroup([registrationTopic, ...o.sources]);
+    state.topology.addCopartitionGroup([responseTopic, ...this.#h.sources]);
+    response = state.processor(
+      'KTABLE-FK-JOIN-RESPONSE',
+      [answers, send],
+      `${base}-response-join`,
+      () => new ResponseJoinProcessor({ primary: this.#h.getter, primaryKeySerde, valueSerde, leftJoin, joiner }),
+      this.#h.getter.stores,
+    );
+    // The results as a table: kept in a store (queryable when named) to know each row's old value.
+    const m = materializedOf(options.materialized);
+    const resultStore = m.storeName ?? `${base}-store`;
+    const result = state.processor('KTABLE-FK-JOIN-RESULT', [response], `${base}-result`, () => new TableSourceProcessor(resultStore, true));
+    state.store('key-value', base, { ...m, storeName: resultStore }, this.#h.keySerde as Serde<unknown>, m.value, undefined, [result]);
+    return new KTable(internal, {
+      state,
+      node: result,
+      keySerde: this.#h.keySerde,
+      valueSerde: m.value,
+      getter: storeGetter(resultStore, 'key-value'),
+      storeName: m.storeName,
+      sources: this.#h.sources,
+      windowCloseMs: undefined,
+    });
   }
 
   /**

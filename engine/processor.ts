@@ -13,6 +13,8 @@ export type DropReason =
   | 'expired-window'
   | 'null-key'
   | 'null-value'
+  /** A foreign-key join's extractor returned null for a row of an inner join. */
+  | 'null-foreign-key'
   | 'negative-timestamp'
   | 'deserialization-error'
   | 'processing-error';

@@ -61,6 +61,11 @@ export interface InternalTopic {
   readonly cleanupPolicy: 'delete' | 'compact' | 'compact,delete';
   /** For repartition topics: a fixed partition count, else that of the upstream sub-topology. */
   readonly numPartitions?: number;
+  /**
+   * For repartition topics read by another table's tasks (the foreign-key join's subscription and
+   * response topics): as many partitions as these topics have (the largest), not as the writer.
+   */
+  readonly partitionsOf?: readonly string[];
 }
 
 export interface Subtopology {
@@ -249,7 +254,7 @@ export class Topology {
   }
 
   /** Marks a topic the application creates and owns (repartition topics written by the DSL). */
-  addInternalTopic(name: string, options: { numPartitions?: number } = {}): this {
+  addInternalTopic(name: string, options: { numPartitions?: number; partitionsOf?: readonly string[] } = {}): this {
     this.#internalTopics.set(name, { name, type: 'repartition', cleanupPolicy: 'delete', ...options });
     return this;
   }

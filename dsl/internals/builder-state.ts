@@ -52,16 +52,29 @@ export class BuilderState {
     options: { numberOfPartitions?: number; partitioner?: StreamPartitioner<unknown, unknown> } = {},
   ): { node: string; topic: string } {
     const topic = `${base}-repartition`;
-    const key = keySerde ?? fallbackSerde;
-    const value = valueSerde ?? fallbackSerde;
-    this.topology.addSink(
-      `${base}-repartition-sink`,
-      options.partitioner === undefined ? { topic, key, value } : { topic, key, value, partitioner: options.partitioner },
-      parent,
-    );
-    this.topology.addSource(`${base}-repartition-source`, { topics: topic, key, value });
-    this.topology.addInternalTopic(topic, options.numberOfPartitions === undefined ? {} : { numPartitions: options.numberOfPartitions });
-    return { node: `${base}-repartition-source`, topic };
+    const node = this.throughTopic([parent], topic, keySerde ?? fallbackSerde, valueSerde ?? fallbackSerde, {
+      ...(options.partitioner !== undefined && { partitioner: options.partitioner }),
+      ...(options.numberOfPartitions !== undefined && { numPartitions: options.numberOfPartitions }),
+    });
+    return { node, topic };
+  }
+
+  /**
+   * Writes what `parents` forward to the internal topic `topic` (sink `<topic>-sink`) and reads it
+   * back (source `<topic>-source`, returned).
+   */
+  throughTopic(
+    parents: readonly string[],
+    topic: string,
+    key: Serde<unknown>,
+    value: Serde<unknown>,
+    options: { partitioner?: StreamPartitioner<unknown, unknown>; numPartitions?: number; partitionsOf?: readonly string[] } = {},
+  ): string {
+    const { partitioner, ...topicOptions } = options;
+    this.topology.addSink(`${topic}-sink`, partitioner === undefined ? { topic, key, value } : { topic, key, value, partitioner }, ...parents);
+    this.topology.addSource(`${topic}-source`, { topics: topic, key, value });
+    this.topology.addInternalTopic(topic, topicOptions);
+    return `${topic}-source`;
   }
 
   /** Adds the store of a stateful DSL operator from its Materialized options. */

@@ -69,6 +69,7 @@ function newDropCounts(): Record<DropReason, number> {
     'expired-window': 0,
     'null-key': 0,
     'null-value': 0,
+    'null-foreign-key': 0,
     'negative-timestamp': 0,
     'deserialization-error': 0,
     'processing-error': 0,

@@ -68,6 +68,11 @@ export function planApplication(topology: Topology, existing: ReadonlyMap<string
   const subs = topology.subtopologies();
   const taskCount = new Map<number, number>();
   for (let round = 0; round <= subs.length; round++) {
+    for (const t of topology.internalTopics()) {
+      if (t.partitionsOf === undefined || partitions.has(logName(t.name))) continue;
+      const counts = t.partitionsOf.map((of) => partitions.get(logName(of)));
+      if (counts.every((c) => c !== undefined)) partitions.set(logName(t.name), Math.max(...(counts as number[])));
+    }
     for (const sub of subs) {
       const counts = sub.sourceTopics.map((t) => partitions.get(logName(t)));
       if (counts.some((c) => c === undefined)) continue;
@@ -75,7 +80,7 @@ export function planApplication(topology: Topology, existing: ReadonlyMap<string
       taskCount.set(sub.id, n);
       for (const sink of sub.sinkTopics) {
         const internal = topology.internalTopics().find((t) => t.name === sink && t.type === 'repartition');
-        if (internal !== undefined && !partitions.has(logName(sink))) partitions.set(logName(sink), internal.numPartitions ?? n);
+        if (internal !== undefined && internal.partitionsOf === undefined && !partitions.has(logName(sink))) partitions.set(logName(sink), internal.numPartitions ?? n);
       }
     }
   }

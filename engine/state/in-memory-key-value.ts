@@ -1,5 +1,6 @@
 /** In-memory key-value store: rows by serialized key, a sorted key list built on demand for ranges. */
-import { deleteVia, firstAtLeast, putIfAbsentVia } from './store.ts';
+import { deleteVia, firstAtLeast, idsWithPrefix, putIfAbsentVia } from './store.ts';
+import type { Serializer } from '../serde.ts';
 import type { KeyValue, KeyValueStore, ValueAndTimestamp } from './store.ts';
 import type { RestorableStore } from './store-context.ts';
 import { InMemoryStoreBase, idBytes, type Row } from './in-memory-base.ts';
@@ -57,6 +58,16 @@ export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> impleme
     for (let i = from === undefined ? 0 : firstAtLeast(keys, this.id(from)); i < keys.length && out.length < limit; i++) {
       const id = keys[i]!;
       if (hi !== undefined && id > hi) break;
+      out.push({ key: this.decodeKey(id), value: this.decode(this.#rows.get(id)!.value) });
+    }
+    return out;
+  }
+
+  prefixScan<P>(prefix: P, prefixSerializer: Serializer<P>): KeyValue<K, V>[] {
+    this.check();
+    const bytes = prefixSerializer.serialize(prefix, this.name);
+    const out: KeyValue<K, V>[] = [];
+    for (const id of idsWithPrefix(this.#keys(), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'))) {
       out.push({ key: this.decodeKey(id), value: this.decode(this.#rows.get(id)!.value) });
     }
     return out;

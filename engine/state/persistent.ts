@@ -7,8 +7,8 @@
  * and reach the disk at commit, together with the changelog position they reflect.
  */
 import { StreamsError } from '../errors.ts';
-import type { Serde } from '../serde.ts';
-import { deleteVia, firstAtLeast, putIfAbsentVia, type KeyValue, type KeyValueStore, type ValueAndTimestamp } from './store.ts';
+import type { Serde, Serializer } from '../serde.ts';
+import { deleteVia, firstAtLeast, idsWithPrefix, putIfAbsentVia, type KeyValue, type KeyValueStore, type ValueAndTimestamp } from './store.ts';
 import type { RestorableStore, StoreContext } from './in-memory.ts';
 import type { LocalStateDb } from './local-state.ts';
 
@@ -181,6 +181,17 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     for (let i = from === undefined ? 0 : firstAtLeast(keys, this.#id(from)); i < keys.length && out.length < limit; i++) {
       const id = keys[i]!;
       if (hi !== undefined && id > hi) break;
+      const row = this.#row(id);
+      if (row !== undefined) out.push({ key: this.#keySerde.deserialize(bytesOf(id), this.name), value: this.#valueSerde.deserialize(row.value, this.name) });
+    }
+    return out;
+  }
+
+  prefixScan<P>(prefix: P, prefixSerializer: Serializer<P>): KeyValue<K, V>[] {
+    this.#check();
+    const keys = (this.#sorted ??= [...this.#keys].sort());
+    const out: KeyValue<K, V>[] = [];
+    for (const id of idsWithPrefix(keys, idOf(prefixSerializer.serialize(prefix, this.name)))) {
       const row = this.#row(id);
       if (row !== undefined) out.push({ key: this.#keySerde.deserialize(bytesOf(id), this.name), value: this.#valueSerde.deserialize(row.value, this.name) });
     }

@@ -1,4 +1,4 @@
-import type { Serde } from '../serde.ts';
+import type { Serde, Serializer } from '../serde.ts';
 import type { Windowed, Window } from '../record.ts';
 
 /**
@@ -31,6 +31,12 @@ export interface ReadOnlyKeyValueStore<K, V> {
    * With `limit`, the first `limit` of them.
    */
   range(from?: K, to?: K, limit?: number): KeyValue<K, V>[];
+  /**
+   * Entries whose serialized key starts with `prefix` serialized by `prefixSerializer`, in
+   * serialized key order (Kafka Streams' `prefixScan`, KIP-614). The key serde must put the
+   * prefix first, as a composite key's serde does (the foreign-key join's subscriptions).
+   */
+  prefixScan<P>(prefix: P, prefixSerializer: Serializer<P>): KeyValue<K, V>[];
   all(): KeyValue<K, V>[];
   approximateNumEntries(): number;
 }
@@ -136,6 +142,11 @@ export function putIfAbsentVia<K, V>(store: Pick<KeyValueStore<K, V>, 'get' | 'p
   const existing = store.get(key);
   if (existing === undefined) store.put(key, value, timestamp);
   return existing;
+}
+
+/** The ids (latin1 strings of key bytes) of sorted `ids` that start with `prefix`, in order. */
+export function* idsWithPrefix(ids: readonly string[], prefix: string): Generator<string> {
+  for (let i = firstAtLeast(ids, prefix); i < ids.length && ids[i]!.startsWith(prefix); i++) yield ids[i]!;
 }
 
 /** Index of the first of the sorted `ids` that is `>= id` (binary search). */

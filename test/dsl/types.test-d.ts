@@ -90,6 +90,17 @@ expectType<Equal<typeof pairsJoined, KStream<string, string>>>();
 const tableJoin = profiles.outerJoin(counts, (p, n) => `${p?.name}:${n ?? 0}`);
 expectType<Equal<typeof tableJoin, KTable<string, string>>>();
 
+// Table-table joins on the same key still infer through the overloads; foreign-key joins take an extractor.
+const sameKey = profiles.join(counts, (p, n) => `${p.name}:${n}`);
+expectType<Equal<typeof sameKey, KTable<string, string>>>();
+const ages = builder.table('ages', { key: Serdes.number(), value: Serdes.string() });
+const byAge = profiles.join(ages, (p) => p.age, (p, label) => ({ name: p.name, label }));
+expectType<Equal<typeof byAge, KTable<string, { name: string; label: string }>>>();
+const byAgeLeft = profiles.leftJoin(ages, (p) => p.age, (p, label) => label ?? p.name);
+expectType<Equal<typeof byAgeLeft, KTable<string, string>>>();
+// @ts-expect-error the extractor must return the other table's key type (number), not a string
+profiles.join(ages, (p) => p.name, (p, label) => label);
+
 const stream = counts.toStream();
 expectType<Equal<typeof stream, KStream<string, number | null>>>();
 

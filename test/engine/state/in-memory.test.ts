@@ -164,6 +164,19 @@ describe('in-memory key-value store', () => {
     assert.deepEqual(store.range('d', 'b'), []);
   });
 
+  test('prefixScan: the keys whose bytes start with the prefix, in key order', () => {
+    const store = kvStore<string, number>();
+    for (const [k, v] of [['ab', 1], ['a', 0], ['abc', 2], ['b', 3], ['ac', 4]] as const) store.put(k, v);
+    assert.deepEqual(store.prefixScan('ab', Serdes.string()), [
+      { key: 'ab', value: 1 },
+      { key: 'abc', value: 2 },
+    ]);
+    assert.deepEqual(store.prefixScan('a', Serdes.string()).map((e) => e.key), ['a', 'ab', 'abc', 'ac']);
+    store.delete('ab');
+    assert.deepEqual(store.prefixScan('ab', Serdes.string()).map((e) => e.key), ['abc']);
+    assert.deepEqual(store.prefixScan('z', Serdes.string()), []);
+  });
+
   test('range/all see keys inserted after a previous iteration, in order', () => {
     const store = kvStore<string, number>();
     store.put('b', 2);

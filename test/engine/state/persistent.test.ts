@@ -133,3 +133,22 @@ test('a persistent store tells 0 from -0 (different key bytes), also right after
   await db.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('prefixScan finds the keys whose bytes start with the prefix, in key order, also after a reopen', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-persistent-'));
+  let db = await LocalStateDb.open(dir);
+  let store = new PersistentKeyValueStore('p', str, num, { recordTimestamp: () => 0 }, db, [], 1024);
+  for (const [k, v] of [['ab', 1], ['a', 0], ['abc', 2], ['b', 3], ['ac', 4], ['aa', 5]] as const) store.put(k, v);
+  store.delete('ac');
+  assert.deepEqual(store.prefixScan('ab', str), [{ key: 'ab', value: 1 }, { key: 'abc', value: 2 }]);
+  assert.deepEqual(store.prefixScan('a', str).map((e) => e.key), ['a', 'aa', 'ab', 'abc']);
+  assert.deepEqual(store.prefixScan('z', str), []);
+  await db.commit(new Map([['app-p-changelog', 6]]));
+  await db.close();
+  // Reopened with a cache too small for the rows: the scan reads the values from disk.
+  db = await LocalStateDb.open(dir);
+  store = new PersistentKeyValueStore('p', str, num, { recordTimestamp: () => 0 }, db, await db.keys('p'), 8);
+  assert.deepEqual(store.prefixScan('ab', str), [{ key: 'ab', value: 1 }, { key: 'abc', value: 2 }]);
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});

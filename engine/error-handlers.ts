@@ -92,6 +92,47 @@ export function callHandler(handler: DeserializationExceptionHandler | Processin
   return { result: r.result, deadLetterQueueRecords: r.deadLetterQueueRecords ?? [] };
 }
 
+/** A failed record as read (the task's RawRecord). */
+interface FailedRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly timestamp: number;
+  readonly headers?: Headers;
+}
+
+/**
+ * Applies a handler to a failed record, for a StreamsApp's threads and the TopologyTestDriver
+ * alike: builds its context, calls it, and on `resume` hands each dead-letter record to `write`
+ * (timestamped like the failed record unless it says otherwise). Returns what the task does next.
+ */
+export function applyHandler(
+  handler: DeserializationExceptionHandler | ProcessingExceptionHandler,
+  error: StreamsError,
+  raw: FailedRecord,
+  taskId: string,
+  node: string | undefined,
+  write: (record: DeadLetterQueueRecord & { readonly timestamp: number }) => void,
+): 'continue' | 'fail' {
+  const context: ErrorHandlerContext = {
+    topic: raw.topic,
+    partition: raw.partition,
+    offset: raw.offset,
+    timestamp: raw.timestamp,
+    headers: raw.headers,
+    sourceRawKey: raw.key,
+    sourceRawValue: raw.value,
+    taskId,
+    ...(node !== undefined && { processorNodeId: node }),
+  };
+  const response = callHandler(handler, context, error);
+  if (response.result === 'fail') return 'fail';
+  for (const r of response.deadLetterQueueRecords) write({ ...r, timestamp: r.timestamp ?? raw.timestamp });
+  return 'continue';
+}
+
 /** Imports a handler named by module and export (in a stream thread), or fails with a coded error. */
 export async function loadHandler<H extends DeserializationExceptionHandler | ProcessingExceptionHandler>(ref: { readonly module: string; readonly export: string }): Promise<H> {
   let loaded: Record<string, unknown>;

@@ -14,7 +14,7 @@ import {
   type RecordCollector,
 } from '../internals/stream-task.ts';
 import type { DeserializationError } from '../errors.ts';
-import { callHandler, type DeserializationExceptionHandler, type ErrorHandlerContext, type ProcessingExceptionHandler } from '../error-handlers.ts';
+import { applyHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler } from '../error-handlers.ts';
 
 export interface TestDriverConfig {
   applicationId?: string;
@@ -80,23 +80,10 @@ export class TopologyTestDriver {
     this.#global = new GlobalStateTask(topology, { applicationId, createStore: buildInMemoryStore, clock });
     for (const sub of topology.subtopologies()) {
       const taskId = `${sub.id}_0`;
-      const handle = (handler: DeserializationExceptionHandler, error: StreamsError, raw: RawRecord, node?: string): ErrorResponse => {
-        const context: ErrorHandlerContext = {
-          topic: raw.topic,
-          partition: raw.partition,
-          offset: raw.offset,
-          timestamp: raw.timestamp,
-          headers: raw.headers,
-          sourceRawKey: raw.key,
-          sourceRawValue: raw.value,
-          taskId,
-          ...(node !== undefined && { processorNodeId: node }),
-        };
-        const response = callHandler(handler, context, error);
-        if (response.result === 'fail') return 'fail';
-        for (const r of response.deadLetterQueueRecords) this.#capture({ topic: r.topic, partition: undefined, key: r.key, value: r.value, timestamp: r.timestamp ?? raw.timestamp, ...(r.headers !== undefined && { headers: r.headers }) });
-        return 'continue';
-      };
+      const handle = (handler: DeserializationExceptionHandler, error: StreamsError, raw: RawRecord, node?: string): ErrorResponse =>
+        applyHandler(handler, error, raw, taskId, node, (r) =>
+          this.#capture({ topic: r.topic, partition: undefined, key: r.key, value: r.value, timestamp: r.timestamp, ...(r.headers !== undefined && { headers: r.headers }) }),
+        );
       const { deserializationExceptionHandler: onBadBytes, processingExceptionHandler: onThrow } = config;
       const task = new StreamTask(topology, sub, 0, {
         applicationId,

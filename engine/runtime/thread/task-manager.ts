@@ -12,7 +12,7 @@ import { StreamTask, type GlobalStateTask, type OutputRecord, type RawRecord } f
 import { decodeCheckpoint, type PartitionCheckpoint } from '../../internals/committed-time.ts';
 import type { Topology } from '../../topology.ts';
 import type { ErrorPolicy, HandlerModule, TaskSpec, ThreadConfig, ToThread } from '../messages.ts';
-import { callHandler, type DeserializationExceptionHandler, type ErrorHandlerContext, type ProcessingExceptionHandler } from '../../error-handlers.ts';
+import { applyHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler } from '../../error-handlers.ts';
 import { prepareStores, type PreparedStores } from '../task-state.ts';
 import type { Committer } from './committer.ts';
 import { toLogRecord, type RecordCollector } from './record-collector.ts';
@@ -236,24 +236,12 @@ export class TaskManager {
    */
   #badRecord(policy: ErrorPolicy | HandlerModule | DeserializationExceptionHandler, error: StreamsError, raw: RawRecord, taskId: string, node?: string): 'continue' | 'fail' {
     if (typeof policy === 'function') {
-      const context: ErrorHandlerContext = {
-        topic: raw.topic,
-        partition: raw.partition,
-        offset: raw.offset,
-        timestamp: raw.timestamp,
-        headers: raw.headers,
-        sourceRawKey: raw.key,
-        sourceRawValue: raw.value,
-        taskId,
-        ...(node !== undefined && { processorNodeId: node }),
-      };
-      const response = callHandler(policy, context, error);
-      if (response.result === 'fail') return 'fail';
       // Written with the offsets that move past the record: once, under exactly-once.
-      for (const r of response.deadLetterQueueRecords) this.#o.collector.send(r.topic, undefined, { key: r.key, value: r.value, timestamp: r.timestamp ?? raw.timestamp, ...(r.headers !== undefined && { headers: r.headers }) });
-      const t = this.#byId.get(taskId);
-      if (t !== undefined) t.deadLettered += response.deadLetterQueueRecords.length;
-      return 'continue';
+      return applyHandler(policy, error, raw, taskId, node, (r) => {
+        this.#o.collector.send(r.topic, undefined, { key: r.key, value: r.value, timestamp: r.timestamp, ...(r.headers !== undefined && { headers: r.headers }) });
+        const t = this.#byId.get(taskId);
+        if (t !== undefined) t.deadLettered++;
+      });
     }
     if (typeof policy === 'object') throw new StreamsError('ILLEGAL_STATE', `exception handler ${policy.module}#${policy.export} was not loaded`);
     if (policy === 'log-and-fail') return 'fail';

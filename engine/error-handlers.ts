@@ -68,6 +68,29 @@ export type DeserializationExceptionHandler = (context: ErrorHandlerContext, err
 /** Decides about a record a processor threw on. */
 export type ProcessingExceptionHandler = (context: ErrorHandlerContext, error: StreamsError) => ExceptionHandlerResponse;
 
+/** An output record a sink could not produce, as the topology made it (before serialization). */
+export interface ProducedRecord {
+  readonly topic: string;
+  readonly key: unknown;
+  readonly value: unknown;
+  readonly timestamp: number;
+}
+
+/** A production error's context: the input record being processed, and the output that failed. */
+export interface ProductionErrorContext extends ErrorHandlerContext {
+  readonly record: ProducedRecord;
+}
+
+/**
+ * Decides about an output record that cannot be produced (Kafka Streams' ProductionExceptionHandler,
+ * with KIP-399's serialization errors): its key or value failed to serialize
+ * (`SERIALIZATION_FAILED`) or it is larger than `maxRecordBytes` (`RECORD_TOO_LARGE`). `resume`
+ * drops that output and goes on; the input record's other outputs are kept.
+ */
+export type ProductionExceptionHandler = (context: ProductionErrorContext, error: StreamsError) => ExceptionHandlerResponse;
+
+type AnyHandler = DeserializationExceptionHandler | ProcessingExceptionHandler | ProductionExceptionHandler;
+
 /** A handler in a StreamsApp: the module every stream thread imports, and the export to call. */
 export interface ExceptionHandlerRef {
   readonly module: string | URL;
@@ -78,10 +101,10 @@ export interface ExceptionHandlerRef {
  * Calls a handler and checks its answer. A handler that throws, or answers something else than a
  * response, fails the record with a coded error naming the handler's mistake.
  */
-export function callHandler(handler: DeserializationExceptionHandler | ProcessingExceptionHandler, context: ErrorHandlerContext, error: StreamsError): ExceptionHandlerResponse {
+export function callHandler(handler: AnyHandler, context: ErrorHandlerContext, error: StreamsError): ExceptionHandlerResponse {
   let response: unknown;
   try {
-    response = handler(context, error);
+    response = (handler as (context: ErrorHandlerContext, error: StreamsError) => unknown)(context, error);
   } catch (thrown) {
     throw new StreamsError('PROCESSING_FAILED', `the exception handler threw on ${context.topic}-${context.partition}@${context.offset} (${describeCause(thrown)}); the original error: ${error.message}`, { cause: thrown });
   }
@@ -109,12 +132,13 @@ interface FailedRecord {
  * (timestamped like the failed record unless it says otherwise). Returns what the task does next.
  */
 export function applyHandler(
-  handler: DeserializationExceptionHandler | ProcessingExceptionHandler,
+  handler: AnyHandler,
   error: StreamsError,
   raw: FailedRecord,
   taskId: string,
   node: string | undefined,
   write: (record: DeadLetterQueueRecord & { readonly timestamp: number }) => void,
+  produced?: ProducedRecord,
 ): 'continue' | 'fail' {
   const context: ErrorHandlerContext = {
     topic: raw.topic,
@@ -126,6 +150,7 @@ export function applyHandler(
     sourceRawValue: raw.value,
     taskId,
     ...(node !== undefined && { processorNodeId: node }),
+    ...(produced !== undefined && { record: produced }),
   };
   const response = callHandler(handler, context, error);
   if (response.result === 'fail') return 'fail';
@@ -134,7 +159,7 @@ export function applyHandler(
 }
 
 /** Imports a handler named by module and export (in a stream thread), or fails with a coded error. */
-export async function loadHandler<H extends DeserializationExceptionHandler | ProcessingExceptionHandler>(ref: { readonly module: string; readonly export: string }): Promise<H> {
+export async function loadHandler<H extends AnyHandler>(ref: { readonly module: string; readonly export: string }): Promise<H> {
   let loaded: Record<string, unknown>;
   try {
     loaded = (await import(ref.module)) as Record<string, unknown>;

@@ -15,6 +15,8 @@ export const errorCodes = [
   // runtime
   'DESERIALIZATION_FAILED',
   'SERIALIZATION_FAILED',
+  /** An output record is larger than the application's maxRecordBytes (the producer's max.request.size). */
+  'RECORD_TOO_LARGE',
   'PROCESSING_FAILED',
   'ILLEGAL_STATE',
   'UNKNOWN_TOPIC',

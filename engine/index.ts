@@ -1,7 +1,16 @@
 export { StreamsError, TopologyError, DeserializationError, SerializationError, errorCodes } from './errors.ts';
 export type { ErrorCode, RecordOrigin } from './errors.ts';
 export { ExceptionHandlerResponse } from './error-handlers.ts';
-export type { DeserializationExceptionHandler, ProcessingExceptionHandler, ErrorHandlerContext, DeadLetterQueueRecord, ExceptionHandlerRef } from './error-handlers.ts';
+export type {
+  DeserializationExceptionHandler,
+  ProcessingExceptionHandler,
+  ProductionExceptionHandler,
+  ProductionErrorContext,
+  ProducedRecord,
+  ErrorHandlerContext,
+  DeadLetterQueueRecord,
+  ExceptionHandlerRef,
+} from './error-handlers.ts';
 export { Serdes } from './serde.ts';
 export type { Serde, Serializer } from './serde.ts';
 export type { StreamRecord, Windowed, Window, Change, Headers, RecordMetadata } from './record.ts';

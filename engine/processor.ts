@@ -17,7 +17,9 @@ export type DropReason =
   | 'null-foreign-key'
   | 'negative-timestamp'
   | 'deserialization-error'
-  | 'processing-error';
+  | 'processing-error'
+  /** An output the production exception handler chose to drop (it could not be serialized, or was too large). */
+  | 'production-error';
 
 /**
  * A timestamp the task commits with its input offsets and restores exactly after a restart, a

@@ -3,6 +3,8 @@ import type { Headers, RecordMetadata, StreamRecord } from '../record.ts';
 import type { Cancellable, DropReason, Processor, ProcessorContext, PunctuationType } from '../processor.ts';
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import type { StoreContext } from '../state/in-memory.ts';
+import type { Serializer } from '../serde.ts';
+import type { ProducedRecord } from '../error-handlers.ts';
 import type { GlobalStoreDef, SinkNode, SourceNode, Subtopology, Topology } from '../topology.ts';
 import { TimeMark, encodeCheckpoint, type PartitionCheckpoint } from './committed-time.ts';
 
@@ -39,6 +41,12 @@ export type ErrorResponse = 'continue' | 'fail';
 /** The processor a wrapped processing error came from (for the exception handler's context). */
 const failedAt = new WeakMap<StreamsError, string>();
 
+/** Production errors the production handler already failed on: not the processing handler's to decide. */
+const decided = new WeakSet<StreamsError>();
+
+/** Kafka's producer default (max.request.size) and about the broker's message.max.bytes. */
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+
 export interface TaskOptions {
   readonly applicationId: string;
   readonly collector: RecordCollector;
@@ -49,6 +57,13 @@ export interface TaskOptions {
   readonly onDeserializationError?: (error: DeserializationError, record: RawRecord) => ErrorResponse;
   /** Decides what happens when a processor throws. Default: fail. */
   readonly onProcessingError?: (error: StreamsError, record: RawRecord, nodeName: string) => ErrorResponse;
+  /**
+   * Decides what happens to an output a sink cannot produce (serialization failed, or larger than
+   * `maxRecordBytes`). Default: fail. Not asked about outputs of punctuations (no input record): those fail.
+   */
+  readonly onProductionError?: (error: StreamsError, record: RawRecord, nodeName: string, output: ProducedRecord) => ErrorResponse;
+  /** Largest output record (key, value and headers), as a producer's max.request.size. Default 1 MiB. */
+  readonly maxRecordBytes?: number;
   /**
    * What the task committed with its input offsets last time, per input topic (see `checkpoint`):
    * its partition times, committed times and punctuation schedules resume from there.
@@ -73,6 +88,7 @@ function newDropCounts(): Record<DropReason, number> {
     'negative-timestamp': 0,
     'deserialization-error': 0,
     'processing-error': 0,
+    'production-error': 0,
   };
 }
 
@@ -301,7 +317,7 @@ export class StreamTask {
             { cause },
           );
     // A full suppression buffer is not the record's fault: skipping records would not empty it.
-    const response = error.code === 'BUFFER_FULL' ? 'fail' : (this.#options.onProcessingError?.(error, raw, failedAt.get(error) ?? nodeName) ?? 'fail');
+    const response = error.code === 'BUFFER_FULL' || decided.has(error) ? 'fail' : (this.#options.onProcessingError?.(error, raw, failedAt.get(error) ?? nodeName) ?? 'fail');
     if (response === 'fail') throw error;
     this.metrics.dropped['processing-error']++;
   }
@@ -332,14 +348,14 @@ export class StreamTask {
     let key: Uint8Array | null;
     let value: Uint8Array | null;
     try {
-      key = record.key === null || record.key === undefined ? null : sink.keySerde.serialize(record.key, topic);
-    } catch (cause) {
-      throw new SerializationError(topic, 'key', cause);
-    }
-    try {
-      value = record.value === null || record.value === undefined ? null : sink.valueSerde.serialize(record.value, topic);
-    } catch (cause) {
-      throw new SerializationError(topic, 'value', cause);
+      key = serializeOutput(sink.keySerde, record.key, topic, 'key');
+      value = serializeOutput(sink.valueSerde, record.value, topic, 'value');
+      const size = (key?.byteLength ?? 0) + (value?.byteLength ?? 0) + headersSize(record.headers);
+      const limit = this.#options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+      if (size > limit) throw new StreamsError('RECORD_TOO_LARGE', `an output record for ${topic} is ${size} bytes, more than maxRecordBytes (${limit})`);
+    } catch (error) {
+      if (this.#dropOutput(error as StreamsError, sink, topic, record)) return;
+      throw error;
     }
     let partition: number | undefined;
     if (sink.partitioner !== undefined) {
@@ -355,6 +371,20 @@ export class StreamTask {
         ? { topic, partition, key, value, timestamp: record.timestamp }
         : { topic, partition, key, value, timestamp: record.timestamp, headers: record.headers },
     );
+  }
+
+  /** Asks the production handler about an output that cannot be produced; true: drop it and go on. */
+  #dropOutput(error: StreamsError, sink: SinkNode, topic: string, record: StreamRecord<unknown, unknown>): boolean {
+    const raw = this.#currentRaw;
+    if (raw === undefined) return false;
+    const output: ProducedRecord = { topic, key: record.key, value: record.value, timestamp: record.timestamp };
+    const response = this.#options.onProductionError?.(error, raw, sink.name, output) ?? 'fail';
+    if (response === 'fail') {
+      decided.add(error);
+      return false;
+    }
+    this.metrics.dropped['production-error']++;
+    return true;
   }
 
   #contextFor(node: RuntimeNode, connected: ReadonlySet<string>): ProcessorContext {
@@ -520,4 +550,20 @@ export class GlobalStateTask {
     for (const { processor } of this.#byTopic.values()) processor.close?.();
     for (const store of this.stores.values()) store.close();
   }
+}
+
+function serializeOutput(serde: Serializer<unknown>, data: unknown, topic: string, part: 'key' | 'value'): Uint8Array | null {
+  if (data === null || data === undefined) return null;
+  try {
+    return serde.serialize(data, topic);
+  } catch (cause) {
+    throw new SerializationError(topic, part, cause);
+  }
+}
+
+function headersSize(headers: Headers | undefined): number {
+  if (headers === undefined) return 0;
+  let n = 0;
+  for (const [k, v] of Object.entries(headers)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
 }

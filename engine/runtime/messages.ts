@@ -36,6 +36,8 @@ export interface ThreadConfig {
   readonly globalTopics: Readonly<Record<string, number>>;
   readonly onDeserializationError: ErrorPolicy | HandlerModule;
   readonly onProcessingError: ErrorPolicy | HandlerModule;
+  readonly onProductionError: ErrorPolicy | HandlerModule;
+  readonly maxRecordBytes: number;
   /** Where 'dead-letter' sends records (log name). */
   readonly deadLetterTopic: string | undefined;
   /** Root of the tasks' local databases; undefined keeps every store in memory. */

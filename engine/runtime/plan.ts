@@ -9,6 +9,7 @@
 import { StreamsError } from '../errors.ts';
 import type { TopicConfig } from '../log.ts';
 import { changelogTopic, type Topology } from '../topology.ts';
+import { DEFAULT_MAX_RECORD_BYTES } from '../internals/stream-task.ts';
 import type { ExceptionHandlerRef } from '../error-handlers.ts';
 import type { ErrorPolicy, HandlerModule, TaskSpec, ThreadConfig } from './messages.ts';
 
@@ -20,6 +21,8 @@ export interface PlanOptions {
   readonly maxPollRecords?: number;
   readonly deserializationExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
   readonly processingExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
+  readonly productionExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
+  readonly maxRecordBytes?: number;
   readonly deadLetterTopic?: string;
 }
 
@@ -123,7 +126,10 @@ export function planApplication(topology: Topology, existing: ReadonlyMap<string
   }
   const onDeserializationError = handlerSetting(options.deserializationExceptionHandler, 'deserializationExceptionHandler');
   const onProcessingError = handlerSetting(options.processingExceptionHandler, 'processingExceptionHandler');
-  const deadLetterTopic = [onDeserializationError, onProcessingError].includes('dead-letter') ? (options.deadLetterTopic ?? `${applicationId}-dlq`) : undefined;
+  const onProductionError = handlerSetting(options.productionExceptionHandler, 'productionExceptionHandler');
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  if (!Number.isInteger(maxRecordBytes) || maxRecordBytes <= 0) throw new StreamsError('INVALID_ARGUMENT', `maxRecordBytes must be a positive integer; got ${options.maxRecordBytes}`);
+  const deadLetterTopic = [onDeserializationError, onProcessingError, onProductionError].includes('dead-letter') ? (options.deadLetterTopic ?? `${applicationId}-dlq`) : undefined;
   if (deadLetterTopic !== undefined && !partitions.has(deadLetterTopic)) {
     create.push([deadLetterTopic, { partitions: 1, cleanupPolicy: 'delete' }]);
     partitions.set(deadLetterTopic, 1);
@@ -172,6 +178,8 @@ export function planApplication(topology: Topology, existing: ReadonlyMap<string
       globalTopics,
       onDeserializationError,
       onProcessingError,
+      onProductionError,
+      maxRecordBytes,
       deadLetterTopic,
     },
   };

@@ -9,7 +9,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
-import { loadHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler } from '../error-handlers.ts';
+import { loadHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler, type ProductionExceptionHandler } from '../error-handlers.ts';
 import { fetchMany, openWorkerLog, partitionKey, type Log, type TopicPartition } from '../log.ts';
 import { buildInMemoryStore } from '../state/store-stack.ts';
 import { GlobalStateTask, type RawRecord } from '../internals/stream-task.ts';
@@ -72,6 +72,7 @@ async function main(): Promise<void> {
   const handlers = {
     ...(typeof config.onDeserializationError === 'object' && { deserialization: await loadHandler<DeserializationExceptionHandler>(config.onDeserializationError) }),
     ...(typeof config.onProcessingError === 'object' && { processing: await loadHandler<ProcessingExceptionHandler>(config.onProcessingError) }),
+    ...(typeof config.onProductionError === 'object' && { production: await loadHandler<ProductionExceptionHandler>(config.onProductionError) }),
   };
   manager = new TaskManager({ config, log, topology, global, collector, logName, topologyTopic, handlers, caughtUp: (taskId) => send({ kind: 'caught-up', threadId: config.threadId, taskId }) });
   await manager.start(config.tasks, config.standbys ?? []);

@@ -54,6 +54,18 @@ export interface StreamsAppOptions {
    * or a ProcessingExceptionHandler named by `{ module, export }` (KIP-1033).
    */
   readonly processingExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
+  /**
+   * What to do with an output record a sink cannot produce: its key or value does not serialize,
+   * or it is larger than `maxRecordBytes` (default 'log-and-fail'): the same policies (dead-letter
+   * sends the input record), or a ProductionExceptionHandler named by `{ module, export }`.
+   */
+  readonly productionExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
+  /**
+   * The largest output record, key, value and headers (default 1 MiB, Kafka's producer
+   * max.request.size): a larger one goes to the production exception handler instead of failing
+   * the transaction at the broker.
+   */
+  readonly maxRecordBytes?: number;
   /** Topic for 'dead-letter' (created with one partition if missing); default `<applicationId>-dlq`. */
   readonly deadLetterTopic?: string;
   /**

@@ -14,7 +14,7 @@ import {
   type RecordCollector,
 } from '../internals/stream-task.ts';
 import type { DeserializationError } from '../errors.ts';
-import { applyHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler } from '../error-handlers.ts';
+import { applyHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler, type ProducedRecord, type ProductionExceptionHandler } from '../error-handlers.ts';
 
 export interface TestDriverConfig {
   applicationId?: string;
@@ -27,6 +27,13 @@ export interface TestDriverConfig {
   deserializationExceptionHandler?: DeserializationExceptionHandler;
   /** Kafka Streams' ProcessingExceptionHandler as a function (KIP-1033). Default: fail. */
   processingExceptionHandler?: ProcessingExceptionHandler;
+  /**
+   * Kafka Streams' ProductionExceptionHandler as a function: asked about an output whose key or
+   * value does not serialize, or larger than `maxRecordBytes`. Default: fail.
+   */
+  productionExceptionHandler?: ProductionExceptionHandler;
+  /** The largest output record (key, value, headers). Default 1 MiB, as a StreamsApp's. */
+  maxRecordBytes?: number;
   /** Lower-level hooks (continue or fail only); the handlers above take precedence. */
   onDeserializationError?: (error: DeserializationError, record: RawRecord) => ErrorResponse;
   onProcessingError?: (error: StreamsError, record: RawRecord) => ErrorResponse;
@@ -80,11 +87,23 @@ export class TopologyTestDriver {
     this.#global = new GlobalStateTask(topology, { applicationId, createStore: buildInMemoryStore, clock });
     for (const sub of topology.subtopologies()) {
       const taskId = `${sub.id}_0`;
-      const handle = (handler: DeserializationExceptionHandler, error: StreamsError, raw: RawRecord, node?: string): ErrorResponse =>
-        applyHandler(handler, error, raw, taskId, node, (r) =>
-          this.#capture({ topic: r.topic, partition: undefined, key: r.key, value: r.value, timestamp: r.timestamp, ...(r.headers !== undefined && { headers: r.headers }) }),
+      const handle = (
+        handler: DeserializationExceptionHandler | ProcessingExceptionHandler | ProductionExceptionHandler,
+        error: StreamsError,
+        raw: RawRecord,
+        node?: string,
+        output?: ProducedRecord,
+      ): ErrorResponse =>
+        applyHandler(
+          handler,
+          error,
+          raw,
+          taskId,
+          node,
+          (r) => this.#capture({ topic: r.topic, partition: undefined, key: r.key, value: r.value, timestamp: r.timestamp, ...(r.headers !== undefined && { headers: r.headers }) }),
+          output,
         );
-      const { deserializationExceptionHandler: onBadBytes, processingExceptionHandler: onThrow } = config;
+      const { deserializationExceptionHandler: onBadBytes, processingExceptionHandler: onThrow, productionExceptionHandler: onUnproducible } = config;
       const task = new StreamTask(topology, sub, 0, {
         applicationId,
         collector,
@@ -97,6 +116,8 @@ export class TopologyTestDriver {
         ...(onThrow !== undefined
           ? { onProcessingError: (error, raw, node) => handle(onThrow, error, raw, node) }
           : config.onProcessingError && { onProcessingError: config.onProcessingError }),
+        ...(onUnproducible !== undefined && { onProductionError: (error, raw, node, output) => handle(onUnproducible, error, raw, node, output) }),
+        ...(config.maxRecordBytes !== undefined && { maxRecordBytes: config.maxRecordBytes }),
       });
       task.initialize();
       this.#tasks.push(task);

@@ -69,3 +69,68 @@ test("a handler's own mistakes are coded errors naming the original one", () => 
     (e: StreamsError) => e.code === 'INVALID_ARGUMENT' && /must return ExceptionHandlerResponse/.test(e.message),
   );
 });
+
+/** Events to two topics: the serde of `picky` refuses odd numbers; `big` gets n bytes of text. */
+function producing() {
+  const builder = new StreamsBuilder();
+  const events = builder.stream('events', { key: Serdes.string(), value: Serdes.json<{ n: number }>() });
+  const picky = {
+    serialize(v: number) {
+      if (v % 2 === 1) throw new Error(`odd: ${v}`);
+      return Serdes.number().serialize(v, '');
+    },
+    deserialize: (b: Uint8Array) => Serdes.number().deserialize(b, ''),
+  };
+  events.mapValues((v) => v.n).to('picky', { value: picky });
+  events.mapValues((v) => 'x'.repeat(v.n)).to('big', { value: Serdes.string() });
+  return builder.build();
+}
+
+test('a production handler decides about outputs that do not serialize or are too large; the other outputs of the record stay', () => {
+  const seen: { topic: string; key: unknown; value: unknown; code: string; input: number }[] = [];
+  const driver = new TopologyTestDriver(producing(), {
+    maxRecordBytes: 100,
+    productionExceptionHandler: (context, error) => {
+      seen.push({ topic: context.record.topic, key: context.record.key, value: context.record.value, code: error.code, input: context.offset });
+      return ExceptionHandlerResponse.resume([{ topic: 'dlq', key: context.sourceRawKey, value: context.sourceRawValue, headers: { code: error.code } }]);
+    },
+  });
+  const input = driver.createInputTopic('events', Serdes.string(), Serdes.json<{ n: number }>());
+  input.pipeInput('a', { n: 2 }, 1);
+  input.pipeInput('b', { n: 3 }, 2); // odd: picky refuses; big takes it
+  input.pipeInput('c', { n: 200 }, 3); // picky takes it; 200 bytes is too large for big
+  assert.deepEqual(driver.createOutputTopic('picky', Serdes.string(), Serdes.number()).readKeyValuesToList(), [
+    { key: 'a', value: 2 },
+    { key: 'c', value: 200 },
+  ]);
+  assert.deepEqual(driver.createOutputTopic('big', Serdes.string(), Serdes.string()).readKeyValuesToList().map((r) => [r.key, r.value!.length]), [
+    ['a', 2],
+    ['b', 3],
+  ]);
+  assert.deepEqual(seen.map((s) => [s.topic, s.key, typeof s.value === 'string' ? s.value.length : s.value, s.code, s.input]), [
+    ['picky', 'b', 3, 'SERIALIZATION_FAILED', 1],
+    ['big', 'c', 200, 'RECORD_TOO_LARGE', 2],
+  ]);
+  assert.deepEqual(driver.createOutputTopic('dlq', Serdes.string(), Serdes.json<unknown>()).readKeyValuesToList(), [
+    { key: 'b', value: { n: 3 } },
+    { key: 'c', value: { n: 200 } },
+  ]);
+  assert.equal(driver.droppedRecords()['production-error'], 2);
+  driver.close();
+});
+
+test('without a production handler an output that cannot be produced fails, and the processing handler is not asked', () => {
+  let asked = 0;
+  const driver = new TopologyTestDriver(producing(), {
+    maxRecordBytes: 100,
+    processingExceptionHandler: () => {
+      asked++;
+      return ExceptionHandlerResponse.resume();
+    },
+  });
+  const input = driver.createInputTopic('events', Serdes.string(), Serdes.json<{ n: number }>());
+  assert.throws(() => input.pipeInput('b', { n: 3 }, 1), (e: StreamsError) => e.code === 'SERIALIZATION_FAILED');
+  const fails = new TopologyTestDriver(producing(), { maxRecordBytes: 100, productionExceptionHandler: () => ExceptionHandlerResponse.fail() });
+  assert.throws(() => fails.createInputTopic('events', Serdes.string(), Serdes.json<{ n: number }>()).pipeInput('c', { n: 200 }, 1), (e: StreamsError) => e.code === 'RECORD_TOO_LARGE');
+  assert.equal(asked, 0);
+});

@@ -12,7 +12,7 @@ import { StreamTask, type GlobalStateTask, type OutputRecord, type RawRecord } f
 import { decodeCheckpoint, type PartitionCheckpoint } from '../../internals/committed-time.ts';
 import type { Topology } from '../../topology.ts';
 import type { ErrorPolicy, HandlerModule, TaskSpec, ThreadConfig, ToThread } from '../messages.ts';
-import { applyHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler } from '../../error-handlers.ts';
+import { applyHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler, type ProducedRecord, type ProductionExceptionHandler } from '../../error-handlers.ts';
 import { prepareStores, type PreparedStores } from '../task-state.ts';
 import type { Committer } from './committer.ts';
 import { toLogRecord, type RecordCollector } from './record-collector.ts';
@@ -24,7 +24,7 @@ const STANDBY_POLL_MS = 100;
 const STANDBY_FLUSH_INTERVAL_MS = 1000;
 
 export interface TaskManagerOptions {
-  readonly config: Pick<ThreadConfig, 'applicationId' | 'changelogs' | 'partitions' | 'stateDir' | 'cacheBytes' | 'onDeserializationError' | 'onProcessingError'>;
+  readonly config: Pick<ThreadConfig, 'applicationId' | 'changelogs' | 'partitions' | 'stateDir' | 'cacheBytes' | 'onDeserializationError' | 'onProcessingError' | 'onProductionError' | 'maxRecordBytes'>;
   readonly log: Log;
   readonly topology: Topology;
   readonly global: GlobalStateTask;
@@ -34,7 +34,7 @@ export interface TaskManagerOptions {
   /** Topology name of a log topic. */
   topologyTopic(logTopic: string): string;
   /** The exception handlers the thread imported, when the config names handlers rather than policies. */
-  readonly handlers?: { readonly deserialization?: DeserializationExceptionHandler; readonly processing?: ProcessingExceptionHandler };
+  readonly handlers?: { readonly deserialization?: DeserializationExceptionHandler; readonly processing?: ProcessingExceptionHandler; readonly production?: ProductionExceptionHandler };
   /** A standby has reached the end of its changelogs for the first time (KIP-441: it is caught up). */
   caughtUp?(taskId: string): void;
 }
@@ -197,6 +197,8 @@ export class TaskManager {
         clock: Date.now,
         onDeserializationError: (error, raw) => this.#badRecord(this.#o.handlers?.deserialization ?? config.onDeserializationError, error, raw, spec.id),
         onProcessingError: (error, raw, node) => this.#badRecord(this.#o.handlers?.processing ?? config.onProcessingError, error, raw, spec.id, node),
+        onProductionError: (error, raw, node, output) => this.#badRecord(this.#o.handlers?.production ?? config.onProductionError, error, raw, spec.id, node, output),
+        maxRecordBytes: config.maxRecordBytes,
       });
       // Replay each changelog from where the store's data stops (0 for in-memory stores).
       const positions = new Map<string, number>();
@@ -234,14 +236,21 @@ export class TaskManager {
    * 'dead-letter', send it to the dead-letter topic in the same transaction as the offsets that
    * move past it).
    */
-  #badRecord(policy: ErrorPolicy | HandlerModule | DeserializationExceptionHandler, error: StreamsError, raw: RawRecord, taskId: string, node?: string): 'continue' | 'fail' {
+  #badRecord(
+    policy: ErrorPolicy | HandlerModule | DeserializationExceptionHandler | ProcessingExceptionHandler | ProductionExceptionHandler,
+    error: StreamsError,
+    raw: RawRecord,
+    taskId: string,
+    node?: string,
+    output?: ProducedRecord,
+  ): 'continue' | 'fail' {
     if (typeof policy === 'function') {
       // Written with the offsets that move past the record: once, under exactly-once.
       return applyHandler(policy, error, raw, taskId, node, (r) => {
         this.#o.collector.send(r.topic, undefined, { key: r.key, value: r.value, timestamp: r.timestamp, ...(r.headers !== undefined && { headers: r.headers }) });
         const t = this.#byId.get(taskId);
         if (t !== undefined) t.deadLettered++;
-      });
+      }, output);
     }
     if (typeof policy === 'object') throw new StreamsError('ILLEGAL_STATE', `exception handler ${policy.module}#${policy.export} was not loaded`);
     if (policy === 'log-and-fail') return 'fail';

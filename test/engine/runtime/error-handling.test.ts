@@ -147,3 +147,34 @@ test('a handler reference that does not name a function stops the start with INV
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a production handler by module: an output larger than maxRecordBytes goes to its dead letters, once; the others are produced', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-errors-'));
+  const log = await EmbeddedLog.open({ dir });
+  for (const topic of ['events', 'sized', 'handled-dlq']) await log.createTopic(topic, { partitions: 1, cleanupPolicy: 'delete' });
+  await log.produce([{ topic: 'events', partition: 0, records: ['a', 'b', 'c'].map((k, i) => ({ key: Buffer.from(k), value: json({ n: [3, 500, 4][i] }), timestamp: i })) }]);
+  const options = {
+    log,
+    threads: 1,
+    stateDir: join(dir, 'state'),
+    maxRecordBytes: 100,
+    productionExceptionHandler: { module: new URL('./fixtures/handlers.ts', import.meta.url), export: 'toDeadLetters' },
+  };
+  const sized = new URL('./fixtures/sized.ts', import.meta.url);
+  let app = new StreamsApp({ module: sized }, { applicationId: 'sized', ...options });
+  try {
+    await app.start();
+    await until(async () => (await readAll(log, 'sized')).length === 2 && (await readAll(log, 'handled-dlq')).length === 1, 'outputs and the dead letter');
+    await app.close();
+    app = new StreamsApp({ module: sized }, { applicationId: 'sized', ...options });
+    await app.start();
+    await app.close();
+    assert.deepEqual((await readAll(log, 'sized')).map((r) => Buffer.from(r.key!).toString()), ['a', 'c']);
+    const dead = await readAll(log, 'handled-dlq');
+    assert.deepEqual(dead.map((r) => [Buffer.from(r.key!).toString(), r.headers?.['code']]), [['b', 'RECORD_TOO_LARGE']]);
+  } finally {
+    await app.close();
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -18,6 +18,7 @@ export type {
   Processor,
   ProcessorContext,
   ProcessorSupplier,
+  ProcessorStore,
   PunctuationType,
   Cancellable,
   CommittedTime,
@@ -40,6 +41,8 @@ export type {
   GlobalStoreOptions,
 } from './topology.ts';
 export { Stores } from './state/stores.ts';
+export { VALID_TO_UNDEFINED, NOT_PUT } from './state/versioned.ts';
+export type { VersionedKeyValueStore, VersionedRecord } from './state/versioned.ts';
 export type {
   StateStore,
   AnyStore,

@@ -1,5 +1,9 @@
 import type { StreamRecord, RecordMetadata } from './record.ts';
 import type { AnyStore } from './state/store.ts';
+import type { VersionedKeyValueStore } from './state/versioned.ts';
+
+/** What `getStateStore` returns: a store, or the view of a versioned store. */
+export type ProcessorStore = AnyStore | VersionedKeyValueStore<unknown, unknown>;
 
 export type PunctuationType = 'stream-time' | 'wall-clock-time';
 
@@ -52,7 +56,7 @@ export interface ProcessorContext<KOut = unknown, VOut = unknown> {
   readonly nodeName: string;
   forward(record: StreamRecord<KOut, VOut>, childName?: string): void;
   /** A store connected to this processor, or a global store. Throws STORE_NOT_CONNECTED otherwise. */
-  getStateStore<S extends AnyStore = AnyStore>(name: string): S;
+  getStateStore<S extends ProcessorStore = AnyStore>(name: string): S;
   /**
    * Calls `callback` every `intervalMs` of stream time (advanced by record timestamps) or of
    * wall-clock time. The callback receives the time that triggered it.

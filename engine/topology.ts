@@ -3,6 +3,7 @@ import type { Serde, Serializer } from './serde.ts';
 import type {
   Processor,
   ProcessorContext,
+  ProcessorStore,
   ProcessorSupplier,
   StreamPartitioner,
   TimestampExtractor,
@@ -10,6 +11,7 @@ import type {
 } from './processor.ts';
 import type { AnyStore, StoreBuilder } from './state/store.ts';
 import { buildInMemoryStore } from './state/store-stack.ts';
+import { versionedView } from './state/versioned.ts';
 import { TimeMark } from './internals/committed-time.ts';
 
 export interface SourceNode {
@@ -381,7 +383,7 @@ export class Topology {
       taskId: 'validate',
       nodeName: name,
       forward() {},
-      getStateStore: <S extends AnyStore>(storeName: string): S => {
+      getStateStore: <S extends ProcessorStore>(storeName: string): S => {
         const builder = this.#stores.get(storeName) ?? this.#globalStores.get(storeName)?.store;
         if (builder === undefined) {
           throw new TopologyError('UNKNOWN_STORE', `processor asks for store "${storeName}", which is not in the topology`, name);
@@ -395,7 +397,7 @@ export class Topology {
         }
         let store = stores.get(storeName);
         if (store === undefined) stores.set(storeName, (store = buildInMemoryStore(builder, { recordTimestamp: () => 0 })));
-        return store as S;
+        return (builder.versioned === undefined ? store : versionedView(store, builder)) as S;
       },
       schedule: () => ({ cancel() {} }),
       currentStreamTimeMs: () => Number.NEGATIVE_INFINITY,

@@ -4,7 +4,7 @@
  * processor received. That is what lets processValues() keep the stream's partitioning (Kafka
  * Streams enforces it the same way: FixedKeyRecord has no withKey and no public constructor).
  */
-import { StreamsError, TopologyError, type AnyStore, type Processor } from '../../engine/index.ts';
+import { StreamsError, TopologyError, type ProcessorStore, type Processor } from '../../engine/index.ts';
 import { FixedKeyRecord, type FixedKeyProcessor, type FixedKeyProcessorContext } from '../fixed-key-processor.ts';
 import { internal } from './symbols.ts';
 import type { Ctx, Rec } from './processors.ts';
@@ -36,7 +36,7 @@ export class FixedKeyProcessorAdapter implements Processor<unknown, unknown, unk
       taskId: ctx.taskId,
       nodeName: ctx.nodeName,
       forward,
-      getStateStore: <S extends AnyStore>(name: string) => ctx.getStateStore<S>(name),
+      getStateStore: <S extends ProcessorStore>(name: string) => ctx.getStateStore<S>(name),
       schedule: (intervalMs, type, callback) => ctx.schedule(intervalMs, type, callback),
       currentStreamTimeMs: () => ctx.currentStreamTimeMs(),
       committedTime: (name) => ctx.committedTime(name),

@@ -1,10 +1,11 @@
 import { DeserializationError, SerializationError, StreamsError, describeCause } from '../errors.ts';
 import type { Headers, RecordMetadata, StreamRecord } from '../record.ts';
-import type { Cancellable, DropReason, Processor, ProcessorContext, PunctuationType } from '../processor.ts';
+import type { Cancellable, DropReason, Processor, ProcessorContext, ProcessorStore, PunctuationType } from '../processor.ts';
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import type { StoreContext } from '../state/in-memory.ts';
 import type { Serializer } from '../serde.ts';
 import type { ProducedRecord } from '../error-handlers.ts';
+import { versionedView, type VersionedKeyValueStore } from '../state/versioned.ts';
 import type { GlobalStoreDef, SinkNode, SourceNode, Subtopology, Topology } from '../topology.ts';
 import { TimeMark, encodeCheckpoint, type PartitionCheckpoint } from './committed-time.ts';
 
@@ -140,6 +141,14 @@ export class StreamTask {
   #initialized = false;
   #closed = false;
 
+  /** Versioned stores as processors see them (the stores map holds the rows underneath). */
+  readonly #views = new Map<string, VersionedKeyValueStore<unknown, unknown>>();
+
+  /** The view of a versioned store of this task, if `name` is one. */
+  versionedStore(name: string): VersionedKeyValueStore<unknown, unknown> | undefined {
+    return this.#views.get(name);
+  }
+
   constructor(topology: Topology, subtopology: Subtopology, partition: number, options: TaskOptions) {
     this.id = `${subtopology.id}_${partition}`;
     this.subtopology = subtopology;
@@ -155,7 +164,10 @@ export class StreamTask {
 
     const storeCtx: StoreContext = { recordTimestamp: () => this.#currentTimestamp };
     for (const name of subtopology.stores) {
-      this.stores.set(name, options.createStore(topology.storeBuilder(name)!, storeCtx));
+      const builder = topology.storeBuilder(name)!;
+      const store = options.createStore(builder, storeCtx);
+      this.stores.set(name, store);
+      if (builder.versioned !== undefined) this.#views.set(name, versionedView(store, builder));
     }
     // Build children before parents so each node can hold its children directly.
     const build = (name: string): RuntimeNode => {
@@ -403,8 +415,8 @@ export class StreamTask {
         }
         this.#deliver(child, record);
       },
-      getStateStore: <S extends AnyStore>(name: string): S => {
-        const store = connected.has(name) ? this.stores.get(name) : this.#options.globalStores.get(name);
+      getStateStore: <S extends ProcessorStore>(name: string): S => {
+        const store = connected.has(name) ? (this.#views.get(name) ?? this.stores.get(name)) : this.#options.globalStores.get(name);
         if (store === undefined) {
           throw new StreamsError('STORE_NOT_CONNECTED', `store "${name}" is not connected to processor "${node.name}"`);
         }
@@ -501,7 +513,7 @@ export class GlobalStateTask {
         forward() {
           throw new StreamsError('ILLEGAL_STATE', `global store processor "${def.processorName}" cannot forward`);
         },
-        getStateStore: <S extends AnyStore>(name: string): S => {
+        getStateStore: <S extends AnyStore | VersionedKeyValueStore<unknown, unknown>>(name: string): S => {
           if (name !== def.store.name) {
             throw new StreamsError('STORE_NOT_CONNECTED', `store "${name}" is not connected to processor "${def.processorName}"`);
           }

@@ -116,6 +116,8 @@ export interface StoreSupplier {
   readonly retentionMs?: number;
   readonly windowSizeMs?: number;
   readonly retainDuplicates?: boolean;
+  /** Versioned key-value stores (KIP-889): how long a version stays readable as of older times. */
+  readonly historyRetentionMs?: number;
 }
 
 /**
@@ -128,6 +130,12 @@ export interface StoreBuilder<S extends AnyStore = AnyStore> {
   readonly keySerde: Serde<unknown>;
   readonly valueSerde: Serde<unknown>;
   readonly loggingEnabled: boolean;
+  /**
+   * Set for versioned stores: the user's serdes and history retention. The store underneath is a
+   * key-value store of bytes (`keySerde`/`valueSerde` above are bytes); processors get a
+   * VersionedKeyValueStore view of it.
+   */
+  readonly versioned?: { readonly keySerde: Serde<unknown>; readonly valueSerde: Serde<unknown>; readonly historyRetentionMs: number };
   withLoggingDisabled(): StoreBuilder<S>;
   withLoggingEnabled(): StoreBuilder<S>;
   /** Phantom field carrying the store type; never set. */

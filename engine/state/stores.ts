@@ -1,6 +1,7 @@
 import type { Serde } from '../serde.ts';
 import { StreamsError } from '../errors.ts';
 import type { KeyValueStore, SessionStore, StoreBuilder, StoreSupplier, WindowStore, AnyStore } from './store.ts';
+import { rowBytesSerde } from './versioned.ts';
 
 function checkName(name: string): void {
   if (typeof name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(name)) {
@@ -20,8 +21,9 @@ class Builder<S extends AnyStore> implements StoreBuilder<S> {
   readonly keySerde: Serde<unknown>;
   readonly valueSerde: Serde<unknown>;
   readonly loggingEnabled: boolean;
+  readonly versioned: StoreBuilder['versioned'];
 
-  constructor(supplier: StoreSupplier, keySerde: Serde<unknown>, valueSerde: Serde<unknown>, loggingEnabled = true) {
+  constructor(supplier: StoreSupplier, keySerde: Serde<unknown>, valueSerde: Serde<unknown>, loggingEnabled = true, versioned?: StoreBuilder['versioned']) {
     if (keySerde === undefined || valueSerde === undefined) {
       throw new StreamsError('MISSING_SERDE', `store "${supplier.name}" needs a key serde and a value serde`);
     }
@@ -30,15 +32,16 @@ class Builder<S extends AnyStore> implements StoreBuilder<S> {
     this.keySerde = keySerde;
     this.valueSerde = valueSerde;
     this.loggingEnabled = loggingEnabled;
+    this.versioned = versioned;
     Object.freeze(this);
   }
 
   withLoggingDisabled(): StoreBuilder<S> {
-    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, false);
+    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, false, this.versioned);
   }
 
   withLoggingEnabled(): StoreBuilder<S> {
-    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, true);
+    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, true, this.versioned);
   }
 }
 
@@ -74,6 +77,23 @@ export const Stores = {
   },
   inMemorySessionStore(name: string, retentionMs: number): StoreSupplier {
     return { ...Stores.persistentSessionStore(name, retentionMs), persistent: false };
+  },
+  /**
+   * A versioned key-value store (KIP-889) keeping `historyRetentionMs` of history: reads as of a
+   * time (`get(key, asOf)`), stream-table joins as of the stream record's time.
+   */
+  persistentVersionedKeyValueStore(name: string, historyRetentionMs: number): StoreSupplier {
+    checkName(name);
+    checkDuration('history retention', historyRetentionMs);
+    return { name, kind: 'key-value', persistent: true, historyRetentionMs };
+  },
+  versionedKeyValueStoreBuilder<K, V>(supplier: StoreSupplier, keySerde: Serde<K>, valueSerde: Serde<V>): StoreBuilder {
+    if (supplier.historyRetentionMs === undefined) {
+      throw new StreamsError('INVALID_ARGUMENT', `store "${supplier.name}" is not versioned: use Stores.persistentVersionedKeyValueStore(name, historyRetentionMs)`);
+    }
+    if (keySerde === undefined || valueSerde === undefined) throw new StreamsError('MISSING_SERDE', `store "${supplier.name}" needs a key serde and a value serde`);
+    const versioned = { keySerde: keySerde as Serde<unknown>, valueSerde: valueSerde as Serde<unknown>, historyRetentionMs: supplier.historyRetentionMs };
+    return new Builder(supplier, rowBytesSerde as Serde<unknown>, rowBytesSerde as Serde<unknown>, true, versioned);
   },
   keyValueStoreBuilder<K, V>(supplier: StoreSupplier, keySerde: Serde<K>, valueSerde: Serde<V>): StoreBuilder<KeyValueStore<K, V>> {
     return make('key-value', supplier, keySerde, valueSerde);

@@ -14,6 +14,7 @@ import {
   type RecordCollector,
 } from '../internals/stream-task.ts';
 import type { DeserializationError } from '../errors.ts';
+import type { VersionedKeyValueStore } from '../state/versioned.ts';
 import { applyHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler, type ProducedRecord, type ProductionExceptionHandler } from '../error-handlers.ts';
 
 export interface TestDriverConfig {
@@ -188,6 +189,15 @@ export class TopologyTestDriver {
     const global = this.#global.stores.get(name);
     if (global !== undefined) return global;
     throw new StreamsError('UNKNOWN_STORE', `the topology has no store named "${name}"`);
+  }
+
+  /** A versioned store (KIP-889), as processors see it. */
+  getVersionedKeyValueStore<K, V>(name: string): VersionedKeyValueStore<K, V> {
+    for (const task of this.#tasks) {
+      const store = task.versionedStore(name);
+      if (store !== undefined) return store as VersionedKeyValueStore<K, V>;
+    }
+    throw new StreamsError('UNKNOWN_STORE', `the topology has no versioned store named "${name}"`);
   }
 
   getKeyValueStore<K, V>(name: string): KeyValueStore<K, V> {

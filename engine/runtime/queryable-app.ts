@@ -4,7 +4,7 @@
  * on this and not on StreamsApp, so either can change without the other.
  */
 import type { Topology } from '../topology.ts';
-import type { StoreQuery, TaskMetricsSnapshot } from './messages.ts';
+import type { HistogramSnapshot, StoreQuery, TaskMetricsSnapshot } from './messages.ts';
 import type { QueryResult } from './queries.ts';
 
 export interface AppCounters {
@@ -13,6 +13,10 @@ export interface AppCounters {
   readonly commitMs: number;
   readonly processed: number;
   readonly processMs: number;
+  /** One snapshot per thread (they add up bucket by bucket). */
+  readonly commitLatency: readonly HistogramSnapshot[];
+  /** Per thread, by output topic. */
+  readonly endToEndLatency: readonly Readonly<Record<string, HistogramSnapshot>>[];
 }
 
 export interface QueryableApp {

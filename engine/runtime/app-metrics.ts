@@ -8,7 +8,7 @@
  */
 import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { TaskMetricsSnapshot } from './messages.ts';
-import type { AppCounters, QueryableApp } from './queryable-app.ts';
+import type { AppCounters, QueryableApp, ThreadCounters } from './queryable-app.ts';
 import { ThreadHistogram } from './thread-histogram.ts';
 
 const restartReasons = ['TASK_MIGRATED', 'LOG_UNAVAILABLE', 'REPLACE_THREAD'];
@@ -83,31 +83,33 @@ export function registerAppMetrics(registry: Registry, app: QueryableApp): void 
       this.inc(app.restarts.rebalances);
     },
   });
-  const total = (name: string, help: string, value: (c: AppCounters) => number) =>
+  /** A counter per stream thread (a thread started again resets its own series only). */
+  const perThread = (name: string, help: string, value: (t: ThreadCounters) => number) =>
     new Counter({
       name,
       help,
+      labelNames: ['thread'],
       registers,
       async collect() {
         const snapshot = await counters();
         this.reset();
-        if (snapshot !== undefined) this.inc(value(snapshot));
+        for (const t of snapshot?.threads ?? []) this.inc({ thread: String(t.threadId) }, value(t));
       },
     });
-  total('tributary_commits_total', 'Commits of all stream threads', (c) => c.commits);
-  total('tributary_process_seconds_total', 'Time the stream threads spent processing records (rate: busy fraction; per record: divide by the rate of records in)', (c) => c.processMs / 1000);
+  perThread('tributary_commits_total', 'Commits, per stream thread', (t) => t.commits);
+  perThread('tributary_process_seconds_total', 'Time spent processing records, per stream thread (rate: busy fraction; per record: divide by the rate of records in)', (t) => t.processMs / 1000);
   new ThreadHistogram({
     name: 'tributary_commit_latency_seconds',
-    help: 'Time to commit (outputs, changelogs and input offsets), all stream threads',
+    help: 'Time to commit (outputs, changelogs and input offsets), per stream thread',
     registry,
-    collect: async () => ((await counters())?.commitLatency ?? []).map((snapshot) => ({ labels: {}, snapshot })),
+    collect: async () => ((await counters())?.threads ?? []).map((t) => ({ labels: { thread: String(t.threadId) }, snapshot: t.commitLatency })),
   });
   new ThreadHistogram({
     name: 'tributary_record_e2e_latency_seconds',
-    help: 'Wall clock minus record timestamp when a record is written to an output topic, per topic (Kafka Streams: record-e2e-latency)',
+    help: 'Wall clock minus record timestamp when a task writes a record to an output topic, per topic and stream thread (Kafka Streams: record-e2e-latency)',
     registry,
     collect: async () =>
-      ((await counters())?.endToEndLatency ?? []).flatMap((byTopic) => Object.entries(byTopic).map(([topic, snapshot]) => ({ labels: { topic }, snapshot }))),
+      ((await counters())?.threads ?? []).flatMap((t) => Object.entries(t.endToEndLatency).map(([topic, snapshot]) => ({ labels: { topic, thread: String(t.threadId) }, snapshot }))),
   });
   new Gauge({
     name: 'tributary_state',

@@ -133,6 +133,7 @@ export type FromThread =
   | {
       readonly kind: 'metrics';
       readonly id: number;
+      readonly threadId: number;
       readonly tasks: readonly TaskMetricsSnapshot[];
       readonly commits: number;
       readonly commitMs: number;
@@ -140,7 +141,10 @@ export type FromThread =
       readonly processMs: number;
       /** Commit durations of this thread, since it started. */
       readonly commitLatency: HistogramSnapshot;
-      /** Wall-clock time minus record timestamp when a record is written to an output topic, by topic (topology name). */
+      /**
+       * Wall-clock time minus record timestamp when a task writes a record to an output topic (before
+       * the commit that makes it visible), by topic (topology name).
+       */
       readonly endToEndLatency: Readonly<Record<string, HistogramSnapshot>>;
     }
   | { readonly kind: 'query-result'; readonly id: number; readonly status: number; readonly body: unknown }

@@ -13,10 +13,21 @@ export interface AppCounters {
   readonly commitMs: number;
   readonly processed: number;
   readonly processMs: number;
-  /** One snapshot per thread (they add up bucket by bucket). */
-  readonly commitLatency: readonly HistogramSnapshot[];
-  /** Per thread, by output topic. */
-  readonly endToEndLatency: readonly Readonly<Record<string, HistogramSnapshot>>[];
+  /**
+   * Per stream thread: its own counters and histograms since it started. Exported per thread, so a
+   * thread started again resets only its own series (Prometheus sees a counter reset, not a drop
+   * in a sum over threads that rate() would misread).
+   */
+  readonly threads: readonly ThreadCounters[];
+}
+
+export interface ThreadCounters {
+  readonly threadId: number;
+  readonly commits: number;
+  readonly processMs: number;
+  readonly commitLatency: HistogramSnapshot;
+  /** By output topic (topology name). */
+  readonly endToEndLatency: Readonly<Record<string, HistogramSnapshot>>;
 }
 
 export interface QueryableApp {

@@ -281,6 +281,7 @@ function onControl(message: ToThread): void {
       send({
         kind: 'metrics',
         id: message.id,
+        threadId: config.threadId,
         commits: committer.commits,
         commitMs: committer.commitMs,
         processed,

@@ -411,8 +411,7 @@ export class StreamsApp implements QueryableApp {
       commitMs: sum((r) => r.commitMs),
       processed: sum((r) => r.processed),
       processMs: sum((r) => r.processMs),
-      commitLatency: replies.map((r) => r.commitLatency),
-      endToEndLatency: replies.map((r) => r.endToEndLatency),
+      threads: replies.map((r) => ({ threadId: r.threadId, commits: r.commits, processMs: r.processMs, commitLatency: r.commitLatency, endToEndLatency: r.endToEndLatency })),
     };
   }
 

@@ -71,14 +71,21 @@ test('latencies are histograms: commits, end to end per output topic, HTTP reque
     const text = await (await fetch(`${base}/metrics`)).text();
     assert.match(text, /# TYPE tributary_commit_latency_seconds histogram/);
     assert.equal(total(text, 'tributary_commit_latency_seconds_count'), total(text, 'tributary_commits_total'));
-    assert.match(text, /tributary_commit_latency_seconds_bucket\{le="\+Inf"\} [1-9]/);
+    assert.match(text, /tributary_commit_latency_seconds_bucket\{thread="\d+",le="\+Inf"\} [1-9]/);
     assert.doesNotMatch(text, /_avg/, 'no averages');
     // Two counts written to word-counts; nothing measured on the repartition topic.
     assert.match(text, /# TYPE tributary_record_e2e_latency_seconds histogram/);
-    assert.equal(total(text, 'tributary_record_e2e_latency_seconds_count\\{topic="word-counts"\\}'), 2);
+    assert.equal(total(text, 'tributary_record_e2e_latency_seconds_count'), 2);
+    assert.match(text, /tributary_record_e2e_latency_seconds_count\{topic="word-counts",thread="\d+"\} /);
     assert.doesNotMatch(text, /tributary_record_e2e_latency_seconds_count\{topic="[^"]*repartition/);
-    const buckets = [...text.matchAll(/^tributary_record_e2e_latency_seconds_bucket\{topic="word-counts",le="([^"]+)"\} (\d+)$/gm)].map((m) => Number(m[2]));
-    assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b), 'cumulative buckets');
+    const byThread = new Map<string, number[]>();
+    for (const [, thread, count] of text.matchAll(/^tributary_record_e2e_latency_seconds_bucket\{topic="word-counts",thread="(\d+)",le="[^"]+"\} (\d+)$/gm)) {
+      byThread.set(thread!, [...(byThread.get(thread!) ?? []), Number(count)]);
+    }
+    for (const buckets of byThread.values()) {
+      assert.equal(buckets.length, 17, 'every bucket and +Inf');
+      assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b), 'cumulative buckets');
+    }
     assert.match(text, /tributary_http_request_duration_seconds_bucket\{le="[^"]+",route="\/stores",status="200"\} 1/);
     const now = Date.now() / 1000;
     const streamTimes = [...text.matchAll(/^tributary_stream_time_seconds\{task="[^"]+"\} ([0-9.e+]+)$/gm)].map((m) => Number(m[1]));

@@ -7,7 +7,7 @@
  * scrapes (a cache read before it was refreshed made counters lag one scrape behind).
  */
 import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client';
-import type { TaskMetricsSnapshot } from './messages.ts';
+import type { FromThread, TaskMetricsSnapshot } from './messages.ts';
 import type { AppCounters, QueryableApp, ThreadCounters } from './queryable-app.ts';
 import { ThreadHistogram } from './thread-histogram.ts';
 
@@ -123,4 +123,17 @@ export function registerAppMetrics(registry: Registry, app: QueryableApp): void 
       if (!appStates.includes(app.state)) this.set({ state: app.state }, 1);
     },
   });
+}
+
+/** The threads' answers to a `metrics` request as the application's counters (StreamsApp.metrics()). */
+export function appCounters(replies: readonly Extract<FromThread, { kind: 'metrics' }>[]): AppCounters {
+  const sum = (f: (r: (typeof replies)[number]) => number) => replies.reduce((n, r) => n + f(r), 0);
+  return {
+    tasks: replies.flatMap((r) => r.tasks),
+    commits: sum((r) => r.commits),
+    commitMs: sum((r) => r.commitMs),
+    processed: sum((r) => r.processed),
+    processMs: sum((r) => r.processMs),
+    threads: replies.map((r) => ({ threadId: r.threadId, commits: r.commits, processMs: r.processMs, commitLatency: r.commitLatency, endToEndLatency: r.endToEndLatency })),
+  };
 }

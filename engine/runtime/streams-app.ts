@@ -14,7 +14,7 @@ import { StreamsError, describeCause } from '../errors.ts';
 import type { Topology } from '../topology.ts';
 import { Registry } from 'prom-client';
 import { AppGroup, type GroupUpdate } from './app-group.ts';
-import { registerAppMetrics } from './app-metrics.ts';
+import { appCounters, registerAppMetrics } from './app-metrics.ts';
 import { AppHttpServer } from './http-server.ts';
 import { loadTopology } from './load-topology.ts';
 import type { FromThread, StoreQuery, TaskSpec } from './messages.ts';
@@ -401,18 +401,9 @@ export class StreamsApp implements QueryableApp {
     this.#transition('NOT_RUNNING');
   }
 
-  /** Per-task counters from every thread. */
+  /** Counters and latency histograms from every thread, per task and per thread. */
   async metrics(): Promise<AppCounters> {
-    const replies = (await this.#threads?.askAll<Extract<FromThread, { kind: 'metrics' }>>((id) => ({ kind: 'metrics', id }))) ?? [];
-    const sum = (f: (r: (typeof replies)[number]) => number) => replies.reduce((n, r) => n + f(r), 0);
-    return {
-      tasks: replies.flatMap((r) => r.tasks),
-      commits: sum((r) => r.commits),
-      commitMs: sum((r) => r.commitMs),
-      processed: sum((r) => r.processed),
-      processMs: sum((r) => r.processMs),
-      threads: replies.map((r) => ({ threadId: r.threadId, commits: r.commits, processMs: r.processMs, commitLatency: r.commitLatency, endToEndLatency: r.endToEndLatency })),
-    };
+    return appCounters((await this.#threads?.askAll<Extract<FromThread, { kind: 'metrics' }>>((id) => ({ kind: 'metrics', id }))) ?? []);
   }
 
   /** Stores of the topology, with their partitions (none before start). */

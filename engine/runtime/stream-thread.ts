@@ -22,7 +22,7 @@ import { RecordCollector } from './thread/record-collector.ts';
 import { Committer } from './thread/committer.ts';
 import { TaskManager } from './thread/task-manager.ts';
 import type { RunningTask } from './thread/running-task.ts';
-import { END_TO_END_BUCKETS, LatencyHistogram } from './thread/latency-histogram.ts';
+import { OutputLatency } from './thread/latency-histogram.ts';
 
 const config = workerData.config as ThreadConfig;
 // The thread's own connection to the log when the log offers one (Kafka: every stream thread
@@ -38,22 +38,10 @@ const topologyTopic = (logTopic: string) => reverseNames.get(logTopic) ?? logTop
 let topology: Topology;
 let manager: TaskManager;
 let committer: Committer;
+let outputLatency: OutputLatency;
 let stopping = false;
 let processed = 0;
 let processMs = 0;
-
-/**
- * End-to-end latency per output topic (Kafka Streams' record-e2e-latency at terminal nodes): the
- * wall clock minus the record's timestamp when a task writes it to a topic of the user's.
- * Repartition topics are internal hops, not outputs.
- */
-const endToEnd = new Map<string, LatencyHistogram>();
-function observeEndToEnd(topic: string, timestamp: number): void {
-  if (topic in config.topicNames) return;
-  let histogram = endToEnd.get(topic);
-  if (histogram === undefined) endToEnd.set(topic, (histogram = new LatencyHistogram(END_TO_END_BUCKETS)));
-  histogram.observe(Math.max(0, Date.now() - timestamp) / 1000);
-}
 
 type Assignment = Extract<ToThread, { kind: 'assign' }>;
 /** Assignments to apply, in order, between two rounds of the loop. */
@@ -87,6 +75,7 @@ async function main(): Promise<void> {
     ...(typeof config.onDeserializationError === 'object' && { deserialization: await loadHandler<DeserializationExceptionHandler>(config.onDeserializationError) }),
     ...(typeof config.onProcessingError === 'object' && { processing: await loadHandler<ProcessingExceptionHandler>(config.onProcessingError) }),
   };
+  outputLatency = new OutputLatency(Object.keys(config.topicNames));
   manager = new TaskManager({
     config,
     log,
@@ -97,7 +86,7 @@ async function main(): Promise<void> {
     topologyTopic,
     handlers,
     caughtUp: (taskId) => send({ kind: 'caught-up', threadId: config.threadId, taskId }),
-    outputWritten: observeEndToEnd,
+    outputWritten: (topic, timestamp) => outputLatency.observe(topic, timestamp),
   });
   await manager.start(config.tasks, config.standbys ?? []);
   port.on('message', onControl);
@@ -287,7 +276,7 @@ function onControl(message: ToThread): void {
         processed,
         processMs,
         commitLatency: committer.latency.snapshot(),
-        endToEndLatency: Object.fromEntries([...endToEnd].map(([topic, h]) => [topic, h.snapshot()])),
+        endToEndLatency: outputLatency.snapshot(),
         tasks: tasks.map((t) => ({
           taskId: t.spec.id,
           recordsIn: t.task.metrics.recordsIn,

@@ -40,3 +40,29 @@ export class LatencyHistogram {
     return { bounds: this.#bounds, counts: [...this.#counts], sum: this.#sum, count: this.#count };
   }
 }
+
+/**
+ * End-to-end latency per output topic (Kafka Streams' record-e2e-latency at terminal nodes): the
+ * wall clock minus the record's timestamp when a task writes it to a topic of the user's.
+ * Repartition topics are internal hops, not outputs, and are left out.
+ */
+export class OutputLatency {
+  readonly #internal: ReadonlySet<string>;
+  readonly #byTopic = new Map<string, LatencyHistogram>();
+
+  /** `internalTopics`: topology names of the repartition topics. */
+  constructor(internalTopics: Iterable<string>) {
+    this.#internal = new Set(internalTopics);
+  }
+
+  observe(topic: string, timestamp: number, now: number = Date.now()): void {
+    if (this.#internal.has(topic)) return;
+    let histogram = this.#byTopic.get(topic);
+    if (histogram === undefined) this.#byTopic.set(topic, (histogram = new LatencyHistogram(END_TO_END_BUCKETS)));
+    histogram.observe(Math.max(0, now - timestamp) / 1000);
+  }
+
+  snapshot(): Record<string, HistogramSnapshot> {
+    return Object.fromEntries([...this.#byTopic].map(([topic, h]) => [topic, h.snapshot()]));
+  }
+}

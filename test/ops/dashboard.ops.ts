@@ -22,6 +22,7 @@ const alertsFile = join(root, 'ops/prometheus/alerts.yml');
 const module = new URL('../engine/runtime/fixtures/word-count.ts', import.meta.url);
 
 interface Panel {
+  readonly id: number;
   readonly type: string;
   readonly title: string;
   readonly targets?: readonly { readonly expr: string; readonly refId: string }[];
@@ -67,8 +68,11 @@ test('every dashboard query and every alert expression returns series from a rea
   const dashboard = JSON.parse(readFileSync(dashboardFile, 'utf8')) as Dashboard;
   const alertCount = [...readFileSync(alertsFile, 'utf8').matchAll(/^\s*- alert: /gm)].length;
 
-  // promtool ships in Debian's package: the rules file must pass its check.
-  assert.match(execFileSync(prometheusBinary('promtool'), ['check', 'rules', alertsFile], { encoding: 'utf8' }), new RegExp(`SUCCESS: ${alertCount} rules found`));
+  // promtool ships in Debian's package: the rules file and the example configuration (which loads
+  // it) must pass its checks.
+  const promtool = prometheusBinary('promtool');
+  assert.match(execFileSync(promtool, ['check', 'rules', alertsFile], { encoding: 'utf8' }), new RegExp(`SUCCESS: ${alertCount} rules found`));
+  assert.match(execFileSync(promtool, ['check', 'config', join(root, 'ops/prometheus/prometheus.yml')], { encoding: 'utf8' }), /SUCCESS: 1 rule files found/);
 
   const dir = mkdtempSync(join(tmpdir(), 'tributary-ops-'));
   const log = await EmbeddedLog.open({ dir: join(dir, 'log') });
@@ -109,7 +113,9 @@ test('every dashboard query and every alert expression returns series from a rea
     };
 
     // Every panel's every query (rows may nest panels).
-    const panels = dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]).filter((panel) => panel.type !== 'row');
+    const all = dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]);
+    assert.equal(new Set(all.map((panel) => panel.id)).size, all.length, 'panel ids are unique');
+    const panels = all.filter((panel) => panel.type !== 'row');
     assert.ok(panels.length >= 12, `${panels.length} panels`);
     let queries = 0;
     for (const panel of panels) {

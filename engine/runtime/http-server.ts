@@ -23,10 +23,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { Histogram, Registry } from 'prom-client';
+import { Histogram, type Registry } from 'prom-client';
 import { StreamsError, describeCause } from '../errors.ts';
 import type { Log } from '../log.ts';
-import { registerAppMetrics } from './app-metrics.ts';
 import { HttpError, statusCodes } from './http-error.ts';
 import type { StoreQuery } from './messages.ts';
 import { validateQuery } from './queries.ts';
@@ -117,20 +116,24 @@ export class AppHttpServer {
   readonly #log: Log;
   readonly #options: HttpServerOptions;
   readonly #server: Server;
-  readonly #registry = new Registry();
+  readonly #registry: Registry;
   readonly #routes: readonly HttpRoute[];
   readonly #token: Buffer | undefined;
   readonly #allowedHosts: Set<string>;
   #writesOpen = false;
-  readonly #refreshMetrics: () => Promise<void>;
   #inFlightIngest = 0;
   /** When each request arrived (for the Server-Timing header and the duration histogram). */
   readonly #arrived = new WeakMap<ServerResponse, { at: number; route: string }>();
   readonly #durations: Histogram<'route' | 'status'>;
 
-  /** `routes` are the application's own (e.g. feature serving), tried before the built-in ones. */
-  constructor(app: QueryableApp, log: Log, options: HttpServerOptions, routes: readonly HttpRoute[] = []) {
+  /**
+   * `registry` holds the application's metrics (served at /metrics, with the request durations
+   * added here); `routes` are the application's own (e.g. feature serving), tried before the
+   * built-in ones.
+   */
+  constructor(app: QueryableApp, log: Log, options: HttpServerOptions, registry: Registry, routes: readonly HttpRoute[] = []) {
     this.#app = app;
+    this.#registry = registry;
     this.#log = log;
     this.#options = options;
     this.#routes = routes;
@@ -164,7 +167,6 @@ export class AppHttpServer {
         });
       },
     );
-    this.#refreshMetrics = registerAppMetrics(this.#registry, app);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -232,8 +234,7 @@ export class AppHttpServer {
       return this.#send(res, state === 'RUNNING' ? 200 : 503, { state, applicationId: this.#app.applicationId });
     }
     if (method === 'GET' && parts.length === 1 && parts[0] === 'metrics') {
-      // The threads' counters as of this scrape, read before the gauges collect them.
-      await this.#refreshMetrics();
+      // Collected on scrape: the metrics ask the threads now (app-metrics.ts).
       return this.#send(res, 200, await this.#registry.metrics(), this.#registry.contentType);
     }
     if (method === 'GET' && parts[0] === 'stores') return this.#stores(res, parts.slice(1), strictParams(url.search));

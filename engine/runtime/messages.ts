@@ -72,6 +72,20 @@ export interface TaskMetricsSnapshot {
   /** Changelog records replayed when the task started. */
   readonly restored: number;
   readonly stores: readonly { name: string; entries: number; cacheHits: number; cacheMisses: number }[];
+  /** Stream time: the newest record timestamp the task has seen (ms), null before its first record. */
+  readonly streamTime: number | null;
+}
+
+/**
+ * A latency histogram as a thread sends it: `counts[i]` observations at most `bounds[i]` seconds
+ * (and above the previous bound), the last count above every bound. Counts from several threads
+ * with the same bounds add up.
+ */
+export interface HistogramSnapshot {
+  readonly bounds: readonly number[];
+  readonly counts: readonly number[];
+  readonly sum: number;
+  readonly count: number;
 }
 
 export type ToThread =
@@ -121,11 +135,19 @@ export type FromThread =
   | {
       readonly kind: 'metrics';
       readonly id: number;
+      readonly threadId: number;
       readonly tasks: readonly TaskMetricsSnapshot[];
       readonly commits: number;
       readonly commitMs: number;
       readonly processed: number;
       readonly processMs: number;
+      /** Commit durations of this thread, since it started. */
+      readonly commitLatency: HistogramSnapshot;
+      /**
+       * Wall-clock time minus record timestamp when a task writes a record to an output topic (before
+       * the commit that makes it visible), by topic (topology name).
+       */
+      readonly endToEndLatency: Readonly<Record<string, HistogramSnapshot>>;
     }
   | { readonly kind: 'query-result'; readonly id: number; readonly status: number; readonly body: unknown }
   /** A standby task reached the end of its changelogs for the first time. */

@@ -4,7 +4,7 @@
  * on this and not on StreamsApp, so either can change without the other.
  */
 import type { Topology } from '../topology.ts';
-import type { StoreQuery, TaskMetricsSnapshot } from './messages.ts';
+import type { HistogramSnapshot, StoreQuery, TaskMetricsSnapshot } from './messages.ts';
 import type { QueryResult } from './queries.ts';
 
 export interface AppCounters {
@@ -13,6 +13,21 @@ export interface AppCounters {
   readonly commitMs: number;
   readonly processed: number;
   readonly processMs: number;
+  /**
+   * Per stream thread: its own counters and histograms since it started. Exported per thread, so a
+   * thread started again resets only its own series (Prometheus sees a counter reset, not a drop
+   * in a sum over threads that rate() would misread).
+   */
+  readonly threads: readonly ThreadCounters[];
+}
+
+export interface ThreadCounters {
+  readonly threadId: number;
+  readonly commits: number;
+  readonly processMs: number;
+  readonly commitLatency: HistogramSnapshot;
+  /** By output topic (topology name). */
+  readonly endToEndLatency: Readonly<Record<string, HistogramSnapshot>>;
 }
 
 export interface QueryableApp {

@@ -22,6 +22,7 @@ import { RecordCollector } from './thread/record-collector.ts';
 import { Committer } from './thread/committer.ts';
 import { TaskManager } from './thread/task-manager.ts';
 import type { RunningTask } from './thread/running-task.ts';
+import { OutputLatency } from './thread/latency-histogram.ts';
 
 const config = workerData.config as ThreadConfig;
 // The thread's own connection to the log when the log offers one (Kafka: every stream thread
@@ -37,6 +38,7 @@ const topologyTopic = (logTopic: string) => reverseNames.get(logTopic) ?? logTop
 let topology: Topology;
 let manager: TaskManager;
 let committer: Committer;
+let outputLatency: OutputLatency;
 let stopping = false;
 let processed = 0;
 let processMs = 0;
@@ -74,7 +76,19 @@ async function main(): Promise<void> {
     ...(typeof config.onProcessingError === 'object' && { processing: await loadHandler<ProcessingExceptionHandler>(config.onProcessingError) }),
     ...(typeof config.onProductionError === 'object' && { production: await loadHandler<ProductionExceptionHandler>(config.onProductionError) }),
   };
-  manager = new TaskManager({ config, log, topology, global, collector, logName, topologyTopic, handlers, caughtUp: (taskId) => send({ kind: 'caught-up', threadId: config.threadId, taskId }) });
+  outputLatency = new OutputLatency(Object.keys(config.topicNames));
+  manager = new TaskManager({
+    config,
+    log,
+    topology,
+    global,
+    collector,
+    logName,
+    topologyTopic,
+    handlers,
+    caughtUp: (taskId) => send({ kind: 'caught-up', threadId: config.threadId, taskId }),
+    outputWritten: (topic, timestamp) => outputLatency.observe(topic, timestamp),
+  });
   await manager.start(config.tasks, config.standbys ?? []);
   port.on('message', onControl);
   send({ kind: 'ready', threadId: config.threadId });
@@ -257,10 +271,13 @@ function onControl(message: ToThread): void {
       send({
         kind: 'metrics',
         id: message.id,
+        threadId: config.threadId,
         commits: committer.commits,
         commitMs: committer.commitMs,
         processed,
         processMs,
+        commitLatency: committer.latency.snapshot(),
+        endToEndLatency: outputLatency.snapshot(),
         tasks: tasks.map((t) => ({
           taskId: t.spec.id,
           recordsIn: t.task.metrics.recordsIn,
@@ -269,6 +286,7 @@ function onControl(message: ToThread): void {
           lag: t.lag,
           deadLettered: t.deadLettered,
           restored: t.restored,
+          streamTime: Number.isFinite(t.task.streamTime) ? t.task.streamTime : null,
           stores: [...t.task.stores.values()].map((store) => {
             const kv = t.prepared.keyValueStores.find((k) => k === store);
             const entries = store.kind === 'key-value' ? store.approximateNumEntries() : store.kind === 'window' ? store.all().length : store.all().length;

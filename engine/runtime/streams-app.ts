@@ -12,13 +12,15 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { StreamsError, describeCause } from '../errors.ts';
 import type { Topology } from '../topology.ts';
+import { Registry } from 'prom-client';
 import { AppGroup, type GroupUpdate } from './app-group.ts';
+import { appCounters, registerAppMetrics } from './app-metrics.ts';
 import { AppHttpServer } from './http-server.ts';
 import { loadTopology } from './load-topology.ts';
-import type { FromThread, StoreQuery, TaskMetricsSnapshot, TaskSpec } from './messages.ts';
+import type { FromThread, StoreQuery, TaskSpec } from './messages.ts';
 import { planApplication } from './plan.ts';
 import type { QueryResult } from './queries.ts';
-import type { QueryableApp } from './queryable-app.ts';
+import type { AppCounters, QueryableApp } from './queryable-app.ts';
 import { QueryRouter, type RemoteTasks } from './query-router.ts';
 import { StreamThreads, type ThreadHandle } from './stream-threads.ts';
 import type { StreamsAppOptions, StreamThreadExceptionResponse, TopologyModule } from './streams-app-options.ts';
@@ -90,6 +92,7 @@ export class StreamsApp implements QueryableApp {
   /** An uncaught-exception handler answered SHUTDOWN_APPLICATION: told to the group at each join. */
   #shutdownRequested = false;
   #http: AppHttpServer | undefined;
+  readonly #registry = new Registry();
   #httpAddress: { host: string; port: number } | undefined;
 
   /**
@@ -108,6 +111,21 @@ export class StreamsApp implements QueryableApp {
     if (options.log === undefined) throw new StreamsError('INVALID_ARGUMENT', 'StreamsApp needs a log (an EmbeddedLog, or Kafka)');
     this.#source = source;
     this.#options = options;
+    registerAppMetrics(this.#registry, this);
+  }
+
+  /**
+   * The prom-client Registry that `GET /metrics` serves: the application's metrics (collected from
+   * the stream threads at each scrape) and the HTTP server's. Register more metrics on it to serve
+   * them on the same endpoint, such as a sink runner's (one scrape target per process), or serve
+   * it yourself when the application has no `http` option.
+   *
+   * @example
+   * import { registerSinkMetrics } from 'tributary/connectors/sinks';
+   * registerSinkMetrics(app.metricsRegistry, [warehouse]); // tributary_sink_* on the app's /metrics
+   */
+  get metricsRegistry(): Registry {
+    return this.#registry;
   }
 
   get state(): StreamsState {
@@ -152,7 +170,7 @@ export class StreamsApp implements QueryableApp {
       const http = this.#options.http;
       if (http !== undefined) {
         const routes = typeof http.routes === 'function' ? http.routes(this) : (http.routes ?? []);
-        const server = new AppHttpServer(this, this.#options.log, http, routes);
+        const server = new AppHttpServer(this, this.#options.log, http, this.#registry, routes);
         const address = await server.listen();
         this.#http = server;
         this.#httpAddress = { host: address.address, port: address.port };
@@ -383,17 +401,9 @@ export class StreamsApp implements QueryableApp {
     this.#transition('NOT_RUNNING');
   }
 
-  /** Per-task counters from every thread. */
-  async metrics(): Promise<{ tasks: TaskMetricsSnapshot[]; commits: number; commitMs: number; processed: number; processMs: number }> {
-    const replies = (await this.#threads?.askAll<Extract<FromThread, { kind: 'metrics' }>>((id) => ({ kind: 'metrics', id }))) ?? [];
-    const sum = (f: (r: (typeof replies)[number]) => number) => replies.reduce((n, r) => n + f(r), 0);
-    return {
-      tasks: replies.flatMap((r) => r.tasks),
-      commits: sum((r) => r.commits),
-      commitMs: sum((r) => r.commitMs),
-      processed: sum((r) => r.processed),
-      processMs: sum((r) => r.processMs),
-    };
+  /** Counters and latency histograms from every thread, per task and per thread. */
+  async metrics(): Promise<AppCounters> {
+    return appCounters((await this.#threads?.askAll<Extract<FromThread, { kind: 'metrics' }>>((id) => ({ kind: 'metrics', id }))) ?? []);
   }
 
   /** Stores of the topology, with their partitions (none before start). */

@@ -33,12 +33,14 @@ let project = '';
 
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
-test('npm pack builds the package: JS, types and source maps, README and LICENSE; no tests, benchmarks or TypeScript sources', () => {
+test('npm pack builds the package: JS, types and source maps, README, LICENSE and ops/; no tests, benchmarks or TypeScript sources', () => {
   const [packed] = JSON.parse(npmSync(['pack', '--json', '--pack-destination', work], root)) as { filename: string; files: { path: string }[] }[];
   tarball = join(work, packed!.filename);
   const paths = packed!.files.map((f) => f.path);
-  const outside = paths.filter((p) => !p.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(p));
-  assert.deepEqual(outside, [], 'only dist/, package.json, README.md and LICENSE');
+  const outside = paths.filter((p) => !p.startsWith('dist/') && !p.startsWith('ops/') && !['package.json', 'README.md', 'LICENSE'].includes(p));
+  assert.deepEqual(outside, [], 'only dist/, ops/, package.json, README.md and LICENSE');
+  // The Grafana dashboard and Prometheus rules, for users to import from node_modules/tributary/ops.
+  assert.deepEqual(paths.filter((p) => p.startsWith('ops/')).sort(), ['ops/grafana/tributary-dashboard.json', 'ops/prometheus/alerts.yml', 'ops/prometheus/prometheus.yml']);
   assert.deepEqual(paths.filter((p) => /(^|\/)(test|bench|apps|scripts|examples)\//.test(p)), []);
   assert.deepEqual(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), [], 'no TypeScript sources (Node does not strip types under node_modules)');
   for (const entry of ['dist/index.js', 'dist/index.d.ts', 'dist/spi.js', 'dist/spi.d.ts', 'dist/connectors/embedded/index.js', 'dist/connectors/kafka/index.d.ts', 'dist/connectors/sinks/index.d.ts', 'dist/connectors/sinks/postgres/index.js', 'dist/bin/tributary.js', 'dist/engine/runtime/stream-thread.js', 'LICENSE']) {

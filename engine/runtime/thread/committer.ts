@@ -10,6 +10,7 @@ import { StreamsError, describeCause } from '../../errors.ts';
 import { fetchMany, partitionKey, type GroupGeneration, type Log, type LogTransaction, type TransactionalProducer } from '../../log.ts';
 import type { RecordCollector } from './record-collector.ts';
 import type { RunningTask } from './running-task.ts';
+import { COMMIT_BUCKETS, LatencyHistogram } from './latency-histogram.ts';
 
 /**
  * Exactly-once on a log the thread has its own connection to (Kafka): outputs and changelog
@@ -58,6 +59,8 @@ export class Committer {
   #abandoned: string | undefined;
   commits = 0;
   commitMs = 0;
+  /** Durations of the commits that completed (a histogram: averages hide the slow commits). */
+  readonly latency = new LatencyHistogram(COMMIT_BUCKETS);
 
   constructor(options: CommitterOptions) {
     this.#o = options;
@@ -218,8 +221,10 @@ export class Committer {
     }
     for (const [tp, offset] of offsets) this.#committedPositions.set(tp, offset);
     for (const [tp, value] of metadata) this.#committedMetadata.set(tp, value);
+    const ms = performance.now() - started;
     this.commits++;
-    this.commitMs += performance.now() - started;
+    this.commitMs += ms;
+    this.latency.observe(ms / 1000);
     // Consumed repartition records are deleted, as Kafka Streams does, so internal topics stay
     // small. Best effort: the commit is done, and a purge that fails is made good by the next one.
     if (Date.now() - this.#lastPurge >= 1000) {

@@ -37,6 +37,8 @@ export interface TaskManagerOptions {
   readonly handlers?: { readonly deserialization?: DeserializationExceptionHandler; readonly processing?: ProcessingExceptionHandler; readonly production?: ProductionExceptionHandler };
   /** A standby has reached the end of its changelogs for the first time (KIP-441: it is caught up). */
   caughtUp?(taskId: string): void;
+  /** A task wrote a record to `topic` (topology name): the thread measures end-to-end latency here. */
+  outputWritten?(topic: string, timestamp: number): void;
 }
 
 export class TaskManager {
@@ -182,7 +184,10 @@ export class TaskManager {
         applicationId: config.applicationId,
         restoredFrom,
         collector: {
-          send: (record: OutputRecord) => collector.send(this.#o.logName(record.topic), record.partition, toLogRecord(record)),
+          send: (record: OutputRecord) => {
+            collector.send(this.#o.logName(record.topic), record.partition, toLogRecord(record));
+            this.#o.outputWritten?.(record.topic, record.timestamp);
+          },
           partitionsFor: (topic) => config.partitions[this.#o.logName(topic)] ?? 1,
         },
         createStore: (builder: StoreBuilder, ctx: StoreContext) => {

@@ -1,10 +1,10 @@
 /**
  * The SQL the warehouse sinks share (PostgreSQL and DuckDB speak the same dialect for all of it),
- * as pure functions: quoting, validating a table spec, the table and offsets DDL, coalescing a
- * batch per key, and the DELETE / INSERT ... ON CONFLICT statements of one batch. What differs
- * between the two databases is small and passed in as a `SqlDialect`: how a value is bound (JSON
- * text, casts) and how many parameters one statement may carry. The offsets writes differ more
- * (PostgreSQL locks rows, DuckDB's optimistic transactions do not), so each sink's own sql.ts has them.
+ * as pure functions: quoting, validating a table spec, the table and offsets DDL, reading the
+ * offsets, and coalescing a batch per key. How a batch's rows travel differs (PostgreSQL binds
+ * each value as a parameter; DuckDB binds fastest one JSON document per statement and casts it to
+ * the table's row type) and so do the offsets writes (PostgreSQL locks rows, DuckDB's optimistic
+ * transactions do not): each sink's own sql.ts has those.
  */
 import { StreamsError } from '../../engine/index.ts';
 
@@ -29,18 +29,6 @@ export interface TableSpec {
   readonly mode: 'upsert' | 'append';
 }
 
-/**
- * What differs between the databases in the statements of a batch.
- */
-export interface SqlDialect {
-  /** Most parameters one statement may carry (PostgreSQL's wire protocol: 65,535). */
-  readonly maxParameters: number;
-  /**
-   * A value for a column of `type`: what is bound, and the SQL expression that reads it from
-   * `placeholder` (`$1`...). `value` is never null or undefined (those bind as NULL).
-   */
-  bind(type: string, value: unknown, placeholder: string): { readonly sql: string; readonly value: unknown };
-}
 const identifierRe = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 const typeRe = /^[A-Za-z_][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])*$/;
 
@@ -120,7 +108,8 @@ export function coalesce(spec: TableSpec, ops: readonly RowOp[], origins: readon
   return [...last.values()];
 }
 
-function checkColumns(spec: TableSpec, row: Row): void {
+/** Refuses a row with a column the table does not declare (a bug in `row`: trying again cannot help). */
+export function checkColumns(spec: TableSpec, row: Row): void {
   for (const name of Object.keys(row)) {
     if (!(name in spec.columns)) throw new StreamsError('SINK_WRITE_FAILED', `table ${spec.table}: the row has a column ${name} that is not declared (columns: ${Object.keys(spec.columns).join(', ')})`, { canRetry: false });
   }
@@ -128,53 +117,3 @@ function checkColumns(spec: TableSpec, row: Row): void {
 
 /** Whether a column type is JSON (json, jsonb): its values are sent as JSON text. */
 export const isJsonType = (type: string) => /^jsonb?$/i.test(type.trim());
-
-/** Binds `value` for `column` (pushing it to `values`) and returns the SQL that reads it. */
-function param(spec: TableSpec, dialect: SqlDialect, values: unknown[], column: string, value: unknown): string {
-  if (value === null || value === undefined) return `$${values.push(null)}`;
-  const type = spec.columns[column]!.trim();
-  const bound = dialect.bind(type, value, `$${values.length + 1}`);
-  values.push(bound.value);
-  return bound.sql;
-}
-
-/**
- * The statements applying `ops` (already coalesced): deletes, then upserts or appends, in chunks
- * of at most `dialect.maxParameters` parameters. Columns a row leaves out take their default.
- */
-export function applySql(spec: TableSpec, ops: readonly RowOp[], dialect: SqlDialect): Statement[] {
-  const maxParameters = dialect.maxParameters;
-  const table = quoteTable(spec.table);
-  const statements: Statement[] = [];
-  const deletes = ops.filter((o): o is Extract<RowOp, { kind: 'delete' }> => o.kind === 'delete').map((o) => o.key);
-  const rows = ops.filter((o): o is Extract<RowOp, { kind: 'upsert' }> => o.kind === 'upsert').map((o) => o.row);
-
-  const perDelete = spec.key.length;
-  for (let at = 0; at < deletes.length; at += Math.floor(maxParameters / perDelete)) {
-    const chunk = deletes.slice(at, at + Math.floor(maxParameters / perDelete));
-    const values: unknown[] = [];
-    const tuples = chunk.map((key) => `(${spec.key.map((k) => `${param(spec, dialect, values, k, key[k])}::${spec.columns[k]!.trim()}`).join(', ')})`);
-    statements.push({ text: `DELETE FROM ${table} WHERE (${spec.key.map((k) => quoteIdentifier(k)).join(', ')}) IN (${tuples.join(', ')})`, values });
-  }
-
-  if (rows.length > 0) {
-    for (const row of rows) checkColumns(spec, row);
-    const used = Object.keys(spec.columns).filter((c) => rows.some((r) => r[c] !== undefined));
-    if (used.length === 0) throw new StreamsError('SINK_WRITE_FAILED', `table ${spec.table}: the rows have no values`, { canRetry: false });
-    const perRow = Math.max(1, used.length);
-    const rowsPerChunk = Math.floor(maxParameters / perRow);
-    const names = used.map((c) => quoteIdentifier(c)).join(', ');
-    const updates = used.filter((c) => !spec.key.includes(c)).map((c) => `${quoteIdentifier(c)} = EXCLUDED.${quoteIdentifier(c)}`);
-    const conflict =
-      spec.mode === 'append'
-        ? ''
-        : ` ON CONFLICT (${spec.key.map((k) => quoteIdentifier(k)).join(', ')}) ${updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
-    for (let at = 0; at < rows.length; at += rowsPerChunk) {
-      const chunk = rows.slice(at, at + rowsPerChunk);
-      const values: unknown[] = [];
-      const tuples = chunk.map((row) => `(${used.map((c) => (row[c] === undefined ? 'DEFAULT' : param(spec, dialect, values, c, row[c]))).join(', ')})`);
-      statements.push({ text: `INSERT INTO ${table} (${names}) VALUES ${tuples.join(', ')}${conflict}`, values });
-    }
-  }
-  return statements;
-}

@@ -24,9 +24,9 @@ import { StreamsError } from '../../../engine/index.ts';
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import type { Sink, SinkBatch, SinkContext, SinkPositions } from '../sink.ts';
 import { batchRowOps, validateTableSinkOptions, type TableSinkOptions } from '../row-mapping.ts';
-import { applySql, coalesce, createOffsetsTableSql, createTableSql, readOffsetsSql, type Statement, type TableSpec } from '../table-sql.ts';
+import { coalesce, createOffsetsTableSql, createTableSql, readOffsetsSql, type Statement, type TableSpec } from '../table-sql.ts';
 import { acquireDuckDb, releaseDuckDb } from './duckdb-database.ts';
-import { duckdbDialect, storeOffsetsSql } from './sql.ts';
+import { applyDuckDbSql, storeOffsetsSql } from './sql.ts';
 
 export interface DuckDbSinkOptions<K, V> extends TableSinkOptions<K, V> {
   /** The database file (created if missing), or `:memory:`. Sinks of one process writing one file share it. */
@@ -108,7 +108,7 @@ export class DuckDbSink<K, V> implements Sink<K, V> {
       this.#transaction(connection, async () => {
         const stored = await this.#readOffsets(connection, batch.topic);
         const { ops, origins } = batchRowOps(this.#options, batch, stored);
-        for (const statement of applySql(this.#spec, coalesce(this.#spec, ops, origins), duckdbDialect)) await this.#exec(connection, statement);
+        for (const statement of applyDuckDbSql(this.#spec, coalesce(this.#spec, ops, origins))) await this.#exec(connection, statement);
         await this.#exec(connection, storeOffsetsSql(this.#offsetsTable, this.name, batch.topic, nextOffsets));
       }),
     );

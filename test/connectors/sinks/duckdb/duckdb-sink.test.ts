@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { StreamsError } from '../../../../engine/index.ts';
 import { DuckDbSink } from '../../../../connectors/sinks/duckdb/index.ts';
 import type { SinkBatch } from '../../../../connectors/sinks/index.ts';
-import { applySql } from '../../../../connectors/sinks/table-sql.ts';
-import { duckdbDialect } from '../../../../connectors/sinks/duckdb/sql.ts';
+import { applyDuckDbSql } from '../../../../connectors/sinks/duckdb/sql.ts';
+import type { Row } from '../../../../connectors/sinks/duckdb/index.ts';
 import { endOffsets, expectedLatest, produceReadings, readingRunner, unique, withEmbeddedLog, type Reading } from '../readings.ts';
 import { allSink, latestSink, readDuckDb } from './fixtures/reading-sinks.ts';
 
@@ -34,14 +34,59 @@ test('options are checked before any I/O', () => {
   assert.throws(() => new DuckDbSink({ ...base, mode: 'append', key: [], deleteKey: () => ({}) }), code('INVALID_ARGUMENT'));
 });
 
-test('statements cast every value to its column type: dates as ISO text, JSON and lists as JSON text', () => {
-  const spec = { table: 't', columns: { k: 'text', at: 'timestamptz', doc: 'json', v: 'double[]' }, key: ['k'], mode: 'upsert' as const };
-  const [statement] = applySql(spec, [{ kind: 'upsert', row: { k: 'a', at: new Date(0), doc: { x: [1] }, v: [1.5, 2] } }], duckdbDialect);
-  assert.deepEqual(statement, {
-    text:
-      'INSERT INTO "t" ("k", "at", "doc", "v") VALUES (CAST($1 AS text), CAST($2 AS timestamptz), CAST($3 AS json), CAST(CAST($4 AS JSON) AS double[])) ' +
-      'ON CONFLICT ("k") DO UPDATE SET "at" = EXCLUDED."at", "doc" = EXCLUDED."doc", "v" = EXCLUDED."v"',
-    values: ['a', '1970-01-01T00:00:00.000Z', '{"x":[1]}', '[1.5,2]'],
+test('a batch travels as one JSON parameter cast to the row type: dates as ISO text, bigints as text, JSON and lists as JSON', () => {
+  const spec = { table: 't', columns: { k: 'text', at: 'timestamptz', n: 'bigint', doc: 'json', v: 'double[]' }, key: ['k'], mode: 'upsert' as const };
+  const statements = applyDuckDbSql(spec, [
+    { kind: 'delete', key: { k: 'z' } },
+    { kind: 'upsert', row: { k: 'a', at: new Date(0), n: 2n ** 60n, doc: { x: [1] }, v: [1.5, 2] } },
+    { kind: 'upsert', row: { k: 'b', n: 1 } },
+  ]);
+  assert.deepEqual(statements, [
+    {
+      text: 'DELETE FROM "t" USING (SELECT unnest(CAST(CAST($1 AS JSON) AS STRUCT("k" text)[]), recursive := true)) AS d WHERE "t"."k" = d."k"',
+      values: ['[{"k":"z"}]'],
+    },
+    {
+      text:
+        'INSERT INTO "t" ("k", "at", "n", "doc", "v") SELECT unnest(CAST(CAST($1 AS JSON) AS STRUCT("k" text, "at" timestamptz, "n" bigint, "doc" json, "v" double[])[]), recursive := true) ' +
+        'ON CONFLICT ("k") DO UPDATE SET "at" = EXCLUDED."at", "n" = EXCLUDED."n", "doc" = EXCLUDED."doc", "v" = EXCLUDED."v"',
+      values: ['[{"k":"a","at":"1970-01-01T00:00:00.000Z","n":"1152921504606846976","doc":{"x":[1]},"v":[1.5,2]}]'],
+    },
+    {
+      // A row leaving columns out is a statement of its own, so that they take their defaults.
+      text: 'INSERT INTO "t" ("k", "n") SELECT unnest(CAST(CAST($1 AS JSON) AS STRUCT("k" text, "n" bigint)[]), recursive := true) ON CONFLICT ("k") DO UPDATE SET "n" = EXCLUDED."n"',
+      values: ['[{"k":"b","n":1}]'],
+    },
+  ]);
+  assert.throws(() => applyDuckDbSql(spec, [{ kind: 'upsert', row: { k: 'a', nope: 1 } }]), code('SINK_WRITE_FAILED'));
+});
+
+test('typed columns round-trip: timestamps, bigints, JSON documents, lists, defaults', async () => {
+  await withEmbeddedLog(async (_log, _track, dir) => {
+    const sink = new DuckDbSink<string, unknown>({
+      name: 'typed',
+      path: join(dir, 'warehouse.duckdb'),
+      table: 'typed',
+      columns: { k: 'text', at: 'timestamptz', n: 'bigint', doc: 'json', v: 'double[]', tags: 'varchar[]', flag: 'boolean' },
+      key: ['k'],
+      row: (r) => r.value as Row,
+    });
+    await sink.open({ topic: 'x', partitions: [0] });
+    const rows = [
+      { k: 'a', at: new Date(1_700_000_000_123), n: 2n ** 60n, doc: { x: [1, 'y'] }, v: [1.5, 2], tags: ['a, b', 'c"d'], flag: true },
+      { k: 'b', n: 7 },
+    ];
+    const records = rows.map((value, offset) => ({ topic: 'x', partition: 0, offset, key: value.k, value, timestamp: 0 }));
+    await sink.write({ topic: 'x', sequence: 1, size: 2, parts: [{ partition: 0, fromOffset: 0, nextOffset: 2, records }] });
+    const got = await sink.query<Record<string, unknown>>(`SELECT k, epoch_ms("at") AS at_ms, n, CAST(doc AS text) AS doc, v, tags, flag FROM typed ORDER BY k`);
+    assert.deepEqual(
+      got.map((r) => ({ ...r, v: r.v === null ? null : String(r.v), tags: r.tags === null ? null : String(r.tags) })),
+      [
+        { k: 'a', at_ms: 1_700_000_000_123n, n: 2n ** 60n, doc: '{"x":[1,"y"]}', v: '[1.5, 2]', tags: `['a, b', 'c"d']`, flag: true },
+        { k: 'b', at_ms: null, n: 7n, doc: null, v: null, tags: null, flag: null },
+      ],
+    );
+    await sink.close();
   });
 });
 

@@ -89,12 +89,12 @@ export function coalesceCacheOps(planned: readonly PlannedOp[], stored: SinkPosi
 }
 
 /**
- * Keeps the index of active keys (a sorted set: key -> time of its last write, in ms) bounded, in
+ * Keeps the index of active keys (a sorted set: key -> time of its last write, in µs) bounded, in
  * the sink's transaction: drops the entries older than the TTL (their values have expired), then,
  * past `maxKeys`, deletes the least recently written keys and their entries; refreshes the index's
  * own TTL (an abandoned cache disappears whole). Returns how many keys it evicted.
  *
- * KEYS[1] the index; ARGV[1] maxKeys, ARGV[2] the oldest score to keep, ARGV[3] the TTL in ms.
+ * KEYS[1] the index; ARGV[1] maxKeys, ARGV[2] the oldest score to keep (µs), ARGV[3] the TTL in ms.
  * The evicted keys are not declared in KEYS: one Redis (or a primary and its replicas), not Cluster.
  */
 export const trimIndexScript = `

@@ -6,7 +6,7 @@
  * Per key: a string of JSON (`format: 'json'`, default; SET ... PX) or a hash of fields
  * (`format: 'hash'`; DEL, HSET, PEXPIRE: the hash is the latest state, not a merge). Beside them,
  * two keys the sink owns:
- *   - `<namespace>:active`, a sorted set of the cached keys by the time of their last write, kept
+ *   - `<namespace>:active`, a sorted set of the cached keys by the time of their last write (µs), kept
  *     at most `maxKeys` long: past it, the least recently written keys are deleted (and entries
  *     older than the TTL, whose values have expired, dropped);
  *   - `<namespace>:offsets:<topic>`, a hash of partition -> next offset.
@@ -110,6 +110,8 @@ export class RedisSink<K, V> implements Sink<K, V> {
   #client: Redis | undefined;
   #topic = '';
   #evicted = 0;
+  /** The last index score given (µs): scores only grow, so "least recently written" has no ties. */
+  #lastScore = 0;
   #closed = false;
 
   constructor(options: RedisSinkOptions<K, V>) {
@@ -165,9 +167,12 @@ export class RedisSink<K, V> implements Sink<K, V> {
       const stored = await this.#readOffsets(client, batch.topic);
       const ops = coalesceCacheOps(planned, stored);
       const now = Date.now();
+      // Index scores are write times in µs, one apart in write order (keys of one batch, or of two batches in one ms, do not tie).
+      let score = Math.max(now * 1000, this.#lastScore + 1);
       const tx = client.multi();
-      for (const op of ops) this.#queue(tx, op, now);
-      tx.eval(trimIndexScript, 1, this.#indexKey, this.#maxKeys, now - this.#ttlMs, this.#ttlMs);
+      for (const op of ops) this.#queue(tx, op, score++);
+      this.#lastScore = score;
+      tx.eval(trimIndexScript, 1, this.#indexKey, this.#maxKeys, (now - this.#ttlMs) * 1000, this.#ttlMs);
       const next = batch.parts.flatMap((p) => [String(p.partition), String(Math.max(p.nextOffset, stored.get(p.partition) ?? 0))]);
       if (next.length > 0) tx.hset(offsetsKey, ...next);
       const results = await tx.exec();
@@ -195,7 +200,7 @@ export class RedisSink<K, V> implements Sink<K, V> {
     return `${this.#namespace}:offsets:${topic}`;
   }
 
-  #queue(tx: ReturnType<Redis['multi']>, op: CacheOp, now: number): void {
+  #queue(tx: ReturnType<Redis['multi']>, op: CacheOp, score: number): void {
     if (op.kind === 'delete') {
       tx.del(op.key).zrem(this.#indexKey, op.key);
       return;
@@ -207,7 +212,7 @@ export class RedisSink<K, V> implements Sink<K, V> {
       const fields = Object.entries(op.value.fields).flat();
       if (fields.length > 0) tx.hset(op.key, ...fields).pexpire(op.key, this.#ttlMs);
     }
-    tx.zadd(this.#indexKey, now, op.key);
+    tx.zadd(this.#indexKey, score, op.key);
   }
 
   async #readOffsets(client: Redis, topic: string): Promise<Map<number, number>> {

@@ -76,7 +76,8 @@ export class DuckDbSink<K, V> implements Sink<K, V> {
   readonly #options: DuckDbSinkOptions<K, V>;
   readonly #spec: TableSpec;
   readonly #offsetsTable: string;
-  #connection: Promise<DuckDBConnection> | undefined;
+  /** The writer's connection (transactions of writes), and the reader's (`query`), each opened on demand. */
+  readonly #connections: { writer?: Promise<DuckDBConnection>; reader?: Promise<DuckDBConnection> } = {};
   #topic = '';
   #closed = false;
 
@@ -124,17 +125,20 @@ export class DuckDbSink<K, V> implements Sink<K, V> {
    * file is this process's while the sink is open, so this is how the application reads it.
    */
   async query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, values: readonly unknown[] = []): Promise<R[]> {
-    return this.#run('query', async (connection) => (await connection.runAndReadAll(sql, values as DuckDBValue[])).getRowObjects() as R[]);
+    // A connection of its own: on the writer's, a query would run inside the write's transaction (and a failed one abort it).
+    return this.#run('query', async () => (await (await this.#connect('reader')).runAndReadAll(sql, values as DuckDBValue[])).getRowObjects() as R[]);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const connection = await this.#connection?.catch(() => undefined);
-    this.#connection = undefined;
-    if (connection === undefined) return;
-    connection.closeSync();
-    await releaseDuckDb(this.#options.path);
+    for (const role of ['writer', 'reader'] as const) {
+      const connection = await this.#connections[role]?.catch(() => undefined);
+      delete this.#connections[role];
+      if (connection === undefined) continue;
+      connection.closeSync();
+      await releaseDuckDb(this.#options.path);
+    }
   }
 
   async #readOffsets(connection: DuckDBConnection, topic: string): Promise<Map<number, number>> {
@@ -174,8 +178,8 @@ export class DuckDbSink<K, V> implements Sink<K, V> {
     }
   }
 
-  #connect(): Promise<DuckDBConnection> {
-    if (this.#connection === undefined) {
+  #connect(role: 'writer' | 'reader' = 'writer'): Promise<DuckDBConnection> {
+    if (this.#connections[role] === undefined) {
       const path = this.#options.path;
       const connection = acquireDuckDb(path).then(async (instance) => {
         try {
@@ -185,10 +189,10 @@ export class DuckDbSink<K, V> implements Sink<K, V> {
           throw error;
         }
       });
-      // A failed open is tried again by the runner's next call.
-      connection.catch(() => this.#connection === connection && (this.#connection = undefined));
-      this.#connection = connection;
+      // A failed open is tried again by the next call.
+      connection.catch(() => this.#connections[role] === connection && delete this.#connections[role]);
+      this.#connections[role] = connection;
     }
-    return this.#connection;
+    return this.#connections[role];
   }
 }

@@ -2,7 +2,8 @@
  * Checks the import rules of STYLE.md that a linter cannot express by folder:
  * - layers import one way: apps -> dsl, connectors -> engine (engine imports neither; dsl not connectors);
  * - the RocksDB binding is imported in one file of engine/state/, the Kafka client only under connectors/kafka/,
- *   the PostgreSQL driver only under connectors/sinks/postgres/.
+ *   the PostgreSQL driver only under connectors/sinks/postgres/, DuckDB only under connectors/sinks/duckdb/, the
+ *   Redis client only under connectors/sinks/redis/ (so each sink's entry point is the only one loading its driver).
  * Exits 1 and lists every violation.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -21,6 +22,8 @@ const allowed: Record<Layer, readonly Layer[]> = {
 const rocksdbHome = 'engine/state/';
 const kafkaHome = 'connectors/kafka/';
 const postgresHome = 'connectors/sinks/postgres/';
+const duckdbHome = 'connectors/sinks/duckdb/';
+const redisHome = 'connectors/sinks/redis/';
 
 function* files(dir: string): Generator<string> {
   for (const entry of readdirSync(dir)) {
@@ -62,6 +65,10 @@ for (const layer of layers) {
         problems.push(`${rel}: the Kafka client may only be imported under ${kafkaHome}`);
       } else if (/^pg(-[a-z-]+)?(\/|$)/.test(spec) && !rel.startsWith(postgresHome)) {
         problems.push(`${rel}: the PostgreSQL driver may only be imported under ${postgresHome}`);
+      } else if (/^@duckdb\//.test(spec) && !rel.startsWith(duckdbHome)) {
+        problems.push(`${rel}: DuckDB may only be imported under ${duckdbHome}`);
+      } else if (/^ioredis(\/|$)/.test(spec) && !rel.startsWith(redisHome)) {
+        problems.push(`${rel}: the Redis client may only be imported under ${redisHome}`);
       }
     }
   }

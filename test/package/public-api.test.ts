@@ -20,6 +20,8 @@ const entries: Record<string, string> = {
   'tributary/connectors/kafka': 'connectors/kafka/index.ts',
   'tributary/connectors/sinks': 'connectors/sinks/index.ts',
   'tributary/connectors/sinks/postgres': 'connectors/sinks/postgres/index.ts',
+  'tributary/connectors/sinks/duckdb': 'connectors/sinks/duckdb/index.ts',
+  'tributary/connectors/sinks/redis': 'connectors/sinks/redis/index.ts',
   'tributary/connectors/schema-registry': 'connectors/schema-registry/index.ts',
 };
 

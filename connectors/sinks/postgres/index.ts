@@ -4,4 +4,5 @@
  */
 export { PostgresSink } from './postgres-sink.ts';
 export type { PostgresSinkOptions, PostgresConnectionOptions } from './postgres-sink.ts';
-export type { Row } from './sql.ts';
+export type { Row } from '../table-sql.ts';
+export type { TableSinkOptions } from '../row-mapping.ts';

@@ -21,7 +21,8 @@
  */
 import pg from 'pg';
 import { StreamsError } from '../../../engine/index.ts';
-import type { Sink, SinkBatch, SinkContext, SinkPositions, SinkRecord } from '../sink.ts';
+import type { Sink, SinkBatch, SinkContext, SinkPositions } from '../sink.ts';
+import { batchRowOps, validateTableSinkOptions, type TableSinkOptions } from '../row-mapping.ts';
 import {
   applySql,
   coalesce,
@@ -31,10 +32,6 @@ import {
   lockOffsetsSql,
   readOffsetsSql,
   storeOffsetsSql,
-  validateTableSpec,
-  quoteTable,
-  type Row,
-  type RowOp,
   type TableSpec,
 } from './sql.ts';
 
@@ -56,26 +53,8 @@ export interface PostgresConnectionOptions {
   readonly statementTimeoutMs?: number;
 }
 
-export interface PostgresSinkOptions<K, V> {
-  /** Names the sink; its offsets are stored under this name (and the topic). */
-  readonly name: string;
+export interface PostgresSinkOptions<K, V> extends TableSinkOptions<K, V> {
   readonly connection: PostgresConnectionOptions;
-  /** `name` or `schema.name`. */
-  readonly table: string;
-  /** Column name -> SQL type. Values of json/jsonb columns are sent as JSON text. */
-  readonly columns: Readonly<Record<string, string>>;
-  /** The primary key columns: the conflict target of upserts (optional for appends). */
-  readonly key?: readonly string[];
-  /** `upsert` (default): one row per key, the latest state. `append`: one row per record. */
-  readonly mode?: 'upsert' | 'append';
-  /** The row of a record (columns left out take their default); undefined skips the record. Tombstones come here only without `deleteKey`. */
-  row(record: SinkRecord<K, V>): Row | undefined;
-  /** Upserts: the key columns of the row a tombstone (null value) deletes. Without it, tombstones go to `row`. */
-  deleteKey?(record: SinkRecord<K, V>): Row;
-  /** Create the table and the offsets table if missing (default true). */
-  readonly createTables?: boolean;
-  /** Default `tributary_sink_offsets`. */
-  readonly offsetsTable?: string;
 }
 
 const retryableClasses = new Set(['08', '40', '53', '55', '57', '58', 'XX']);
@@ -115,14 +94,10 @@ export class PostgresSink<K, V> implements Sink<K, V> {
   #closed = false;
 
   constructor(options: PostgresSinkOptions<K, V>) {
-    if (typeof options.name !== 'string' || options.name === '') throw new StreamsError('INVALID_ARGUMENT', 'a PostgreSQL sink needs a name (its offsets are stored under it)');
-    if (typeof options.row !== 'function') throw new StreamsError('INVALID_ARGUMENT', `sink ${options.name}: row(record) must be a function`);
+    const { spec, offsetsTable } = validateTableSinkOptions(options, 'PostgreSQL');
     if (options.connection === undefined) throw new StreamsError('INVALID_ARGUMENT', `sink ${options.name}: connection options are required`);
-    this.#spec = { table: options.table, columns: options.columns, key: options.key ?? [], mode: options.mode ?? 'upsert' };
-    validateTableSpec(this.#spec);
-    if (options.deleteKey !== undefined && this.#spec.mode !== 'upsert') throw new StreamsError('INVALID_ARGUMENT', `sink ${options.name}: deleteKey needs mode 'upsert'`);
-    this.#offsetsTable = options.offsetsTable ?? 'tributary_sink_offsets';
-    quoteTable(this.#offsetsTable);
+    this.#spec = spec;
+    this.#offsetsTable = offsetsTable;
     this.name = options.name;
     this.#options = options;
   }
@@ -157,18 +132,7 @@ export class PostgresSink<K, V> implements Sink<K, V> {
         await client.query(ensureOffsetRowsSql(this.#offsetsTable, this.name, batch.topic, partitions));
         const { rows } = await client.query<{ partition: number; next_offset: string }>(lockOffsetsSql(this.#offsetsTable, this.name, batch.topic, partitions));
         const stored = new Map(rows.map((r) => [r.partition, Number(r.next_offset)]));
-        const ops: RowOp[] = [];
-        const origins: string[] = [];
-        for (const part of batch.parts) {
-          const from = stored.get(part.partition) ?? 0;
-          for (const record of part.records) {
-            if (record.offset < from) continue;
-            const op = this.#operation(record);
-            if (op === undefined) continue;
-            ops.push(op);
-            origins.push(`${record.topic}-${record.partition}@${record.offset}`);
-          }
-        }
+        const { ops, origins } = batchRowOps(this.#options, batch, stored);
         for (const statement of applySql(this.#spec, coalesce(this.#spec, ops, origins))) await client.query(statement.text, statement.values);
         await client.query(storeOffsetsSql(this.#offsetsTable, this.name, batch.topic, nextOffsets));
         await client.query('COMMIT');
@@ -193,17 +157,6 @@ export class PostgresSink<K, V> implements Sink<K, V> {
     const client = this.#client;
     this.#client = undefined;
     await client?.end().catch(() => {});
-  }
-
-  #operation(record: SinkRecord<K, V>): RowOp | undefined {
-    try {
-      if (record.value === null && this.#options.deleteKey !== undefined) return { kind: 'delete', key: this.#options.deleteKey(record) };
-      const row = this.#options.row(record);
-      return row === undefined ? undefined : { kind: 'upsert', row };
-    } catch (cause) {
-      // A bug in the mapping: trying again cannot help.
-      throw new StreamsError('SINK_WRITE_FAILED', `sink ${this.name}: row() failed for ${record.topic}-${record.partition}@${record.offset}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, canRetry: false });
-    }
   }
 
   /** Runs `body` on the connection (opened on demand); wraps errors as SINK_WRITE_FAILED and drops a connection that may be broken. */

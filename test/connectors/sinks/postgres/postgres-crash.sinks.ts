@@ -114,5 +114,6 @@ test('killed with SIGKILL mid-batch again and again, the sink writes every recor
     const offsets = await query<{ sink: string; partition: number; next_offset: string }>('SELECT sink, partition, next_offset FROM tributary_sink_offsets WHERE sink LIKE $1', [`${prefix}-%`]);
     assert.equal(offsets.length, 2 * PARTITIONS);
     for (const o of offsets) assert.equal(Number(o.next_offset), ends.get(o.partition), `${o.sink} partition ${o.partition}`);
+    console.log(`exact: ${all!.n} rows (${all!.distinct} distinct offsets) in ${prefix}_all for ${total} records, ${latest.length} users at their latest in ${prefix}_latest, offsets at the end of the log`);
   });
 });

@@ -99,5 +99,6 @@ test('the real server stopped mid-run: breakers open, fetching pauses with one b
     assert.equal(rows.length, 20);
     for (const r of rows) assert.equal(Number(r.seq), produced - 1 - ((produced - 1 - Number(r.user_id.slice(1))) % 20), r.user_id);
     console.log(`outage: ${produced} readings, ${all.status().counters.writeFailures} failed writes, breaker opened ${all.status().counters.breakerOpened} times`);
+    console.log(`exact: ${counts!.n} rows (${counts!.distinct} distinct offsets) in ${prefix}_all for ${produced} records, ${rows.length} users at their latest in ${prefix}_latest`);
   });
 });

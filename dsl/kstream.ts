@@ -24,6 +24,7 @@ import {
   storeGetter,
   type Fn2,
 } from './internals/processors.ts';
+import { VersionedTableSourceProcessor, versionedGetter } from './internals/versioned-table.ts';
 import type { StreamAggregation } from './internals/aggregate.ts';
 import { addAggregation } from './internals/aggregate-graph.ts';
 import { FixedKeyProcessorAdapter } from './internals/fixed-key.ts';
@@ -211,14 +212,15 @@ export class KStream<K, V> {
     const name = state.name('KSTREAM-TOTABLE', [source.node], options.name);
     const m = materializedOf(options.materialized);
     const storeName = m.storeName ?? `${name}-store`;
-    state.processor('KSTREAM-TOTABLE', [source.node], name, () => new TableSourceProcessor(storeName, true));
-    const store = state.store('key-value', name, { ...m, storeName }, source.keySerde as Serde<unknown>, source.valueSerde as Serde<unknown>, undefined, [name]);
+    const versioned = m.versioned !== undefined;
+    state.processor('KSTREAM-TOTABLE', [source.node], name, () => (versioned ? new VersionedTableSourceProcessor(storeName) : new TableSourceProcessor(storeName, true)));
+    const store = state.store('key-value', name, { ...m, storeName }, source.keySerde as Serde<unknown>, source.valueSerde as Serde<unknown>, undefined, [name], { versionable: true });
     const handle: TableHandle<K, NonNullable<V>> = {
       state,
       node: name,
       keySerde: (m.key ?? source.keySerde) as Serde<K> | undefined,
       valueSerde: (m.value ?? source.valueSerde) as Serde<NonNullable<V>> | undefined,
-      getter: storeGetter(store.name, 'key-value'),
+      getter: versioned ? versionedGetter(store.name) : storeGetter(store.name, 'key-value'),
       storeName: store.name,
       sources: source.sources,
       windowCloseMs: undefined,

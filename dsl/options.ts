@@ -43,6 +43,11 @@ export interface Materialized<K, V> {
   readonly storeType?: 'rocksdb' | 'in-memory';
   /** Keep a changelog topic for the store (default true). */
   readonly logging?: boolean;
+  /**
+   * A versioned store (KIP-889) keeping this much history, for `table()` and `toTable()`: joins
+   * from a stream read the table as of the stream record's time, not whatever arrived last.
+   */
+  readonly versioned?: { readonly historyRetentionMs: number };
 }
 
 export const Materialized = {
@@ -73,4 +78,10 @@ export interface StreamJoined<K, V, VO> extends Named {
 export interface Joined<K, V> extends Named {
   readonly key?: Serde<K>;
   readonly value?: Serde<V>;
+  /**
+   * KIP-923, versioned tables only: hold each stream record this long (by stream time) before
+   * joining it, in timestamp order, so that table updates arriving up to this late are seen.
+   * At most the table's history retention. Default 0 (join at once).
+   */
+  readonly gracePeriodMs?: number;
 }

@@ -3,6 +3,7 @@ import type { Consumed, StatefulOptions } from './options.ts';
 import { internal } from './internals/symbols.ts';
 import { BuilderState, materializedOf } from './internals/builder-state.ts';
 import { TableSourceProcessor, storeGetter, type Ctx, type Rec } from './internals/processors.ts';
+import { VersionedTableSourceProcessor, versionedGetter } from './internals/versioned-table.ts';
 import type { KeyValueStore } from '../engine/index.ts';
 import { KStream } from './kstream.ts';
 import { GlobalKTable, KTable } from './ktable.ts';
@@ -60,14 +61,15 @@ export class StreamsBuilder {
     });
     const m = materializedOf(materialized);
     const storeName = m.storeName ?? `${source}-store`;
-    const node = state.processor('KTABLE-SOURCE', [source], `${source}-table`, () => new TableSourceProcessor(storeName, true));
-    state.store('key-value', source, { ...m, storeName }, consumed.key, consumed.value, undefined, [node]);
+    const versioned = m.versioned !== undefined;
+    const node = state.processor('KTABLE-SOURCE', [source], `${source}-table`, () => (versioned ? new VersionedTableSourceProcessor(storeName) : new TableSourceProcessor(storeName, true)));
+    state.store('key-value', source, { ...m, storeName }, consumed.key, consumed.value, undefined, [node], { versionable: true });
     return new KTable<K, V>(internal, {
       state,
       node,
       keySerde: consumed.key,
       valueSerde: consumed.value,
-      getter: storeGetter(storeName, 'key-value'),
+      getter: versioned ? versionedGetter(storeName) : storeGetter(storeName, 'key-value'),
       storeName,
       sources: [topic],
       windowCloseMs: undefined,
@@ -83,6 +85,7 @@ export class StreamsBuilder {
     }
     const m = materializedOf(materialized);
     const storeName = m.storeName ?? `${sourceName}-store`;
+    if (m.versioned !== undefined) throw new TopologyError('INVALID_TOPOLOGY', 'a global table cannot be versioned (as in Kafka Streams)', sourceName);
     const supplier = m.storeType === 'in-memory' ? Stores.inMemoryKeyValueStore(storeName) : Stores.persistentKeyValueStore(storeName);
     // A global store is restored from its own topic: it keeps no changelog.
     const store: StoreBuilder = Stores.keyValueStoreBuilder(supplier, m.key ?? consumed.key, m.value ?? consumed.value).withLoggingDisabled();

@@ -86,6 +86,7 @@ export class BuilderState {
     valueSerde: Serde<unknown> | undefined,
     window: { retentionMs: number; windowSizeMs?: number; retainDuplicates?: boolean } | undefined,
     processors: readonly string[],
+    options: { readonly versionable?: boolean } = {},
   ): StoreBuilder {
     const name = materialized.storeName ?? `${operator}-store`;
     const inMemory = materialized.storeType === 'in-memory';
@@ -98,6 +99,19 @@ export class BuilderState {
       );
     }
     let supplier: StoreSupplier;
+    if (materialized.versioned !== undefined && !(kind === 'key-value' && options.versionable === true)) {
+      throw new TopologyError('INVALID_TOPOLOGY', 'a versioned store can materialize table() and toTable() only (as in Kafka Streams, not aggregations or derived tables)', operator);
+    }
+    if (materialized.versioned !== undefined) {
+      const builder = Stores.versionedKeyValueStoreBuilder(
+        Stores.persistentVersionedKeyValueStore(name, materialized.versioned.historyRetentionMs),
+        materialized.key ?? keySerde ?? fallbackSerde,
+        materialized.value ?? valueSerde ?? fallbackSerde,
+      );
+      const logged = materialized.logging === false ? builder.withLoggingDisabled() : builder;
+      this.topology.addStateStore(logged, ...processors);
+      return logged;
+    }
     switch (kind) {
       case 'key-value':
         supplier = inMemory ? Stores.inMemoryKeyValueStore(name) : Stores.persistentKeyValueStore(name);

@@ -197,7 +197,8 @@ export class StreamTableJoinProcessor extends Base {
       }
       return;
     }
-    const row = this.#getter.get(tableKey);
+    // A versioned table is read as of the record's time (KIP-914), any other as it is now.
+    const row = this.#getter.getAsOf === undefined ? this.#getter.get(tableKey) : this.#getter.getAsOf(tableKey, record.timestamp);
     if (row === undefined && !this.#left) return;
     this.ctx.forward({ ...record, value: this.#joiner(record.value, row?.value ?? null, record.key) });
   }

@@ -169,6 +169,8 @@ export class BranchProcessor extends Base {
 /** Reads the current row of a table, materialized or not. */
 export interface ValueGetter {
   get(key: unknown): ValueAndTimestamp<unknown> | undefined;
+  /** Versioned tables: the row as of `timestamp` (stream-table joins read this when it exists). */
+  getAsOf?(key: unknown, timestamp: number): ValueAndTimestamp<unknown> | undefined;
 }
 
 /** How to build a table's value getter inside a task, and which stores it reads. */
@@ -207,13 +209,15 @@ export function derivedGetter(parent: ValueGetterSupplier, transform: (key: unkn
     stores: parent.stores,
     create(ctx) {
       const inner = parent.create(ctx);
+      const derive = (key: unknown, row: ValueAndTimestamp<unknown> | undefined) => {
+        if (row === undefined) return undefined;
+        const value = transform(key, row.value);
+        return value === null || value === undefined ? undefined : { value, timestamp: row.timestamp };
+      };
+      const getAsOf = inner.getAsOf;
       return {
-        get(key) {
-          const row = inner.get(key);
-          if (row === undefined) return undefined;
-          const value = transform(key, row.value);
-          return value === null || value === undefined ? undefined : { value, timestamp: row.timestamp };
-        },
+        get: (key) => derive(key, inner.get(key)),
+        ...(getAsOf !== undefined && { getAsOf: (key: unknown, timestamp: number) => derive(key, getAsOf.call(inner, key, timestamp)) }),
       };
     },
   };

@@ -24,7 +24,7 @@ import {
   storeGetter,
   type Fn2,
 } from './internals/processors.ts';
-import { VersionedTableSourceProcessor, versionedGetter } from './internals/versioned-table.ts';
+import { GraceStreamTableJoinProcessor, VersionedTableSourceProcessor, bufferKeySerde, versionedGetter } from './internals/versioned-table.ts';
 import type { StreamAggregation } from './internals/aggregate.ts';
 import { addAggregation } from './internals/aggregate-graph.ts';
 import { FixedKeyProcessorAdapter } from './internals/fixed-key.ts';
@@ -220,7 +220,7 @@ export class KStream<K, V> {
       node: name,
       keySerde: (m.key ?? source.keySerde) as Serde<K> | undefined,
       valueSerde: (m.value ?? source.valueSerde) as Serde<NonNullable<V>> | undefined,
-      getter: versioned ? versionedGetter(store.name) : storeGetter(store.name, 'key-value'),
+      getter: versioned ? versionedGetter(store.name, m.versioned!.historyRetentionMs) : storeGetter(store.name, 'key-value'),
       storeName: store.name,
       sources: source.sources,
       windowCloseMs: undefined,
@@ -317,7 +317,25 @@ export class KStream<K, V> {
       ...(options.value && { value: options.value }),
     });
     const state = this.#h.state;
-    const node = state.processor(left ? 'KSTREAM-LEFTJOIN' : 'KSTREAM-JOIN', [s.node], options.name, () => new StreamTableJoinProcessor(t.getter, joiner, left), t.getter.stores);
+    const prefix = left ? 'KSTREAM-LEFTJOIN' : 'KSTREAM-JOIN';
+    const grace = options.gracePeriodMs ?? 0;
+    let node: string;
+    if (grace === 0) {
+      node = state.processor(prefix, [s.node], options.name, () => new StreamTableJoinProcessor(t.getter, joiner, left), t.getter.stores);
+    } else {
+      const name = state.name(prefix, [s.node], options.name);
+      if (!Number.isSafeInteger(grace) || grace < 0) throw new TopologyError('INVALID_WINDOW', `gracePeriodMs must be a whole number of milliseconds >= 0, got ${grace}`, name);
+      if (t.getter.historyRetentionMs === undefined) {
+        throw new TopologyError('INVALID_TOPOLOGY', 'a stream-table join with a grace period needs a versioned table (materialize it with { versioned: { historyRetentionMs } })', name);
+      }
+      if (grace > t.getter.historyRetentionMs) {
+        throw new TopologyError('INVALID_TOPOLOGY', `the join's grace period (${grace} ms) is longer than the table's history retention (${t.getter.historyRetentionMs} ms)`, name);
+      }
+      const bufferStore = `${name}-buffer-store`;
+      const config = { gracePeriodMs: grace, bufferStore, keySerde: (s.keySerde ?? fallbackSerde) as Serde<unknown>, valueSerde: (s.valueSerde ?? fallbackSerde) as Serde<unknown> };
+      node = state.processor(prefix, [s.node], name, () => new GraceStreamTableJoinProcessor(t.getter, joiner, left, config), t.getter.stores);
+      state.store('key-value', name, { storeName: bufferStore }, bufferKeySerde as Serde<unknown>, fallbackSerde, undefined, [node]);
+    }
     state.topology.addCopartitionGroup([...s.sources, ...t.sources]);
     return new KStream<K, VR>(internal, { ...s, node, valueSerde: undefined } as StreamHandle<K, VR>);
   }

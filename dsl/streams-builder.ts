@@ -69,7 +69,7 @@ export class StreamsBuilder {
       node,
       keySerde: consumed.key,
       valueSerde: consumed.value,
-      getter: versioned ? versionedGetter(storeName) : storeGetter(storeName, 'key-value'),
+      getter: versioned ? versionedGetter(storeName, m.versioned!.historyRetentionMs) : storeGetter(storeName, 'key-value'),
       storeName,
       sources: [topic],
       windowCloseMs: undefined,

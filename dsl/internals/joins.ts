@@ -188,6 +188,11 @@ export class StreamTableJoinProcessor extends Base {
       this.ctx.recordDropped('null-value');
       return;
     }
+    this.join(record);
+  }
+
+  /** Joins a record with a non-null value against the table and forwards the result. */
+  protected join(record: Rec): void {
     const tableKey = this.#keySelector === undefined ? record.key : this.#keySelector(record.key, record.value);
     if (tableKey === null || tableKey === undefined) {
       if (this.#left && this.#keySelector === undefined) {

@@ -176,6 +176,8 @@ export interface ValueGetter {
 /** How to build a table's value getter inside a task, and which stores it reads. */
 export interface ValueGetterSupplier {
   readonly stores: readonly string[];
+  /** Set for versioned tables (and tables derived from one without a store of their own). */
+  readonly historyRetentionMs?: number;
   create(ctx: Ctx): ValueGetter;
 }
 
@@ -207,6 +209,7 @@ export function storeGetter(storeName: string, kind: 'key-value' | 'window' | 's
 export function derivedGetter(parent: ValueGetterSupplier, transform: (key: unknown, value: unknown) => unknown): ValueGetterSupplier {
   return {
     stores: parent.stores,
+    ...(parent.historyRetentionMs !== undefined && { historyRetentionMs: parent.historyRetentionMs }),
     create(ctx) {
       const inner = parent.create(ctx);
       const derive = (key: unknown, row: ValueAndTimestamp<unknown> | undefined) => {

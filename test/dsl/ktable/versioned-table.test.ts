@@ -114,3 +114,47 @@ describe('versioned tables', () => {
     );
   });
 });
+
+describe('stream-table join with a grace period (KIP-923)', () => {
+  function graceful(grace: number, retention = 24 * HOUR) {
+    const b = new StreamsBuilder();
+    const tiers = b.table('tiers', { key: S, value: S }, { storeName: 'tiers', versioned: { historyRetentionMs: retention } });
+    b.stream('purchases', { key: S, value: S })
+      .leftJoin(tiers, (item, tier) => `${item}@${tier ?? '-'}`, { gracePeriodMs: grace })
+      .to('enriched', { value: S });
+    const driver = new TopologyTestDriver(b.build());
+    return { driver, tiers: driver.createInputTopic('tiers', S, S), purchases: driver.createInputTopic('purchases', S, S), enriched: driver.createOutputTopic('enriched', S, S) };
+  }
+
+  test('a purchase waits for the grace period, so a tier update that arrives late is still seen; results come in timestamp order', () => {
+    const { tiers, purchases, enriched } = graceful(HOUR);
+    purchases.pipeInput('c1', 'book', 2 * HOUR);
+    tiers.pipeInput('c1', 'silver', 1 * HOUR); // arrives after the purchase, valid before it
+    purchases.pipeInput('c1', 'pen', 2.5 * HOUR);
+    assert.deepEqual(enriched.readValuesToList(), [], 'both still within the grace period');
+    purchases.pipeInput('c1', 'cup', 1.5 * HOUR); // out of order, still within grace
+    purchases.pipeInput('c1', 'mug', 3.6 * HOUR); // stream time 3.6h: releases up to 2.6h
+    assert.deepEqual(enriched.readValuesToList(), ['cup@silver', 'book@silver', 'pen@silver']);
+    purchases.pipeInput('c1', 'old', 2 * HOUR); // older than 3.6h - 1h: joins at once
+    assert.deepEqual(enriched.readValuesToList(), ['old@silver']);
+  });
+
+  test('without a grace period the same inputs miss the late update', () => {
+    const b = new StreamsBuilder();
+    const tiers = b.table('tiers', { key: S, value: S }, { versioned: { historyRetentionMs: HOUR } });
+    b.stream('purchases', { key: S, value: S }).leftJoin(tiers, (item, tier) => `${item}@${tier ?? '-'}`).to('enriched', { value: S });
+    const driver = new TopologyTestDriver(b.build());
+    driver.createInputTopic('purchases', S, S).pipeInput('c1', 'book', 2 * HOUR);
+    driver.createInputTopic('tiers', S, S).pipeInput('c1', 'silver', 1 * HOUR);
+    assert.deepEqual(driver.createOutputTopic('enriched', S, S).readValuesToList(), ['book@-']);
+  });
+
+  test('a grace period needs a versioned table whose history covers it', () => {
+    const b = new StreamsBuilder();
+    const plain = b.table('plain', { key: S, value: S });
+    const versioned = b.table('v', { key: S, value: S }, { versioned: { historyRetentionMs: 10 } });
+    const stream = b.stream('s', { key: S, value: S });
+    assert.throws(() => stream.join(plain, (a, c) => a + c, { gracePeriodMs: 5 }), (e: TopologyError) => e.code === 'INVALID_TOPOLOGY' && /versioned table/.test(e.message));
+    assert.throws(() => stream.join(versioned, (a, c) => a + c, { gracePeriodMs: 50 }), (e: TopologyError) => e.code === 'INVALID_TOPOLOGY' && /history retention/.test(e.message));
+  });
+});

@@ -20,6 +20,7 @@ const entries: Record<string, string> = {
   'tributary/connectors/kafka': 'connectors/kafka/index.ts',
   'tributary/connectors/sinks': 'connectors/sinks/index.ts',
   'tributary/connectors/sinks/postgres': 'connectors/sinks/postgres/index.ts',
+  'tributary/connectors/sinks/lake': 'connectors/sinks/lake/index.ts',
   'tributary/connectors/schema-registry': 'connectors/schema-registry/index.ts',
 };
 

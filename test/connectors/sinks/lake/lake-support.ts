@@ -2,7 +2,7 @@
  * Helpers of the lake sink tests: temporary lakes, batches of readings, and reading every row of
  * a lake back with hyparquet (a Parquet reader independent of the writer's code path).
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
@@ -45,6 +45,7 @@ export function batch(sequence: number, parts: Record<number, SinkRecord<string,
 
 /** Data files under `root` (relative paths, sorted), skipping hidden and `_` names as readers do. */
 export function dataFiles(root: string): string[] {
+  if (!existsSync(root)) return [];
   return readdirSync(root, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile() && e.name.endsWith('.parquet') && !/^[._]/.test(e.name))
     .map((e) => join(e.parentPath, e.name).slice(root.length + 1))
@@ -53,6 +54,7 @@ export function dataFiles(root: string): string[] {
 
 /** Every file under `root`, hidden ones too (relative, sorted). */
 export function allFiles(root: string): string[] {
+  if (!existsSync(root)) return [];
   return readdirSync(root, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => join(e.parentPath, e.name).slice(root.length + 1))

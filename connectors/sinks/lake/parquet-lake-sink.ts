@@ -39,8 +39,8 @@ export interface ParquetLakeSinkOptions<K, V, C extends LakeColumns = DefaultCol
    * `timestamp` (TIMESTAMP), `src_partition` (INT32), `src_offset` (INT64).
    */
   readonly columns?: C;
-  /** The row of a record (typed by `columns`); undefined leaves the record out. Must be deterministic: a replay maps the same record again. */
-  readonly row?: (record: SinkRecord<K, V>) => LakeRow<C> | undefined;
+  /** The row of a record (typed by `columns`); undefined or null leaves the record out. Must be deterministic: a replay maps the same record again. */
+  readonly row?: (record: SinkRecord<K, V>) => LakeRow<C> | null | undefined;
   /** The time that picks the date/hour folder, ms since the epoch (default: the record's timestamp). Must be deterministic. */
   readonly time?: (record: SinkRecord<K, V>) => number;
   /** Roll a file at this size (encoded bytes plus an estimate of rows held; default 128 MiB). */
@@ -91,7 +91,7 @@ export class ParquetLakeSink<K, V, C extends LakeColumns = DefaultColumns> imple
   /** The sink's folder: `<dir>/<prefix>`. */
   readonly root: string;
   readonly #columns: LakeColumns;
-  readonly #row: (record: SinkRecord<K, V>) => Readonly<Record<string, unknown>> | undefined;
+  readonly #row: (record: SinkRecord<K, V>) => Readonly<Record<string, unknown>> | null | undefined;
   readonly #time: (record: SinkRecord<K, V>) => number;
   readonly #limits: RollLimits;
   readonly #rowGroupRows: number;
@@ -233,13 +233,13 @@ export class ParquetLakeSink<K, V, C extends LakeColumns = DefaultColumns> imple
       throw badRecord(this.name, record, 'time()', cause);
     }
     if (this.#covered.covers(folder, record.partition, record.offset)) return; // in a file committed before a crash
-    let row: Readonly<Record<string, unknown>> | undefined;
+    let row: Readonly<Record<string, unknown>> | null | undefined;
     try {
       row = this.#row(record);
     } catch (cause) {
       throw badRecord(this.name, record, 'row()', cause);
     }
-    if (row === undefined) return;
+    if (row === undefined || row === null) return;
     let file = this.#open.get(folder);
     if (file === undefined) {
       file = new LakeFile({ root: this.root, folder, columns: this.#columns, codec: this.#codec, now, createdBy: 'tributary lake sink (hyparquet-writer)' });

@@ -5,14 +5,19 @@
  * temporary files and the marker are hidden from them by their names alone.
  */
 
-/** Latest time a four-digit year can hold (9999-12-31T23:59:59.999Z). */
-const MAX_MS = 253_402_300_799_999;
+/** The last instant a JavaScript Date can hold. */
+const MAX_MS = 8.64e15;
 
-/** `date=YYYY-MM-DD/hour=HH` of a time in ms since the epoch, in UTC. Throws on times out of 0000-9999. */
+/**
+ * `date=YYYY-MM-DD/hour=HH` of a time in ms since the epoch, in UTC. Years past 9999 get more
+ * digits, six as in ISO 8601 but without its `+` (`date=275760-09-13`: DuckDB casts that to a DATE). Throws
+ * on a time before the epoch (Kafka has none) or past what a Date can hold.
+ */
 export function folderOf(ms: number): string {
-  if (!Number.isFinite(ms) || ms < -62_167_219_200_000 || ms > MAX_MS) throw new RangeError(`record time ${ms} is not a date between years 0 and 9999`);
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_MS) throw new RangeError(`record time ${ms} is not between 0 and 8.64e15 ms since the epoch`);
   const iso = new Date(ms).toISOString();
-  return `date=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}`;
+  const at = iso.indexOf('T');
+  return `date=${iso.slice(iso.startsWith('+') ? 1 : 0, at)}/hour=${iso.slice(at + 1, at + 3)}`;
 }
 
 /** The marker: the sink's positions and the files they cover, replaced atomically after each roll. */

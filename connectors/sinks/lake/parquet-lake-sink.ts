@@ -24,6 +24,7 @@ import type { Sink, SinkBatch, SinkContext, SinkPositions, SinkRecord } from '..
 import { defaultColumns, defaultRow, validateColumns, type DefaultColumns, type LakeColumns, type LakeRow } from './lake-columns.ts';
 import { LakeFile } from './lake-file.ts';
 import { listLake, removeAll } from './lake-fs.ts';
+import { lockLake, unlockLake } from './lake-lock.ts';
 import { folderOf, rollDue, toEvict, type RollLimits } from './lake-layout.ts';
 import { CoveredFiles, readMarker, writeMarker } from './lake-marker.ts';
 
@@ -154,26 +155,32 @@ export class ParquetLakeSink<K, V, C extends LakeColumns = DefaultColumns> imple
     this.#topic = context.topic;
     return this.#io('open', async () => {
       await mkdir(this.root, { recursive: true });
-      let marker = await readMarker(this.root);
-      const listing = await listLake(this.root);
-      if (marker === undefined) {
-        if (listing.dataFiles.length > 0) {
-          throw new StreamsError('SINK_WRITE_FAILED', `lake sink ${this.name}: ${this.root} holds data files but no marker; point the sink at an empty folder (or one it wrote)`, { canRetry: false });
+      await lockLake(this.root, this.name);
+      try {
+        let marker = await readMarker(this.root);
+        const listing = await listLake(this.root);
+        if (marker === undefined) {
+          if (listing.dataFiles.length > 0) {
+            throw new StreamsError('SINK_WRITE_FAILED', `lake sink ${this.name}: ${this.root} holds data files but no marker; point the sink at an empty folder (or one it wrote)`, { canRetry: false });
+          }
+          marker = { version: 1, sink: this.name, topic: context.topic, nextFile: 1, positions: {}, files: [] };
+          await writeMarker(this.root, marker);
         }
-        marker = { version: 1, sink: this.name, topic: context.topic, nextFile: 1, positions: {}, files: [] };
-        await writeMarker(this.root, marker);
+        if (marker.sink !== this.name || marker.topic !== context.topic) {
+          throw new StreamsError('SINK_WRITE_FAILED', `lake sink ${this.name}: ${this.root} belongs to sink ${marker.sink} of topic ${marker.topic}; give each sink its own prefix`, { canRetry: false });
+        }
+        const orphans = [...listing.temporary, ...listing.dataFiles.filter((f) => f.sequence >= marker.nextFile).map((f) => f.path)];
+        await removeAll(this.root, orphans);
+        this.#nextFile = marker.nextFile;
+        this.#covered = new CoveredFiles(marker.files);
+        this.#stored = new Map(Object.entries(marker.positions).map(([p, o]) => [Number(p), o]));
+        this.#consumed = new Map(this.#stored);
+        this.#markerDirty = false;
+        this.#opened = true;
+      } catch (error) {
+        await unlockLake(this.root); // a folder it may not write: leave nothing behind
+        throw error;
       }
-      if (marker.sink !== this.name || marker.topic !== context.topic) {
-        throw new StreamsError('SINK_WRITE_FAILED', `lake sink ${this.name}: ${this.root} belongs to sink ${marker.sink} of topic ${marker.topic}; give each sink its own prefix`, { canRetry: false });
-      }
-      const orphans = [...listing.temporary, ...listing.dataFiles.filter((f) => f.sequence >= marker.nextFile).map((f) => f.path)];
-      await removeAll(this.root, orphans);
-      this.#nextFile = marker.nextFile;
-      this.#covered = new CoveredFiles(marker.files);
-      this.#stored = new Map(Object.entries(marker.positions).map(([p, o]) => [Number(p), o]));
-      this.#consumed = new Map(this.#stored);
-      this.#markerDirty = false;
-      this.#opened = true;
       return new Map(context.partitions.map((p) => [p, this.#stored.get(p) ?? 0]));
     });
   }
@@ -211,6 +218,7 @@ export class ParquetLakeSink<K, V, C extends LakeColumns = DefaultColumns> imple
   /** Drops open files (their rows are read again at the next start); call flush('close') first to keep them. */
   async close(): Promise<void> {
     await this.#dropOpenFiles();
+    if (this.#topic !== '') await unlockLake(this.root);
     this.#opened = false;
   }
 

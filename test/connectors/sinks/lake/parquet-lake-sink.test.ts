@@ -19,7 +19,7 @@ test('writes every record once, by date/hour folder, with the default columns; p
     assert.deepEqual(dataFiles(sink.root), [], 'readers see nothing before the roll');
     assert.deepEqual(await sink.flush('close'), new Map([[0, 50], [1, 130], [2, 5]]));
     assert.deepEqual(dataFiles(sink.root), ['date=2026-12-04/hour=05/part-000000000001.parquet', 'date=2026-12-04/hour=06/part-000000000002.parquet']);
-    assert.deepEqual(allFiles(sink.root).filter((f) => !f.endsWith('.parquet')), ['_tributary_offsets.json'], 'no temporary file left');
+    assert.deepEqual(allFiles(sink.root).filter((f) => !f.endsWith('.parquet')), ['_tributary.lock', '_tributary_offsets.json'], 'no temporary file left');
 
     const rows = await readRows(sink.root);
     assert.equal(rows.length, 80);
@@ -33,6 +33,7 @@ test('writes every record once, by date/hour folder, with the default columns; p
       assert.equal(row.folder, `date=2026-12-04/hour=${record.timestamp < BASE + HOUR ? '05' : '06'}`);
     }
     await sink.close();
+    assert.ok(!existsSync(join(sink.root, '_tributary.lock')), 'close releases the lock');
   });
 });
 
@@ -205,5 +206,26 @@ test('a value that does not fit its column, or a bad time, fails for good; forei
     writeFileSync(join(dir, 'foreign', 'date=2026-01-01', 'hour=00', 'part-000000000001.parquet'), '');
     await assert.rejects(new ParquetLakeSink({ name: 'foreign', dir }).open(context), { code: 'SINK_WRITE_FAILED' });
     assert.ok(existsSync(join(dir, 'foreign', 'date=2026-01-01', 'hour=00', 'part-000000000001.parquet')), 'not deleted');
+    assert.ok(!existsSync(join(dir, 'foreign', '_tributary.lock')), 'nor locked');
+  });
+});
+
+test('one live process per lake folder: another one gets SINK_LOCKED (retryable); a dead one\'s lock is taken over', async () => {
+  await withDir(async (dir) => {
+    const { spawn } = await import('node:child_process');
+    const root = join(dir, 'locked');
+    mkdirSync(root, { recursive: true });
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+    try {
+      writeFileSync(join(root, '_tributary.lock'), String(other.pid));
+      await assert.rejects(new ParquetLakeSink({ name: 'locked', dir }).open(context), (e: { code: string; canRetry: boolean }) => e.code === 'SINK_LOCKED' && e.canRetry);
+    } finally {
+      other.kill('SIGKILL');
+      await new Promise((r) => other.on('exit', r));
+    }
+    const sink = new ParquetLakeSink({ name: 'locked', dir });
+    await sink.open(context);
+    assert.equal(readFileSync(join(root, '_tributary.lock'), 'utf8'), String(process.pid));
+    await sink.close();
   });
 });

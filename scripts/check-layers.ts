@@ -2,7 +2,7 @@
  * Checks the import rules of STYLE.md that a linter cannot express by folder:
  * - layers import one way: apps -> dsl, connectors -> engine (engine imports neither; dsl not connectors);
  * - the RocksDB binding is imported in one file of engine/state/, the Kafka client only under connectors/kafka/,
- *   the PostgreSQL driver only under connectors/sinks/postgres/, the Parquet writer only under connectors/sinks/lake/.
+ *   the PostgreSQL driver only under connectors/sinks/postgres/, the Parquet writer and reader only under connectors/sinks/lake/.
  * Exits 1 and lists every violation.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -63,8 +63,8 @@ for (const layer of layers) {
         problems.push(`${rel}: the Kafka client may only be imported under ${kafkaHome}`);
       } else if (/^pg(-[a-z-]+)?(\/|$)/.test(spec) && !rel.startsWith(postgresHome)) {
         problems.push(`${rel}: the PostgreSQL driver may only be imported under ${postgresHome}`);
-      } else if (/^hyparquet-writer(\/|$)/.test(spec) && !rel.startsWith(lakeHome)) {
-        problems.push(`${rel}: the Parquet writer may only be imported under ${lakeHome}`);
+      } else if (/^hyparquet(-writer)?(\/|$)/.test(spec) && !rel.startsWith(lakeHome)) {
+        problems.push(`${rel}: the Parquet writer and reader may only be imported under ${lakeHome}`);
       }
     }
   }

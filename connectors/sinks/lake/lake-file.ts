@@ -16,6 +16,7 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { ColumnBuffer, schemaOf, type LakeColumns } from './lake-columns.ts';
 import { dataFileName } from './lake-layout.ts';
 import { fsyncDir } from './lake-fs.ts';
+import { RANGES_KEY } from './lake-marker.ts';
 
 export type LakeFileState = 'open' | 'finished' | 'committed';
 
@@ -118,6 +119,9 @@ export class LakeFile {
   finish(sequence: number): void {
     if (this.#state !== 'open') return;
     this.encodeRowGroup();
+    // The ranges go in the footer too: a file renamed just before a crash, ahead of the marker, is
+    // adopted from them at the next open rather than deleted (readers never see its rows vanish).
+    this.#writer.kvMetadata = [{ key: RANGES_KEY, value: JSON.stringify(Object.fromEntries(this.ranges)) }];
     this.#writer.finish();
     this.#takeBytes();
     this.#sequence = sequence;

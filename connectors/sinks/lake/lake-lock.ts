@@ -1,9 +1,10 @@
 /**
- * One process per lake folder: `open` deletes data files renamed after the last marker, which
- * would be another live writer's newest files. So the sink takes `_tributary.lock` (its pid) at
- * its root. A lock whose process is gone (killed) is taken over, and so is one of this process (an
- * instance dropped without close, as after a failed open). Same host only: a lake on a network
- * file system written from two machines is not protected.
+ * One process per lake folder: `open` deletes temporary files, which would be another live writer's
+ * open files, and two writers would replace each other's marker (and reuse file sequences). So the
+ * sink takes `_tributary.lock` (its pid) at its root. A lock whose process is gone (killed) is
+ * taken over, and so is one of this process (an instance dropped without close, as after a failed
+ * open). Same host only: a lake on a network file system written from two machines is not
+ * protected.
  */
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -5,13 +5,15 @@
  * range each holds per partition. It is replaced atomically after data files are renamed into
  * place, so after a crash:
  *
- *   - a data file renamed after the last marker has a sequence >= `nextFile`: an orphan, deleted
- *     by `open` (its rows are read again from the log);
+ *   - a data file renamed after the last marker has a sequence >= `nextFile`: `open` adopts it
+ *     from the ranges in its footer (as if the marker had been written), or deletes it when it
+ *     cannot read them (its rows are then read again from the log);
  *   - a record at or past its partition's position is skipped when a listed file of its folder
  *     covers its offset (all of a partition's records of one folder between a file's first and
  *     last offset are in that file), so a replay never writes a row twice.
  */
 import { readFile } from 'node:fs/promises';
+import { asyncBufferFromFile, parquetMetadataAsync } from 'hyparquet';
 import { join } from 'node:path';
 import { StreamsError } from '../../../engine/index.ts';
 import { MARKER } from './lake-layout.ts';
@@ -64,6 +66,23 @@ export async function readMarker(root: string): Promise<LakeMarker | undefined> 
 
 export function writeMarker(root: string, marker: LakeMarker): Promise<void> {
   return writeFileAtomic(join(root, MARKER), `${JSON.stringify(marker, null, 1)}\n`);
+}
+
+/** The key of a data file's footer metadata that holds its ranges (as the marker's `ranges`). */
+export const RANGES_KEY = 'tributary.ranges';
+
+/** The ranges in a data file's footer, or undefined when the file or its metadata cannot be read. */
+export async function readFileRanges(path: string): Promise<MarkerFile['ranges'] | undefined> {
+  try {
+    const metadata = await parquetMetadataAsync(await asyncBufferFromFile(path));
+    const value = metadata.key_value_metadata?.find((kv) => kv.key === RANGES_KEY)?.value;
+    if (value === undefined) return undefined;
+    const ranges = JSON.parse(value) as MarkerFile['ranges'];
+    const ok = Object.values(ranges).every((r) => Array.isArray(r) && r.length === 2 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && r[0] <= r[1]);
+    return ok ? ranges : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const folderOfPath = (path: string) => path.slice(0, path.lastIndexOf('/'));

@@ -12,7 +12,8 @@
  *     `part-<sequence>.parquet` and then replaces the marker `_tributary_offsets.json`;
  *   - the position of a partition is the first offset still in an open file (or everything
  *     consumed): `write` and `flush` return it, so the runner's position never passes a row that a
- *     crash would lose; `open` reads it back from the marker and deletes what a crash left behind.
+ *     crash would lose; `open` reads it back from the marker, deletes temporary files and adopts
+ *     files renamed after the marker (from the ranges in their footers).
  *
  * Readers see only whole files: names starting with `.` or `_` (the temporary files, the marker)
  * are skipped by DuckDB, Spark and Trino.
@@ -26,7 +27,7 @@ import { LakeFile } from './lake-file.ts';
 import { listLake, removeAll } from './lake-fs.ts';
 import { lockLake, unlockLake } from './lake-lock.ts';
 import { folderOf, rollDue, toEvict, type RollLimits } from './lake-layout.ts';
-import { CoveredFiles, readMarker, writeMarker } from './lake-marker.ts';
+import { CoveredFiles, readFileRanges, readMarker, writeMarker, type MarkerFile } from './lake-marker.ts';
 
 export interface ParquetLakeSinkOptions<K, V, C extends LakeColumns = DefaultColumns> {
   /** Names the sink (in the marker, metrics and errors). */
@@ -169,8 +170,21 @@ export class ParquetLakeSink<K, V, C extends LakeColumns = DefaultColumns> imple
         if (marker.sink !== this.name || marker.topic !== context.topic) {
           throw new StreamsError('SINK_WRITE_FAILED', `lake sink ${this.name}: ${this.root} belongs to sink ${marker.sink} of topic ${marker.topic}; give each sink its own prefix`, { canRetry: false });
         }
-        const orphans = [...listing.temporary, ...listing.dataFiles.filter((f) => f.sequence >= marker.nextFile).map((f) => f.path)];
-        await removeAll(this.root, orphans);
+        // Files renamed after the marker: adopted when their footer says what they hold, else deleted.
+        const committedBelow = marker.nextFile;
+        const orphans = listing.dataFiles.filter((f) => f.sequence >= committedBelow);
+        const adopted: MarkerFile[] = [];
+        const broken: string[] = [];
+        for (const file of orphans) {
+          const ranges = await readFileRanges(join(this.root, file.path));
+          if (ranges === undefined) broken.push(file.path);
+          else adopted.push({ path: file.path, ranges });
+        }
+        await removeAll(this.root, [...listing.temporary, ...broken]);
+        if (orphans.length > 0) {
+          marker = { ...marker, nextFile: Math.max(...orphans.map((f) => f.sequence)) + 1, files: [...marker.files, ...adopted] };
+          await writeMarker(this.root, marker);
+        }
         this.#nextFile = marker.nextFile;
         this.#covered = new CoveredFiles(marker.files);
         this.#stored = new Map(Object.entries(marker.positions).map(([p, o]) => [Number(p), o]));

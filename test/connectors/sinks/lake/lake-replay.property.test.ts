@@ -3,22 +3,23 @@
  * (offsets with gaps, times over a few hours, some late) are fed in random batches; at random
  * points the process "dies" (the instance is dropped without close, its open files left behind,
  * and sometimes the marker put back as it was before the last write, as if the process died
- * between renaming files and replacing the marker); the next instance opens, and the model runner
+ * between renaming files and replacing the marker, with those files readable (adopted) or
+ * damaged (deleted)); the next instance opens, and the model runner
  * replays from the positions it returns. After a last run to the end, the files read back with
  * hyparquet must hold every record exactly once, in the folder of its hour.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ParquetLakeSink } from '../../../../connectors/sinks/lake/index.ts';
 import { folderOf } from '../../../../connectors/sinks/lake/lake-layout.ts';
 import type { SinkPartitionBatch, SinkRecord } from '../../../../connectors/sinks/index.ts';
-import { BASE, HOUR, reading, readRows, withDir, type Reading } from './lake-support.ts';
+import { BASE, HOUR, dataFiles, reading, readRows, withDir, type Reading } from './lake-support.ts';
 
 interface Step {
-  readonly kind: 'write' | 'idle' | 'crash' | 'crash-before-marker';
+  readonly kind: 'write' | 'idle' | 'crash' | 'crash-before-marker' | 'crash-before-marker-damaged';
   readonly size: number;
   readonly advanceMs: number;
 }
@@ -27,7 +28,7 @@ const scenario = fc.record({
   partitions: fc.array(fc.array(fc.record({ gap: fc.integer({ min: 1, max: 3 }), hour: fc.integer({ min: 0, max: 3 }) }), { minLength: 0, maxLength: 60 }), { minLength: 1, maxLength: 3 }),
   steps: fc.array(
     fc.record({
-      kind: fc.constantFrom<Step['kind']>('write', 'write', 'write', 'idle', 'crash', 'crash-before-marker'),
+      kind: fc.constantFrom<Step['kind']>('write', 'write', 'write', 'idle', 'crash', 'crash-before-marker', 'crash-before-marker-damaged'),
       size: fc.integer({ min: 1, max: 25 }),
       advanceMs: fc.integer({ min: 0, max: 40_000 }),
     }),
@@ -76,7 +77,12 @@ test('every record lands exactly once, whatever the batches, rolls and crashes',
           } else if (step.kind === 'idle') {
             await sink.flush('idle');
           } else {
-            if (step.kind === 'crash-before-marker' && lastMarker !== undefined) writeFileSync(marker(), lastMarker);
+            if (step.kind !== 'crash' && lastMarker !== undefined) {
+              writeFileSync(marker(), lastMarker);
+              // Damaged: the files renamed since cannot be read back (adopted otherwise), so open deletes them.
+              const { nextFile } = JSON.parse(lastMarker) as { nextFile: number };
+              if (step.kind === 'crash-before-marker-damaged') for (const f of dataFiles(sink.root)) if (Number(/part-(\d+)/.exec(f)![1]) >= nextFile) truncateSync(join(sink.root, f), 10);
+            }
             lastMarker = undefined;
             sink = make();
             fetchAt = await sink.open(context);

@@ -113,29 +113,35 @@ test('at most maxOpenFiles files are open: the least recently written rolls; hel
   });
 });
 
-test('a crash between the rename and the marker: open deletes the orphan and the replay writes each row once', async () => {
-  await withDir(async (dir) => {
-    const first = new ParquetLakeSink<string, Reading>({ name: 'crash', dir, rollRecords: 10 });
-    await first.open(context);
-    await first.write(batch(1, { 0: Array.from({ length: 10 }, (_, i) => reading(0, i, BASE)) }));
-    const markerPath = join(first.root, '_tributary_offsets.json');
-    const before = readFileSync(markerPath, 'utf8');
-    // A record of another hour stays open (holds the position at 10), then one more roll.
-    await first.write(batch(2, { 0: [reading(0, 10, BASE + HOUR), ...Array.from({ length: 10 }, (_, i) => reading(0, 11 + i, BASE))] }));
-    assert.equal(dataFiles(first.root).length, 2);
-    // The process dies after renaming the second file, before its marker: put the marker back as it was.
-    writeFileSync(markerPath, before);
-    const second = new ParquetLakeSink<string, Reading>({ name: 'crash', dir, rollRecords: 10 });
-    const positions = await second.open(context);
-    assert.deepEqual(positions.get(0), 10);
-    assert.equal(dataFiles(second.root).length, 1, 'the orphan is gone');
-    assert.ok(!allFiles(second.root).some((f) => f.includes('.tmp')), 'and the open file of the dead process');
-    await second.write(batch(1, { 0: [reading(0, 10, BASE + HOUR), ...Array.from({ length: 10 }, (_, i) => reading(0, 11 + i, BASE))] }));
-    await second.flush('close');
-    const offsets = (await readRows(second.root)).map((r) => Number(r.src_offset)).sort((a, b) => a - b);
-    assert.deepEqual(offsets, Array.from({ length: 21 }, (_, i) => i));
+for (const damaged of [false, true]) {
+  test(`a crash between the rename and the marker: open ${damaged ? 'deletes an unreadable orphan' : 'adopts the orphan from its footer'}, and the replay writes each row once`, async () => {
+    await withDir(async (dir) => {
+      const first = new ParquetLakeSink<string, Reading>({ name: 'crash', dir, rollRecords: 10 });
+      await first.open(context);
+      await first.write(batch(1, { 0: Array.from({ length: 10 }, (_, i) => reading(0, i, BASE)) }));
+      const markerPath = join(first.root, '_tributary_offsets.json');
+      const before = readFileSync(markerPath, 'utf8');
+      // A record of another hour stays open (holds the position at 10), then one more roll.
+      const second = [reading(0, 10, BASE + HOUR), ...Array.from({ length: 10 }, (_, i) => reading(0, 11 + i, BASE))];
+      await first.write(batch(2, { 0: second }));
+      const [, orphan] = dataFiles(first.root);
+      assert.equal(orphan, 'date=2026-12-04/hour=05/part-000000000002.parquet');
+      // The process dies after renaming the second file, before its marker: put the marker back as it was.
+      writeFileSync(markerPath, before);
+      if (damaged) writeFileSync(join(first.root, orphan), readFileSync(join(first.root, orphan)).subarray(0, 100));
+      const next = new ParquetLakeSink<string, Reading>({ name: 'crash', dir, rollRecords: 10 });
+      assert.equal((await next.open(context)).get(0), 10);
+      assert.equal(dataFiles(next.root).length, damaged ? 1 : 2, damaged ? 'the damaged orphan is gone' : 'the orphan is kept: readers never see its rows vanish');
+      assert.ok(!allFiles(next.root).some((f) => f.includes('.tmp')), 'the open file of the dead process is gone');
+      await next.write(batch(1, { 0: second }));
+      await next.flush('close');
+      const offsets = (await readRows(next.root)).map((r) => Number(r.src_offset)).sort((a, b) => a - b);
+      assert.deepEqual(offsets, Array.from({ length: 21 }, (_, i) => i));
+      const names = dataFiles(next.root).map((f) => f.slice(f.lastIndexOf('/') + 1));
+      assert.equal(new Set(names).size, names.length, 'no name reused');
+    });
   });
-});
+}
 
 test('a replay past the position skips the rows of files committed ahead of it', async () => {
   await withDir(async (dir) => {

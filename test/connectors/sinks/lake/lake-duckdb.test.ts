@@ -57,3 +57,23 @@ test('DuckDB reads the lake with hive partitioning: every record once, by date a
     }
   });
 });
+
+test('while files are being written, DuckDB sees only the renamed ones', { timeout: 30_000 }, async () => {
+  await withDir(async (dir) => {
+    const sink = new ParquetLakeSink<string, Reading>({ name: 'busy', dir, rollRecords: 100, rowGroupRows: 10 });
+    await sink.open({ topic: 'readings', partitions: [0] });
+    const records = Array.from({ length: 150 }, (_, i) => ({ topic: 'readings', partition: 0, offset: i, key: 'u', value: { user: 'u', seq: i }, timestamp: BASE + (i < 100 ? 0 : HOUR) }));
+    await sink.write({ topic: 'readings', sequence: 1, size: 100, parts: [{ partition: 0, fromOffset: 0, nextOffset: 100, records: records.slice(0, 100) }] });
+    await sink.write({ topic: 'readings', sequence: 2, size: 50, parts: [{ partition: 0, fromOffset: 100, nextOffset: 150, records: records.slice(100) }] });
+    assert.equal(sink.staged().rows, 50, 'hour 06 is open: row groups already in its temporary file');
+    const db = await DuckDBInstance.create(':memory:');
+    const connection = await db.connect();
+    try {
+      const [row] = (await connection.runAndReadAll(`SELECT count(*) AS n, max(src_offset) AS last FROM read_parquet('${join(sink.root, '**', '*.parquet')}', hive_partitioning = true)`)).getRowObjectsJS();
+      assert.deepEqual(row, { n: 100n, last: 99n });
+    } finally {
+      connection.closeSync();
+    }
+    await sink.close();
+  });
+});

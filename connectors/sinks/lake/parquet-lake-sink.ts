@@ -280,24 +280,33 @@ export class ParquetLakeSink<K, V, C extends LakeColumns = DefaultColumns> imple
     for (const file of this.#open.values()) if (all || rollDue(file, this.#limits, now) !== undefined) finishing.add(file);
     const staying = [...this.#open.values()].filter((f) => !finishing.has(f));
     for (const file of toEvict(staying, this.#maxOpenFiles)) finishing.add(file);
-    for (const file of finishing) {
-      this.#open.delete(file.folder);
-      if (file.rows === 0) {
-        await file.abort(); // opened for a record whose value did not fit
-        continue;
+    try {
+      for (const file of finishing) {
+        if (file.rows === 0) {
+          this.#open.delete(file.folder);
+          await file.abort(); // opened for a record whose value did not fit
+          continue;
+        }
+        // Finished before it leaves the open files: should encoding throw, the file still holds
+        // the positions back, so no later marker can pass rows that are in no file.
+        file.finish(this.#nextFile);
+        this.#nextFile++;
+        this.#open.delete(file.folder);
+        this.#committing.push(file);
       }
-      file.finish(this.#nextFile++);
-      this.#committing.push(file);
-    }
-    let held = 0;
-    for (const file of this.#open.values()) {
-      if (file.heldRows >= this.#rowGroupRows) file.encodeRowGroup();
-      held += file.heldBytes;
-    }
-    while (held > this.#maxHeldBytes) {
-      const largest = [...this.#open.values()].reduce((a, b) => (b.heldBytes > a.heldBytes ? b : a));
-      held -= largest.heldBytes;
-      largest.encodeRowGroup();
+      let held = 0;
+      for (const file of this.#open.values()) {
+        if (file.heldRows >= this.#rowGroupRows) file.encodeRowGroup();
+        held += file.heldBytes;
+      }
+      while (held > this.#maxHeldBytes) {
+        const largest = [...this.#open.values()].reduce((a, b) => (b.heldBytes > a.heldBytes ? b : a));
+        held -= largest.heldBytes;
+        largest.encodeRowGroup();
+      }
+    } catch (cause) {
+      // The values were checked as they arrived: a failure to encode them is a bug, not an outage.
+      throw new StreamsError('SINK_WRITE_FAILED', `lake sink ${this.name}: encoding Parquet failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, canRetry: false });
     }
     await this.#settle();
   }

@@ -39,6 +39,8 @@ export const errorCodes = [
   // sinks
   /** A sink's target refused a write; `canRetry` says whether the same write may succeed later. */
   'SINK_WRITE_FAILED',
+  /** Another live process writes the sink's target (a lake folder); retried, so it takes over once that one stops. */
+  'SINK_LOCKED',
   // Schema Registry (connectors/schema-registry)
   /** The registry has no such subject, version or schema id, or a serde was not prepared for it. */
   'SCHEMA_NOT_FOUND',

@@ -3,7 +3,8 @@
  * - layers import one way: apps -> dsl, connectors -> engine (engine imports neither; dsl not connectors);
  * - the RocksDB binding is imported in one file of engine/state/, the Kafka client only under connectors/kafka/,
  *   the PostgreSQL driver only under connectors/sinks/postgres/, DuckDB only under connectors/sinks/duckdb/, the
- *   Redis client only under connectors/sinks/redis/ (so each sink's entry point is the only one loading its driver).
+ *   Redis client only under connectors/sinks/redis/, the Parquet writer and reader only under connectors/sinks/lake/
+ *   (so each sink's entry point is the only one loading its driver).
  * Exits 1 and lists every violation.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -24,6 +25,7 @@ const kafkaHome = 'connectors/kafka/';
 const postgresHome = 'connectors/sinks/postgres/';
 const duckdbHome = 'connectors/sinks/duckdb/';
 const redisHome = 'connectors/sinks/redis/';
+const lakeHome = 'connectors/sinks/lake/';
 
 function* files(dir: string): Generator<string> {
   for (const entry of readdirSync(dir)) {
@@ -69,6 +71,8 @@ for (const layer of layers) {
         problems.push(`${rel}: DuckDB may only be imported under ${duckdbHome}`);
       } else if (/^ioredis(\/|$)/.test(spec) && !rel.startsWith(redisHome)) {
         problems.push(`${rel}: the Redis client may only be imported under ${redisHome}`);
+      } else if (/^hyparquet(-writer)?(\/|$)/.test(spec) && !rel.startsWith(lakeHome)) {
+        problems.push(`${rel}: the Parquet writer and reader may only be imported under ${lakeHome}`);
       }
     }
   }

@@ -43,7 +43,7 @@ test('npm pack builds the package: JS, types and source maps, README, LICENSE an
   assert.deepEqual(paths.filter((p) => p.startsWith('ops/')).sort(), ['ops/grafana/tributary-dashboard.json', 'ops/prometheus/alerts.yml', 'ops/prometheus/prometheus.yml']);
   assert.deepEqual(paths.filter((p) => /(^|\/)(test|bench|apps|scripts|examples)\//.test(p)), []);
   assert.deepEqual(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), [], 'no TypeScript sources (Node does not strip types under node_modules)');
-  for (const entry of ['dist/index.js', 'dist/index.d.ts', 'dist/spi.js', 'dist/spi.d.ts', 'dist/connectors/embedded/index.js', 'dist/connectors/kafka/index.d.ts', 'dist/connectors/sinks/index.d.ts', 'dist/connectors/sinks/postgres/index.js', 'dist/connectors/sinks/duckdb/index.js', 'dist/connectors/sinks/redis/index.js', 'dist/bin/tributary.js', 'dist/engine/runtime/stream-thread.js', 'LICENSE']) {
+  for (const entry of ['dist/index.js', 'dist/index.d.ts', 'dist/spi.js', 'dist/spi.d.ts', 'dist/connectors/embedded/index.js', 'dist/connectors/kafka/index.d.ts', 'dist/connectors/sinks/index.d.ts', 'dist/connectors/sinks/postgres/index.js', 'dist/connectors/sinks/duckdb/index.js', 'dist/connectors/sinks/redis/index.js', 'dist/connectors/sinks/lake/index.js', 'dist/bin/tributary.js', 'dist/engine/runtime/stream-thread.js', 'LICENSE']) {
     assert.ok(paths.includes(entry), `${entry} is in the tarball`);
   }
   assert.ok(paths.includes('dist/index.js.map'), 'source maps');

@@ -22,6 +22,7 @@ const entries: Record<string, string> = {
   'tributary/connectors/sinks/postgres': 'connectors/sinks/postgres/index.ts',
   'tributary/connectors/sinks/duckdb': 'connectors/sinks/duckdb/index.ts',
   'tributary/connectors/sinks/redis': 'connectors/sinks/redis/index.ts',
+  'tributary/connectors/sinks/lake': 'connectors/sinks/lake/index.ts',
   'tributary/connectors/schema-registry': 'connectors/schema-registry/index.ts',
 };
 

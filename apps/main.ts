@@ -8,12 +8,15 @@
  *   USERS (default 20000), BACKFILL_HOURS (default 6), SESSION_SPLIT_TIMEZONE (an IANA zone: sessions
  *   also end at midnight there; unset: off), SESSION_SPLIT_ON_CAMPAIGN (1: sessions also end when the
  *   campaign changes). The stream threads read the last two themselves (apps/topology.ts).
+ *   TRIBUTARY_WAREHOUSE (duckdb, default, or postgres) and TRIBUTARY_CACHE (none, default, or redis):
+ *   where the sinks write (apps/sinks.ts).
  */
 import { resolve } from 'node:path';
 import { EmbeddedLog } from '../connectors/embedded/index.ts';
 import { ClickstreamGenerator } from './generator.ts';
 import type { Profile } from './events.ts';
 import { ingest, startPersonalization } from './runtime.ts';
+import { sinkSettingsFromEnv } from './sinks.ts';
 import { TOPICS } from './topology.ts';
 
 const env = (name: string, fallback: number) => {
@@ -23,11 +26,14 @@ const env = (name: string, fallback: number) => {
 };
 const dir = resolve(process.env.TRIBUTARY_DATA_DIR ?? '.data/personalization');
 const log = await EmbeddedLog.open({ dir: resolve(dir, 'log'), cleanIntervalMs: env('CLEAN_INTERVAL_MS', 30_000) });
-const { app, lake, partitions, sessionSplit } = await startPersonalization({ log, dataDir: dir, port: env('PORT', 8080) });
+const settings = sinkSettingsFromEnv(process.env);
+const { app, sinks, partitions, sessionSplit } = await startPersonalization({ log, dataDir: dir, port: env('PORT', 8080), sinks: settings });
 const splits = [sessionSplit.midnight && `at midnight (${sessionSplit.midnight.timeZone})`, sessionSplit.onCampaignChange && 'on a campaign change'].filter(Boolean);
 if (splits.length > 0) console.log(`sessions also end ${splits.join(' and ')}`);
 app.onStateChange((next, previous) => console.log(`state: ${previous} -> ${next}`));
 await app.start();
+await sinks.start();
+console.log(`sinks: events -> Parquet lake in ${dir}/lake; sessions and feature snapshots -> ${settings.warehouse === 'duckdb' ? `DuckDB ${dir}/warehouse.duckdb` : 'PostgreSQL'}${settings.cache === 'redis' ? '; features and profiles -> Redis' : ''}`);
 
 // The generator resumes where the last run stopped: it starts after the newest event in the log.
 const ends = await Promise.all(Array.from({ length: partitions }, (_, p) => log.fetch({ topic: TOPICS.raw, partition: p }, 0, { maxRecords: 0 })));
@@ -71,19 +77,6 @@ const feed = setInterval(async () => {
     busy = false;
   }
 }, 100);
-// The lake sink rolls every second, one at a time (each roll writes up to 1000 events per partition).
-let rolling = false;
-const lakeTimer = setInterval(async () => {
-  if (rolling) return;
-  rolling = true;
-  try {
-    await lake.roll();
-  } catch (error) {
-    console.error('lake sink:', error);
-  } finally {
-    rolling = false;
-  }
-}, 1000);
 
 let last = { at: Date.now(), ingested: 0 };
 const report = setInterval(async () => {
@@ -98,7 +91,7 @@ const report = setInterval(async () => {
   const behind = Math.max(0, Math.round((now - generator.now) / 1000));
   console.log(
     `events: ${ingested} (${rate.toFixed(0)}/s, generator ${behind > 5 ? `${behind}s behind real time` : 'live'}), lag ${lag}, ` +
-      `sessions closed ${sessions.reduce((n, s) => n + s.endOffset, 0)}, dead-lettered ${dlq}, lake files ${lake.filesWritten}`,
+      `sessions closed ${sessions.reduce((n, s) => n + s.endOffset, 0)}, dead-lettered ${dlq}, lake files ${sinks.lakeFiles()}, sinks ${sinks.runners.map((r) => `${r.name} ${r.state.toLowerCase()} lag ${r.status().lag}`).join(', ')}`,
   );
 }, 3000);
 
@@ -107,11 +100,10 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   clearInterval(feed);
-  clearInterval(lakeTimer);
   clearInterval(report);
-  while (busy || rolling) await new Promise((r) => setTimeout(r, 10));
+  while (busy) await new Promise((r) => setTimeout(r, 10));
   await app.close();
-  await lake.roll();
+  await sinks.close();
   await log.close();
   console.log('stopped');
 }

@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { StreamsApp, partitionForKey, type Log, type LogRecord } from '../engine/index.ts';
 import { profileSerde, type Profile } from './events.ts';
-import { LakeSink } from './lake-sink.ts';
+import { registerSinkMetrics } from '../connectors/sinks/index.ts';
+import { personalizationSinks, type SinkSettings } from './sinks.ts';
 import { PAGE } from './page.ts';
 import { servingRoutes } from './serving.ts';
 import { TOPICS, sessionSplitFromEnv } from './topology.ts';
@@ -16,6 +17,8 @@ export interface PersonalizationRuntimeOptions {
   readonly port: number;
   readonly partitions?: number;
   readonly threads?: number;
+  /** Warehouse and cache (default: DuckDB, no cache; see apps/sinks.ts and sinkSettingsFromEnv). */
+  readonly sinks?: SinkSettings;
 }
 
 export async function startPersonalization(options: PersonalizationRuntimeOptions) {
@@ -30,6 +33,7 @@ export async function startPersonalization(options: PersonalizationRuntimeOption
     [TOPICS.dlq, 1, 'delete'],
     [TOPICS.sessions, partitions, 'delete'],
     [TOPICS.profiles, partitions, 'compact'],
+    [TOPICS.features, partitions, 'delete'],
   ];
   for (const [name, n, cleanupPolicy] of topics) if (!existing.has(name)) await log.createTopic(name, { partitions: n, cleanupPolicy });
 
@@ -49,8 +53,10 @@ export async function startPersonalization(options: PersonalizationRuntimeOption
       },
     },
   );
-  const lake = new LakeSink({ log, topic: TOPICS.events, partitions, dir: join(options.dataDir, 'lake') });
-  return { app, lake, partitions, sessionSplit };
+  // The sinks start after the app (main.ts) and close before the log; their metrics are on /metrics.
+  const sinks = personalizationSinks(log, options.dataDir, options.sinks ?? { warehouse: 'duckdb', cache: 'none' });
+  registerSinkMetrics(app.metricsRegistry, sinks.runners);
+  return { app, sinks, partitions, sessionSplit };
 }
 
 /** Writes raw events (JSON, keyed by user) and profile changes (Avro) to their topics. */

@@ -41,6 +41,7 @@ import {
   sessionIdOf,
   sessionKey,
   summarize,
+  userFeaturesAt,
   type AlsoViewed,
   type CampaignEpochs,
   type ItemFeatureState,
@@ -55,6 +56,8 @@ export const TOPICS = {
   dlq: 'events-dlq',
   sessions: 'sessions',
   profiles: 'profiles',
+  /** A snapshot of each user's served features after each of their events (for the warehouse and the cache). */
+  features: 'user-feature-snapshots',
 } as const;
 
 export interface PersonalizationOptions {
@@ -200,7 +203,11 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
   events
     .leftJoin(profiles, (e, p) => ({ ...e, tier: p?.tier ?? null }), { name: 'with-profile' })
     .groupByKey({ key: str, value: Serdes.msgpack<Event & { tier: Profile['tier'] | null }>() })
-    .aggregate(newUserFeatures, (_, e, f) => addToUserFeatures(f, e), { materialized: 'user-features', name: 'user-features' });
+    .aggregate(newUserFeatures, (_, e, f) => addToUserFeatures(f, e), { materialized: 'user-features', name: 'user-features' })
+    .toStream({ name: 'user-feature-changes' })
+    .filter((_, f) => f !== null, { name: 'user-feature-updates' })
+    .mapValues((f, userId) => ({ userId, at: f!.lastSeen ?? 0, features: userFeaturesAt(f!, f!.lastSeen ?? 0) }), { name: 'user-feature-snapshots' })
+    .to(TOPICS.features, { key: str, value: Serdes.json<unknown>(), name: 'user-feature-snapshots-sink' });
 
   // Item features and trending per category.
   const withItem = events.filter((_, e) => e.itemId !== null, { name: 'with-item' });

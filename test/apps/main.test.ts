@@ -5,6 +5,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { EmbeddedLog } from '../../connectors/embedded/index.ts';
 
 const main = fileURLToPath(new URL('../../apps/main.ts', import.meta.url));
 
@@ -43,10 +45,39 @@ test('npm start runs the generator and every app on the embedded log and serves 
     const recs = await get(`/recommendations/${user.userId as string}?k=5`);
     assert.ok((recs.items as unknown[]).length > 0);
     assert.equal(((await get('/users/never-seen/features')).coldStart), true);
+    // The sinks report on /metrics: wait until the lake and the warehouse have taken batches.
+    const written = async (sink: string) => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return Number(new RegExp(`tributary_sink_batches_written_total\\{sink="${sink}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    };
+    while (Date.now() < deadline + 30_000 && ((await written('events-lake')) === 0 || (await written('sessions-warehouse')) === 0)) await new Promise((r) => setTimeout(r, 200));
     child.kill('SIGINT');
     assert.equal(await new Promise((r) => child.once('exit', r)), 0);
     assert.match(out, /stopped/);
-    assert.ok(readdirSync(join(dir, 'lake')).some((d) => d.startsWith('date=')), 'raw events reached the lake');
+    assert.ok(readdirSync(join(dir, 'lake', 'events')).some((d) => d.startsWith('date=')), 'raw events reached the lake');
+    // The sinks closed with the app: the lake holds every valid event once, the warehouse every
+    // closed session once and a feature snapshot of every user with events.
+    const log = await EmbeddedLog.open({ dir: join(dir, 'log') });
+    const count = async (topic: string) => {
+      let n = 0;
+      for (const [name, config] of await log.topics()) {
+        if (name !== topic) continue;
+        for (let p = 0; p < config.partitions; p++) n += (await log.fetch({ topic, partition: p }, 0, { maxRecords: 0 })).endOffset;
+      }
+      return n;
+    };
+    const [events, sessions] = [await count('events'), await count('sessions')];
+    await log.close();
+    const db = await DuckDBInstance.create(join(dir, 'warehouse.duckdb'));
+    const sql = await db.connect();
+    const one = async (q: string) => Number((await sql.runAndReadAll(q)).getRows()[0]![0]);
+    assert.ok(events > 0 && sessions > 0);
+    assert.equal(await one(`select count(*) from read_parquet('${join(dir, 'lake', 'events')}/**/*.parquet', hive_partitioning = true)`), events);
+    assert.equal(await one(`select count(distinct event_id) from read_parquet('${join(dir, 'lake', 'events')}/**/*.parquet', hive_partitioning = true)`), events);
+    assert.equal(await one('select count(*) from sessions'), sessions);
+    assert.ok((await one('select count(*) from user_features')) > 0);
+    sql.closeSync();
+    db.closeSync();
   } finally {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

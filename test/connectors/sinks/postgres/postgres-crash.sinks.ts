@@ -75,6 +75,7 @@ test('killed with SIGKILL mid-batch again and again, the sink writes every recor
     let total = 0;
     const abortedBefore = abortedTransactions();
     const progress: number[] = [];
+    let finishedEarly = 0;
     for (let i = 0; i < KILLS; i++) {
       // The child owns the log while it runs: append the next input before it starts.
       const log = await EmbeddedLog.open({ dir: join(dir, 'log'), cleanIntervalMs: 0 });
@@ -90,8 +91,11 @@ test('killed with SIGKILL mid-batch again and again, the sink writes every recor
       run.kill();
       const code = await run.done;
       progress.push(await rowCount(prefix));
-      assert.notEqual(code, 0, `run ${i} finished before its kill (code ${code}); the kill delays are too long for this machine`);
+      // A fast machine may finish a run's share before its kill lands: that run proves nothing
+      // about crashes, but is not wrong. Most kills must land (checked below and here).
+      if (code === 0) finishedEarly++;
     }
+    assert.ok(finishedEarly <= 2, `${finishedEarly} of ${KILLS} runs finished before their kill; the kill delays are too long for this machine`);
     const last = runChild(dir, prefix);
     assert.equal(await last.done, 0, 'the last run reads everything and exits');
     console.log(`rows after each kill: ${progress.join(', ')} of ${total}`);

@@ -12,6 +12,7 @@
  */
 import { StreamsError, describeCause } from './errors.ts';
 import type { Headers } from './record.ts';
+import type { RawRecord } from './internals/stream-task.ts';
 
 /** What a handler learns of the record that failed (Kafka Streams' ErrorHandlerContext). */
 export interface ErrorHandlerContext {
@@ -115,17 +116,6 @@ export function callHandler(handler: AnyHandler, context: ErrorHandlerContext, e
   return { result: r.result, deadLetterQueueRecords: r.deadLetterQueueRecords ?? [] };
 }
 
-/** A failed record as read (the task's RawRecord). */
-interface FailedRecord {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: number;
-  readonly key: Uint8Array | null;
-  readonly value: Uint8Array | null;
-  readonly timestamp: number;
-  readonly headers?: Headers;
-}
-
 /**
  * Applies a handler to a failed record, for a StreamsApp's threads and the TopologyTestDriver
  * alike: builds its context, calls it, and on `resume` hands each dead-letter record to `write`
@@ -134,7 +124,7 @@ interface FailedRecord {
 export function applyHandler(
   handler: AnyHandler,
   error: StreamsError,
-  raw: FailedRecord,
+  raw: RawRecord,
   taskId: string,
   node: string | undefined,
   write: (record: DeadLetterQueueRecord & { readonly timestamp: number }) => void,

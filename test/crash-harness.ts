@@ -102,6 +102,18 @@ export function startChild(script: string, args: readonly string[], env: Readonl
   return child;
 }
 
+/** A child as the sink crash tests use it: its exit code, RUNNING, and SIGKILL. */
+export interface Run {
+  readonly done: Promise<number | null>;
+  readonly running: Promise<void>;
+  kill(): void;
+}
+
+export function startRun(script: string, args: readonly string[]): Run {
+  const child = startChild(script, args);
+  return { done: child.exited.then((e) => e.code), running: child.running.then(() => undefined), kill: () => child.kill() };
+}
+
 /** Kills every child still running and waits for them. */
 export async function killAll(): Promise<void> {
   for (const child of live) {

@@ -11,8 +11,8 @@
  *   TRIBUTARY_CRASH_SEED=<seed> node --test test/connectors/sinks/duckdb/duckdb-crash.test.ts   replays the kill delays of a failed run
  */
 import { test } from 'node:test';
+import { prng, startRun, type Run } from '../../../crash-harness.ts';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,35 +26,8 @@ const KILLS = 8;
 const STARTUP_KILLS = 2;
 const PER_RUN = 2000;
 
-/** mulberry32: small, seeded, good enough for kill delays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Run {
-  readonly done: Promise<number | null>;
-  readonly running: Promise<void>;
-  kill(): void;
-}
-
 function runChild(dir: string, prefix: string, path: string): Run {
-  const child = spawn(process.execPath, [CHILD, dir, prefix, String(PARTITIONS), path], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
-  let out = '';
-  let onRunning: () => void;
-  const running = new Promise<void>((resolve) => (onRunning = resolve));
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.includes('RUNNING')) onRunning();
-  });
-  const done = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { done, running, kill: () => child.kill('SIGKILL') };
+  return startRun(CHILD, [dir, prefix, String(PARTITIONS), path]);
 }
 
 const rowCount = async (path: string, prefix: string) =>

@@ -10,8 +10,8 @@
  *   TRIBUTARY_CRASH_SEED=<seed> node --test test/connectors/sinks/lake/lake-crash.test.ts   replays the kill delays of a failed run
  */
 import { test } from 'node:test';
+import { prng, startRun, type Run } from '../../../crash-harness.ts';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -24,18 +24,6 @@ const PARTITIONS = 3;
 const KILLS = 6;
 const STARTUP_KILLS = 1;
 const PER_RUN = 2400;
-
-/** mulberry32: small, seeded, good enough for kill delays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The time of reading `seq`: 400 a simulated hour, and every 50th one two hours late. */
 const timeOf = (seq: number) => BASE + Math.floor(seq / 400) * HOUR + (seq % 50 === 49 ? -2 * HOUR : 0) + seq;
@@ -55,17 +43,8 @@ async function produce(dir: string, from: number, n: number): Promise<number> {
   return from + n;
 }
 
-function runChild(dir: string) {
-  const child = spawn(process.execPath, [CHILD, dir, String(PARTITIONS)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  let onRunning: () => void;
-  const running = new Promise<void>((resolve) => (onRunning = resolve));
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.includes('RUNNING')) onRunning();
-  });
-  const done = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { done, running, kill: () => child.kill('SIGKILL') };
+function runChild(dir: string): Run {
+  return startRun(CHILD, [dir, String(PARTITIONS)]);
 }
 
 test('killed with SIGKILL again and again, the lake holds every record exactly once', { timeout: 120_000 }, async () => {

@@ -111,6 +111,12 @@ export class GraceStreamTableJoinProcessor extends StreamTableJoinProcessor {
   #buffer!: KeyValueStore<BufferKey, Buffered>;
   #time!: CommittedTime;
   #seq = 0;
+  /**
+   * The buffer's keys in timestamp order, in memory (derived from the store at init): the next
+   * record due is the first, so a record costs a binary insert and a look at the front instead of
+   * a scan of the store.
+   */
+  #due: BufferKey[] = [];
 
   constructor(table: ValueGetterSupplier, joiner: Joiner, left: boolean, grace: GraceConfig) {
     super(table, joiner, left);
@@ -121,7 +127,8 @@ export class GraceStreamTableJoinProcessor extends StreamTableJoinProcessor {
     super.init(ctx);
     this.#buffer = ctx.getStateStore(this.#grace.bufferStore);
     this.#time = ctx.committedTime(`${this.#grace.bufferStore}:observed`);
-    for (const { key } of this.#buffer.all()) this.#seq = Math.max(this.#seq, key.seq + 1);
+    this.#due = this.#buffer.all().map((e) => e.key);
+    for (const key of this.#due) this.#seq = Math.max(this.#seq, key.seq + 1);
   }
 
   override process(record: Rec): void {
@@ -141,14 +148,22 @@ export class GraceStreamTableJoinProcessor extends StreamTableJoinProcessor {
       value: this.#grace.valueSerde.serialize(record.value, topic),
       ...(record.headers !== undefined && { headers: record.headers }),
     };
-    this.#buffer.put({ timestamp: record.timestamp, seq: this.#seq++ }, buffered, record.timestamp);
+    const key = { timestamp: record.timestamp, seq: this.#seq++ };
+    this.#buffer.put(key, buffered, record.timestamp);
+    // Mostly in order: search from the back.
+    let at = this.#due.length;
+    while (at > 0 && this.#due[at - 1]!.timestamp > key.timestamp) at--;
+    this.#due.splice(at, 0, key);
     this.#evict(horizon);
   }
 
   #evict(horizon: number): void {
     const topic = this.#grace.bufferStore;
-    for (const { key, value } of this.#buffer.all()) {
-      if (key.timestamp > horizon) break;
+    let n = 0;
+    while (n < this.#due.length && this.#due[n]!.timestamp <= horizon) n++;
+    for (const key of this.#due.splice(0, n)) {
+      const value = this.#buffer.get(key);
+      if (value === undefined) continue;
       this.#buffer.delete(key);
       this.join({
         key: value.key === null ? null : this.#grace.keySerde.deserialize(value.key, topic),

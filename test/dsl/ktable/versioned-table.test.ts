@@ -158,3 +158,55 @@ describe('stream-table join with a grace period (KIP-923)', () => {
     assert.throws(() => stream.join(versioned, (a, c) => a + c, { gracePeriodMs: 50 }), (e: TopologyError) => e.code === 'INVALID_TOPOLOGY' && /history retention/.test(e.message));
   });
 });
+
+test('property (KIP-923): a grace-period join emits what a model of the buffer and the table history emits, in the same order', () => {
+  const event = fc.record({ table: fc.boolean(), user: fc.constantFrom('a', 'b'), t: fc.integer({ min: 0, max: 60 }), tier: fc.option(fc.constantFrom('x', 'y'), { freq: 4 }) });
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 15 }), fc.array(event, { maxLength: 50 }), (grace, events) => {
+      const retention = 30;
+      const b = new StreamsBuilder();
+      const tiers = b.table('tiers', { key: S, value: S }, { versioned: { historyRetentionMs: retention } });
+      b.stream('purchases', { key: S, value: S }).leftJoin(tiers, (p, tier) => `${p}@${tier ?? '-'}`, { gracePeriodMs: grace }).to('out', { value: S });
+      const driver = new TopologyTestDriver(b.build());
+      const tableIn = driver.createInputTopic('tiers', S, S);
+      const streamIn = driver.createInputTopic('purchases', S, S);
+      const out = driver.createOutputTopic('out', S, S);
+      // The model: the table's history with its own observed time, and the join's buffer.
+      const history = new Map<string, Map<number, string | null>>();
+      let tableTime = Number.NEGATIVE_INFINITY;
+      let streamTime = Number.NEGATIVE_INFINITY;
+      let buffer: { t: number; seq: number; user: string; p: string }[] = [];
+      let seq = 0;
+      const expected: string[] = [];
+      const lookup = (user: string, t: number) => {
+        if (t < tableTime - retention) return null;
+        const versions = [...(history.get(user) ?? new Map<number, string | null>())].filter(([v]) => v <= t).sort((x, y) => x[0] - y[0]);
+        return versions.at(-1)?.[1] ?? null;
+      };
+      for (const [i, e] of events.entries()) {
+        if (e.table) {
+          tableIn.pipeInput(e.user, e.tier, e.t);
+          tableTime = Math.max(tableTime, e.t);
+          if (e.t >= tableTime - retention) history.set(e.user, (history.get(e.user) ?? new Map()).set(e.t, e.tier));
+          continue;
+        }
+        const p = `p${i}`;
+        streamIn.pipeInput(e.user, p, e.t);
+        streamTime = Math.max(streamTime, e.t);
+        const horizon = streamTime - grace;
+        if (e.t < horizon) {
+          expected.push(`${p}@${lookup(e.user, e.t) ?? '-'}`);
+          continue;
+        }
+        buffer.push({ t: e.t, seq: seq++, user: e.user, p });
+        buffer.sort((x, y) => x.t - y.t || x.seq - y.seq);
+        const due = buffer.filter((r) => r.t <= horizon);
+        buffer = buffer.filter((r) => r.t > horizon);
+        for (const r of due) expected.push(`${r.p}@${lookup(r.user, r.t) ?? '-'}`);
+      }
+      assert.deepEqual(out.readValuesToList(), expected);
+      driver.close();
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -1,5 +1,5 @@
 /** In-memory key-value store: rows by serialized key, a sorted key list built on demand for ranges. */
-import { deleteVia, firstAtLeast, idsWithPrefix, putIfAbsentVia } from './store.ts';
+import { addSorted, deleteVia, firstAtLeast, idsWithPrefix, putIfAbsentVia, removeSorted } from './store.ts';
 import type { Serializer } from '../serde.ts';
 import type { KeyValue, KeyValueStore, ValueAndTimestamp } from './store.ts';
 import type { RestorableStore } from './store-context.ts';
@@ -35,10 +35,10 @@ export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> impleme
 
   #apply(id: string, value: Uint8Array | null, timestamp: number): void {
     if (value === null) {
-      if (this.#rows.delete(id)) this.#sorted = null;
+      if (this.#rows.delete(id)) removeSorted(this.#sorted, id);
       return;
     }
-    if (!this.#rows.has(id)) this.#sorted = null;
+    if (!this.#rows.has(id)) addSorted(this.#sorted, id);
     this.#rows.set(id, { value, timestamp });
   }
 

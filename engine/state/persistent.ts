@@ -8,7 +8,7 @@
  */
 import { StreamsError } from '../errors.ts';
 import type { Serde, Serializer } from '../serde.ts';
-import { deleteVia, firstAtLeast, idsWithPrefix, putIfAbsentVia, type KeyValue, type KeyValueStore, type ValueAndTimestamp } from './store.ts';
+import { addSorted, deleteVia, firstAtLeast, idsWithPrefix, putIfAbsentVia, removeSorted, type KeyValue, type KeyValueStore, type ValueAndTimestamp } from './store.ts';
 import type { RestorableStore, StoreContext } from './in-memory.ts';
 import type { LocalStateDb } from './local-state.ts';
 
@@ -154,13 +154,13 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
 
   #apply(id: string, value: Uint8Array | null, timestamp: number): void {
     if (value === null) {
-      if (this.#keys.delete(id)) this.#sorted = null;
+      if (this.#keys.delete(id)) removeSorted(this.#sorted, id);
       this.#forget(id);
       return;
     }
     if (!this.#keys.has(id)) {
       this.#keys.add(id);
-      this.#sorted = null;
+      addSorted(this.#sorted, id);
     }
     this.#remember(id, { value, timestamp });
   }

@@ -157,6 +157,21 @@ export function* idsWithPrefix(ids: readonly string[], prefix: string): Generato
   for (let i = firstAtLeast(ids, prefix); i < ids.length && ids[i]!.startsWith(prefix); i++) yield ids[i]!;
 }
 
+/**
+ * Keeps a sorted id list current on a new key or a removed one (a binary search and one splice),
+ * so that stores mixing writes with ranges (a foreign-key join's subscriptions) do not sort all
+ * their keys again after every new key. `ids` null: no list built yet, nothing to do.
+ */
+export function addSorted(ids: string[] | null, id: string): void {
+  if (ids !== null) ids.splice(firstAtLeast(ids, id), 0, id);
+}
+
+export function removeSorted(ids: string[] | null, id: string): void {
+  if (ids === null) return;
+  const at = firstAtLeast(ids, id);
+  if (ids[at] === id) ids.splice(at, 1);
+}
+
 /** Index of the first of the sorted `ids` that is `>= id` (binary search). */
 export function firstAtLeast(ids: readonly string[], id: string): number {
   let lo = 0;

@@ -152,3 +152,44 @@ test('prefixScan finds the keys whose bytes start with the prefix, in key order,
   await db.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('property: range and prefixScan stay in key order through interleaved puts and deletes (both key-value stores)', async () => {
+  const fc = (await import('fast-check')).default;
+  const { createInMemoryStore } = await import('../../../engine/state/in-memory.ts');
+  const { Stores } = await import('../../../index.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-persistent-'));
+  const db = await LocalStateDb.open(dir);
+  const keys = fc.constantFrom('a', 'ab', 'abc', 'b', 'ba', 'c', 'ca', 'cab');
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('put' as const), key: keys, value: fc.integer() }),
+    fc.record({ kind: fc.constant('delete' as const), key: keys }),
+    fc.record({ kind: fc.constant('scan' as const), key: keys }),
+  );
+  let run = 0;
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+      const persistent = new PersistentKeyValueStore(`p${run++}`, str, num, { recordTimestamp: () => 0 }, db, [], 1 << 20);
+      const memory = createInMemoryStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore('m'), str, num), { recordTimestamp: () => 0 }) as unknown as typeof persistent;
+      const model = new Map<string, number>();
+      for (const o of ops) {
+        for (const store of [persistent, memory]) {
+          if (o.kind === 'put') store.put(o.key, o.value);
+          else if (o.kind === 'delete') store.delete(o.key);
+        }
+        if (o.kind === 'put') model.set(o.key, o.value);
+        else if (o.kind === 'delete') model.delete(o.key);
+        else {
+          const sorted = [...model].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)).map(([key, value]) => ({ key, value }));
+          for (const store of [persistent, memory]) {
+            assert.deepEqual(store.all(), sorted);
+            assert.deepEqual(store.prefixScan(o.key, str), sorted.filter((e) => e.key.startsWith(o.key)));
+            assert.deepEqual(store.range(o.key), sorted.filter((e) => e.key >= o.key));
+          }
+        }
+      }
+    }),
+    { numRuns: 200 },
+  );
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});

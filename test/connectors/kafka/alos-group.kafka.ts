@@ -6,36 +6,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Serdes } from '../../../index.ts';
 import { bootstrap, openLog, unique } from './broker.ts';
+import { spawnChild, SCALE_CHILD, type AppChild } from './children.ts';
 
 const PARTITIONS = 4;
 const WORDS = ['stream', 'table', 'window', 'join', 'state', 'commit'];
 
-interface Child {
-  readonly lines: string[];
-  readonly exited: Promise<void>;
-  kill(signal?: NodeJS.Signals): void;
-}
-
-function startChild(env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, [new URL('./fixtures/scale-child.ts', import.meta.url).pathname], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let buffer = '';
-  const onData = (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
-  };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
-  return { lines, exited: new Promise((resolve) => proc.once('exit', () => resolve())), kill: (signal = 'SIGKILL') => proc.kill(signal) };
-}
+type Child = AppChild;
+const startChild = (env: Record<string, string>) => spawnChild(SCALE_CHILD, env);
 
 async function until(check: () => Promise<boolean> | boolean, what: string, children: Child[]): Promise<void> {
   const deadline = Date.now() + 90_000;

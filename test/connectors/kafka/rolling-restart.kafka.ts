@@ -9,13 +9,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Serdes } from '../../../index.ts';
 import type { KafkaLog } from '../../../connectors/kafka/index.ts';
 import { bootstrap, openLog, unique } from './broker.ts';
+import { startReady, SCALE_CHILD, type ReadyChild } from './children.ts';
 
 const str = Serdes.string();
 const num = Serdes.number();
@@ -23,35 +23,8 @@ const PARTITIONS = 6;
 const TASKS = PARTITIONS * 2; // sub-topology 0 reads the input, 1 the repartition topic
 const WORDS = Array.from({ length: 24 }, (_, i) => `w${i}`);
 
-interface Child {
-  readonly name: string;
-  readonly process: ChildProcess;
-  readonly lines: string[];
-  readonly port: number;
-  readonly exited: Promise<void>;
-}
-
-async function startChild(name: string, env: Record<string, string>): Promise<Child> {
-  const proc = spawn(process.execPath, [new URL('./fixtures/scale-child.ts', import.meta.url).pathname], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  let buffer = '';
-  const onData = (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const ready = lines.find((l) => l.startsWith('READY '));
-    if (ready !== undefined) return { name, process: proc, lines, port: Number(ready.slice(6)), exited };
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start:\n${lines.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+type Child = ReadyChild;
+const startChild = (name: string, env: Record<string, string>) => startReady(SCALE_CHILD, env, name);
 
 /** Task id -> records it processed, as a process's /metrics reports them (its live tasks only). */
 async function taskCounters(port: number): Promise<Map<string, number>> {

@@ -1,59 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Serdes } from '../../../index.ts';
 import type { KafkaLog } from '../../../connectors/kafka/index.ts';
 import { bootstrap, openLog, unique } from './broker.ts';
+import { startReady, SCALE_CHILD, type ReadyChild } from './children.ts';
 
 const str = Serdes.string();
 const num = Serdes.number();
 const PARTITIONS = 6;
 const WORDS = Array.from({ length: 24 }, (_, i) => `w${i}`);
 
-interface Child {
-  readonly name: string;
-  readonly process: ChildProcess;
-  readonly lines: string[];
-  port?: number;
-  readonly exited: Promise<void>;
-}
-
-function startChild(name: string, env: Record<string, string>): Promise<Child> {
-  const proc = spawn(process.execPath, [new URL('./fixtures/scale-child.ts', import.meta.url).pathname], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const child: Child = { name, process: proc, lines: [], exited: new Promise((resolve) => proc.once('exit', () => resolve())) };
-  let buffer = '';
-  const onData = (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    child.lines.push(...parts);
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start in 90 s:\n${child.lines.join('\n')}`)), 90_000);
-    const check = setInterval(() => {
-      const ready = child.lines.find((l) => l.startsWith('READY '));
-      if (ready !== undefined) {
-        clearInterval(check);
-        clearTimeout(timer);
-        child.port = Number(ready.slice(6));
-        resolve(child);
-      }
-    }, 50);
-    void child.exited.then(() => {
-      clearInterval(check);
-      clearTimeout(timer);
-      reject(new Error(`${name} exited early:\n${child.lines.join('\n')}`));
-    });
-  });
-}
+type Child = ReadyChild;
+const startChild = (name: string, env: Record<string, string>) => startReady(SCALE_CHILD, env, name);
 
 /** Every output record per word, in partition order. */
 async function outputs(log: KafkaLog, topic: string): Promise<Map<string, number[]>> {

@@ -1,42 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrap, openLog, unique } from './broker.ts';
+import { startReady, SCALE_CHILD, type ReadyChild } from './children.ts';
 
 const PARTITIONS = 4;
 const WORDS = Array.from({ length: 40 }, (_, i) => `w${i}`);
 
-interface Child {
-  readonly process: ChildProcess;
-  readonly lines: string[];
-  readonly port: number;
-  readonly exited: Promise<void>;
-}
-
-async function startChild(env: Record<string, string>): Promise<Child> {
-  const proc = spawn(process.execPath, [new URL('./fixtures/scale-child.ts', import.meta.url).pathname], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  let buffer = '';
-  const onData = (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const ready = lines.find((l) => l.startsWith('READY '));
-    if (ready !== undefined) return { process: proc, lines, port: Number(ready.slice(6)), exited };
-    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`child did not start:\n${lines.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+type Child = ReadyChild;
+const startChild = (env: Record<string, string>) => startReady(SCALE_CHILD, env);
 
 /** Changelog records each task of the `counts` store replayed when it started, from /metrics. */
 async function restored(port: number): Promise<Map<string, number>> {

@@ -8,4 +8,4 @@ export type { FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyProcessorSupp
 export { TimeWindows, SlidingWindows, SessionWindows, JoinWindows, EmitStrategy } from './windows.ts';
 export { Suppressed, BufferConfig } from './suppressed.ts';
 export { Materialized } from './options.ts';
-export type { Named, Consumed, Produced, Grouped, Repartitioned, StatefulOptions, StreamJoined, Joined } from './options.ts';
+export type { Named, Consumed, Produced, Grouped, Repartitioned, StatefulOptions, StreamJoined, Joined, ToSink } from './options.ts';

@@ -3,11 +3,12 @@ import {
   TopologyError,
   type ProcessorSupplier,
   type Serde,
+  type Sink,
   type Serializer,
   type TopicNameExtractor,
   type Windowed,
 } from '../engine/index.ts';
-import type { Grouped, Joined, Named, Produced, Repartitioned, StatefulOptions, StreamJoined } from './options.ts';
+import type { Grouped, Joined, Named, Produced, Repartitioned, StatefulOptions, StreamJoined, ToSink } from './options.ts';
 import { type JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from './windows.ts';
 import { addBranches, groupedInput, handleOf, internal, repartitionedIfNeeded } from './internals/symbols.ts';
 import { type BuilderState, fallbackSerde, materializedOf } from './internals/builder-state.ts';
@@ -177,6 +178,32 @@ export class KStream<K, V> {
       ...(options.partitioner !== undefined && { partitioner: options.partitioner as never }),
     });
     return this.#next<K, V>(node, { keySerde, valueSerde, keyChanged: false, sources: [topic] });
+  }
+
+  /**
+   * Hands the stream to a sink outside the log (a warehouse, a lake, a cache: connectors/sinks),
+   * as Kafka Connect would: the records go to the internal topic `<applicationId>-<name>-sink`,
+   * and `startSinks(app, { log })` (tributary/connectors/sinks) runs a SinkRunner from it into
+   * `sink()`, with the sink's guarantee (exactly once for sinks that store their positions in the
+   * target), batching, retries, a circuit breaker and backpressure; records the sink made durable
+   * are deleted from the topic. `sink` is called where the runner runs (the main thread), never
+   * in the stream threads, so a connection is opened once per process, not per thread.
+   */
+  toSink(sink: () => Sink<K, NonNullable<V>>, options: ToSink<K, NonNullable<V>>): void {
+    const state = this.#h.state;
+    if (typeof options?.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(options.name)) {
+      throw new TopologyError('INVALID_ARGUMENT', `toSink needs { name } of letters, digits, ".", "_" or "-"; got ${JSON.stringify(options?.name)}`);
+    }
+    if (typeof sink !== 'function') throw new TopologyError('INVALID_ARGUMENT', 'toSink takes a function that creates the sink (called once, where the sink runs)', options.name);
+    const key = (options.key ?? this.#h.keySerde) as Serde<unknown> | undefined;
+    const value = (options.value ?? this.#h.valueSerde) as Serde<unknown> | undefined;
+    if (key === undefined || value === undefined) {
+      throw new TopologyError('MISSING_SERDE', `the serdes of sink "${options.name}" cannot be inferred after a type-changing operator; pass them: toSink(sink, { name, key, value })`, options.name);
+    }
+    const topic = `${options.name}-sink`;
+    state.topology.addSink(`${topic}-writer`, { topic, key, value }, this.#h.node);
+    state.topology.addInternalTopic(topic);
+    state.topology.addSinkDeclaration({ name: options.name, topic, factory: sink as () => Sink<unknown, unknown>, keySerde: key, valueSerde: value });
   }
 
   /** Writes each record to `topic`, or to the topic `topic(key, value, ctx)` names. */

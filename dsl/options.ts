@@ -60,6 +60,15 @@ export const Materialized = {
   },
 } as const;
 
+/** How a stream is handed to a sink (KStream.toSink). */
+export interface ToSink<K, V> {
+  /** Names the sink (its runner, metrics and stored positions) and its topic `<name>-sink`. */
+  readonly name: string;
+  /** Serdes of the sink's topic; default the ones known upstream. */
+  readonly key?: Serde<K>;
+  readonly value?: Serde<V>;
+}
+
 /** Options of a stateful operator: its name and its store. A string names the store. */
 export interface StatefulOptions<K, V> extends Named {
   readonly materialized?: string | Materialized<K, V>;

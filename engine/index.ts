@@ -35,6 +35,7 @@ export type {
   SinkNode,
   Subtopology,
   InternalTopic,
+  SinkDeclaration,
   GlobalStoreDef,
   SourceOptions,
   SinkOptions,
@@ -65,3 +66,4 @@ export type { TestDriverConfig, TestRecord } from './testing/topology-test-drive
 /** The log as an application uses it (implementing one: `tributary/spi`). */
 export type { Log, LogRecord, FetchedRecord, FetchOptions, FetchResult, CleanupPolicy, TopicConfig, TopicPartition, PartitionBatch } from './log.ts';
 export * from './runtime/index.ts';
+export type { Sink, SinkBatch, SinkContext, SinkGuarantee, SinkPartitionBatch, SinkPositions, SinkRecord, PositionStore } from './sink.ts';

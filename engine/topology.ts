@@ -10,6 +10,7 @@ import type {
   TopicNameExtractor,
 } from './processor.ts';
 import type { AnyStore, StoreBuilder } from './state/store.ts';
+import type { Sink } from './sink.ts';
 import { buildInMemoryStore } from './state/store-stack.ts';
 import { versionedView } from './state/versioned.ts';
 import { TimeMark } from './internals/committed-time.ts';
@@ -54,6 +55,18 @@ export interface GlobalStoreDef {
   readonly timestampExtractor: TimestampExtractor | undefined;
   readonly processorName: string;
   readonly supplier: ProcessorSupplier<unknown, unknown, unknown, unknown>;
+}
+
+/**
+ * A sink the topology hands a stream to (KStream.toSink): the stream is written to `topic` (an
+ * internal topic), and `startSinks` (connectors/sinks) runs a SinkRunner from it into `factory()`.
+ */
+export interface SinkDeclaration {
+  readonly name: string;
+  readonly topic: string;
+  readonly factory: () => Sink<unknown, unknown>;
+  readonly keySerde: Serde<unknown>;
+  readonly valueSerde: Serde<unknown>;
 }
 
 export interface InternalTopic {
@@ -122,6 +135,7 @@ export class Topology {
   readonly #globalStores = new Map<string, GlobalStoreDef>();
   readonly #internalTopics = new Map<string, InternalTopic>();
   readonly #copartitionGroups: string[][] = [];
+  readonly #sinkDeclarations: SinkDeclaration[] = [];
   #subtopologies: Subtopology[] | null = null;
 
   addSource<K, V>(name: string, options: SourceOptions<K, V>): this {
@@ -259,6 +273,19 @@ export class Topology {
   addInternalTopic(name: string, options: { numPartitions?: number; partitionsOf?: readonly string[] } = {}): this {
     this.#internalTopics.set(name, { name, type: 'repartition', cleanupPolicy: 'delete', ...options });
     return this;
+  }
+
+  /** Declares a sink fed from the internal topic `declaration.topic` (see SinkDeclaration). */
+  addSinkDeclaration(declaration: SinkDeclaration): this {
+    if (this.#sinkDeclarations.some((d) => d.name === declaration.name)) {
+      throw new TopologyError('INVALID_TOPOLOGY', `two sinks are named "${declaration.name}"`, declaration.name);
+    }
+    this.#sinkDeclarations.push(declaration);
+    return this;
+  }
+
+  sinkDeclarations(): readonly SinkDeclaration[] {
+    return this.#sinkDeclarations;
   }
 
   /** Declares topics whose partitions must line up (both sides of a join). */

@@ -14,3 +14,5 @@ export { exponentialBackoff } from './backoff.ts';
 export type { Backoff, BackoffOptions } from './backoff.ts';
 export type { BatchPolicy, BatchTrigger } from './batch-builder.ts';
 export { registerSinkMetrics } from './sink-metrics.ts';
+export { startSinks } from './start-sinks.ts';
+export type { StartSinksOptions } from './start-sinks.ts';

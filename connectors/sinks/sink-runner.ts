@@ -72,6 +72,11 @@ export interface SinkRunnerOptions<K, V> {
    * write, best effort, so that the log's lag tools see the sink (as Kafka Connect does). Default true.
    */
   readonly commitToLog?: boolean;
+  /**
+   * Delete the records of the topic once they are durable in the target (default false): for a
+   * topic that only feeds this sink, as `KStream.toSink` makes, so that it does not grow for ever.
+   */
+  readonly deleteConsumed?: boolean;
   /** Random numbers for the jitter; tests pass their own. */
   readonly random?: () => number;
 }
@@ -517,18 +522,28 @@ export class SinkRunner<K, V> {
   /** Commits the durable positions to the log's group: the positions themselves, or (target) a copy. */
   async #commitToLog(): Promise<void> {
     if (this.#uncommitted.size === 0) return;
+    const partitions = [...this.#uncommitted];
     const copy = this.#sink.positions === 'target';
     if (copy && this.#options.commitToLog === false) {
       this.#uncommitted.clear();
-      return;
+    } else {
+      const offsets = new Map(partitions.map((p) => [partitionKey({ topic: this.#options.topic, partition: p }), this.#durable.get(p)!]));
+      try {
+        await this.#options.log.commitOffsets(this.#group, offsets);
+        this.#uncommitted.clear();
+      } catch (error) {
+        if (!copy) throw error;
+        this.#counters.logFailures++; // a copy for lag tools only: the next write commits it again
+      }
     }
-    const offsets = new Map([...this.#uncommitted].map((p) => [partitionKey({ topic: this.#options.topic, partition: p }), this.#durable.get(p)!]));
-    try {
-      await this.#options.log.commitOffsets(this.#group, offsets);
-      this.#uncommitted.clear();
-    } catch (error) {
-      if (!copy) throw error;
-      this.#counters.logFailures++; // a copy for lag tools only: the next write commits it again
+    if (this.#options.deleteConsumed !== true) return;
+    // The topic only feeds this sink (KStream.toSink): what is durable in the target can go.
+    for (const partition of partitions) {
+      try {
+        await this.#options.log.deleteRecords({ topic: this.#options.topic, partition }, this.#durable.get(partition)!);
+      } catch {
+        this.#counters.logFailures++; // deleted with the next commit
+      }
     }
   }
 

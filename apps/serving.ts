@@ -15,6 +15,7 @@ import { partitionForKey, type HttpRoute, type Log, type StreamsApp } from '../e
 import { eventSerde, type Profile } from './events.ts';
 import { MetricsHistory } from './metrics-history.ts';
 import { RecentActivity } from './recent-activity.ts';
+import { SEGMENT_STORE, describeSegment, segmentFeaturesAt, segmentOf, segmentTopItems, type SegmentState } from './segments.ts';
 import {
   itemFeaturesAt,
   localDate,
@@ -66,13 +67,29 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   const timeZone = options.sessionSplit?.midnight?.timeZone ?? null;
   const campaigns = options.sessionSplit?.onCampaignChange === true;
 
+  /** For a user with no history: the profile's segment and its aggregates (undefined when either is unknown). */
+  async function similarUsers(id: string): Promise<{ segment: string; state: SegmentState } | undefined> {
+    const profile = await app.get<Profile>('profiles', id);
+    if (profile === undefined) return undefined;
+    const segment = segmentOf(profile);
+    const state = await app.get<SegmentState>(SEGMENT_STORE, segment);
+    return state === undefined ? undefined : { segment, state };
+  }
+
   async function userFeatures(id: string) {
     const at = now();
     const [state, stats] = await Promise.all([app.get<UserFeatureState>('user-features', id), app.get<SessionStats>('user-session-stats', id)]);
+    // Cold start: the features of a typical user of the same segment, flagged as such.
+    const similar = state === undefined ? await similarUsers(id) : undefined;
+    if (similar !== undefined) {
+      const { features, similarUsers } = segmentFeaturesAt(similar.segment, similar.state, at);
+      return { userId: id, coldStart: true, fromSimilarUsers: true, similarUsers, features, sessions: sessionRollup(stats), freshness: freshness(similarUsers.lastEventAt, at) };
+    }
     const features = userFeaturesAt(state, at);
     return {
       userId: id,
       coldStart: state === undefined,
+      fromSimilarUsers: false,
       features,
       sessions: sessionRollup(stats),
       freshness: freshness(features.lastSeen, at),
@@ -132,7 +149,13 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
 
   async function recommendations(userId: string, k: number) {
     const state = await app.get<UserFeatureState>('user-features', userId);
-    if (state === undefined) return { userId, coldStart: true, items: (await trending(null, k)).map((t) => ({ ...t, reason: 'popular' })) };
+    if (state === undefined) {
+      // Cold start: what similar users (the profile's segment) like, then what is popular.
+      const similar = await similarUsers(userId);
+      const items = similar === undefined ? [] : segmentTopItems(similar.state, k).map((t) => ({ ...t, reason: `popular with similar users (${describeSegment(similar.segment)})` }));
+      for (const t of await trending(null, k)) if (items.length < k && !items.some((i) => i.itemId === t.itemId)) items.push({ ...t, reason: 'popular' });
+      return { userId, coldStart: true, segment: similar === undefined ? null : describeSegment(similar.segment), items };
+    }
     const features = userFeaturesAt(state, now());
     const seen = new Set([...features.lastPurchases.map((p) => p.itemId)]);
     const scores = new Map<string, { score: number; reason: string }>();
@@ -229,11 +252,13 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
           userId: id,
           profile: profile ?? { userId: id, tier: 'new', country: null, marketingOptIn: false },
           profileKnown: profile !== undefined,
+          segment: profile === undefined ? null : describeSegment(segmentOf(profile)),
           features: features.features,
           sessions: features.sessions,
           purchaseHistory: features.features.lastPurchases,
           liveSession: session.session,
           coldStart: features.coldStart,
+          fromSimilarUsers: features.fromSimilarUsers,
           freshness: features.freshness,
         });
       },

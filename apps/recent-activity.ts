@@ -44,6 +44,9 @@ export interface RecentActivityOptions {
   readonly minIntervalMs?: number;
 }
 
+/** Users watched at most (the newest asked for). */
+const WATCHED = 50;
+
 interface Tracked {
   lastAt: number;
   count: number;
@@ -64,6 +67,8 @@ export class RecentActivity {
   /** Map order is update order: the first entry is the least recently updated user. */
   readonly #users = new Map<string, Tracked>();
   readonly #next: number[];
+  /** Users someone is looking at (recently asked for by `events`): kept past `maxUsers`, at most WATCHED of them. */
+  readonly #watched = new Set<string>();
   #refreshing: Promise<void> | undefined;
   #refreshedAt = 0;
 
@@ -124,7 +129,13 @@ export class RecentActivity {
     while (i > 0 && user.events[i - 1]!.at > e.timestamp) i--;
     user.events.splice(i, 0, event);
     if (user.events.length > this.#options.eventsPerUser) user.events.shift();
-    if (this.#users.size > this.#options.maxUsers) this.#users.delete(this.#users.keys().next().value!);
+    if (this.#users.size > this.#options.maxUsers) {
+      for (const id of this.#users.keys()) {
+        if (this.#watched.has(id)) continue;
+        this.#users.delete(id);
+        break;
+      }
+    }
   }
 
   /** The `k` users with the newest events, most recent first. */
@@ -135,8 +146,14 @@ export class RecentActivity {
       .map(([userId, u]) => ({ userId, lastAt: u.lastAt, events: u.count, lastType: u.lastType }));
   }
 
-  /** The newest events seen for a user, oldest first (undefined: not tracked). */
+  /**
+   * The newest events seen for a user, oldest first (undefined: not tracked). The user is watched
+   * from now on: kept when busier users would push them out (a page showing them keeps its timeline).
+   */
   events(userId: string): readonly ActivityEvent[] | undefined {
+    this.#watched.delete(userId);
+    this.#watched.add(userId);
+    if (this.#watched.size > WATCHED) this.#watched.delete(this.#watched.values().next().value!);
     return this.#users.get(userId)?.events;
   }
 

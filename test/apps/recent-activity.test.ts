@@ -35,6 +35,11 @@ test('recent activity lists the users with the newest events first, keeps their 
     await activity.refresh();
     assert.deepEqual(activity.active(10).map((u) => u.userId).sort(), ['a', 'c', 'd']);
     assert.equal(activity.events('b'), undefined);
+    // A watched user (someone asked for its events) stays when others would push it out.
+    activity.events('a');
+    await produce(1, [event('8', 'e', 600), event('9', 'f', 700)]);
+    await activity.refresh();
+    assert.deepEqual(activity.active(10).map((u) => u.userId).sort(), ['a', 'e', 'f']);
   } finally {
     await log.close();
     rmSync(dir, { recursive: true, force: true });

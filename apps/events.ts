@@ -41,6 +41,8 @@ export interface Profile {
   readonly tier: 'new' | 'regular' | 'vip';
   readonly marketingOptIn: boolean;
   readonly updatedAt: number;
+  /** Where the user signed up (`web`, `app`); null or absent when the CRM does not know. */
+  readonly signupChannel?: string | null;
 }
 
 const nullable = (type: unknown) => ['null', type];
@@ -78,6 +80,8 @@ export const profileSchema = {
     { name: 'tier', type: { type: 'enum', name: 'Tier', symbols: ['new', 'regular', 'vip'] } },
     { name: 'marketingOptIn', type: 'boolean' },
     { name: 'updatedAt', type: 'long' },
+    // Added with a default, so profiles written before it still read (as null).
+    { name: 'signupChannel', type: nullable('string'), default: null },
   ],
 } as const;
 

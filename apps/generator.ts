@@ -695,6 +695,9 @@ export class ClickstreamGenerator {
       currentItem: -1,
       searchCategory: -1,
     };
+    // The channel the user signed up on follows how they use the service (no extra random draw,
+    // so the seeded stream is otherwise unchanged).
+    user.profile = { ...user.profile, signupChannel: user.appShare > 0.5 ? 'app' : 'web' };
     this.users.push(user);
     this.counters.users++;
     if (isNew) this.counters.newUsers++;

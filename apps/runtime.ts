@@ -47,7 +47,7 @@ export async function startPersonalization(options: PersonalizationRuntimeOption
       http: {
         port: options.port,
         routes: (self) => [
-          ...servingRoutes(self, { sessionSplit }),
+          ...servingRoutes(self, { sessionSplit, log, partitions }),
           { method: 'GET', path: /^\/$/, handle: async () => ({ status: 200, body: PAGE, contentType: 'text/html; charset=utf-8' }) },
         ],
       },

@@ -6,9 +6,16 @@
  *   GET  /users/{id}/features      GET /users/{id}/session      GET /users/{id}/profile
  *   GET  /items/{id}/features      GET /trending?category=&k=    GET /recommendations/{userId}?k=
  *   POST /users/features           body { "ids": [...] }
+ *   For the page (apps/page.ts), with the `log` option: GET /users/active?k=  GET /users/{id}/timeline
+ *   GET /trending/categories?k=  GET /engine/history  GET /assets/uplot.js  GET /assets/uplot.css
  */
-import { partitionForKey, type HttpRoute, type StreamsApp } from '../engine/index.ts';
-import type { Profile } from './events.ts';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { partitionForKey, type HttpRoute, type Log, type StreamsApp } from '../engine/index.ts';
+import { eventSerde, type Profile } from './events.ts';
+import { MetricsHistory } from './metrics-history.ts';
+import { RecentActivity } from './recent-activity.ts';
+import { SEGMENT_STORE, describeSegment, segmentFeaturesAt, segmentOf, segmentTopItems, type SegmentState } from './segments.ts';
 import {
   itemFeaturesAt,
   localDate,
@@ -27,7 +34,7 @@ import {
   type Trending,
   type UserFeatureState,
 } from './features.ts';
-import { CAMPAIGN_STORE, type SessionSplit } from './topology.ts';
+import { CAMPAIGN_STORE, TOPICS, type SessionSplit } from './topology.ts';
 
 export interface ServingOptions {
   /** The clock features are computed at (default Date.now). */
@@ -36,6 +43,14 @@ export interface ServingOptions {
   readonly sessionGapMs?: number;
   /** The session splits the topology runs with (they decide where the live session is stored). */
   readonly sessionSplit?: SessionSplit;
+  /**
+   * The log the app runs on, and the partitions of its `events` topic: with them the page's routes
+   * (active users, timelines) tail that topic (see RecentActivity).
+   */
+  readonly log?: Log;
+  readonly partitions?: number;
+  /** The engine's throughput and lag history for the page's charts (default: sampled every 2 s, 10 minutes kept). */
+  readonly history?: MetricsHistory;
 }
 
 type StoredSession = { window: { start: number; end: number }; value: SessionAgg };
@@ -52,13 +67,29 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   const timeZone = options.sessionSplit?.midnight?.timeZone ?? null;
   const campaigns = options.sessionSplit?.onCampaignChange === true;
 
+  /** For a user with no history: the profile's segment and its aggregates (undefined when either is unknown). */
+  async function similarUsers(id: string): Promise<{ segment: string; state: SegmentState } | undefined> {
+    const profile = await app.get<Profile>('profiles', id);
+    if (profile === undefined) return undefined;
+    const segment = segmentOf(profile);
+    const state = await app.get<SegmentState>(SEGMENT_STORE, segment);
+    return state === undefined ? undefined : { segment, state };
+  }
+
   async function userFeatures(id: string) {
     const at = now();
     const [state, stats] = await Promise.all([app.get<UserFeatureState>('user-features', id), app.get<SessionStats>('user-session-stats', id)]);
+    // Cold start: the features of a typical user of the same segment, flagged as such.
+    const similar = state === undefined ? await similarUsers(id) : undefined;
+    if (similar !== undefined) {
+      const { features, similarUsers } = segmentFeaturesAt(similar.segment, similar.state, at);
+      return { userId: id, coldStart: true, fromSimilarUsers: true, similarUsers, features, sessions: sessionRollup(stats), freshness: freshness(similarUsers.lastEventAt, at) };
+    }
     const features = userFeaturesAt(state, at);
     return {
       userId: id,
       coldStart: state === undefined,
+      fromSimilarUsers: false,
       features,
       sessions: sessionRollup(stats),
       freshness: freshness(features.lastSeen, at),
@@ -118,7 +149,13 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
 
   async function recommendations(userId: string, k: number) {
     const state = await app.get<UserFeatureState>('user-features', userId);
-    if (state === undefined) return { userId, coldStart: true, items: (await trending(null, k)).map((t) => ({ ...t, reason: 'popular' })) };
+    if (state === undefined) {
+      // Cold start: what similar users (the profile's segment) like, then what is popular.
+      const similar = await similarUsers(userId);
+      const items = similar === undefined ? [] : segmentTopItems(similar.state, k).map((t) => ({ ...t, reason: `popular with similar users (${describeSegment(similar.segment)})` }));
+      for (const t of await trending(null, k)) if (items.length < k && !items.some((i) => i.itemId === t.itemId)) items.push({ ...t, reason: 'popular' });
+      return { userId, coldStart: true, segment: similar === undefined ? null : describeSegment(similar.segment), items };
+    }
     const features = userFeaturesAt(state, now());
     const seen = new Set([...features.lastPurchases.map((p) => p.itemId)]);
     const scores = new Map<string, { score: number; reason: string }>();
@@ -145,6 +182,55 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
     return { userId, coldStart: false, items };
   }
 
+  // The page's routes: recent activity tailed from the events topic, and the engine's history,
+  // sampled while the application is RUNNING.
+  const activity =
+    options.log === undefined ? undefined : new RecentActivity({ log: options.log, topic: TOPICS.events, partitions: options.partitions ?? 4, serde: eventSerde });
+  const history = options.history ?? new MetricsHistory(async () => (app.state === 'RUNNING' ? app.metrics() : undefined));
+  app.onStateChange((next) => {
+    if (next === 'RUNNING') history.start();
+    else if (next === 'PENDING_SHUTDOWN' || next === 'NOT_RUNNING' || next === 'ERROR') history.stop();
+  });
+  if (app.state === 'RUNNING') history.start();
+
+  /** The user's sessions still in the live store (the open one and those closed within its retention), oldest first. */
+  async function timeline(id: string) {
+    const at = now();
+    const sessions = (await storedSessions(id))
+      .map((s) => {
+        const summary = summarize(s.value);
+        return {
+          sessionId: sessionIdOf(id, summary.start, s.epoch),
+          start: summary.start,
+          end: summary.end,
+          pageViews: summary.pageViews,
+          events: summary.events,
+          eventsByType: summary.eventsByType,
+          entryPage: summary.entryPage,
+          exitPage: summary.exitPage,
+          converted: summary.converted,
+          revenue: summary.revenue,
+          engaged: summary.engaged,
+          open: s.window.end + gap > at,
+        };
+      })
+      .sort((a, b) => a.start - b.start);
+    if (activity !== undefined) await activity.refresh();
+    return { userId: id, sessions, events: activity?.events(id) ?? [], sessionGapMs: gap, now: at };
+  }
+
+  /** Every category's top `k` trending items, categories by their top score. */
+  async function trendingByCategory(k: number) {
+    const partitions = app.stores().find((s) => s.name === 'trending')?.partitions ?? 0;
+    const rows = await Promise.all(Array.from({ length: partitions }, (_, p) => app.query('trending', p, { type: 'range' })));
+    const categories: { category: string; at: number; items: { itemId: string; score: number }[] }[] = [];
+    for (const r of rows) {
+      if (r.status !== 200) continue;
+      for (const row of r.body as { key: string; value: Trending }[]) categories.push({ category: row.key, at: row.value.at, items: topTrending(row.value, k) });
+    }
+    return categories.sort((a, b) => (b.items[0]?.score ?? 0) - (a.items[0]?.score ?? 0));
+  }
+
   const limit = (url: URL, fallback: number) => {
     const k = Number(url.searchParams.get('k') ?? fallback);
     return Number.isSafeInteger(k) && k > 0 && k <= 100 ? k : null;
@@ -152,6 +238,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   const badK = json(400, { error: 'k must be an integer from 1 to 100' });
 
   return [
+    ...pageRoutes(),
     { method: 'GET', name: '/users/{id}/features', path: /^\/users\/([^/]+)\/features$/, handle: async (m) => json(200, await userFeatures(decodeURIComponent(m[1]!))) },
     { method: 'GET', name: '/users/{id}/session', path: /^\/users\/([^/]+)\/session$/, handle: async (m) => json(200, await liveSession(decodeURIComponent(m[1]!))) },
     {
@@ -165,11 +252,13 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
           userId: id,
           profile: profile ?? { userId: id, tier: 'new', country: null, marketingOptIn: false },
           profileKnown: profile !== undefined,
+          segment: profile === undefined ? null : describeSegment(segmentOf(profile)),
           features: features.features,
           sessions: features.sessions,
           purchaseHistory: features.features.lastPurchases,
           liveSession: session.session,
           coldStart: features.coldStart,
+          fromSimilarUsers: features.fromSimilarUsers,
           freshness: features.freshness,
         });
       },
@@ -225,4 +314,50 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
       },
     },
   ];
+
+  function pageRoutes(): HttpRoute[] {
+    return [
+      {
+        method: 'GET',
+        name: '/users/active',
+        path: /^\/users\/active$/,
+        handle: async (_m, { url }) => {
+          const k = limit(url, 20);
+          if (k === null) return badK;
+          if (activity === undefined) return json(404, { error: 'active users need the log: servingRoutes(app, { log, partitions })' });
+          await activity.refresh();
+          return json(200, { users: activity.active(k), now: now() });
+        },
+      },
+      { method: 'GET', name: '/users/{id}/timeline', path: /^\/users\/([^/]+)\/timeline$/, handle: async (m) => json(200, await timeline(decodeURIComponent(m[1]!))) },
+      {
+        method: 'GET',
+        name: '/trending/categories',
+        path: /^\/trending\/categories$/,
+        handle: async (_m, { url }) => {
+          const k = limit(url, 5);
+          if (k === null) return badK;
+          return json(200, { categories: await trendingByCategory(k) });
+        },
+      },
+      { method: 'GET', name: '/engine/history', path: /^\/engine\/history$/, handle: async () => json(200, { intervalMs: history.intervalMs, samples: history.samples() }) },
+      { method: 'GET', name: '/assets/uplot.js', path: /^\/assets\/uplot\.js$/, handle: async () => ({ status: 200, body: await asset('uPlot.iife.min.js'), contentType: 'text/javascript; charset=utf-8' }) },
+      { method: 'GET', name: '/assets/uplot.css', path: /^\/assets\/uplot\.css$/, handle: async () => ({ status: 200, body: await asset('uPlot.min.css'), contentType: 'text/css; charset=utf-8' }) },
+    ];
+  }
+}
+
+const assets = new Map<string, Promise<string>>();
+
+/**
+ * A file of the uPlot package, served by the app itself from node_modules (read once): the page
+ * then needs no network beyond the app, and no bundler.
+ */
+function asset(file: string): Promise<string> {
+  let text = assets.get(file);
+  if (text === undefined) {
+    text = readFile(fileURLToPath(import.meta.resolve(`uplot/dist/${file}`)), 'utf8');
+    assets.set(file, text);
+  }
+  return text;
 }

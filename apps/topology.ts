@@ -49,6 +49,7 @@ import {
   type SessionSummary,
   type Trending,
 } from './features.ts';
+import { SEGMENT_STORE, addToSegment, newSegment, segmentOf } from './segments.ts';
 
 export const TOPICS = {
   raw: 'raw-events',
@@ -221,6 +222,13 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
     .filter((_, e) => e.category !== null && e.type !== 'search', { name: 'with-category' })
     .groupBy((_, e) => e.category!, { key: str, value: eventSerde, name: 'by-category' })
     .aggregate((): Trending => ({ at: 0, scores: {} }), (_, e, t) => addToTrending(t, e), { materialized: 'trending', name: 'trending' });
+
+  // Cold start (apps/segments.ts): per segment of similar users (country, tier, signup channel, from
+  // the profile as of each event), the same aggregates summed over the segment's users.
+  events
+    .join(profiles, (e, p) => ({ event: e, segment: segmentOf(p) }), { name: 'with-segment' })
+    .groupBy((_, v) => v.segment, { key: str, value: Serdes.msgpack<{ event: Event; segment: string }>(), name: 'by-segment' })
+    .aggregate(newSegment, (_, v, s) => addToSegment(s, v.event), { materialized: SEGMENT_STORE, name: 'segment-features' });
 
   // From closed sessions: per-user roll-ups, and items viewed together.
   const sessions = b.stream(TOPICS.sessions, { key: str, value: Serdes.json<SessionSummary>(), name: 'closed-sessions' });

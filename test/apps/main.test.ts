@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,25 +55,39 @@ test('npm start runs the generator and every app on the embedded log and serves 
     assert.equal(await new Promise((r) => child.once('exit', r)), 0);
     assert.match(out, /stopped/);
     assert.ok(readdirSync(join(dir, 'lake', 'events')).some((d) => d.startsWith('date=')), 'raw events reached the lake');
-    // The sinks closed with the app: the lake holds every valid event once, the warehouse every
-    // closed session once and a feature snapshot of every user with events.
+    // The sinks closed with the app: the lake holds each event up to its stored positions once
+    // (events the app wrote after the lake's last fetch wait for the next start), the warehouse
+    // every closed session once and a feature snapshot of every user with events.
+    const lake = join(dir, 'lake', 'events');
+    const positions = (JSON.parse(readFileSync(join(lake, '_tributary_offsets.json'), 'utf8')) as { positions: Record<string, number> }).positions;
     const log = await EmbeddedLog.open({ dir: join(dir, 'log') });
-    const count = async (topic: string) => {
+    const count = async (topic: string, upTo?: Record<string, number>) => {
       let n = 0;
       for (const [name, config] of await log.topics()) {
         if (name !== topic) continue;
-        for (let p = 0; p < config.partitions; p++) n += (await log.fetch({ topic, partition: p }, 0, { maxRecords: 0 })).endOffset;
+        for (let p = 0; p < config.partitions; p++) {
+          const end = upTo === undefined ? Number.POSITIVE_INFINITY : (upTo[String(p)] ?? 0);
+          for (let offset = 0; offset < end; ) {
+            const r = await log.fetch({ topic, partition: p }, offset, { maxRecords: 10_000 });
+            n += r.records.filter((rec) => rec.offset < end).length;
+            if (r.nextOffset >= r.endOffset) break;
+            offset = r.nextOffset;
+          }
+        }
       }
       return n;
     };
-    const [events, sessions] = [await count('events'), await count('sessions')];
-    await log.close();
     const db = await DuckDBInstance.create(join(dir, 'warehouse.duckdb'));
     const sql = await db.connect();
     const one = async (q: string) => Number((await sql.runAndReadAll(q)).getRows()[0]![0]);
-    assert.ok(events > 0 && sessions > 0);
-    assert.equal(await one(`select count(*) from read_parquet('${join(dir, 'lake', 'events')}/**/*.parquet', hive_partitioning = true)`), events);
-    assert.equal(await one(`select count(distinct event_id) from read_parquet('${join(dir, 'lake', 'events')}/**/*.parquet', hive_partitioning = true)`), events);
+    const stored = (await sql.runAndReadAll(`select partition, next_offset from tributary_sink_offsets where sink = 'sessions-warehouse'`)).getRows();
+    const sessionPositions = Object.fromEntries(stored.map(([p, o]) => [String(p), Number(o)]));
+    const [inLake, sessions] = [await count('events', positions), await count('sessions', sessionPositions)];
+    await log.close();
+    assert.ok(inLake > 0 && sessions > 0);
+    const parquet = `read_parquet('${lake}/**/*.parquet', hive_partitioning = true)`;
+    assert.equal(await one(`select count(*) from ${parquet}`), inLake);
+    assert.equal(await one(`select count(distinct (src_partition, src_offset)) from ${parquet}`), inLake);
     assert.equal(await one('select count(*) from sessions'), sessions);
     assert.ok((await one('select count(*) from user_features')) > 0);
     sql.closeSync();

@@ -1,0 +1,128 @@
+/**
+ * Cold start (issue 19, item 4): a user with no history of their own gets the features of similar
+ * users, those of the same segment of the CRM profile (country, tier, signup channel). The topology
+ * keeps one aggregate per segment, summed over the events of every user in it (the user's profile
+ * as of each event, a stream-table join); serving divides by the segment's distinct users, so a
+ * cold user reads what a typical member of the segment did, and says so with a flag.
+ *
+ * The per-user means are approximate: the distinct users come from a HyperLogLog (~3%), and a
+ * user who moved to another segment (a tier upgrade) keeps counting in the old one for the events
+ * before the move, as a profile-at-event-time join means.
+ */
+import type { Event, Profile } from './events.ts';
+import {
+  AFFINITY_HALF_LIFE_MS,
+  AFFINITY_WEIGHTS,
+  DAY,
+  HOUR,
+  addToBuckets,
+  addToTrending,
+  hllAdd,
+  hllCount,
+  sumBuckets,
+  topTrending,
+  type Buckets,
+  type Trending,
+  type UserFeatures,
+} from './features.ts';
+
+/** The store of segment aggregates, keyed by {@link segmentOf}. */
+export const SEGMENT_STORE = 'segment-features';
+
+/** A segment's key: `country|tier|signupChannel` (`unknown` for a profile without a channel). */
+export function segmentOf(profile: Pick<Profile, 'country' | 'tier' | 'signupChannel'>): string {
+  return `${profile.country}|${profile.tier}|${profile.signupChannel ?? 'unknown'}`;
+}
+
+/** A segment key as people read it. */
+export function describeSegment(segment: string): string {
+  const [country, tier, channel] = segment.split('|');
+  return `${country}, ${tier}, signed up on ${channel}`;
+}
+
+/** The aggregates of one segment: sums over its users' events. */
+export interface SegmentState {
+  /** Hourly counts by event type, last 7 days. */
+  buckets: Buckets;
+  /** HyperLogLog registers of the segment's users. */
+  users: Uint8Array;
+  purchaseCount: number;
+  purchaseSum: number;
+  /** category -> decayed weight as of `affinityAt`, summed over users. */
+  affinity: Record<string, number>;
+  affinityAt: number;
+  /** The segment's popular items (decayed, as trending). */
+  items: Trending;
+  lastSeen: number;
+}
+
+export function newSegment(): SegmentState {
+  return { buckets: {}, users: new Uint8Array(0), purchaseCount: 0, purchaseSum: 0, affinity: {}, affinityAt: 0, items: { at: 0, scores: {} }, lastSeen: 0 };
+}
+
+const decay = (value: number, from: number, to: number) => (to <= from ? value : value * 0.5 ** ((to - from) / AFFINITY_HALF_LIFE_MS));
+
+export function addToSegment(s: SegmentState, e: Event): SegmentState {
+  addToBuckets(s.buckets, e.timestamp, HOUR, 7 * DAY, e.type);
+  s.users = hllAdd(s.users, e.userId);
+  s.lastSeen = Math.max(s.lastSeen, e.timestamp);
+  if (e.type === 'purchase') {
+    s.purchaseCount++;
+    s.purchaseSum += (e.price ?? 0) * (e.quantity ?? 1);
+  }
+  if (e.category !== null && AFFINITY_WEIGHTS[e.type] > 0) {
+    const now = Math.max(s.affinityAt, e.timestamp);
+    for (const c of Object.keys(s.affinity)) s.affinity[c] = decay(s.affinity[c]!, s.affinityAt, now);
+    s.affinity[e.category] = (s.affinity[e.category] ?? 0) + decay(AFFINITY_WEIGHTS[e.type], e.timestamp, now);
+    s.affinityAt = now;
+  }
+  if (e.category !== null && e.type !== 'search') s.items = addToTrending(s.items, e);
+  return s;
+}
+
+/** What a cold-start answer carries besides the features: where they come from. */
+export interface SimilarUsers {
+  readonly segment: string;
+  readonly description: string;
+  /** Distinct users the means are over (approximate). */
+  readonly users: number;
+  readonly lastEventAt: number;
+}
+
+const round = (n: number) => Number(n.toFixed(2));
+
+/**
+ * The features of a typical user of the segment at `now`: window counts, purchase sum and
+ * category affinity are means per user; the purchase average is the segment's; recent items and
+ * purchases, being one user's own, stay empty.
+ */
+export function segmentFeaturesAt(segment: string, s: SegmentState, now: number): { features: UserFeatures; similarUsers: SimilarUsers } {
+  const users = Math.max(1, hllCount(s.users));
+  const counts = {} as UserFeatures['counts'];
+  for (const [name, ms] of [['1h', HOUR], ['1d', DAY], ['7d', 7 * DAY]] as const) {
+    counts[name] = {};
+    for (const type of ['page_view', 'click', 'add_to_cart', 'purchase', 'search']) counts[name][type] = round(sumBuckets(s.buckets, now, ms, type) / users);
+  }
+  const affinity: Record<string, number> = {};
+  for (const [c, v] of Object.entries(s.affinity)) affinity[c] = Number((decay(v, s.affinityAt, now) / users).toFixed(4));
+  return {
+    features: {
+      counts,
+      purchaseSum: round(s.purchaseSum / users),
+      purchaseAvg: s.purchaseCount === 0 ? 0 : round(s.purchaseSum / s.purchaseCount),
+      lastItems: [],
+      lastCategories: Object.entries(affinity).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([c]) => c),
+      categoryAffinity: affinity,
+      distinctItems: 0,
+      lastPurchases: [],
+      firstSeen: null,
+      lastSeen: null,
+    },
+    similarUsers: { segment, description: describeSegment(segment), users: hllCount(s.users), lastEventAt: s.lastSeen },
+  };
+}
+
+/** The segment's most popular items now. */
+export function segmentTopItems(s: SegmentState, k: number): { itemId: string; score: number }[] {
+  return topTrending(s.items, k);
+}

@@ -28,9 +28,9 @@ const CHILD = fileURLToPath(new URL('./fixtures/crash-features-child.ts', import
 const APP = 'cf-app';
 const RUNNING_KILLS = 10;
 const STARTUP_KILLS = 3;
-const PRELOAD = 3_000;
+const PRELOAD = 8_000;
 /** Before each restart, input is topped up so at least this many records wait somewhere. */
-const BACKLOG_TARGET = 5_000;
+const BACKLOG_TARGET = 15_000;
 const MIN_APPEND = 200;
 const T0 = 1_000_000;
 
@@ -122,10 +122,10 @@ test('foreign-key join, cogroup + processValues and a versioned grace join survi
       stores.push(await finalRun(() => startChild(CHILD, [stateDir, 'final'], env), pass, seed, 90_000));
     }
 
-    await withLog(async (log) => {
+    const counts = await withLog(async (log) => {
       assert.equal(await backlog(log), 0, 'everything consumed and committed');
       const names = featureTopics();
-      checkFeatures({
+      return checkFeatures({
         seed,
         inputs,
         outputs: { fk: await readTopic(log, names.fkOut), carts: await readTopic(log, names.cartsOut), orders: await readTopic(log, names.ordersOut) },
@@ -136,7 +136,7 @@ test('foreign-key join, cogroup + processValues and a versioned grace join survi
     const total = RUNNING_KILLS + STARTUP_KILLS;
     const summary =
       `seed ${seed}: ${total} SIGKILLs (${stats.runningKills} after RUNNING, ${stats.startupKills} before), ${killsWithBacklog} with input still uncommitted, ` +
-      `${stats.killsAfterDone} after the child had caught up; ${inputs.length} input records; ${Math.round(performance.now() - began)} ms\n${stats.runs.join('\n')}`;
+      `${stats.killsAfterDone} after the child had caught up; ${inputs.length} input records; checked ${JSON.stringify(counts)}; ${Math.round(performance.now() - began)} ms\n${stats.runs.join('\n')}`;
     t.diagnostic(summary);
     console.log(summary);
     assert.ok(stats.startupKills >= 1, `at least one kill before RUNNING (seed ${seed})`);

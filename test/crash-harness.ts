@@ -3,7 +3,9 @@
  * and Kafka's, test/connectors/kafka/crash.kafka.ts): a seeded PRNG for the kill moments, child
  * processes that run the crash topology and are killed with SIGKILL, and the reference check of
  * what the runs left behind. Each test keeps only what differs: how it opens its log, names its
- * topics, measures the backlog and schedules kills.
+ * topics, measures the backlog and schedules kills. The feature crash tests (crash-features.test.ts,
+ * crash-features.kafka.ts) share the child helpers and runKillLoop below, with their own reference
+ * (test/crash-features-reference.ts).
  *
  * The reference (the crash topology, test/engine/runtime/fixtures/crash-topology.ts): every input
  * record has a seq and goes to group groupOf(seq); per group, the output topic carries the

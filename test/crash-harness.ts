@@ -3,7 +3,9 @@
  * and Kafka's, test/connectors/kafka/crash.kafka.ts): a seeded PRNG for the kill moments, child
  * processes that run the crash topology and are killed with SIGKILL, and the reference check of
  * what the runs left behind. Each test keeps only what differs: how it opens its log, names its
- * topics, measures the backlog and schedules kills.
+ * topics, measures the backlog and schedules kills. The feature crash tests (crash-features.test.ts,
+ * crash-features.kafka.ts) share the child helpers and runKillLoop below, with their own reference
+ * (test/crash-features-reference.ts).
  *
  * The reference (the crash topology, test/engine/runtime/fixtures/crash-topology.ts): every input
  * record has a seq and goes to group groupOf(seq); per group, the output topic carries the
@@ -260,4 +262,75 @@ export async function checkAgainstReference({ seed, inputs, partitions, readAll,
     assert.deepEqual(s['totals'], expectedTotals, `seed ${seed}: totals store after the ${pass}`);
     assert.deepEqual(s['counts'], expectedCounts, `seed ${seed}: counts store after the ${pass}`);
   }
+}
+
+/** What runKillLoop did: kills before and after RUNNING, and one line per run. */
+export interface KillLoopStats {
+  runningKills: number;
+  startupKills: number;
+  killsAfterCommits: number;
+  killsAfterDone: number;
+  readonly runs: string[];
+}
+
+export interface KillLoop {
+  readonly seed: number;
+  readonly random: () => number;
+  /** Kills after the child reported RUNNING, and kills aimed before it (spread over the loop, never the first run). */
+  readonly runningKills: number;
+  readonly startupKills: number;
+  readonly start: () => Child;
+  /** Before every run but the first (tops up the input); returns a note for the previous run's line. */
+  readonly beforeRestart: (run: number) => Promise<string>;
+  /** Kill delay after RUNNING (or after the first commit): killMinMs plus up to killSpreadMs. */
+  readonly killMinMs: number;
+  readonly killSpreadMs: number;
+  /** Time kills from the run's first commit on all runs but every fourth (those from RUNNING). */
+  readonly fromFirstCommit: boolean;
+}
+
+/**
+ * The kill loop of a crash test: starts the child, kills it with SIGKILL after a seeded random
+ * delay (from RUNNING or from its first commit, or before RUNNING within the first run's startup
+ * span), and repeats until enough kills landed. A child that exits on its own fails the test.
+ */
+export async function runKillLoop(o: KillLoop): Promise<KillLoopStats> {
+  const stats: KillLoopStats = { runningKills: 0, startupKills: 0, killsAfterCommits: 0, killsAfterDone: 0, runs: [] };
+  const total = o.runningKills + o.startupKills;
+  const startupRuns = new Set(Array.from({ length: o.startupKills }, (_, i) => Math.floor(((i + 0.5) * total) / o.startupKills)));
+  startupRuns.delete(0);
+  let startupMs = 0;
+  for (let run = 0; stats.runningKills + stats.startupKills < total; run++) {
+    if (run > 0) stats.runs[run - 1] += `; ${await o.beforeRestart(run)}`;
+    const child = o.start();
+    let delay: number;
+    const fromCommit = o.fromFirstCommit && run % 4 !== 1;
+    if (startupRuns.has(run) && stats.startupKills < o.startupKills) {
+      delay = startupMs * (0.1 + 0.85 * o.random());
+      await Promise.race([sleep(delay), child.exited]);
+    } else {
+      await Promise.race([child.running, child.exited]);
+      if (fromCommit) await Promise.race([child.committed, child.exited, sleep(60_000)]);
+      delay = o.killMinMs + o.killSpreadMs * o.random();
+      await Promise.race([sleep(delay), child.exited]);
+    }
+    if (child.exitedEarly) assert.fail(`run ${run}: the child exited on its own (seed ${o.seed})\n${describeChild(child)}`);
+    const commits = Number(child.lines.findLast((l) => l.startsWith('COMMITS '))?.slice('COMMITS '.length) ?? 0);
+    let line: string;
+    if (child.runningAt === undefined) {
+      stats.startupKills++;
+      line = `run ${run}: killed ${Math.round(delay)} ms after start, before RUNNING`;
+    } else {
+      stats.runningKills++;
+      if (commits > 0) stats.killsAfterCommits++;
+      line = `run ${run}: RUNNING after ${Math.round(child.runningAt)} ms, killed ${Math.round(delay)} ms after ${fromCommit ? 'its first commit' : 'RUNNING'}, after ${commits} commits`;
+    }
+    if (child.lines.includes('DONE')) stats.killsAfterDone++;
+    if (run === 0) startupMs = child.runningAt ?? 1000;
+    child.kill();
+    const { signal } = await child.exited;
+    assert.equal(signal, 'SIGKILL', `run ${run} ended by our SIGKILL (seed ${o.seed})\n${describeChild(child)}`);
+    stats.runs.push(line);
+  }
+  return stats;
 }

@@ -19,13 +19,15 @@
  * A subscription carries a hash of the left value it was made for; an answer is applied only if
  * the left row still hashes the same when it comes back, so when a row's foreign key changes
  * quickly (a -> b -> a) an answer about an older value is dropped instead of overwriting a newer
- * result (no stale or out-of-order results). Which answers a change asks for (the instruction)
- * follows Kafka Streams' SubscriptionSendProcessorSupplier: an inner join asks for a null result
- * only when an earlier result may exist; a left join always gets an answer.
+ * result (no stale or out-of-order results). Every change of a left row asks for an answer about
+ * its new value, in inner joins too, null when it does not join: since answers about older values
+ * are dropped, only that answer can remove a result whose delete came back too late (found by the
+ * feature crash test, test/engine/runtime/crash-features.test.ts).
  *
- * One difference in plumbing, not in results: for a left join whose extractor returns null, the
- * answer (the row with a null right side) goes straight to ResponseJoin in the same task instead of
- * through both topics with a null key; the hash check orders it against answers still in flight.
+ * One difference in plumbing, not in results: when the extractor returns null or the row is gone,
+ * the answer (null, or the row with a null right side in a left join) goes straight to
+ * ResponseJoin in the same task instead of through both topics; the hash check orders it against
+ * answers still in flight.
  */
 import { createHash } from 'node:crypto';
 import type { Change, KeyValueStore, Serde, Serializer } from '../../engine/index.ts';
@@ -35,11 +37,14 @@ import { Base, type Ctx, type Rec, type ValueGetter, type ValueGetterSupplier } 
 export const Instruction = {
   /** The left row moved to another foreign key: forget it here, answer nothing. */
   DELETE_KEY_NO_PROPAGATE: 0,
-  /** The left row is gone (or has no foreign key any more): forget it, answer null. */
+  /**
+   * Forget it, answer null. No longer sent (a gone row or a null foreign key is answered on the
+   * left at once), still understood: registration topics written before may hold it.
+   */
   DELETE_KEY_AND_PROPAGATE: 1,
-  /** Subscribe and answer, with null if the right row does not exist (left joins; a changed key). */
+  /** Subscribe and answer, with null if the right row does not exist: every change of a left row. */
   PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE: 2,
-  /** Subscribe and answer only if the right row exists (an inner join's new or same-key row). */
+  /** Subscribe and answer only if the right row exists. No longer sent (it left stale results), still understood. */
   PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE: 3,
 } as const;
 export type Instruction = (typeof Instruction)[keyof typeof Instruction];
@@ -230,33 +235,16 @@ export class SubscriptionSendProcessor extends Base {
     const oldKey = this.#foreignKey(oldValue, record.key);
     const newKey = this.#foreignKey(newValue, record.key);
     const send = this.#sender(record, newValue);
-    if (this.#c.leftJoin) {
-      if (oldValue === null && newValue === null) return;
-      if (oldKey !== null && !this.#sameForeignKey(oldKey, newKey)) send(oldKey, Instruction.DELETE_KEY_NO_PROPAGATE);
-      // Every change gets an answer: a left join always has a row while the left row exists.
-      send(newKey, Instruction.PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE);
-      return;
-    }
-    if (newValue === null) {
-      if (oldKey !== null) send(oldKey, Instruction.DELETE_KEY_AND_PROPAGATE);
-      return;
-    }
-    if (newKey === null) {
-      this.ctx.recordDropped('null-foreign-key');
-      if (oldKey !== null) send(oldKey, Instruction.DELETE_KEY_AND_PROPAGATE);
-      return;
-    }
-    if (oldKey === null) {
-      // A new row (or one that had no foreign key): no earlier result to delete.
-      send(newKey, Instruction.PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE);
-    } else if (this.#sameForeignKey(oldKey, newKey)) {
-      // Same foreign key: if it does not join now, it did not join before either.
-      send(newKey, Instruction.PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE);
-    } else {
-      send(oldKey, Instruction.DELETE_KEY_NO_PROPAGATE);
-      // The new key may not join: answer null then, to delete the old key's result.
-      send(newKey, Instruction.PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE);
-    }
+    if (oldValue === null && newValue === null) return;
+    if (!this.#c.leftJoin && newValue !== null && newKey === null) this.ctx.recordDropped('null-foreign-key');
+    if (oldKey !== null && !this.#sameForeignKey(oldKey, newKey)) send(oldKey, Instruction.DELETE_KEY_NO_PROPAGATE);
+    // Every change gets an answer about the new value: null when it does not join, answered here at
+    // once when it has no foreign key (or the row is gone). Answering an inner join only when it
+    // joins would leave stale results: a delete (of the right row, or of this row) answers an
+    // older value, that answer comes back after a newer change and the hash check drops it, so
+    // only an answer about the newest value can remove the old result. A null answer where there
+    // is no result deletes nothing and emits nothing.
+    send(newKey, Instruction.PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE);
   }
 
   #sender(record: Rec, newValue: unknown): (foreignKey: unknown, instruction: Instruction) => void {

@@ -5,18 +5,9 @@ import { join } from 'node:path';
 import { StreamsApp } from '../../../index.ts';
 import { expected, latest, rounds, topics, write } from '../../engine/runtime/fixtures/cogroup-carts.ts';
 import { openLog, unique } from './broker.ts';
+import { sameEntries, until } from '../../engine/runtime/fixtures/waiting.ts';
 
 const module = new URL('../../engine/runtime/fixtures/cogroup-carts.ts', import.meta.url);
-
-async function until(check: () => Promise<boolean>, what: string, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const same = (a: Map<string, string>, b: Map<string, string>) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 
 test('cogroup and a stateful processValues on Kafka: exactly-once counts, state rebuilt from changelogs after a restart', async () => {
   const log = openLog();
@@ -33,12 +24,12 @@ test('cogroup and a stateful processValues on Kafka: exactly-once counts, state 
     await write(log, first, 0);
     app = new StreamsApp({ module }, { applicationId, log, threads: 2, stateDir: join(dir, 'state-a') });
     await app.start();
-    await until(async () => same(await latest(log), expected(first)), 'the first round aggregated');
+    await until(async () => sameEntries(await latest(log), expected(first)), 'the first round aggregated', 90_000, 200);
     await app.close();
     await write(log, second, first.length);
     app = new StreamsApp({ module }, { applicationId, log, threads: 1, stateDir: join(dir, 'state-b') });
     await app.start();
-    await until(async () => same(await latest(log), expected([...first, ...second])), 'the second round aggregated');
+    await until(async () => sameEntries(await latest(log), expected([...first, ...second])), 'the second round aggregated', 90_000, 200);
   } finally {
     await app?.close();
     await log.close();

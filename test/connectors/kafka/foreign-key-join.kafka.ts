@@ -6,18 +6,9 @@ import { join } from 'node:path';
 import { StreamsApp } from '../../../index.ts';
 import { expected, outputTable, rounds, topics, write } from '../../engine/runtime/fixtures/foreign-key-join.ts';
 import { openLog, unique } from './broker.ts';
+import { sameEntries, until } from '../../engine/runtime/fixtures/waiting.ts';
 
 const module = new URL('../../engine/runtime/fixtures/foreign-key-join.ts', import.meta.url);
-
-async function until(check: () => Promise<boolean>, what: string, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const same = (a: Map<string, string>, b: Map<string, string>) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 
 test('foreign-key join on Kafka: tables of different partition counts, exactly-once, state rebuilt from changelogs', async () => {
   const log = openLog();
@@ -36,7 +27,7 @@ test('foreign-key join on Kafka: tables of different partition counts, exactly-o
     await write(log, first, 0);
     app = new StreamsApp({ module }, { applicationId, log, threads: 2, stateDir: join(dir, 'state-a') });
     await app.start();
-    await until(async () => same(await outputTable(log), expected(first)), 'the first round joined');
+    await until(async () => sameEntries(await outputTable(log), expected(first)), 'the first round joined', 90_000, 200);
     const created = await log.topics();
     assert.equal(created.get(`${applicationId}-item-brand-subscription-registration-topic`)?.partitions, 2);
     assert.equal(created.get(`${applicationId}-item-brand-subscription-response-topic`)?.partitions, 3);
@@ -45,7 +36,7 @@ test('foreign-key join on Kafka: tables of different partition counts, exactly-o
     await write(log, second, first.length);
     app = new StreamsApp({ module }, { applicationId, log, threads: 1, stateDir: join(dir, 'state-b') });
     await app.start();
-    await until(async () => same(await outputTable(log), expected([...first, ...second])), 'the second round joined');
+    await until(async () => sameEntries(await outputTable(log), expected([...first, ...second])), 'the second round joined', 90_000, 200);
   } finally {
     await app?.close();
     await log.close();

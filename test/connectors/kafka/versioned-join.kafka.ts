@@ -6,16 +6,9 @@ import { join } from 'node:path';
 import { StreamsApp } from '../../../index.ts';
 import { expected, outputs, rounds, topics, write } from '../../engine/runtime/fixtures/versioned-join.ts';
 import { openLog, unique } from './broker.ts';
+import { until } from '../../engine/runtime/fixtures/waiting.ts';
 
 const module = new URL('../../engine/runtime/fixtures/versioned-join.ts', import.meta.url);
-
-async function until(check: () => Promise<boolean>, what: string, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('a versioned table and a grace-period join on Kafka: answers as of each purchase, once each, history and buffer restored after a restart', async () => {
   const log = openLog();
@@ -33,13 +26,13 @@ test('a versioned table and a grace-period join on Kafka: answers as of each pur
     app = new StreamsApp({ module }, { applicationId, log, threads: 2, stateDir: join(dir, 'state-a') });
     await app.start();
     const released = expected(first).filter((v) => !/-9@/.test(v));
-    await until(async () => JSON.stringify(await outputs(log)) === JSON.stringify(released), 'round one released');
+    await until(async () => JSON.stringify(await outputs(log)) === JSON.stringify(released), 'round one released', 90_000, 200);
     await app.close();
     await write(log, second);
     app = new StreamsApp({ module }, { applicationId, log, threads: 1, stateDir: join(dir, 'state-b') });
     await app.start();
     const all = expected([...first, ...second]).filter((v) => !/-late@/.test(v));
-    await until(async () => (await outputs(log)).length >= all.length, 'round two');
+    await until(async () => (await outputs(log)).length >= all.length, 'round two', 90_000, 200);
     await new Promise((r) => setTimeout(r, 1000));
     assert.deepEqual(await outputs(log), all);
   } finally {

@@ -5,18 +5,9 @@ import { join } from 'node:path';
 import { EmbeddedLog } from '../../../connectors/embedded/index.ts';
 import { StreamsApp } from '../../../index.ts';
 import { expected, latest, rounds, topics, write } from './fixtures/cogroup-carts.ts';
+import { sameEntries, until } from './fixtures/waiting.ts';
 
 const module = new URL('./fixtures/cogroup-carts.ts', import.meta.url);
-
-async function until(check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const same = (a: Map<string, string>, b: Map<string, string>) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 
 test('cogroup and a stateful processValues in a StreamsApp on the embedded log: exactly-once counts, state rebuilt from changelogs after a restart', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-cogroup-'));
@@ -29,14 +20,14 @@ test('cogroup and a stateful processValues in a StreamsApp on the embedded log: 
     await write(log, first, 0);
     app = new StreamsApp({ module }, { applicationId: 'cg', log, threads: 2, stateDir: join(dir, 'state-a') });
     await app.start();
-    await until(async () => same(await latest(log), expected(first)), 'the first round aggregated');
+    await until(async () => sameEntries(await latest(log), expected(first)), 'the first round aggregated');
     await app.close();
     // An empty state directory: carts and the update numbers come back from their changelogs; an
     // update number counted twice or lost would show in the third field.
     await write(log, second, first.length);
     app = new StreamsApp({ module }, { applicationId: 'cg', log, threads: 1, stateDir: join(dir, 'state-b') });
     await app.start();
-    await until(async () => same(await latest(log), expected([...first, ...second])), 'the second round aggregated');
+    await until(async () => sameEntries(await latest(log), expected([...first, ...second])), 'the second round aggregated');
   } finally {
     await app?.close();
     await log.close();

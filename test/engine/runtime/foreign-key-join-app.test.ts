@@ -6,18 +6,9 @@ import { join } from 'node:path';
 import { EmbeddedLog } from '../../../connectors/embedded/index.ts';
 import { StreamsApp } from '../../../index.ts';
 import { expected, outputTable, rounds, topics, write } from './fixtures/foreign-key-join.ts';
+import { sameEntries, until } from './fixtures/waiting.ts';
 
 const module = new URL('./fixtures/foreign-key-join.ts', import.meta.url);
-
-async function until(check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const same = (a: Map<string, string>, b: Map<string, string>) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 
 test('foreign-key join in a StreamsApp on the embedded log: tables of different partition counts, exactly-once, state rebuilt from changelogs', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-fk-'));
@@ -32,7 +23,7 @@ test('foreign-key join in a StreamsApp on the embedded log: tables of different 
     await write(log, first, 0);
     app = new StreamsApp({ module }, { applicationId: 'fk', log, threads: 2, stateDir: join(dir, 'state-a') });
     await app.start();
-    await until(async () => same(await outputTable(log), expected(first)), 'the first round joined');
+    await until(async () => sameEntries(await outputTable(log), expected(first)), 'the first round joined');
     // The subscription and response topics take the partition counts of the table they serve.
     const internal = await log.topics();
     assert.equal(internal.get('fk-item-brand-subscription-registration-topic')?.partitions, 2);
@@ -45,7 +36,7 @@ test('foreign-key join in a StreamsApp on the embedded log: tables of different 
     app = new StreamsApp({ module }, { applicationId: 'fk', log, threads: 1, stateDir: join(dir, 'state-b') });
     await app.start();
     const all = [...first, ...second];
-    await until(async () => same(await outputTable(log), expected(all)), 'the second round joined');
+    await until(async () => sameEntries(await outputTable(log), expected(all)), 'the second round joined');
     assert.ok(expected(all).size > 10 && expected(all).size < 30, 'the scenario deletes and un-joins some items');
   } finally {
     await app?.close();

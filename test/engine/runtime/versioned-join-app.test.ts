@@ -6,16 +6,9 @@ import { join } from 'node:path';
 import { EmbeddedLog } from '../../../connectors/embedded/index.ts';
 import { StreamsApp } from '../../../index.ts';
 import { expected, outputs, rounds, topics, write } from './fixtures/versioned-join.ts';
+import { until } from './fixtures/waiting.ts';
 
 const module = new URL('./fixtures/versioned-join.ts', import.meta.url);
-
-async function until(check: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('a versioned table and a grace-period join in a StreamsApp on the embedded log: answers as of each purchase, once each, history and buffer restored after a restart', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-vj-'));

@@ -1,6 +1,6 @@
 /**
  * Feature serving: HTTP routes over the personalization stores. Features are computed from the
- * stored aggregates at request time (windows are read from time buckets "now"), each group with
+ * stored aggregates at request time (sliding windows read "now" from feature definitions), each group with
  * its freshness. Unknown users and items get cold-start defaults, never errors.
  *
  *   GET  /users/{id}/features      GET /users/{id}/session      GET /users/{id}/profile
@@ -9,6 +9,8 @@
  */
 import { partitionForKey, type HttpRoute, type StreamsApp } from '../engine/index.ts';
 import type { Profile } from './events.ts';
+import type { FeatureState } from '../features/index.ts';
+import { alsoViewed, alsoViewedOf, itemActivity, userActivity } from './feature-definitions.ts';
 import {
   itemFeaturesAt,
   localDate,
@@ -19,7 +21,6 @@ import {
   summarize,
   topTrending,
   userFeaturesAt,
-  type AlsoViewed,
   type CampaignEpochs,
   type ItemFeatureState,
   type SessionAgg,
@@ -54,8 +55,12 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
 
   async function userFeatures(id: string) {
     const at = now();
-    const [state, stats] = await Promise.all([app.get<UserFeatureState>('user-features', id), app.get<SessionStats>('user-session-stats', id)]);
-    const features = userFeaturesAt(state, at);
+    const [state, stats, activity] = await Promise.all([
+      app.get<UserFeatureState>('user-features', id),
+      app.get<SessionStats>('user-session-stats', id),
+      app.get<FeatureState>(userActivity.name, id),
+    ]);
+    const features = userFeaturesAt(state, at, activity);
     return {
       userId: id,
       coldStart: state === undefined,
@@ -134,9 +139,9 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
       for (const t of lists[i]!) add(t.itemId, affinity * t.score, `trending in ${category}`);
     });
     // Items viewed together with what the user viewed last.
-    const together = await Promise.all(features.lastItems.slice(0, 3).map((item) => app.get<AlsoViewed>('also-viewed', item)));
+    const together = await Promise.all(features.lastItems.slice(0, 3).map((item) => app.get<FeatureState>(alsoViewed.name, item)));
     together.forEach((also, i) => {
-      for (const [item, n] of Object.entries(also ?? {})) add(item, n, `viewed with ${features.lastItems[i]}`);
+      for (const { itemId, count } of alsoViewedOf(also, now())) add(itemId, count, `viewed with ${features.lastItems[i]}`);
     });
     const items = [...scores].sort((a, b) => b[1].score - a[1].score).slice(0, k).map(([itemId, s]) => ({ itemId, score: Number(s.score.toFixed(4)), reason: s.reason }));
     if (items.length < k) {
@@ -180,10 +185,14 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
       path: /^\/items\/([^/]+)\/features$/,
       handle: async (m) => {
         const id = decodeURIComponent(m[1]!);
-        const [state, also] = await Promise.all([app.get<ItemFeatureState>('item-features', id), app.get<AlsoViewed>('also-viewed', id)]);
+        const [state, activity, also] = await Promise.all([
+          app.get<ItemFeatureState>('item-features', id),
+          app.get<FeatureState>(itemActivity.name, id),
+          app.get<FeatureState>(alsoViewed.name, id),
+        ]);
         const at = now();
-        const features = itemFeaturesAt(state, at);
-        return json(200, { itemId: id, coldStart: state === undefined, features, alsoViewed: Object.keys(also ?? {}), freshness: freshness(features.lastSeen, at) });
+        const features = itemFeaturesAt(state, at, activity);
+        return json(200, { itemId: id, coldStart: state === undefined, features, alsoViewed: alsoViewedOf(also, at).map((a) => a.itemId), freshness: freshness(features.lastSeen, at) });
       },
     },
     {

@@ -7,8 +7,10 @@
  *   events --session windows (30 min gap)--> store `sessions` (live), topic `sessions` (closed, once)
  *     (with session splits: events --key user|date|cN--> repartition (by user) --session windows-->)
  *   events --join profiles--> user features (store `user-features`)
- *   events --by item--> store `item-features`;  --by category--> store `trending`
- *   sessions --> store `user-session-stats`;  --item pairs--> store `also-viewed`
+ *   events --> feature definition userActivity (store `user-activity`: counts by type, sliding 1h/1d/7d)
+ *   events --by item--> store `item-features`, definition itemActivity (store `item-activity`: 5m/1h/1d)
+ *   events --by category--> store `trending`
+ *   sessions --> store `user-session-stats`;  --item pairs--> definition alsoViewed (store `also-viewed`)
  *   profiles --> table `profiles`
  */
 import {
@@ -23,10 +25,11 @@ import {
   type Topology,
 } from '../engine/index.ts';
 import { EmitStrategy, SessionWindows, StreamsBuilder } from '../dsl/index.ts';
+import { buildFeatures } from '../features/index.ts';
+import { alsoViewed, itemActivity, userActivity } from './feature-definitions.ts';
 import { eventSerde, profileSerde, validateEvent, type Event, type Profile } from './events.ts';
 import {
   MINUTE,
-  addAlsoViewed,
   addSessionStats,
   addToItemFeatures,
   addToSession,
@@ -41,7 +44,6 @@ import {
   sessionIdOf,
   sessionKey,
   summarize,
-  type AlsoViewed,
   type CampaignEpochs,
   type ItemFeatureState,
   type SessionStats,
@@ -202,11 +204,15 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
     .groupByKey({ key: str, value: Serdes.msgpack<Event & { tier: Profile['tier'] | null }>() })
     .aggregate(newUserFeatures, (_, e, f) => addToUserFeatures(f, e), { materialized: 'user-features', name: 'user-features' });
 
+  // Windowed counts by event type per user (keyed by user already: no repartition).
+  buildFeatures(events, userActivity);
+
   // Item features and trending per category.
   const withItem = events.filter((_, e) => e.itemId !== null, { name: 'with-item' });
+  buildFeatures(withItem, itemActivity);
   withItem
     .groupBy((_, e) => e.itemId!, { key: str, value: eventSerde, name: 'by-item' })
-    .aggregate((): ItemFeatureState => ({ category: null, buckets: {}, lastSeen: 0 }), (_, e, f) => addToItemFeatures(f, e), {
+    .aggregate((): ItemFeatureState => ({ category: null, lastSeen: 0 }), (_, e, f) => addToItemFeatures(f, e), {
       materialized: 'item-features',
       name: 'item-features',
     });
@@ -223,10 +229,10 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
       materialized: 'user-session-stats',
       name: 'session-stats',
     });
-  sessions
-    .flatMap((_, s) => s.items.map((item): [string, string[]] => [item, s.items.filter((o) => o !== item)]), { name: 'item-pairs' })
-    .groupByKey({ key: str, value: Serdes.json<string[]>(), name: 'by-viewed-item' })
-    .aggregate((): AlsoViewed => ({}), (_, others, a) => addAlsoViewed(a, others), { materialized: 'also-viewed', name: 'also-viewed' });
+  buildFeatures(
+    sessions.flatMap((_, s) => s.items.flatMap((item) => s.items.filter((o) => o !== item).map((o): [string, string] => [item, o])), { name: 'item-pairs' }),
+    alsoViewed,
+  );
 
   return b.build();
 }

@@ -1,0 +1,53 @@
+/**
+ * The apps' windowed features as declarative definitions (tributary/features): per user and per
+ * item, events by type over sliding windows, and per item the items viewed in the same sessions.
+ *
+ * They replace hand-written hourly and 5-minute buckets whose windows were read as "the buckets
+ * starting after now - window" (so "1h" at 10:01 held only 10:00-10:01: 20 views at 09:58 read 0),
+ * and an "also viewed" top 20 truncated on every update (once 20 items had a count of two, a new
+ * item never got in). The windows here slide with their hop and are never shorter than their name;
+ * "also viewed" is a Space-Saving summary.
+ */
+import { Agg, defineFeatures, feature, readFeatures, type FeatureState } from '../features/index.ts';
+import { EVENT_TYPES, type Event, type EventType } from './events.ts';
+
+/** Events by type per user: 1h (5-minute hops), 1d (hourly), 7d (daily). Keyed by the user already. */
+export const userActivity = defineFeatures({
+  name: 'user-activity',
+  windows: { '1h': { hop: '5m' }, '1d': { hop: '1h' }, '7d': { hop: '1d' } },
+  features: { byType: feature(Agg.histogram(), (e: Event) => e.type) },
+});
+
+/** Events by type per item: 5m (1-minute hops), 1h (5-minute hops), 1d (hourly). */
+export const itemActivity = defineFeatures({
+  name: 'item-activity',
+  entity: (e: Event) => e.itemId,
+  windows: { '5m': { hop: '1m' }, '1h': { hop: '5m' }, '1d': { hop: '1h' } },
+  features: { byType: feature(Agg.histogram(), (e: Event) => e.type) },
+});
+
+/** How many "also viewed" items are served. */
+export const ALSO_VIEWED_K = 20;
+
+/**
+ * Per item (the record key), the items viewed in the same closed sessions: one record per
+ * (item, other item) pair; the top 20 by a Space-Saving summary of 200 counters.
+ */
+export const alsoViewed = defineFeatures({
+  name: 'also-viewed',
+  windows: { lifetime: 'lifetime' },
+  features: { items: feature(Agg.topK(ALSO_VIEWED_K, { capacity: 10 * ALSO_VIEWED_K }), (other: string) => other) },
+});
+
+/** The counts by event type (every type, 0 when none) of each window of an activity definition. */
+export function countsByType<W extends string>(def: typeof userActivity | typeof itemActivity, state: FeatureState | undefined | null, now: number): Record<W, Record<EventType, number>> {
+  const values = readFeatures(def, state, now).byType;
+  const out: Record<string, Record<string, number>> = {};
+  for (const [w, hist] of Object.entries(values)) out[w] = Object.fromEntries(EVENT_TYPES.filter((t) => t !== 'profile_update').map((t) => [t, hist[t] ?? 0]));
+  return out as Record<W, Record<EventType, number>>;
+}
+
+/** The "also viewed" items of an item, most frequent first, with their counts (upper bounds). */
+export function alsoViewedOf(state: FeatureState | undefined | null, now: number): { itemId: string; count: number }[] {
+  return readFeatures(alsoViewed, state, now).items.lifetime!.map((e) => ({ itemId: e.item, count: e.count }));
+}

@@ -8,7 +8,7 @@
  * item never got in). The windows here slide with their hop and are never shorter than their name;
  * "also viewed" is a Space-Saving summary.
  */
-import { Agg, defineFeatures, feature, readFeatures, type FeatureState } from '../features/index.ts';
+import { Agg, defineFeatures, feature, featureOfEach, readFeatures, type FeatureState } from '../features/index.ts';
 import { EVENT_TYPES, type Event, type EventType } from './events.ts';
 
 /** Events by type per user: 1h (5-minute hops), 1d (hourly), 7d (daily). Keyed by the user already. */
@@ -30,13 +30,13 @@ export const itemActivity = defineFeatures({
 export const ALSO_VIEWED_K = 20;
 
 /**
- * Per item (the record key), the items viewed in the same closed sessions: one record per
- * (item, other item) pair; the top 20 by a Space-Saving summary of 200 counters.
+ * Per item (the record key), the items viewed in the same closed sessions (one record per item of
+ * a session, with the session's other items); the top 20 by a Space-Saving summary of 100 counters.
  */
 export const alsoViewed = defineFeatures({
   name: 'also-viewed',
   windows: { lifetime: 'lifetime' },
-  features: { items: feature(Agg.topK(ALSO_VIEWED_K, { capacity: 10 * ALSO_VIEWED_K }), (other: string) => other) },
+  features: { items: featureOfEach(Agg.topK(ALSO_VIEWED_K, { capacity: 5 * ALSO_VIEWED_K }), (others: readonly string[]) => others) },
 });
 
 /** The counts by event type (every type, 0 when none) of each window of an activity definition. */

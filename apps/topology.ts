@@ -230,7 +230,7 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
       name: 'session-stats',
     });
   buildFeatures(
-    sessions.flatMap((_, s) => s.items.flatMap((item) => s.items.filter((o) => o !== item).map((o): [string, string] => [item, o])), { name: 'item-pairs' }),
+    sessions.flatMap((_, s) => s.items.map((item): [string, string[]] => [item, s.items.filter((o) => o !== item)]), { name: 'item-pairs' }),
     alsoViewed,
   );
 

@@ -20,6 +20,8 @@ export interface FeatureSpec<V, A extends AnyAggregation = AnyAggregation> {
   readonly input: (value: V) => unknown;
   /** The windows it is computed over (names of the definition's windows; default all). */
   readonly windows?: readonly string[];
+  /** `input` returns a list, each element one input at the event's time (see {@link featureOfEach}). */
+  readonly each?: boolean;
 }
 
 /**
@@ -35,6 +37,21 @@ export function feature<V, I, P, O>(
   options: { windows?: readonly string[] } = {},
 ): FeatureSpec<V, Aggregation<I, P, O>> {
   return { aggregation, input, ...(options.windows !== undefined && { windows: options.windows }) };
+}
+
+/**
+ * A feature whose input is a list per event: each element is added at the event's time (e.g. the
+ * items viewed with an item in one session), in one update of the entity's row.
+ *
+ * @example
+ * featureOfEach(Agg.topK(20), (s: { others: string[] }) => s.others)
+ */
+export function featureOfEach<V, I, P, O>(
+  aggregation: Aggregation<I, P, O>,
+  input: (value: V) => readonly I[] | null | undefined,
+  options: { windows?: readonly string[] } = {},
+): FeatureSpec<V, Aggregation<I, P, O>> {
+  return { aggregation, input, each: true, ...(options.windows !== undefined && { windows: options.windows }) };
 }
 
 /** A feature definition over values `V` of a stream keyed by `K`. */
@@ -73,7 +90,7 @@ interface Projected {
 
 /** A definition checked and resolved once, as the processors use it. */
 class Plan<V, K> {
-  readonly features: { name: string; agg: AnyAggregation; input: (v: V) => unknown; windows: ResolvedWindow[]; lifetime: boolean }[];
+  readonly features: { name: string; agg: AnyAggregation; input: (v: V) => unknown; each: boolean; windows: ResolvedWindow[]; lifetime: boolean }[];
   /** Per hop: the largest window with that hop. */
   readonly hops: Map<number, number>;
 
@@ -93,7 +110,7 @@ class Plan<V, K> {
         if (w === undefined) throw new RangeError(`feature '${name}' of '${def.name}' names window '${n}', which the definition does not declare`);
         return w;
       });
-      return { name, agg: spec.aggregation, input: spec.input, windows: own.filter((w) => w.hopMs !== null), lifetime: own.some((w) => w.hopMs === null) };
+      return { name, agg: spec.aggregation, input: spec.input, each: spec.each === true, windows: own.filter((w) => w.hopMs !== null), lifetime: own.some((w) => w.hopMs === null) };
     });
   }
 
@@ -106,7 +123,7 @@ class Plan<V, K> {
     this.features.forEach((f, i) => {
       const x = p.x[i];
       if (x === null || x === undefined) return;
-      if (f.lifetime) s.life[i] = f.agg.add(s.life[i], x, p.t);
+      if (f.lifetime) s.life[i] = this.#addTo(f, s.life[i], x, p.t);
     });
     for (const [hop, largest] of this.hops) {
       const tiles = (s.tiles[hop] ??= {});
@@ -118,12 +135,18 @@ class Plan<V, K> {
           const x = p.x[i];
           if (x === null || x === undefined || !f.windows.some((w) => w.hopMs === hop)) return;
           tile ??= tiles[start] = this.features.map(() => null);
-          tile[i] = f.agg.add(tile[i] ?? f.agg.init(), x, p.t);
+          tile[i] = this.#addTo(f, tile[i] ?? f.agg.init(), x, p.t);
         });
       }
       for (const key of Object.keys(tiles)) if (Number(key) <= horizon) delete tiles[Number(key)];
     }
     return s;
+  }
+
+  #addTo(f: Plan<V, K>['features'][number], partial: unknown, x: unknown, t: number): unknown {
+    if (!f.each) return f.agg.add(partial, x, t);
+    for (const item of x as unknown[]) if (item !== null && item !== undefined) partial = f.agg.add(partial, item, t);
+    return partial;
   }
 
   read(s: FeatureState | undefined | null, now: number): Record<string, Record<string, unknown>> {

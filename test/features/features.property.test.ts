@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Serdes, StreamsBuilder, TopologyTestDriver } from '../../index.ts';
-import { Agg, buildFeatures, defineFeatures, feature, readFeatures, tileStart, type FeatureState } from '../../features/index.ts';
+import { Agg, buildFeatures, defineFeatures, feature, featureOfEach, readFeatures, tileStart, type FeatureState } from '../../features/index.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -45,6 +45,8 @@ const def = defineFeatures({
     decay: feature(Agg.decayedSum({ halfLifeMs: HALF_LIFE }), (e: Ev) => e.n),
     // Skips: only even values, and only in two windows.
     evens: feature(Agg.count(), (e: Ev) => (e.n % 2 === 0 ? 1 : null), { windows: ['1h', 'lifetime'] }),
+    // A list per event: each element one input.
+    pairs: featureOfEach(Agg.histogram(), (e: Ev) => (e.n % 3 === 0 ? [] : [e.item, `${e.item}${e.n % 2}`])),
   },
 });
 
@@ -145,6 +147,13 @@ test('every aggregation over sliding and lifetime windows equals a brute-force m
               assert.equal(values.evens!['1h'], evens(inWindow(mine, now, HOUR, 5 * MIN)));
               assert.equal(values.evens!.lifetime, evens(mine));
               assert.equal(values.evens!['3h'], undefined);
+              for (const [w, [size, hop]] of [...Object.entries(WINDOWS), ['lifetime', [Infinity, 1]] as const]) {
+                const pairs: Record<string, number> = {};
+                for (const e of size === Infinity ? mine : inWindow(mine, now, size, hop)) {
+                  if (e.n % 3 !== 0) for (const x of [e.item, `${e.item}${e.n % 2}`]) pairs[x] = (pairs[x] ?? 0) + 1;
+                }
+                assert.deepEqual(values.pairs![w], pairs, `each ${w}`);
+              }
             }
           }
         } finally {

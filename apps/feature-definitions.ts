@@ -11,11 +11,38 @@
 import { Agg, defineFeatures, feature, featureOfEach, readFeatures, type FeatureState } from '../features/index.ts';
 import { EVENT_TYPES, type Event, type EventType } from './events.ts';
 
-/** Events by type per user: 1h (5-minute hops), 1d (hourly), 7d (daily). Keyed by the user already. */
+/** A purchase in a user's history, with the CRM tier the user had when buying. */
+export interface Purchase {
+  itemId: string;
+  amount: number;
+  at: number;
+  tier: string | null;
+}
+
+/** An event with the CRM tier its user had when it happened (the stream-table join with `profiles`). */
+export type EventWithTier = Event & { tier?: string | null };
+
+const purchaseAmount = (e: EventWithTier) => (e.type === 'purchase' ? (e.price ?? 0) * (e.quantity ?? 1) : null);
+
+/**
+ * Per user (keyed by the user already): events by type over 1h (5-minute hops), 1d (hourly) and 7d
+ * (daily); over the user's lifetime, purchase sum and average, distinct items (HyperLogLog) and the
+ * last 10 purchases by event time, with the tier the user had then.
+ */
 export const userActivity = defineFeatures({
   name: 'user-activity',
-  windows: { '1h': { hop: '5m' }, '1d': { hop: '1h' }, '7d': { hop: '1d' } },
-  features: { byType: feature(Agg.histogram(), (e: Event) => e.type) },
+  windows: { '1h': { hop: '5m' }, '1d': { hop: '1h' }, '7d': { hop: '1d' }, lifetime: 'lifetime' },
+  features: {
+    byType: feature(Agg.histogram(), (e: EventWithTier) => e.type, { windows: ['1h', '1d', '7d'] }),
+    purchaseSum: feature(Agg.sum(), purchaseAmount, { windows: ['lifetime'] }),
+    purchaseAvg: feature(Agg.avg(), purchaseAmount, { windows: ['lifetime'] }),
+    distinctItems: feature(Agg.approxDistinct(), (e: EventWithTier) => e.itemId, { windows: ['lifetime'] }),
+    lastPurchases: feature(
+      Agg.lastK<Purchase>(10),
+      (e: EventWithTier) => (e.type === 'purchase' ? { itemId: e.itemId!, amount: purchaseAmount(e)!, at: e.timestamp, tier: e.tier ?? null } : null),
+      { windows: ['lifetime'] },
+    ),
+  },
 });
 
 /** Events by type per item: 5m (1-minute hops), 1h (5-minute hops), 1d (hourly). */
@@ -41,7 +68,7 @@ export const alsoViewed = defineFeatures({
 
 /** The counts by event type (every type, 0 when none) of each window of an activity definition. */
 export function countsByType<W extends string>(def: typeof userActivity | typeof itemActivity, state: FeatureState | undefined | null, now: number): Record<W, Record<EventType, number>> {
-  const values = readFeatures(def, state, now).byType;
+  const values: Record<string, Record<string, number>> = def === userActivity ? readFeatures(userActivity, state, now).byType : readFeatures(itemActivity, state, now).byType;
   const out: Record<string, Record<string, number>> = {};
   for (const [w, hist] of Object.entries(values)) out[w] = Object.fromEntries(EVENT_TYPES.filter((t) => t !== 'profile_update').map((t) => [t, hist[t] ?? 0]));
   return out as Record<W, Record<EventType, number>>;

@@ -6,56 +6,15 @@
  * definitions (./feature-definitions.ts, sliding windows with a hop); the views here combine them with
  * the rest of each entity's state.
  */
-import type { FeatureState } from '../features/index.ts';
+import { readFeatures, type FeatureState } from '../features/index.ts';
 import type { Event, EventType } from './events.ts';
-import { countsByType, itemActivity, userActivity } from './feature-definitions.ts';
+import { countsByType, itemActivity, userActivity, type Purchase } from './feature-definitions.ts';
+
+export type { Purchase };
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
 export const MINUTE = 60_000;
-
-// ------------------------------------------------------------------------------------------------
-// HyperLogLog: approximate distinct counts in 2^P registers (P = 10: 1 KiB, ~3% standard error)
-
-const P = 10;
-const M = 1 << P;
-
-function hash32(text: string): number {
-  // FNV-1a then a murmur3 finalizer for well-spread bits.
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-export function hllAdd(registers: Uint8Array, value: string): Uint8Array {
-  if (registers.length !== M) registers = new Uint8Array(M);
-  const h = hash32(value);
-  const index = h >>> (32 - P);
-  const rest = (h << P) >>> 0;
-  const rank = rest === 0 ? 32 - P + 1 : Math.clz32(rest) + 1;
-  if (rank > registers[index]!) registers[index] = rank;
-  return registers;
-}
-
-export function hllCount(registers: Uint8Array): number {
-  if (registers.length !== M) return 0;
-  let sum = 0;
-  let zeros = 0;
-  for (const r of registers) {
-    sum += 2 ** -r;
-    if (r === 0) zeros++;
-  }
-  const alpha = 0.7213 / (1 + 1.079 / M);
-  const estimate = (alpha * M * M) / sum;
-  // Small ranges: linear counting is exact enough and far less biased.
-  if (estimate <= 2.5 * M && zeros > 0) return Math.round(M * Math.log(M / zeros));
-  return Math.round(estimate);
-}
 
 // ------------------------------------------------------------------------------------------------
 // Sessions
@@ -346,39 +305,23 @@ export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = {
 };
 export const AFFINITY_HALF_LIFE_MS = DAY;
 
-/** A purchase in a user's history, with the CRM tier the user had when buying. */
-export interface Purchase {
-  itemId: string;
-  amount: number;
-  at: number;
-  tier: string | null;
-}
 
 export interface UserFeatureState {
-  purchaseCount: number;
-  purchaseSum: number;
   lastItems: string[];
   lastCategories: string[];
   /** category -> decayed weight as of `affinityAt`. */
   affinity: Record<string, number>;
   affinityAt: number;
-  /** HyperLogLog registers of the items seen (bytes: stored as one MessagePack binary). */
-  hll: Uint8Array;
-  purchases: Purchase[];
   firstSeen: number;
   lastSeen: number;
 }
 
 export function newUserFeatures(): UserFeatureState {
   return {
-    purchaseCount: 0,
-    purchaseSum: 0,
     lastItems: [],
     lastCategories: [],
     affinity: {},
     affinityAt: 0,
-    hll: new Uint8Array(0),
-    purchases: [],
     firstSeen: 0,
     lastSeen: 0,
   };
@@ -392,7 +335,6 @@ export function addToUserFeatures(f: UserFeatureState, e: Event & { tier?: strin
   f.firstSeen = f.firstSeen === 0 ? e.timestamp : Math.min(f.firstSeen, e.timestamp);
   f.lastSeen = Math.max(f.lastSeen, e.timestamp);
   if (e.itemId !== null) {
-    f.hll = hllAdd(f.hll, e.itemId);
     if (e.type === 'page_view' || e.type === 'click') {
       f.lastItems = [e.itemId, ...f.lastItems.filter((i) => i !== e.itemId)].slice(0, 20);
     }
@@ -406,12 +348,6 @@ export function addToUserFeatures(f: UserFeatureState, e: Event & { tier?: strin
       f.affinity[e.category] = (f.affinity[e.category] ?? 0) + decay(weight, e.timestamp, now);
       f.affinityAt = now;
     }
-  }
-  if (e.type === 'purchase') {
-    const amount = (e.price ?? 0) * (e.quantity ?? 1);
-    f.purchaseCount++;
-    f.purchaseSum += amount;
-    f.purchases = [{ itemId: e.itemId!, amount, at: e.timestamp, tier: e.tier ?? null }, ...f.purchases].slice(0, 10);
   }
   return f;
 }
@@ -433,20 +369,21 @@ export interface UserFeatures {
  * The served view of a user's state at `now` (event time), with the windowed counts of the user's
  * row of {@link userActivity}. Unknown users get the cold-start zeros.
  */
-export function userFeaturesAt(f: UserFeatureState | undefined, now: number, activity?: FeatureState | null): UserFeatures {
+export function userFeaturesAt(f: UserFeatureState | undefined, now: number, activity: FeatureState | undefined | null): UserFeatures {
   const state = f ?? newUserFeatures();
   const counts = countsByType<'1h' | '1d' | '7d'>(userActivity, activity, now);
+  const life = readFeatures(userActivity, activity, now);
   const affinity: Record<string, number> = {};
   for (const [c, v] of Object.entries(state.affinity)) affinity[c] = Number(decay(v, state.affinityAt, now).toFixed(4));
   return {
     counts,
-    purchaseSum: state.purchaseSum,
-    purchaseAvg: state.purchaseCount === 0 ? 0 : state.purchaseSum / state.purchaseCount,
+    purchaseSum: life.purchaseSum.lifetime!,
+    purchaseAvg: life.purchaseAvg.lifetime ?? 0,
     lastItems: state.lastItems,
     lastCategories: state.lastCategories,
     categoryAffinity: affinity,
-    distinctItems: hllCount(state.hll),
-    lastPurchases: state.purchases,
+    distinctItems: life.distinctItems.lifetime!,
+    lastPurchases: life.lastPurchases.lifetime!,
     firstSeen: f === undefined ? null : state.firstSeen,
     lastSeen: f === undefined ? null : state.lastSeen,
   };
@@ -491,7 +428,7 @@ export function addToItemFeatures(f: ItemFeatureState, e: Event): ItemFeatureSta
 }
 
 /** The served view of an item at `now`, with the windowed counts of its row of {@link itemActivity}. */
-export function itemFeaturesAt(f: ItemFeatureState | undefined, now: number, activity?: FeatureState | null) {
+export function itemFeaturesAt(f: ItemFeatureState | undefined, now: number, activity: FeatureState | undefined | null) {
   const state = f ?? { category: null, lastSeen: 0 };
   const counts = countsByType<'5m' | '1h' | '1d'>(itemActivity, activity, now);
   const window = (w: '5m' | '1h' | '1d') => {

@@ -122,9 +122,9 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   }
 
   async function recommendations(userId: string, k: number) {
-    const state = await app.get<UserFeatureState>('user-features', userId);
+    const [state, activity] = await Promise.all([app.get<UserFeatureState>('user-features', userId), app.get<FeatureState>(userActivity.name, userId)]);
     if (state === undefined) return { userId, coldStart: true, items: (await trending(null, k)).map((t) => ({ ...t, reason: 'popular' })) };
-    const features = userFeaturesAt(state, now());
+    const features = userFeaturesAt(state, now(), activity);
     const seen = new Set([...features.lastPurchases.map((p) => p.itemId)]);
     const scores = new Map<string, { score: number; reason: string }>();
     const add = (itemId: string, score: number, reason: string) => {

@@ -7,7 +7,8 @@
  *   events --session windows (30 min gap)--> store `sessions` (live), topic `sessions` (closed, once)
  *     (with session splits: events --key user|date|cN--> repartition (by user) --session windows-->)
  *   events --join profiles--> user features (store `user-features`)
- *   events --> feature definition userActivity (store `user-activity`: counts by type, sliding 1h/1d/7d)
+ *     and the feature definition userActivity (store `user-activity`: counts by type over sliding
+ *     1h/1d/7d, purchase sum and average, distinct items, last purchases with the tier)
  *   events --by item--> store `item-features`, definition itemActivity (store `item-activity`: 5m/1h/1d)
  *   events --by category--> store `trending`
  *   sessions --> store `user-session-stats`;  --item pairs--> definition alsoViewed (store `also-viewed`)
@@ -199,13 +200,13 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
     .to(TOPICS.sessions, { key: str, value: Serdes.json<SessionSummary>(), name: 'sessions-sink' });
 
   // User features, from events enriched with the CRM profile as it is when each event arrives.
-  events
-    .leftJoin(profiles, (e, p) => ({ ...e, tier: p?.tier ?? null }), { name: 'with-profile' })
+  const withTier = events.leftJoin(profiles, (e, p) => ({ ...e, tier: p?.tier ?? null }), { name: 'with-profile' });
+  withTier
     .groupByKey({ key: str, value: Serdes.msgpack<Event & { tier: Profile['tier'] | null }>() })
     .aggregate(newUserFeatures, (_, e, f) => addToUserFeatures(f, e), { materialized: 'user-features', name: 'user-features' });
-
-  // Windowed counts by event type per user (keyed by user already: no repartition).
-  buildFeatures(events, userActivity);
+  // Counts by event type over sliding windows, purchases, distinct items (keyed by user already:
+  // no repartition).
+  buildFeatures(withTier, userActivity);
 
   // Item features and trending per category.
   const withItem = events.filter((_, e) => e.itemId !== null, { name: 'with-item' });

@@ -77,8 +77,8 @@ export interface FeatureState {
   newest: number;
   /** Per feature index: the lifetime partial, or null. */
   life: unknown[];
-  /** Per hop (ms): tile start -> per feature index, the partial or null. */
-  tiles: Record<number, Record<number, unknown[]>>;
+  /** Per hop (ms): the tiles sorted by start, each with the partial of each feature index (or null). */
+  tiles: Record<number, [start: number, partials: unknown[]][]>;
 }
 
 /** An event as it crosses the repartition topic: entity, time and each feature's input. */
@@ -126,19 +126,24 @@ class Plan<V, K> {
       if (f.lifetime) s.life[i] = this.#addTo(f, s.life[i], x, p.t);
     });
     for (const [hop, largest] of this.hops) {
-      const tiles = (s.tiles[hop] ??= {});
+      let tiles = (s.tiles[hop] ??= []);
       const start = tileStart(p.t, hop);
       const horizon = s.newest - largest - hop;
       if (start > horizon) {
-        let tile = tiles[start];
+        let at = tiles.findIndex((tile) => tile[0] >= start);
         this.features.forEach((f, i) => {
           const x = p.x[i];
           if (x === null || x === undefined || !f.windows.some((w) => w.hopMs === hop)) return;
-          tile ??= tiles[start] = this.features.map(() => null);
-          tile[i] = this.#addTo(f, tile[i] ?? f.agg.init(), x, p.t);
+          if (at < 0 || tiles[at]![0] !== start) {
+            // Tiles stay sorted by start.
+            at = at < 0 ? tiles.length : at;
+            tiles.splice(at, 0, [start, this.features.map(() => null)]);
+          }
+          const partials = tiles[at]![1];
+          partials[i] = this.#addTo(f, partials[i] ?? f.agg.init(), x, p.t);
         });
       }
-      for (const key of Object.keys(tiles)) if (Number(key) <= horizon) delete tiles[Number(key)];
+      if (tiles.length > 0 && tiles[0]![0] <= horizon) s.tiles[hop] = tiles = tiles.filter((tile) => tile[0] > horizon);
     }
     return s;
   }
@@ -157,10 +162,9 @@ class Plan<V, K> {
     this.features.forEach((f, i) => {
       const values: Record<string, unknown> = {};
       for (const w of f.windows) {
-        const tiles = state.tiles[w.hopMs!] ?? {};
         let acc = f.agg.init();
-        for (const start of Object.keys(tiles).map(Number).sort((a, b) => a - b)) {
-          const partial = tiles[start]![i];
+        for (const [start, partials] of state.tiles[w.hopMs!] ?? []) {
+          const partial = partials[i];
           if (partial !== null && partial !== undefined && tileInWindow(start, at, w.sizeMs!, w.hopMs!)) acc = f.agg.merge(acc, structuredClone(partial));
         }
         values[w.name] = f.agg.result(acc, at);

@@ -9,64 +9,86 @@
  * that side's `floor`; the `capacity` largest are kept. `floor` bounds the true count of every
  * item not held, so the three bounds survive merging.
  *
+ * Counters are parallel arrays (items, counts, errors): a store row holding them encodes and
+ * decodes several times faster in MessagePack than an object keyed by item.
+ *
  * Why not a registry package: no maintained Space-Saving package was found in the npm registry
  * (bloom-filters' TopK is a count-min sketch plus a heap, with eight dependencies).
  */
 
 export interface SpaceSavingState {
   readonly m: number;
-  /** item -> [count (upper bound), error]. */
-  c: Record<string, [number, number]>;
-  /** An upper bound of the true count of any item not in `c`. */
+  items: string[];
+  /** Upper bounds of the items' counts. */
+  counts: number[];
+  errors: number[];
+  /** An upper bound of the true count of any item not held. */
   floor: number;
 }
 
 export function ssNew(capacity: number): SpaceSavingState {
-  return { m: capacity, c: {}, floor: 0 };
+  return { m: capacity, items: [], counts: [], errors: [], floor: 0 };
 }
 
 export function ssAdd(s: SpaceSavingState, item: string, by = 1): SpaceSavingState {
-  const held = s.c[item];
-  if (held !== undefined) {
-    held[0] += by;
+  const held = s.items.indexOf(item);
+  if (held >= 0) {
+    s.counts[held]! += by;
     return s;
   }
-  const items = Object.keys(s.c);
-  if (items.length >= s.m) {
-    let min = items[0]!;
-    for (const i of items) if (s.c[i]![0] < s.c[min]![0] || (s.c[i]![0] === s.c[min]![0] && i < min)) min = i;
-    s.floor = Math.max(s.floor, s.c[min]![0]);
-    delete s.c[min];
+  if (s.items.length >= s.m) {
+    let min = 0;
+    for (let i = 1; i < s.items.length; i++) {
+      if (s.counts[i]! < s.counts[min]! || (s.counts[i] === s.counts[min] && s.items[i]! < s.items[min]!)) min = i;
+    }
+    s.floor = Math.max(s.floor, s.counts[min]!);
+    s.items[min] = item;
+    s.counts[min] = s.floor + by;
+    s.errors[min] = s.floor;
+    return s;
   }
-  s.c[item] = [s.floor + by, s.floor];
+  s.items.push(item);
+  s.counts.push(s.floor + by);
+  s.errors.push(s.floor);
   return s;
 }
 
-/** Keeps the `m` largest counters; the largest dropped count raises the floor. */
-function truncate(s: SpaceSavingState): SpaceSavingState {
-  const entries = Object.entries(s.c);
-  if (entries.length <= s.m) return s;
-  entries.sort((x, y) => y[1][0] - x[1][0] || (x[0] < y[0] ? -1 : 1));
-  s.floor = Math.max(s.floor, entries[s.m]![1][0]);
-  s.c = Object.fromEntries(entries.slice(0, s.m));
-  return s;
+/** Indexes of the counters, largest count first (ties by item). */
+function ranked(s: SpaceSavingState): number[] {
+  return s.items.map((_, i) => i).sort((a, b) => s.counts[b]! - s.counts[a]! || (s.items[a]! < s.items[b]! ? -1 : 1));
 }
 
 /** Merges `b` into `a`. */
 export function ssMerge(a: SpaceSavingState, b: SpaceSavingState): SpaceSavingState {
-  const c: Record<string, [number, number]> = {};
-  for (const item of new Set([...Object.keys(a.c), ...Object.keys(b.c)])) {
-    const x = a.c[item] ?? [a.floor, a.floor];
-    const y = b.c[item] ?? [b.floor, b.floor];
-    c[item] = [x[0] + y[0], x[1] + y[1]];
+  const merged: SpaceSavingState = { m: a.m, items: [], counts: [], errors: [], floor: a.floor + b.floor };
+  const inB = new Map(b.items.map((item, i) => [item, i]));
+  a.items.forEach((item, i) => {
+    const j = inB.get(item);
+    merged.items.push(item);
+    merged.counts.push(a.counts[i]! + (j === undefined ? b.floor : b.counts[j]!));
+    merged.errors.push(a.errors[i]! + (j === undefined ? b.floor : b.errors[j]!));
+    inB.delete(item);
+  });
+  for (const [item, j] of inB) {
+    merged.items.push(item);
+    merged.counts.push(a.floor + b.counts[j]!);
+    merged.errors.push(a.floor + b.errors[j]!);
   }
-  return truncate({ m: a.m, c, floor: a.floor + b.floor });
+  if (merged.items.length <= merged.m) return merged;
+  // Keep the m largest; the largest dropped count raises the floor.
+  const order = ranked(merged);
+  const kept: SpaceSavingState = { m: merged.m, items: [], counts: [], errors: [], floor: Math.max(merged.floor, merged.counts[order[merged.m]!]!) };
+  for (const i of order.slice(0, merged.m)) {
+    kept.items.push(merged.items[i]!);
+    kept.counts.push(merged.counts[i]!);
+    kept.errors.push(merged.errors[i]!);
+  }
+  return kept;
 }
 
 /** The `k` items with the largest counts (ties by item), with their count and error. */
 export function ssTop(s: SpaceSavingState, k: number): { item: string; count: number; error: number }[] {
-  return Object.entries(s.c)
-    .sort((x, y) => y[1][0] - x[1][0] || (x[0] < y[0] ? -1 : 1))
+  return ranked(s)
     .slice(0, k)
-    .map(([item, [count, error]]) => ({ item, count, error }));
+    .map((i) => ({ item: s.items[i]!, count: s.counts[i]!, error: s.errors[i]! }));
 }

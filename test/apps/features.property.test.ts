@@ -1,7 +1,8 @@
 /**
  * The apps' feature definitions against reference models, through the whole personalization
  * topology (raw events in, stores read as the serving routes read them): the windowed counts per
- * user and per item equal a brute-force count over the events of each sliding window, and "also
+ * user and per item equal a brute-force count over the events of each sliding window, a user's
+ * purchase sum and average, distinct items and last purchases equal the model's, and "also
  * viewed" keeps every item whose true co-view count beats the smallest one it serves. Plus the two
  * defects of the hand-written buckets, as regressions.
  */
@@ -81,6 +82,13 @@ test('user and item counts equal brute-force counts of each sliding window (rand
             if (who.startsWith('u')) {
               const f = user(who, now);
               for (const [w, spec] of Object.entries(windows.user)) for (const type of TYPES) assert.equal(f.counts[w as '1h'][type], count(mine, now, spec, type), `${who} ${w} ${type} at ${now - T0}`);
+              // Lifetime: purchases (3 each), distinct items, the last 10 purchases by event time.
+              const purchases = mine.filter((e) => e.type === 'purchase');
+              assert.equal(f.purchaseSum, 3 * purchases.length);
+              assert.equal(f.purchaseAvg, purchases.length === 0 ? 0 : 3);
+              assert.equal(f.distinctItems, new Set(mine.map((e) => e.item)).size);
+              const last = [...purchases].sort((a, b) => a.t - b.t).slice(-10).reverse().map((e) => ({ itemId: e.item, amount: 3, at: e.t, tier: null }));
+              assert.deepEqual(f.lastPurchases, last);
             } else {
               const f = item(who, now);
               for (const [w, spec] of Object.entries(windows.item)) {

@@ -99,7 +99,7 @@ test('user features: windowed counts, purchases with the profile tier as of each
   assert.equal(f.distinctItems, 2);
   assert.ok(f.categoryAffinity.books! > 0 && f.categoryAffinity.toys! > 0);
   // A user never seen: zeros, no error.
-  const cold = userFeaturesAt(driver.getKeyValueStore<string, UserFeatureState>('user-features').get('nobody'), T0);
+  const cold = userFeaturesAt(driver.getKeyValueStore<string, UserFeatureState>('user-features').get('nobody'), T0, undefined);
   assert.deepEqual([cold.purchaseSum, cold.distinctItems, cold.lastItems, cold.firstSeen], [0, 0, [], null]);
   driver.close();
 });

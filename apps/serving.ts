@@ -6,10 +6,11 @@
  *   GET  /users/{id}/features      GET /users/{id}/session      GET /users/{id}/profile
  *   GET  /items/{id}/features      GET /trending?category=&k=    GET /recommendations/{userId}?k=
  *   POST /users/features           body { "ids": [...] }
+ *   GET  /features/{definition}/{entity}?at=   (user-activity, item-activity, also-viewed)
  */
 import { partitionForKey, type HttpRoute, type StreamsApp } from '../engine/index.ts';
 import type { Profile } from './events.ts';
-import type { FeatureState } from '../features/index.ts';
+import { featureRoutes, type FeatureState } from '../features/index.ts';
 import { alsoViewed, alsoViewedOf, itemActivity, userActivity } from './feature-definitions.ts';
 import {
   itemFeaturesAt,
@@ -157,6 +158,8 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   const badK = json(400, { error: 'k must be an integer from 1 to 100' });
 
   return [
+    // Every feature definition's values as stored: GET /features/{definition}/{entity}[?at=ms].
+    ...featureRoutes(app, [userActivity, itemActivity, alsoViewed], { now }),
     { method: 'GET', name: '/users/{id}/features', path: /^\/users\/([^/]+)\/features$/, handle: async (m) => json(200, await userFeatures(decodeURIComponent(m[1]!))) },
     { method: 'GET', name: '/users/{id}/session', path: /^\/users\/([^/]+)\/session$/, handle: async (m) => json(200, await liveSession(decodeURIComponent(m[1]!))) },
     {

@@ -2,87 +2,19 @@
  * The aggregates behind the personalization apps: plain functions over plain objects (they are
  * stored with MessagePack), so each can be tested alone and every app's topology stays a few lines.
  *
- * Windowed counts use time buckets ("tiles", as Chronon and Tecton do): an aggregate keeps a count
- * per bucket and a read sums the buckets inside the window, so one row serves 1h/1d/7d at once and
- * stays bounded (old buckets are dropped on every update).
+ * Windowed counts (per user and per item, by event type) and "also viewed" are declarative feature
+ * definitions (./feature-definitions.ts, sliding windows with a hop); the views here combine them with
+ * the rest of each entity's state.
  */
+import { readFeatures, type FeatureState } from '../features/index.ts';
 import type { Event, EventType } from './events.ts';
+import { countsByType, itemActivity, userActivity, type Purchase } from './feature-definitions.ts';
+
+export type { Purchase };
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
 export const MINUTE = 60_000;
-
-// ------------------------------------------------------------------------------------------------
-// Bucketed counters
-
-/** bucket start -> counts by name. */
-export type Buckets = Record<string, Record<string, number>>;
-
-export function addToBuckets(buckets: Buckets, time: number, bucketMs: number, keepMs: number, name: string, by = 1): Buckets {
-  const start = time - (time % bucketMs);
-  const bucket = (buckets[start] ??= {});
-  bucket[name] = (bucket[name] ?? 0) + by;
-  // Drop buckets that no window reads any more, relative to the newest one.
-  const newest = Math.max(...Object.keys(buckets).map(Number));
-  for (const key of Object.keys(buckets)) if (Number(key) + bucketMs <= newest - keepMs) delete buckets[key];
-  return buckets;
-}
-
-/**
- * The sum of `name` over the buckets starting in (now - windowMs, now]: the window's head moves with
- * `now`, its tail moves a bucket at a time (Chronon's "sawtooth" window).
- */
-export function sumBuckets(buckets: Buckets, now: number, windowMs: number, name: string): number {
-  let total = 0;
-  for (const [start, counts] of Object.entries(buckets)) {
-    const at = Number(start);
-    if (at > now - windowMs && at <= now) total += counts[name] ?? 0;
-  }
-  return total;
-}
-
-// ------------------------------------------------------------------------------------------------
-// HyperLogLog: approximate distinct counts in 2^P registers (P = 10: 1 KiB, ~3% standard error)
-
-const P = 10;
-const M = 1 << P;
-
-function hash32(text: string): number {
-  // FNV-1a then a murmur3 finalizer for well-spread bits.
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-export function hllAdd(registers: Uint8Array, value: string): Uint8Array {
-  if (registers.length !== M) registers = new Uint8Array(M);
-  const h = hash32(value);
-  const index = h >>> (32 - P);
-  const rest = (h << P) >>> 0;
-  const rank = rest === 0 ? 32 - P + 1 : Math.clz32(rest) + 1;
-  if (rank > registers[index]!) registers[index] = rank;
-  return registers;
-}
-
-export function hllCount(registers: Uint8Array): number {
-  if (registers.length !== M) return 0;
-  let sum = 0;
-  let zeros = 0;
-  for (const r of registers) {
-    sum += 2 ** -r;
-    if (r === 0) zeros++;
-  }
-  const alpha = 0.7213 / (1 + 1.079 / M);
-  const estimate = (alpha * M * M) / sum;
-  // Small ranges: linear counting is exact enough and far less biased.
-  if (estimate <= 2.5 * M && zeros > 0) return Math.round(M * Math.log(M / zeros));
-  return Math.round(estimate);
-}
 
 // ------------------------------------------------------------------------------------------------
 // Sessions
@@ -373,42 +305,23 @@ export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = {
 };
 export const AFFINITY_HALF_LIFE_MS = DAY;
 
-/** A purchase in a user's history, with the CRM tier the user had when buying. */
-export interface Purchase {
-  itemId: string;
-  amount: number;
-  at: number;
-  tier: string | null;
-}
 
 export interface UserFeatureState {
-  /** Hourly counts by event type, last 7 days. */
-  buckets: Buckets;
-  purchaseCount: number;
-  purchaseSum: number;
   lastItems: string[];
   lastCategories: string[];
   /** category -> decayed weight as of `affinityAt`. */
   affinity: Record<string, number>;
   affinityAt: number;
-  /** HyperLogLog registers of the items seen (bytes: stored as one MessagePack binary). */
-  hll: Uint8Array;
-  purchases: Purchase[];
   firstSeen: number;
   lastSeen: number;
 }
 
 export function newUserFeatures(): UserFeatureState {
   return {
-    buckets: {},
-    purchaseCount: 0,
-    purchaseSum: 0,
     lastItems: [],
     lastCategories: [],
     affinity: {},
     affinityAt: 0,
-    hll: new Uint8Array(0),
-    purchases: [],
     firstSeen: 0,
     lastSeen: 0,
   };
@@ -419,11 +332,9 @@ function decay(value: number, fromTime: number, toTime: number): number {
 }
 
 export function addToUserFeatures(f: UserFeatureState, e: Event & { tier?: string | null }): UserFeatureState {
-  addToBuckets(f.buckets, e.timestamp, HOUR, 7 * DAY, e.type);
   f.firstSeen = f.firstSeen === 0 ? e.timestamp : Math.min(f.firstSeen, e.timestamp);
   f.lastSeen = Math.max(f.lastSeen, e.timestamp);
   if (e.itemId !== null) {
-    f.hll = hllAdd(f.hll, e.itemId);
     if (e.type === 'page_view' || e.type === 'click') {
       f.lastItems = [e.itemId, ...f.lastItems.filter((i) => i !== e.itemId)].slice(0, 20);
     }
@@ -437,12 +348,6 @@ export function addToUserFeatures(f: UserFeatureState, e: Event & { tier?: strin
       f.affinity[e.category] = (f.affinity[e.category] ?? 0) + decay(weight, e.timestamp, now);
       f.affinityAt = now;
     }
-  }
-  if (e.type === 'purchase') {
-    const amount = (e.price ?? 0) * (e.quantity ?? 1);
-    f.purchaseCount++;
-    f.purchaseSum += amount;
-    f.purchases = [{ itemId: e.itemId!, amount, at: e.timestamp, tier: e.tier ?? null }, ...f.purchases].slice(0, 10);
   }
   return f;
 }
@@ -460,27 +365,25 @@ export interface UserFeatures {
   lastSeen: number | null;
 }
 
-const WINDOWS = { '1h': HOUR, '1d': DAY, '7d': 7 * DAY } as const;
-
-/** The served view of a user's state at `now` (event time). Unknown users get the cold-start zeros. */
-export function userFeaturesAt(f: UserFeatureState | undefined, now: number): UserFeatures {
+/**
+ * The served view of a user's state at `now` (event time), with the windowed counts of the user's
+ * row of {@link userActivity}. Unknown users get the cold-start zeros.
+ */
+export function userFeaturesAt(f: UserFeatureState | undefined, now: number, activity: FeatureState | undefined | null): UserFeatures {
   const state = f ?? newUserFeatures();
-  const counts = {} as UserFeatures['counts'];
-  for (const [name, ms] of Object.entries(WINDOWS) as [keyof typeof WINDOWS, number][]) {
-    counts[name] = {};
-    for (const type of ['page_view', 'click', 'add_to_cart', 'purchase', 'search']) counts[name][type] = sumBuckets(state.buckets, now, ms, type);
-  }
+  const counts = countsByType<'1h' | '1d' | '7d'>(userActivity, activity, now);
+  const life = readFeatures(userActivity, activity, now);
   const affinity: Record<string, number> = {};
   for (const [c, v] of Object.entries(state.affinity)) affinity[c] = Number(decay(v, state.affinityAt, now).toFixed(4));
   return {
     counts,
-    purchaseSum: state.purchaseSum,
-    purchaseAvg: state.purchaseCount === 0 ? 0 : state.purchaseSum / state.purchaseCount,
+    purchaseSum: life.purchaseSum.lifetime!,
+    purchaseAvg: life.purchaseAvg.lifetime ?? 0,
     lastItems: state.lastItems,
     lastCategories: state.lastCategories,
     categoryAffinity: affinity,
-    distinctItems: hllCount(state.hll),
-    lastPurchases: state.purchases,
+    distinctItems: life.distinctItems.lifetime!,
+    lastPurchases: life.lastPurchases.lifetime!,
     firstSeen: f === undefined ? null : state.firstSeen,
     lastSeen: f === undefined ? null : state.lastSeen,
   };
@@ -515,27 +418,24 @@ export function sessionRollup(s: SessionStats | undefined): { sessions: number; 
 
 export interface ItemFeatureState {
   category: string | null;
-  /** 5-minute counts by type, last day. */
-  buckets: Buckets;
   lastSeen: number;
 }
 
 export function addToItemFeatures(f: ItemFeatureState, e: Event): ItemFeatureState {
   f.category = e.category ?? f.category;
-  addToBuckets(f.buckets, e.timestamp, 5 * MINUTE, DAY, e.type);
   f.lastSeen = Math.max(f.lastSeen, e.timestamp);
   return f;
 }
 
-export function itemFeaturesAt(f: ItemFeatureState | undefined, now: number) {
-  const state = f ?? { category: null, buckets: {}, lastSeen: 0 };
-  const window = (ms: number) => {
-    const views = sumBuckets(state.buckets, now, ms, 'page_view');
-    const clicks = sumBuckets(state.buckets, now, ms, 'click');
-    const purchases = sumBuckets(state.buckets, now, ms, 'purchase');
+/** The served view of an item at `now`, with the windowed counts of its row of {@link itemActivity}. */
+export function itemFeaturesAt(f: ItemFeatureState | undefined, now: number, activity: FeatureState | undefined | null) {
+  const state = f ?? { category: null, lastSeen: 0 };
+  const counts = countsByType<'5m' | '1h' | '1d'>(itemActivity, activity, now);
+  const window = (w: '5m' | '1h' | '1d') => {
+    const { page_view: views, click: clicks, purchase: purchases } = counts[w];
     return { views, clicks, purchases, ctr: views === 0 ? 0 : clicks / views };
   };
-  return { category: state.category, '5m': window(5 * MINUTE), '1h': window(HOUR), '1d': window(DAY), lastSeen: f === undefined ? null : state.lastSeen };
+  return { category: state.category, '5m': window('5m'), '1h': window('1h'), '1d': window('1d'), lastSeen: f === undefined ? null : state.lastSeen };
 }
 
 /** Decayed popularity of items in one category, top K kept. */
@@ -564,14 +464,4 @@ export function topTrending(t: Trending | undefined, k: number): { itemId: strin
     .sort((a, b) => b[1] - a[1])
     .slice(0, k)
     .map(([itemId, score]) => ({ itemId, score: Number(score.toFixed(4)) }));
-}
-
-/** Items viewed in the same sessions as an item: counts, top K kept. */
-export type AlsoViewed = Record<string, number>;
-export const ALSO_VIEWED_K = 20;
-
-export function addAlsoViewed(a: AlsoViewed, others: readonly string[]): AlsoViewed {
-  const next = { ...a };
-  for (const o of others) next[o] = (next[o] ?? 0) + 1;
-  return Object.fromEntries(Object.entries(next).sort((x, y) => y[1] - x[1]).slice(0, ALSO_VIEWED_K));
 }

@@ -10,21 +10,9 @@
  * before the move, as a profile-at-event-time join means.
  */
 import type { Event, Profile } from './events.ts';
-import {
-  AFFINITY_HALF_LIFE_MS,
-  AFFINITY_WEIGHTS,
-  DAY,
-  HOUR,
-  addToBuckets,
-  addToTrending,
-  hllAdd,
-  hllCount,
-  sumBuckets,
-  topTrending,
-  type Buckets,
-  type Trending,
-  type UserFeatures,
-} from './features.ts';
+import { readFeatures, type FeatureState } from '../features/index.ts';
+import { segmentActivity } from './feature-definitions.ts';
+import { AFFINITY_HALF_LIFE_MS, AFFINITY_WEIGHTS, addToTrending, topTrending, type Trending, type UserFeatures } from './features.ts';
 
 /** The store of segment aggregates, keyed by {@link segmentOf}. */
 export const SEGMENT_STORE = 'segment-features';
@@ -40,14 +28,11 @@ export function describeSegment(segment: string): string {
   return `${country}, ${tier}, signed up on ${channel}`;
 }
 
-/** The aggregates of one segment: sums over its users' events. */
+/**
+ * The aggregates of one segment besides its activity definition (segmentActivity: windowed
+ * counts, distinct users, purchases): sums over its users' events.
+ */
 export interface SegmentState {
-  /** Hourly counts by event type, last 7 days. */
-  buckets: Buckets;
-  /** HyperLogLog registers of the segment's users. */
-  users: Uint8Array;
-  purchaseCount: number;
-  purchaseSum: number;
   /** category -> decayed weight as of `affinityAt`, summed over users. */
   affinity: Record<string, number>;
   affinityAt: number;
@@ -57,19 +42,13 @@ export interface SegmentState {
 }
 
 export function newSegment(): SegmentState {
-  return { buckets: {}, users: new Uint8Array(0), purchaseCount: 0, purchaseSum: 0, affinity: {}, affinityAt: 0, items: { at: 0, scores: {} }, lastSeen: 0 };
+  return { affinity: {}, affinityAt: 0, items: { at: 0, scores: {} }, lastSeen: 0 };
 }
 
 const decay = (value: number, from: number, to: number) => (to <= from ? value : value * 0.5 ** ((to - from) / AFFINITY_HALF_LIFE_MS));
 
 export function addToSegment(s: SegmentState, e: Event): SegmentState {
-  addToBuckets(s.buckets, e.timestamp, HOUR, 7 * DAY, e.type);
-  s.users = hllAdd(s.users, e.userId);
   s.lastSeen = Math.max(s.lastSeen, e.timestamp);
-  if (e.type === 'purchase') {
-    s.purchaseCount++;
-    s.purchaseSum += (e.price ?? 0) * (e.quantity ?? 1);
-  }
   if (e.category !== null && AFFINITY_WEIGHTS[e.type] > 0) {
     const now = Math.max(s.affinityAt, e.timestamp);
     for (const c of Object.keys(s.affinity)) s.affinity[c] = decay(s.affinity[c]!, s.affinityAt, now);
@@ -96,20 +75,25 @@ const round = (n: number) => Number(n.toFixed(2));
  * category affinity are means per user; the purchase average is the segment's; recent items and
  * purchases, being one user's own, stay empty.
  */
-export function segmentFeaturesAt(segment: string, s: SegmentState, now: number): { features: UserFeatures; similarUsers: SimilarUsers } {
-  const users = Math.max(1, hllCount(s.users));
+export function segmentFeaturesAt(segment: string, s: SegmentState, activity: FeatureState | undefined | null, now: number): { features: UserFeatures; similarUsers: SimilarUsers } {
+  const values = readFeatures(segmentActivity, activity, now);
+  const distinct = values.users.lifetime ?? 0;
+  const users = Math.max(1, distinct);
+  const purchases = values.purchases.lifetime ?? 0;
+  const purchaseSum = values.purchaseSum.lifetime ?? 0;
   const counts = {} as UserFeatures['counts'];
-  for (const [name, ms] of [['1h', HOUR], ['1d', DAY], ['7d', 7 * DAY]] as const) {
+  for (const name of ['1h', '1d', '7d'] as const) {
     counts[name] = {};
-    for (const type of ['page_view', 'click', 'add_to_cart', 'purchase', 'search']) counts[name][type] = round(sumBuckets(s.buckets, now, ms, type) / users);
+    const byType = values.byType[name] ?? {};
+    for (const type of ['page_view', 'click', 'add_to_cart', 'purchase', 'search']) counts[name][type] = round((byType[type] ?? 0) / users);
   }
   const affinity: Record<string, number> = {};
   for (const [c, v] of Object.entries(s.affinity)) affinity[c] = Number((decay(v, s.affinityAt, now) / users).toFixed(4));
   return {
     features: {
       counts,
-      purchaseSum: round(s.purchaseSum / users),
-      purchaseAvg: s.purchaseCount === 0 ? 0 : round(s.purchaseSum / s.purchaseCount),
+      purchaseSum: round(purchaseSum / users),
+      purchaseAvg: purchases === 0 ? 0 : round(purchaseSum / purchases),
       lastItems: [],
       lastCategories: Object.entries(affinity).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([c]) => c),
       categoryAffinity: affinity,
@@ -118,7 +102,7 @@ export function segmentFeaturesAt(segment: string, s: SegmentState, now: number)
       firstSeen: null,
       lastSeen: null,
     },
-    similarUsers: { segment, description: describeSegment(segment), users: hllCount(s.users), lastEventAt: s.lastSeen },
+    similarUsers: { segment, description: describeSegment(segment), users: distinct, lastEventAt: s.lastSeen },
   };
 }
 

@@ -1,11 +1,12 @@
 /**
  * Feature serving: HTTP routes over the personalization stores. Features are computed from the
- * stored aggregates at request time (windows are read from time buckets "now"), each group with
+ * stored aggregates at request time (sliding windows read "now" from feature definitions), each group with
  * its freshness. Unknown users and items get cold-start defaults, never errors.
  *
  *   GET  /users/{id}/features      GET /users/{id}/session      GET /users/{id}/profile
  *   GET  /items/{id}/features      GET /trending?category=&k=    GET /recommendations/{userId}?k=
  *   POST /users/features           body { "ids": [...] }
+ *   GET  /features/{definition}/{entity}?at=   (user-activity, item-activity, also-viewed)
  *   For the page (apps/page.ts), with the `log` option: GET /users/active?k=  GET /users/{id}/timeline
  *   GET /trending/categories?k=  GET /engine/history  GET /assets/uplot.js  GET /assets/uplot.css
  */
@@ -13,6 +14,8 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { partitionForKey, type HttpRoute, type Log, type StreamsApp } from '../engine/index.ts';
 import { eventSerde, type Profile } from './events.ts';
+import { featureRoutes, type FeatureState } from '../features/index.ts';
+import { alsoViewed, alsoViewedOf, itemActivity, segmentActivity, userActivity } from './feature-definitions.ts';
 import { MetricsHistory } from './metrics-history.ts';
 import { RecentActivity } from './recent-activity.ts';
 import { SEGMENT_STORE, describeSegment, segmentFeaturesAt, segmentOf, segmentTopItems, type SegmentState } from './segments.ts';
@@ -26,7 +29,6 @@ import {
   summarize,
   topTrending,
   userFeaturesAt,
-  type AlsoViewed,
   type CampaignEpochs,
   type ItemFeatureState,
   type SessionAgg,
@@ -68,24 +70,28 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   const campaigns = options.sessionSplit?.onCampaignChange === true;
 
   /** For a user with no history: the profile's segment and its aggregates (undefined when either is unknown). */
-  async function similarUsers(id: string): Promise<{ segment: string; state: SegmentState } | undefined> {
+  async function similarUsers(id: string): Promise<{ segment: string; state: SegmentState; activity: FeatureState | undefined } | undefined> {
     const profile = await app.get<Profile>('profiles', id);
     if (profile === undefined) return undefined;
     const segment = segmentOf(profile);
-    const state = await app.get<SegmentState>(SEGMENT_STORE, segment);
-    return state === undefined ? undefined : { segment, state };
+    const [state, activity] = await Promise.all([app.get<SegmentState>(SEGMENT_STORE, segment), app.get<FeatureState>(segmentActivity.name, segment)]);
+    return state === undefined ? undefined : { segment, state, activity };
   }
 
   async function userFeatures(id: string) {
     const at = now();
-    const [state, stats] = await Promise.all([app.get<UserFeatureState>('user-features', id), app.get<SessionStats>('user-session-stats', id)]);
+    const [state, stats, activity] = await Promise.all([
+      app.get<UserFeatureState>('user-features', id),
+      app.get<SessionStats>('user-session-stats', id),
+      app.get<FeatureState>(userActivity.name, id),
+    ]);
     // Cold start: the features of a typical user of the same segment, flagged as such.
     const similar = state === undefined ? await similarUsers(id) : undefined;
     if (similar !== undefined) {
-      const { features, similarUsers } = segmentFeaturesAt(similar.segment, similar.state, at);
+      const { features, similarUsers } = segmentFeaturesAt(similar.segment, similar.state, similar.activity, at);
       return { userId: id, coldStart: true, fromSimilarUsers: true, similarUsers, features, sessions: sessionRollup(stats), freshness: freshness(similarUsers.lastEventAt, at) };
     }
-    const features = userFeaturesAt(state, at);
+    const features = userFeaturesAt(state, at, activity);
     return {
       userId: id,
       coldStart: state === undefined,
@@ -148,7 +154,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   }
 
   async function recommendations(userId: string, k: number) {
-    const state = await app.get<UserFeatureState>('user-features', userId);
+    const [state, activity] = await Promise.all([app.get<UserFeatureState>('user-features', userId), app.get<FeatureState>(userActivity.name, userId)]);
     if (state === undefined) {
       // Cold start: what similar users (the profile's segment) like, then what is popular.
       const similar = await similarUsers(userId);
@@ -156,7 +162,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
       for (const t of await trending(null, k)) if (items.length < k && !items.some((i) => i.itemId === t.itemId)) items.push({ ...t, reason: 'popular' });
       return { userId, coldStart: true, segment: similar === undefined ? null : describeSegment(similar.segment), items };
     }
-    const features = userFeaturesAt(state, now());
+    const features = userFeaturesAt(state, now(), activity);
     const seen = new Set([...features.lastPurchases.map((p) => p.itemId)]);
     const scores = new Map<string, { score: number; reason: string }>();
     const add = (itemId: string, score: number, reason: string) => {
@@ -171,9 +177,9 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
       for (const t of lists[i]!) add(t.itemId, affinity * t.score, `trending in ${category}`);
     });
     // Items viewed together with what the user viewed last.
-    const together = await Promise.all(features.lastItems.slice(0, 3).map((item) => app.get<AlsoViewed>('also-viewed', item)));
+    const together = await Promise.all(features.lastItems.slice(0, 3).map((item) => app.get<FeatureState>(alsoViewed.name, item)));
     together.forEach((also, i) => {
-      for (const [item, n] of Object.entries(also ?? {})) add(item, n, `viewed with ${features.lastItems[i]}`);
+      for (const { itemId, count } of alsoViewedOf(also, now())) add(itemId, count, `viewed with ${features.lastItems[i]}`);
     });
     const items = [...scores].sort((a, b) => b[1].score - a[1].score).slice(0, k).map(([itemId, s]) => ({ itemId, score: Number(s.score.toFixed(4)), reason: s.reason }));
     if (items.length < k) {
@@ -239,6 +245,8 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
 
   return [
     ...pageRoutes(),
+    // Every feature definition's values as stored: GET /features/{definition}/{entity}[?at=ms].
+    ...featureRoutes(app, [userActivity, itemActivity, alsoViewed, segmentActivity], { now }),
     { method: 'GET', name: '/users/{id}/features', path: /^\/users\/([^/]+)\/features$/, handle: async (m) => json(200, await userFeatures(decodeURIComponent(m[1]!))) },
     { method: 'GET', name: '/users/{id}/session', path: /^\/users\/([^/]+)\/session$/, handle: async (m) => json(200, await liveSession(decodeURIComponent(m[1]!))) },
     {
@@ -269,10 +277,14 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
       path: /^\/items\/([^/]+)\/features$/,
       handle: async (m) => {
         const id = decodeURIComponent(m[1]!);
-        const [state, also] = await Promise.all([app.get<ItemFeatureState>('item-features', id), app.get<AlsoViewed>('also-viewed', id)]);
+        const [state, activity, also] = await Promise.all([
+          app.get<ItemFeatureState>('item-features', id),
+          app.get<FeatureState>(itemActivity.name, id),
+          app.get<FeatureState>(alsoViewed.name, id),
+        ]);
         const at = now();
-        const features = itemFeaturesAt(state, at);
-        return json(200, { itemId: id, coldStart: state === undefined, features, alsoViewed: Object.keys(also ?? {}), freshness: freshness(features.lastSeen, at) });
+        const features = itemFeaturesAt(state, at, activity);
+        return json(200, { itemId: id, coldStart: state === undefined, features, alsoViewed: alsoViewedOf(also, at).map((a) => a.itemId), freshness: freshness(features.lastSeen, at) });
       },
     },
     {

@@ -7,8 +7,11 @@
  *   events --session windows (30 min gap)--> store `sessions` (live), topic `sessions` (closed, once)
  *     (with session splits: events --key user|date|cN--> repartition (by user) --session windows-->)
  *   events --join profiles--> user features (store `user-features`)
- *   events --by item--> store `item-features`;  --by category--> store `trending`
- *   sessions --> store `user-session-stats`;  --item pairs--> store `also-viewed`
+ *     and the feature definition userActivity (store `user-activity`: counts by type over sliding
+ *     1h/1d/7d, purchase sum and average, distinct items, last purchases with the tier)
+ *   events --by item--> store `item-features`, definition itemActivity (store `item-activity`: 5m/1h/1d)
+ *   events --by category--> store `trending`
+ *   sessions --> store `user-session-stats`;  --item pairs--> definition alsoViewed (store `also-viewed`)
  *   profiles --> table `profiles`
  */
 import {
@@ -23,10 +26,11 @@ import {
   type Topology,
 } from '../engine/index.ts';
 import { EmitStrategy, SessionWindows, StreamsBuilder } from '../dsl/index.ts';
+import { buildFeatures } from '../features/index.ts';
+import { alsoViewed, itemActivity, segmentActivity, userActivity, type SegmentEvent } from './feature-definitions.ts';
 import { eventSerde, profileSerde, validateEvent, type Event, type Profile } from './events.ts';
 import {
   MINUTE,
-  addAlsoViewed,
   addSessionStats,
   addToItemFeatures,
   addToSession,
@@ -42,7 +46,6 @@ import {
   sessionKey,
   summarize,
   userFeaturesAt,
-  type AlsoViewed,
   type CampaignEpochs,
   type ItemFeatureState,
   type SessionStats,
@@ -201,20 +204,24 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
     .to(TOPICS.sessions, { key: str, value: Serdes.json<SessionSummary>(), name: 'sessions-sink' });
 
   // User features, from events enriched with the CRM profile as it is when each event arrives.
-  events
-    .leftJoin(profiles, (e, p) => ({ ...e, tier: p?.tier ?? null }), { name: 'with-profile' })
+  const withTier = events.leftJoin(profiles, (e, p) => ({ ...e, tier: p?.tier ?? null }), { name: 'with-profile' });
+  const userFeatureTable = withTier
     .groupByKey({ key: str, value: Serdes.msgpack<Event & { tier: Profile['tier'] | null }>() })
-    .aggregate(newUserFeatures, (_, e, f) => addToUserFeatures(f, e), { materialized: 'user-features', name: 'user-features' })
-    .toStream({ name: 'user-feature-changes' })
-    .filter((_, f) => f !== null, { name: 'user-feature-updates' })
-    .mapValues((f, userId) => ({ userId, at: f!.lastSeen ?? 0, features: userFeaturesAt(f!, f!.lastSeen ?? 0) }), { name: 'user-feature-snapshots' })
+    .aggregate(newUserFeatures, (_, e, f) => addToUserFeatures(f, e), { materialized: 'user-features', name: 'user-features' });
+  // Counts by event type over sliding windows, purchases, distinct items (keyed by user already:
+  // no repartition); each update, with the user's other features, is a snapshot for the sinks.
+  buildFeatures(withTier, userActivity)
+    .toStream({ name: 'user-activity-changes' })
+    .filter((_, a) => a !== null, { name: 'user-activity-updates' })
+    .join(userFeatureTable, (a, f, userId) => ({ userId, at: f.lastSeen ?? 0, features: userFeaturesAt(f, f.lastSeen ?? 0, a) }), { name: 'user-feature-snapshots' })
     .to(TOPICS.features, { key: str, value: Serdes.json<unknown>(), name: 'user-feature-snapshots-sink' });
 
   // Item features and trending per category.
   const withItem = events.filter((_, e) => e.itemId !== null, { name: 'with-item' });
+  buildFeatures(withItem, itemActivity);
   withItem
     .groupBy((_, e) => e.itemId!, { key: str, value: eventSerde, name: 'by-item' })
-    .aggregate((): ItemFeatureState => ({ category: null, buckets: {}, lastSeen: 0 }), (_, e, f) => addToItemFeatures(f, e), {
+    .aggregate((): ItemFeatureState => ({ category: null, lastSeen: 0 }), (_, e, f) => addToItemFeatures(f, e), {
       materialized: 'item-features',
       name: 'item-features',
     });
@@ -225,10 +232,11 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
 
   // Cold start (apps/segments.ts): per segment of similar users (country, tier, signup channel, from
   // the profile as of each event), the same aggregates summed over the segment's users.
-  events
-    .join(profiles, (e, p) => ({ event: e, segment: segmentOf(p) }), { name: 'with-segment' })
-    .groupBy((_, v) => v.segment, { key: str, value: Serdes.msgpack<{ event: Event; segment: string }>(), name: 'by-segment' })
+  const withSegment = events.join(profiles, (e, p): SegmentEvent => ({ event: e, segment: segmentOf(p) }), { name: 'with-segment' });
+  withSegment
+    .groupBy((_, v) => v.segment, { key: str, value: Serdes.msgpack<SegmentEvent>(), name: 'by-segment' })
     .aggregate(newSegment, (_, v, s) => addToSegment(s, v.event), { materialized: SEGMENT_STORE, name: 'segment-features' });
+  buildFeatures(withSegment, segmentActivity);
 
   // From closed sessions: per-user roll-ups, and items viewed together.
   const sessions = b.stream(TOPICS.sessions, { key: str, value: Serdes.json<SessionSummary>(), name: 'closed-sessions' });
@@ -238,10 +246,10 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
       materialized: 'user-session-stats',
       name: 'session-stats',
     });
-  sessions
-    .flatMap((_, s) => s.items.map((item): [string, string[]] => [item, s.items.filter((o) => o !== item)]), { name: 'item-pairs' })
-    .groupByKey({ key: str, value: Serdes.json<string[]>(), name: 'by-viewed-item' })
-    .aggregate((): AlsoViewed => ({}), (_, others, a) => addAlsoViewed(a, others), { materialized: 'also-viewed', name: 'also-viewed' });
+  buildFeatures(
+    sessions.flatMap((_, s) => s.items.map((item): [string, string[]] => [item, s.items.filter((o) => o !== item)]), { name: 'item-pairs' }),
+    alsoViewed,
+  );
 
   return b.build();
 }

@@ -1,6 +1,7 @@
 /**
  * Checks the import rules of STYLE.md that a linter cannot express by folder:
- * - layers import one way: apps -> dsl, connectors -> engine (engine imports neither; dsl not connectors);
+ * - layers import one way: apps -> features -> dsl -> engine, connectors -> engine (engine imports none; dsl not
+ *   connectors; features only dsl and engine);
  * - the RocksDB binding is imported in one file of engine/state/, the Kafka client only under connectors/kafka/,
  *   the PostgreSQL driver only under connectors/sinks/postgres/, DuckDB only under connectors/sinks/duckdb/, the
  *   Redis client only under connectors/sinks/redis/, the Parquet writer and reader only under connectors/sinks/lake/
@@ -11,14 +12,15 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname, sep } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const layers = ['engine', 'dsl', 'connectors', 'apps'] as const;
+const layers = ['engine', 'dsl', 'features', 'connectors', 'apps'] as const;
 type Layer = (typeof layers)[number];
 /** What each layer may import from the project (besides itself). */
 const allowed: Record<Layer, readonly Layer[]> = {
   engine: [],
   dsl: ['engine'],
+  features: ['dsl', 'engine'],
   connectors: ['engine'],
-  apps: ['dsl', 'engine', 'connectors'],
+  apps: ['dsl', 'engine', 'features', 'connectors'],
 };
 const rocksdbHome = 'engine/state/';
 const kafkaHome = 'connectors/kafka/';

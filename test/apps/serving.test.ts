@@ -57,6 +57,13 @@ test('the personalization apps serve features, sessions, profiles, items, trendi
       return f !== undefined && f.purchaseSum === 12 ? r.body : undefined;
     }, 'u1 features');
     assert.equal(features.coldStart, false);
+    // The definitions' own route: the same counts, with the newest event's time.
+    const raw = await get('/features/user-activity/u1');
+    assert.equal(raw.status, 200);
+    assert.deepEqual((raw.body.values as { byType: Record<string, Record<string, number>> }).byType['1h'], { page_view: 2, purchase: 1 });
+    assert.equal(raw.body.newestEventAt, now - 20_000);
+    assert.equal((await get('/features/nothing/u1')).status, 404);
+    assert.equal((await get('/features/user-activity/u1?at=-1')).status, 400);
     const counts = (features.features as { counts: Record<string, Record<string, number>> }).counts;
     assert.deepEqual(counts['1h'], { page_view: 2, click: 0, add_to_cart: 0, purchase: 1, search: 0 });
     assert.ok(((features.freshness as { ageMs: number }).ageMs) >= 0);

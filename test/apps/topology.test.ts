@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { Serdes, TopologyTestDriver } from '../../index.ts';
 import { CAMPAIGN_STORE, personalizationTopology, sessionSplitFromEnv, TOPICS } from '../../apps/topology.ts';
 import { profileSerde, type Profile } from '../../apps/events.ts';
+import { alsoViewedOf } from '../../apps/feature-definitions.ts';
+import type { FeatureState } from '../../features/index.ts';
 import { localDate, previousDate, userFeaturesAt, type CampaignEpochs, type SessionAgg, type SessionSummary, type UserFeatureState } from '../../apps/features.ts';
 
 const MIN = 60_000;
@@ -49,7 +51,10 @@ test('sessions: a gap over 30 minutes starts a new session; a late event bridgin
   assert.deepEqual(s.eventsByType, { page_view: 3, click: 1 });
   // Closed sessions feed the per-user roll-up and "also viewed".
   assert.deepEqual(driver.getKeyValueStore('user-session-stats').get('u1'), { sessions: 1, totalDurationMs: 32 * MIN, converted: 0, engaged: 1 });
-  assert.deepEqual(driver.getKeyValueStore('also-viewed').get('i1'), { i2: 1, i3: 1 });
+  assert.deepEqual(alsoViewedOf(driver.getKeyValueStore<string, FeatureState>('also-viewed').get('i1'), T0 + 120 * MIN), [
+    { itemId: 'i2', count: 1 },
+    { itemId: 'i3', count: 1 },
+  ]);
   driver.close();
 });
 
@@ -80,7 +85,7 @@ test('user features: windowed counts, purchases with the profile tier as of each
   profiles.pipeInput('u1', profile('u1', 'vip', T0 + 7 * MIN), T0 + 7 * MIN);
   event('d', 'u1', 'purchase', T0 + 3 * 60 * MIN, { itemId: 'i2', category: 'toys', price: 5, quantity: 1 });
   const state = driver.getKeyValueStore<string, UserFeatureState>('user-features').get('u1');
-  const f = userFeaturesAt(state, T0 + 3 * 60 * MIN);
+  const f = userFeaturesAt(state, T0 + 3 * 60 * MIN, driver.getKeyValueStore<string, FeatureState>('user-activity').get('u1'));
   // Within the last hour only the second purchase; within the day everything.
   assert.deepEqual(f.counts['1h'], { page_view: 0, click: 0, add_to_cart: 0, purchase: 1, search: 0 });
   assert.deepEqual(f.counts['1d'], { page_view: 1, click: 0, add_to_cart: 1, purchase: 2, search: 0 });
@@ -94,7 +99,7 @@ test('user features: windowed counts, purchases with the profile tier as of each
   assert.equal(f.distinctItems, 2);
   assert.ok(f.categoryAffinity.books! > 0 && f.categoryAffinity.toys! > 0);
   // A user never seen: zeros, no error.
-  const cold = userFeaturesAt(driver.getKeyValueStore<string, UserFeatureState>('user-features').get('nobody'), T0);
+  const cold = userFeaturesAt(driver.getKeyValueStore<string, UserFeatureState>('user-features').get('nobody'), T0, undefined);
   assert.deepEqual([cold.purchaseSum, cold.distinctItems, cold.lastItems, cold.firstSeen], [0, 0, [], null]);
   driver.close();
 });

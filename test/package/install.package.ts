@@ -43,7 +43,7 @@ test('npm pack builds the package: JS, types and source maps, README, LICENSE an
   assert.deepEqual(paths.filter((p) => p.startsWith('ops/')).sort(), ['ops/grafana/tributary-dashboard.json', 'ops/prometheus/alerts.yml', 'ops/prometheus/prometheus.yml']);
   assert.deepEqual(paths.filter((p) => /(^|\/)(test|bench|apps|scripts|examples)\//.test(p)), []);
   assert.deepEqual(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), [], 'no TypeScript sources (Node does not strip types under node_modules)');
-  for (const entry of ['dist/index.js', 'dist/index.d.ts', 'dist/spi.js', 'dist/spi.d.ts', 'dist/connectors/embedded/index.js', 'dist/connectors/kafka/index.d.ts', 'dist/connectors/sinks/index.d.ts', 'dist/connectors/sinks/postgres/index.js', 'dist/connectors/sinks/duckdb/index.js', 'dist/connectors/sinks/redis/index.js', 'dist/connectors/sinks/lake/index.js', 'dist/bin/tributary.js', 'dist/engine/runtime/stream-thread.js', 'LICENSE']) {
+  for (const entry of ['dist/index.js', 'dist/index.d.ts', 'dist/spi.js', 'dist/spi.d.ts', 'dist/connectors/embedded/index.js', 'dist/connectors/kafka/index.d.ts', 'dist/connectors/sinks/index.d.ts', 'dist/connectors/sinks/postgres/index.js', 'dist/connectors/sinks/duckdb/index.js', 'dist/connectors/sinks/redis/index.js', 'dist/connectors/sinks/lake/index.js', 'dist/features/index.js', 'dist/features/index.d.ts', 'dist/bin/tributary.js', 'dist/engine/runtime/stream-thread.js', 'LICENSE']) {
     assert.ok(paths.includes(entry), `${entry} is in the tarball`);
   }
   assert.ok(paths.includes('dist/index.js.map'), 'source maps');
@@ -97,6 +97,36 @@ console.log('driver ok');
   );
   const { stdout } = await run(process.execPath, ['driver.ts'], { cwd: project });
   assert.match(stdout, /driver ok/);
+});
+
+test('tributary/features from the package: a feature definition under the test driver, DDSketch percentiles included', async () => {
+  writeFileSync(
+    join(project, 'features.ts'),
+    `import assert from 'node:assert/strict';
+import { Serdes, StreamsBuilder, TopologyTestDriver } from 'tributary';
+import { Agg, buildFeatures, defineFeatures, feature, readFeatures, type FeatureState } from 'tributary/features';
+
+interface Order { user: string; amount: number }
+const orders = defineFeatures({
+  name: 'orders',
+  entity: (o) => o.user,
+  windows: { '1h': { hop: '5m' }, lifetime: 'lifetime' },
+  features: { spend: feature(Agg.sum(), (o: Order) => o.amount), p50: feature(Agg.approxPercentile([0.5]), (o: Order) => o.amount) },
+});
+const b = new StreamsBuilder();
+buildFeatures(b.stream('orders', { key: Serdes.string(), value: Serdes.json<Order>() }), orders);
+const driver = new TopologyTestDriver(b.build());
+const input = driver.createInputTopic('orders', Serdes.string(), Serdes.json<Order>());
+for (const [i, amount] of [10, 20, 30].entries()) input.pipeInput('o' + i, { user: 'ann', amount }, 1_000 + i);
+const values = readFeatures(orders, driver.getKeyValueStore<string, FeatureState>('orders').get('ann'), 5_000);
+assert.equal(values.spend['1h'], 60);
+assert.ok(Math.abs(values.p50.lifetime![0]! - 20) <= 0.2);
+driver.close();
+console.log('features ok');
+`,
+  );
+  const { stdout } = await run(process.execPath, ['features.ts'], { cwd: project });
+  assert.match(stdout, /features ok/);
 });
 
 test('a StreamsApp runs the project\'s own topology module in worker threads; records go in over HTTP and the store answers', async () => {

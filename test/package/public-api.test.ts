@@ -16,6 +16,7 @@ const snapshotFile = join(import.meta.dirname, 'public-api.snapshot.txt');
 const entries: Record<string, string> = {
   tributary: 'index.ts',
   'tributary/spi': 'spi.ts',
+  'tributary/features': 'features/index.ts',
   'tributary/connectors/embedded': 'connectors/embedded/index.ts',
   'tributary/connectors/kafka': 'connectors/kafka/index.ts',
   'tributary/connectors/sinks': 'connectors/sinks/index.ts',

@@ -1,0 +1,103 @@
+/**
+ * The apps' windowed features as declarative definitions (tributary/features): per user and per
+ * item, events by type over sliding windows, and per item the items viewed in the same sessions.
+ *
+ * They replace hand-written hourly and 5-minute buckets whose windows were read as "the buckets
+ * starting after now - window" (so "1h" at 10:01 held only 10:00-10:01: 20 views at 09:58 read 0),
+ * and an "also viewed" top 20 truncated on every update (once 20 items had a count of two, a new
+ * item never got in). The windows here slide with their hop and are never shorter than their name;
+ * "also viewed" is a Space-Saving summary.
+ */
+import { Agg, defineFeatures, feature, featureOfEach, readFeatures, type FeatureState } from '../features/index.ts';
+import { EVENT_TYPES, type Event, type EventType } from './events.ts';
+
+/** A purchase in a user's history, with the CRM tier the user had when buying. */
+export interface Purchase {
+  itemId: string;
+  amount: number;
+  at: number;
+  tier: string | null;
+}
+
+/** An event with the CRM tier its user had when it happened (the stream-table join with `profiles`). */
+export type EventWithTier = Event & { tier?: string | null };
+
+const purchaseAmount = (e: EventWithTier) => (e.type === 'purchase' ? (e.price ?? 0) * (e.quantity ?? 1) : null);
+
+/**
+ * Per user (keyed by the user already): events by type over 1h (5-minute hops), 1d (hourly) and 7d
+ * (daily); over the user's lifetime, purchase sum and average, distinct items (HyperLogLog) and the
+ * last 10 purchases by event time, with the tier the user had then.
+ */
+export const userActivity = defineFeatures({
+  name: 'user-activity',
+  windows: { '1h': { hop: '5m' }, '1d': { hop: '1h' }, '7d': { hop: '1d' }, lifetime: 'lifetime' },
+  features: {
+    byType: feature(Agg.histogram(), (e: EventWithTier) => e.type, { windows: ['1h', '1d', '7d'] }),
+    purchaseSum: feature(Agg.sum(), purchaseAmount, { windows: ['lifetime'] }),
+    purchaseAvg: feature(Agg.avg(), purchaseAmount, { windows: ['lifetime'] }),
+    distinctItems: feature(Agg.approxDistinct(), (e: EventWithTier) => e.itemId, { windows: ['lifetime'] }),
+    lastPurchases: feature(
+      Agg.lastK<Purchase>(10),
+      (e: EventWithTier) => (e.type === 'purchase' ? { itemId: e.itemId!, amount: purchaseAmount(e)!, at: e.timestamp, tier: e.tier ?? null } : null),
+      { windows: ['lifetime'] },
+    ),
+  },
+});
+
+/** Events by type per item: 5m (1-minute hops), 1h (5-minute hops), 1d (hourly). */
+export const itemActivity = defineFeatures({
+  name: 'item-activity',
+  entity: (e: Event) => e.itemId,
+  windows: { '5m': { hop: '1m' }, '1h': { hop: '5m' }, '1d': { hop: '1h' } },
+  features: { byType: feature(Agg.histogram(), (e: Event) => e.type) },
+});
+
+/** An event with the segment of its user's profile as of the event (apps/segments.ts). */
+export interface SegmentEvent {
+  readonly event: Event;
+  readonly segment: string;
+}
+
+/**
+ * Per segment of similar users (cold start, apps/segments.ts): events by type over the same
+ * windows as a user's, and over the segment's lifetime its distinct users (HyperLogLog), purchase
+ * count and sum: serving divides by the users for a typical member.
+ */
+export const segmentActivity = defineFeatures({
+  name: 'segment-activity',
+  entity: (v: SegmentEvent) => v.segment,
+  windows: { '1h': { hop: '5m' }, '1d': { hop: '1h' }, '7d': { hop: '1d' }, lifetime: 'lifetime' },
+  features: {
+    byType: feature(Agg.histogram(), (v: SegmentEvent) => v.event.type, { windows: ['1h', '1d', '7d'] }),
+    users: feature(Agg.approxDistinct(), (v: SegmentEvent) => v.event.userId, { windows: ['lifetime'] }),
+    purchases: feature(Agg.count(), (v: SegmentEvent) => (v.event.type === 'purchase' ? 1 : null), { windows: ['lifetime'] }),
+    purchaseSum: feature(Agg.sum(), (v: SegmentEvent) => purchaseAmount(v.event), { windows: ['lifetime'] }),
+  },
+});
+
+/** How many "also viewed" items are served. */
+export const ALSO_VIEWED_K = 20;
+
+/**
+ * Per item (the record key), the items viewed in the same closed sessions (one record per item of
+ * a session, with the session's other items); the top 20 by a Space-Saving summary of 100 counters.
+ */
+export const alsoViewed = defineFeatures({
+  name: 'also-viewed',
+  windows: { lifetime: 'lifetime' },
+  features: { items: featureOfEach(Agg.topK(ALSO_VIEWED_K, { capacity: 5 * ALSO_VIEWED_K }), (others: readonly string[]) => others) },
+});
+
+/** The counts by event type (every type, 0 when none) of each window of an activity definition. */
+export function countsByType<W extends string>(def: typeof userActivity | typeof itemActivity, state: FeatureState | undefined | null, now: number): Record<W, Record<EventType, number>> {
+  const values: Record<string, Record<string, number>> = def === userActivity ? readFeatures(userActivity, state, now).byType : readFeatures(itemActivity, state, now).byType;
+  const out: Record<string, Record<string, number>> = {};
+  for (const [w, hist] of Object.entries(values)) out[w] = Object.fromEntries(EVENT_TYPES.filter((t) => t !== 'profile_update').map((t) => [t, hist[t] ?? 0]));
+  return out as Record<W, Record<EventType, number>>;
+}
+
+/** The "also viewed" items of an item, most frequent first, with their counts (upper bounds). */
+export function alsoViewedOf(state: FeatureState | undefined | null, now: number): { itemId: string; count: number }[] {
+  return readFeatures(alsoViewed, state, now).items.lifetime!.map((e) => ({ itemId: e.item, count: e.count }));
+}

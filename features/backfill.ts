@@ -37,10 +37,89 @@ export interface BackfillOptions<K, V> {
 const SOURCE = 'backfill-source';
 
 /**
+ * A definition and how to read its source stream back from a lake: what `tributary features
+ * backfill --definitions MODULE` imports (export `backfill` by default).
+ *
+ * @example
+ * export const backfill: LakeBackfill<string, Order> = {
+ *   definition: userOrders,
+ *   prefix: 'orders',
+ *   record: (row) => ({ key: String(row.order_id), value: { user: String(row.user_id), amount: Number(row.amount) }, timestamp: Number(row.ts) }),
+ * };
+ */
+export interface LakeBackfill<K, V> extends BackfillOptions<K, V> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly definition: FeatureDefinition<V, K, any>;
+  /** The folder of the source's files under the lake (default `events`). */
+  readonly prefix?: string;
+  /** The record a lake row was written from (null: not on the stream). */
+  readonly record: (row: Readonly<Record<string, unknown>>) => PastEvent<K, V> | null | undefined;
+}
+
+/** The labels sorted by time and a driver running the definition: pipe events, read labels. */
+class PointInTime<K, V, F extends Record<string, FeatureSpec<V>>> {
+  readonly order: number[];
+  readonly out: FeatureValues<F>[];
+  #next = 0;
+  #last = -Infinity;
+  readonly #def: FeatureDefinition<V, K, F>;
+  readonly #labels: readonly LabelPoint[];
+  readonly #driver: TopologyTestDriver;
+  readonly #input: ReturnType<TopologyTestDriver['createInputTopic']>;
+  readonly #store: ReturnType<TopologyTestDriver['getKeyValueStore']>;
+
+  constructor(def: FeatureDefinition<V, K, F>, labels: readonly LabelPoint[], options: BackfillOptions<K, V>) {
+    labels.forEach((l, i) => {
+      if (typeof l.entity !== 'string') throw new TypeError(`label ${i + 1}: the entity must be a string, got ${typeof l.entity}`);
+      if (!Number.isFinite(l.time)) throw new RangeError(`label ${i + 1}: the time must be a finite number of ms, got ${String(l.time)}`);
+    });
+    this.#def = def;
+    this.#labels = labels;
+    this.order = labels.map((_, i) => i).sort((a, b) => labels[a]!.time - labels[b]!.time);
+    this.out = new Array<FeatureValues<F>>(labels.length);
+    const key = options.key ?? (Serdes.string() as unknown as Serde<K>);
+    const value = options.value ?? Serdes.msgpack<V>();
+    const builder = new StreamsBuilder();
+    buildFeatures(builder.stream(SOURCE, { key, value }), def);
+    this.#driver = new TopologyTestDriver(builder.build());
+    this.#input = this.#driver.createInputTopic(SOURCE, key, value) as never;
+    this.#store = this.#driver.getKeyValueStore<string, FeatureState>(def.name) as never;
+  }
+
+  /** Whether every label has been read. */
+  get done(): boolean {
+    return this.#next === this.order.length;
+  }
+
+  /** Reads the labels before `e`'s time, then pipes `e`. */
+  add(e: PastEvent<K, V>): void {
+    if (!(e.timestamp >= this.#last)) throw new RangeError(`events must come in time order: ${e.timestamp} after ${this.#last}`);
+    this.#last = e.timestamp;
+    this.readBefore(e.timestamp);
+    if (!this.done) this.#input.pipeInput(e.key as never, e.value as never, e.timestamp);
+  }
+
+  /** Reads every label with a time before `time` not read yet (all of them: Infinity). */
+  readBefore(time: number): void {
+    while (this.#next < this.order.length) {
+      const i = this.order[this.#next]!;
+      const { entity, time: at } = this.#labels[i]!;
+      if (at >= time) return;
+      this.out[i] = readFeatures(this.#def, this.#store.get(entity) as FeatureState | undefined, at);
+      this.#next++;
+    }
+  }
+
+  close(): void {
+    this.#driver.close();
+  }
+}
+
+/**
  * The features of each label as of its time, in the order of `labels`. `events` must come in
  * non-decreasing timestamp order (a lake read hour by hour, sorted within the hour, does); an
- * event out of order is refused with a RangeError rather than silently misplaced. The events are
- * consumed once, lazily: only those up to the latest label's time are read.
+ * event out of order is refused with a RangeError rather than silently misplaced. Events are read
+ * lazily and only up to the latest label's time.
  *
  * @example
  * const rows = backfillFeatures(userOrders, orders, [{ entity: 'u1', time: Date.UTC(2026, 0, 1) }]);
@@ -52,45 +131,41 @@ export function backfillFeatures<K, V, F extends Record<string, FeatureSpec<V>>>
   labels: readonly LabelPoint[],
   options: BackfillOptions<K, V> = {},
 ): FeatureValues<F>[] {
-  labels.forEach((l, i) => {
-    if (typeof l.entity !== 'string') throw new TypeError(`label ${i + 1}: the entity must be a string, got ${typeof l.entity}`);
-    if (!Number.isFinite(l.time)) throw new RangeError(`label ${i + 1}: the time must be a finite number of ms, got ${String(l.time)}`);
-  });
-  const builder = new StreamsBuilder();
-  buildFeatures(builder.stream(SOURCE, { key: options.key ?? (Serdes.string() as unknown as Serde<K>), value: options.value ?? Serdes.msgpack<V>() }), def);
-  const driver = new TopologyTestDriver(builder.build());
+  const run = new PointInTime(def, labels, options);
   try {
-    const input = driver.createInputTopic(SOURCE, options.key ?? (Serdes.string() as unknown as Serde<K>), options.value ?? Serdes.msgpack<V>());
-    const store = driver.getKeyValueStore<string, FeatureState>(def.name);
-    const order = labels.map((_, i) => i).sort((a, b) => labels[a]!.time - labels[b]!.time);
-    const out = new Array<FeatureValues<F>>(labels.length);
-    const it = events[Symbol.iterator]();
-    let pending: PastEvent<K, V> | undefined;
-    let last = -Infinity;
-    let done = false;
-    const next = (): PastEvent<K, V> | undefined => {
-      if (pending === undefined && !done) {
-        const r = it.next();
-        if (r.done === true) done = true;
-        else {
-          pending = r.value;
-          if (!(pending.timestamp >= last)) throw new RangeError(`events must come in time order: ${pending.timestamp} after ${last}`);
-          last = pending.timestamp;
-        }
-      }
-      return pending;
-    };
-    for (const i of order) {
-      const { entity, time } = labels[i]!;
-      for (let e = next(); e !== undefined && e.timestamp <= time; e = next()) {
-        input.pipeInput(e.key, e.value, e.timestamp);
-        pending = undefined;
-      }
-      out[i] = readFeatures(def, store.get(entity), time);
+    for (const e of events) {
+      run.add(e);
+      if (run.done) break;
     }
-    return out;
+    run.readBefore(Infinity);
+    return run.out;
   } finally {
-    driver.close();
+    run.close();
+  }
+}
+
+/**
+ * {@link backfillFeatures} over events read asynchronously (files of a lake, hour by hour).
+ *
+ * @example
+ * const rows = await backfillFeaturesAsync(userOrders, readOrdersFromLake(), labels);
+ */
+export async function backfillFeaturesAsync<K, V, F extends Record<string, FeatureSpec<V>>>(
+  def: FeatureDefinition<V, K, F>,
+  events: AsyncIterable<PastEvent<K, V>> | Iterable<PastEvent<K, V>>,
+  labels: readonly LabelPoint[],
+  options: BackfillOptions<K, V> = {},
+): Promise<FeatureValues<F>[]> {
+  const run = new PointInTime(def, labels, options);
+  try {
+    for await (const e of events) {
+      run.add(e);
+      if (run.done) break;
+    }
+    run.readBefore(Infinity);
+    return run.out;
+  } finally {
+    run.close();
   }
 }
 

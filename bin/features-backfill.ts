@@ -187,15 +187,25 @@ export function parseCsv(file: string, text: string): Record<string, unknown>[] 
   while (i < text.length) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), (i += 2);
-      else if (c === '"') (quoted = false), i++;
-      else (field += c), i++;
-    } else if (c === '"' && field === '') (quoted = true), i++;
-    else if (c === ',') record.push(field), (field = ''), i++;
-    else if (c === '\n' || c === '\r') {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i += 2;
+        continue;
+      }
+      if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && field === '') {
+      quoted = true;
+    } else if (c === ',') {
+      record.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
       endRecord();
-      i += c === '\r' && text[i + 1] === '\n' ? 2 : 1;
-    } else (field += c), i++;
+      if (c === '\r' && text[i + 1] === '\n') i++;
+    } else {
+      field += c;
+    }
+    i++;
   }
   if (quoted) throw new BackfillInputError(`${file}: a quoted field is not closed`);
   if (field !== '' || record.length > 0) endRecord();

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Serdes, StreamsBuilder, TopologyTestDriver } from '../../index.ts';
-import { Agg, backfillFeatures, buildFeatures, defineFeatures, feature, flattenFeatures, readFeatures, type FeatureState, type LabelPoint } from '../../features/index.ts';
+import { Agg, backfillFeatures, backfillFeaturesAsync, buildFeatures, defineFeatures, feature, flattenFeatures, readFeatures, type FeatureState, type LabelPoint } from '../../features/index.ts';
 
 const MIN = 60_000;
 const T0 = 1_700_000_400_000;
@@ -121,4 +121,16 @@ test('backfill: labels come back in their order, events out of time order are re
   assert.equal(flat['evens_1h'], 1);
   assert.ok(!('evens_3h' in flat));
   assert.throws(() => backfillFeatures(def, [...past(evs)].reverse(), [{ entity: 'a', time: T0 + 20 * MIN }]), /time order/);
+});
+
+test('backfillFeaturesAsync over an async source gives the same rows as backfillFeatures', async () => {
+  await fc.assert(
+    fc.asyncProperty(events, labels, async (evs, points) => {
+      async function* source() {
+        for (const e of past(evs)) yield e;
+      }
+      assert.deepEqual(await backfillFeaturesAsync(def, source(), points), backfillFeatures(def, past(evs), points));
+    }),
+    { numRuns: 20 },
+  );
 });

@@ -40,6 +40,7 @@ export interface BackfillSummary {
   readonly eventsRead: number;
 }
 
+const HOUR = 3_600_000;
 const ENTITY_NAMES = ['entity_id', 'entity', 'user_id', 'item_id', 'id'];
 const TIME_NAMES = ['ts', 'timestamp', 'time', 'event_time', 'label_time'];
 
@@ -64,13 +65,22 @@ export async function featuresBackfill(cmd: BackfillCommand): Promise<BackfillSu
     for await (const { hour, rows: lakeRows } of readLakeHours(root)) {
       const records: PastEvent<unknown, unknown>[] = [];
       for (const r of lakeRows) {
-        const e = source.record(r);
-        if (e !== null && e !== undefined) records.push(e);
+        let e: PastEvent<unknown, unknown> | null | undefined;
+        try {
+          e = source.record(r);
+        } catch (error) {
+          throw new StreamsError('PROCESSING_FAILED', `${cmd.definitions}: ${cmd.export}.record() failed on a row of ${hour.folder}: ${(error as Error).message}`, { cause: error });
+        }
+        if (e === null || e === undefined) continue;
+        if (!Number.isFinite(e.timestamp)) throw new StreamsError('PROCESSING_FAILED', `${cmd.definitions}: ${cmd.export}.record() gave a row of ${hour.folder} the time ${String(e.timestamp)}, not ms since the epoch`);
+        records.push(e);
       }
       // Sorted within the hour (stable: equal times keep the files' order); hours come oldest first.
       records.sort((a, b) => a.timestamp - b.timestamp);
       for (const e of records) {
-        if (e.timestamp < hour.start) throw new StreamsError('CORRUPT_DATA', `a row in ${hour.folder} has time ${new Date(e.timestamp).toISOString()}, before its hour: the lake is not laid out by the time the definitions read`);
+        if (e.timestamp < hour.start || e.timestamp >= hour.start + HOUR) {
+          throw new StreamsError('CORRUPT_DATA', `a row in ${hour.folder} has the time ${new Date(e.timestamp).toISOString()}, outside its hour: the lake is not filed by the time the definition reads, so it cannot be read in time order`);
+        }
         eventsRead++;
         yield e;
       }

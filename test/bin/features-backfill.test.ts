@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -182,6 +182,15 @@ test('tributary features backfill: mistakes exit 2 with one line naming the fix,
     fails(['--lake', lake, '--labels', join(dir, 'labels.jsonl'), '--entity-column', 'customer', '--export', 'nope', ...out], /has no export nope/);
     // With the right column named, it works.
     assert.match(tributary(['features', 'backfill', '--lake', lake, '--labels', join(dir, 'labels.jsonl'), '--entity-column', 'customer', ...out]), /wrote 1 rows/);
+    // A lake not filed by the event time (a row of 10:xx under hour=09): refused with a code, exit 1.
+    const misfiled = join(dir, 'misfiled');
+    mkdirSync(join(misfiled, 'events', 'date=2026-12-01', 'hour=09'), { recursive: true });
+    const row = eventLakeRow({ ...clickstream()[0]!, timestamp: Date.UTC(2026, 11, 1, 10, 5) });
+    await writeParquetRows(join(misfiled, 'events', 'date=2026-12-01', 'hour=09', 'part-000000000001.parquet'), eventLakeColumns, [row]);
+    assert.throws(
+      () => tributary(['features', 'backfill', '--lake', misfiled, '--labels', join(dir, 'labels.jsonl'), '--entity-column', 'customer', ...out]),
+      (error: { status: number; stderr: string }) => error.status === 1 && /outside its hour.*\(CORRUPT_DATA\)/.test(error.stderr) && !/\n\s+at /.test(error.stderr),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -22,6 +22,7 @@ import { PostgresSink } from '../connectors/sinks/postgres/index.ts';
 import { RedisSink } from '../connectors/sinks/redis/index.ts';
 import { ParquetLakeSink } from '../connectors/sinks/lake/index.ts';
 import { eventSerde, profileSerde, type Event, type Profile } from './events.ts';
+import { eventLakeColumns, eventLakeRow } from './feature-backfill.ts';
 import type { SessionSummary, UserFeatures } from './features.ts';
 import { TOPICS } from './topology.ts';
 
@@ -49,24 +50,8 @@ export interface FeatureSnapshot {
 
 export const featureSnapshotSerde: Serde<FeatureSnapshot> = Serdes.json<FeatureSnapshot>();
 
-const eventColumns = {
-  event_id: 'STRING',
-  user_id: 'STRING',
-  type: 'STRING',
-  ts: 'TIMESTAMP',
-  source: 'STRING',
-  item_id: 'STRING',
-  category: 'STRING',
-  price: 'DOUBLE',
-  quantity: 'INT32',
-  page: 'STRING',
-  referrer: 'STRING',
-  utm_source: 'STRING',
-  utm_campaign: 'STRING',
-  query: 'STRING',
-  src_partition: 'INT32',
-  src_offset: 'INT64',
-} as const;
+/** The lake's columns: the event's (shared with the backfill, apps/feature-backfill.ts) and where it was read. */
+const eventColumns = { ...eventLakeColumns, src_partition: 'INT32', src_offset: 'INT64' } as const;
 
 const sessionColumns = {
   session_id: 'text',
@@ -135,25 +120,7 @@ export function personalizationSinks(log: Log, dataDir: string, settings: SinkSe
     dir: join(dataDir, 'lake'),
     prefix: 'events',
     columns: eventColumns,
-    row: ({ value: e, partition, offset }) =>
-      e && {
-        event_id: e.eventId,
-        user_id: e.userId,
-        type: e.type,
-        ts: e.timestamp,
-        source: e.source,
-        item_id: e.itemId,
-        category: e.category,
-        price: e.price,
-        quantity: e.quantity,
-        page: e.page,
-        referrer: e.referrer,
-        utm_source: e.utmSource,
-        utm_campaign: e.utmCampaign,
-        query: e.query,
-        src_partition: partition,
-        src_offset: offset,
-      },
+    row: ({ value: e, partition, offset }) => e && { ...eventLakeRow(e), src_partition: partition, src_offset: offset },
     time: ({ value, timestamp }) => value?.timestamp ?? timestamp,
     // Files within 5 minutes of their first event; row groups small enough to keep encoding pauses short.
     rollMs: 5 * 60_000,

@@ -17,6 +17,7 @@ import { EmbeddedLog } from '../connectors/embedded/index.ts';
 import { Serdes, StreamsApp, StreamsError, partitionForKey, type LogRecord, type Serde } from '../index.ts';
 import { parseRecords } from '../engine/runtime/topic-records.ts';
 import { packageVersion, projectName, refuseDir, scaffold } from './init.ts';
+import { BackfillInputError, featuresBackfill } from './features-backfill.ts';
 
 /** A mistake in the command line or its input: exit 2 with one line. */
 class UsageError extends Error {}
@@ -119,6 +120,29 @@ const commands: readonly Command[] = [
       url,
     },
     run: consume,
+  },
+  {
+    name: 'features backfill',
+    args: '',
+    summary: "training data: each label's features as of its time, from a lake's events, by the streaming definition itself",
+    details: [
+      'LABELS (.parquet, .csv or .jsonl) holds an entity id, a time (ms or ISO 8601) and any label columns; OUT gets them',
+      'plus one column per feature and window (<feature>_<window>), each as the definition served it at the label time:',
+      "its topology runs over the lake's events in time order, and a label at T is read after exactly the events at or",
+      'before T. --definitions names a module exporting a LakeBackfill (the definition and how a lake row becomes its record).',
+    ].join('\n'),
+    positionals: { min: 0, max: 0 },
+    options: {
+      lake: { type: 'string', value: 'DIR', help: "the lake's root folder (the lake sink's dir; npm start: .data/personalization/lake) (required)" },
+      labels: { type: 'string', value: 'FILE', help: 'the labels: .parquet, .csv or .jsonl (required)' },
+      out: { type: 'string', value: 'FILE', help: 'the Parquet file to write (required)' },
+      definitions: { type: 'string', default: 'apps/feature-backfill.ts', value: 'MODULE', help: "the module of the definition (default apps/feature-backfill.ts: the apps' user activity)" },
+      export: { type: 'string', default: 'backfill', value: 'NAME', help: 'its export (default backfill; the apps also have itemBackfill)' },
+      prefix: { type: 'string', value: 'NAME', help: "the source's folder under the lake (default: the module's, else events)" },
+      'entity-column': { type: 'string', value: 'NAME', help: 'the labels\' entity column (default: entity_id, entity, user_id, item_id or id)' },
+      'time-column': { type: 'string', value: 'NAME', help: 'the labels\' time column (default: ts, timestamp, time, event_time or label_time)' },
+    },
+    run: backfillCommand,
   },
 ];
 
@@ -364,6 +388,26 @@ async function consume([topic]: string[], values: Values): Promise<void> {
       console.log(JSON.stringify({ partition, offset: r.offset, timestamp: r.timestamp, key: show(r.key), value: show(r.value), ...(r.headers && { headers: r.headers }) }));
     }
   });
+}
+
+async function backfillCommand(_: string[], values: Values): Promise<void> {
+  for (const required of ['lake', 'labels', 'out']) if (values[required] === undefined) throw new UsageError(`--${required} is required; see tributary features backfill --help`);
+  try {
+    const done = await featuresBackfill({
+      lake: str(values, 'lake'),
+      labels: str(values, 'labels'),
+      out: str(values, 'out'),
+      definitions: str(values, 'definitions'),
+      export: str(values, 'export'),
+      ...(values['prefix'] !== undefined && { prefix: str(values, 'prefix') }),
+      ...(values['entity-column'] !== undefined && { entityColumn: str(values, 'entity-column') }),
+      ...(values['time-column'] !== undefined && { timeColumn: str(values, 'time-column') }),
+    });
+    console.log(`wrote ${done.rows} rows to ${str(values, 'out')}: the label columns and ${done.featureColumns.length} feature columns (${done.featureColumns.join(', ')}); ${done.eventsRead} events read`);
+  } catch (error) {
+    if (error instanceof BackfillInputError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 async function runApp([module]: string[], values: Values): Promise<void> {

@@ -12,3 +12,5 @@ export { durationMs, tileStart } from './windows.ts';
 export type { Duration, WindowSpec } from './windows.ts';
 export type { HllState } from './hyperloglog.ts';
 export type { SpaceSavingState } from './space-saving.ts';
+export { backfillFeatures, backfillFeaturesAsync, flattenFeatures } from './backfill.ts';
+export type { BackfillOptions, LabelPoint, LakeBackfill, PastEvent } from './backfill.ts';

@@ -7,3 +7,5 @@ export { ParquetLakeSink } from './parquet-lake-sink.ts';
 export type { ParquetLakeSinkOptions } from './parquet-lake-sink.ts';
 export { defaultColumns } from './lake-columns.ts';
 export type { DefaultColumns, LakeColumnType, LakeColumns, LakeRow, LakeValueOf } from './lake-columns.ts';
+export { lakeHours, readLakeHours, readParquetRows, writeParquetRows } from './lake-reader.ts';
+export type { LakeHour } from './lake-reader.ts';

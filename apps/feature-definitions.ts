@@ -22,12 +22,26 @@ export interface Purchase {
 /** An event with the CRM tier its user had when it happened (the stream-table join with `profiles`). */
 export type EventWithTier = Event & { tier?: string | null };
 
+/** Affinity weights: a purchase says more than a cart, a cart more than a view. */
+export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = {
+  page_view: 1,
+  click: 1,
+  add_to_cart: 3,
+  purchase: 10,
+  search: 0,
+  profile_update: 0,
+};
+/** A category's affinity halves in a day without new events. */
+export const AFFINITY_HALF_LIFE_MS = 24 * 3_600_000;
+
 const purchaseAmount = (e: EventWithTier) => (e.type === 'purchase' ? (e.price ?? 0) * (e.quantity ?? 1) : null);
 
 /**
  * Per user (keyed by the user already): events by type over 1h (5-minute hops), 1d (hourly) and 7d
- * (daily); over the user's lifetime, purchase sum and average, distinct items (HyperLogLog) and the
- * last 10 purchases by event time, with the tier the user had then.
+ * (daily); over the user's lifetime, purchase sum and average, distinct items (HyperLogLog), the
+ * last 20 distinct items viewed or clicked and the last 5 distinct categories (by event time),
+ * category affinity decayed with a one-day half-life (view or click 1, cart 3, purchase 10), and
+ * the last 10 purchases by event time, with the tier the user had then.
  */
 export const userActivity = defineFeatures({
   name: 'user-activity',
@@ -37,6 +51,13 @@ export const userActivity = defineFeatures({
     purchaseSum: feature(Agg.sum(), purchaseAmount, { windows: ['lifetime'] }),
     purchaseAvg: feature(Agg.avg(), purchaseAmount, { windows: ['lifetime'] }),
     distinctItems: feature(Agg.approxDistinct(), (e: EventWithTier) => e.itemId, { windows: ['lifetime'] }),
+    lastItems: feature(Agg.lastDistinctK(20), (e: EventWithTier) => (e.itemId !== null && (e.type === 'page_view' || e.type === 'click') ? e.itemId : null), { windows: ['lifetime'] }),
+    lastCategories: feature(Agg.lastDistinctK(5), (e: EventWithTier) => e.category, { windows: ['lifetime'] }),
+    affinity: feature(
+      Agg.decayedSumByKey({ halfLifeMs: AFFINITY_HALF_LIFE_MS }),
+      (e: EventWithTier) => (e.category !== null && AFFINITY_WEIGHTS[e.type] > 0 ? ([e.category, AFFINITY_WEIGHTS[e.type]] as const) : null),
+      { windows: ['lifetime'] },
+    ),
     lastPurchases: feature(
       Agg.lastK<Purchase>(10),
       (e: EventWithTier) => (e.type === 'purchase' ? { itemId: e.itemId!, amount: purchaseAmount(e)!, at: e.timestamp, tier: e.tier ?? null } : null),

@@ -7,8 +7,8 @@
  * the rest of each entity's state.
  */
 import { readFeatures, type FeatureState } from '../features/index.ts';
-import type { Event, EventType } from './events.ts';
-import { countsByType, itemActivity, userActivity, type Purchase } from './feature-definitions.ts';
+import type { Event } from './events.ts';
+import { AFFINITY_WEIGHTS, countsByType, itemActivity, userActivity, type Purchase } from './feature-definitions.ts';
 
 export type { Purchase };
 
@@ -294,61 +294,25 @@ export function assignCampaignEpoch(state: CampaignEpochs | undefined, e: Event,
 // ------------------------------------------------------------------------------------------------
 // User features
 
-/** Affinity weights: a purchase says more than a cart, a cart more than a view. */
-export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = {
-  page_view: 1,
-  click: 1,
-  add_to_cart: 3,
-  purchase: 10,
-  search: 0,
-  profile_update: 0,
-};
-export const AFFINITY_HALF_LIFE_MS = DAY;
+export { AFFINITY_HALF_LIFE_MS, AFFINITY_WEIGHTS } from './feature-definitions.ts';
 
 
+/**
+ * What the hand-written user aggregate still keeps: when the user was first and last seen (by
+ * event time). Everything else a user's features hold is the `userActivity` definition's.
+ */
 export interface UserFeatureState {
-  lastItems: string[];
-  lastCategories: string[];
-  /** category -> decayed weight as of `affinityAt`. */
-  affinity: Record<string, number>;
-  affinityAt: number;
   firstSeen: number;
   lastSeen: number;
 }
 
 export function newUserFeatures(): UserFeatureState {
-  return {
-    lastItems: [],
-    lastCategories: [],
-    affinity: {},
-    affinityAt: 0,
-    firstSeen: 0,
-    lastSeen: 0,
-  };
-}
-
-function decay(value: number, fromTime: number, toTime: number): number {
-  return toTime <= fromTime ? value : value * 0.5 ** ((toTime - fromTime) / AFFINITY_HALF_LIFE_MS);
+  return { firstSeen: 0, lastSeen: 0 };
 }
 
 export function addToUserFeatures(f: UserFeatureState, e: Event & { tier?: string | null }): UserFeatureState {
   f.firstSeen = f.firstSeen === 0 ? e.timestamp : Math.min(f.firstSeen, e.timestamp);
   f.lastSeen = Math.max(f.lastSeen, e.timestamp);
-  if (e.itemId !== null) {
-    if (e.type === 'page_view' || e.type === 'click') {
-      f.lastItems = [e.itemId, ...f.lastItems.filter((i) => i !== e.itemId)].slice(0, 20);
-    }
-  }
-  if (e.category !== null) {
-    f.lastCategories = [e.category, ...f.lastCategories.filter((c) => c !== e.category)].slice(0, 5);
-    const weight = AFFINITY_WEIGHTS[e.type];
-    if (weight > 0) {
-      const now = Math.max(f.affinityAt, e.timestamp);
-      for (const c of Object.keys(f.affinity)) f.affinity[c] = decay(f.affinity[c]!, f.affinityAt, now);
-      f.affinity[e.category] = (f.affinity[e.category] ?? 0) + decay(weight, e.timestamp, now);
-      f.affinityAt = now;
-    }
-  }
   return f;
 }
 
@@ -374,13 +338,13 @@ export function userFeaturesAt(f: UserFeatureState | undefined, now: number, act
   const counts = countsByType<'1h' | '1d' | '7d'>(userActivity, activity, now);
   const life = readFeatures(userActivity, activity, now);
   const affinity: Record<string, number> = {};
-  for (const [c, v] of Object.entries(state.affinity)) affinity[c] = Number(decay(v, state.affinityAt, now).toFixed(4));
+  for (const [c, v] of Object.entries(life.affinity.lifetime ?? {})) affinity[c] = Number(v.toFixed(4));
   return {
     counts,
     purchaseSum: life.purchaseSum.lifetime!,
     purchaseAvg: life.purchaseAvg.lifetime ?? 0,
-    lastItems: state.lastItems,
-    lastCategories: state.lastCategories,
+    lastItems: life.lastItems.lifetime ?? [],
+    lastCategories: life.lastCategories.lifetime ?? [],
     categoryAffinity: affinity,
     distinctItems: life.distinctItems.lifetime!,
     lastPurchases: life.lastPurchases.lifetime!,

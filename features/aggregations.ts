@@ -264,4 +264,72 @@ export const Agg = {
       result: (p, now) => at(p, Math.max(now, p.at)),
     };
   },
+
+  /**
+   * The `k` distinct inputs seen last by event time, newest first (each at its latest time; ties:
+   * the later arrival is newer). Exact: a value outside a partial's `k` is older than all of them,
+   * so merging two partials' lists keeps the right `k`.
+   */
+  lastDistinctK(k: number): Aggregation<string, Timed<string>[], string[]> {
+    checkPositiveInt('lastDistinctK(k)', k);
+    const put = (list: Timed<string>[], [t, v]: Timed<string>) => {
+      const at = list.findIndex((e) => e[1] === v);
+      if (at >= 0) {
+        if (list[at]![0] > t) return;
+        list.splice(at, 1);
+      }
+      insertByTime(list, [t, v]);
+      if (list.length > k) list.splice(0, list.length - k);
+    };
+    return {
+      kind: 'last_distinct_k',
+      init: () => [],
+      add: (p, x, t) => {
+        put(p, [t, x]);
+        return p;
+      },
+      merge: (a, b) => {
+        for (const item of b) put(a, item);
+        return a;
+      },
+      result: (p) => p.map((e) => e[1]).reverse(),
+    };
+  },
+
+  /**
+   * An exponentially decayed sum per key: each input `[key, x]` at time t weighs
+   * x * 0.5^((now - t) / halfLifeMs) in its key's sum at a read at `now`. One number per key seen:
+   * for small key sets (categories, not items).
+   */
+  decayedSumByKey(options: { halfLifeMs: number }): Aggregation<readonly [string, number], { at: number; sums: Record<string, number> }, Record<string, number>> {
+    const h = options.halfLifeMs;
+    if (!(h > 0)) throw new RangeError(`decayedSumByKey halfLifeMs must be > 0, got ${String(h)}`);
+    const move = (p: { at: number; sums: Record<string, number> }, t: number) => {
+      if (t <= p.at) return;
+      const f = 0.5 ** ((t - p.at) / h);
+      for (const key of Object.keys(p.sums)) p.sums[key]! *= f;
+      p.at = t;
+    };
+    return {
+      kind: 'exponential_decay_by_key',
+      init: () => ({ at: 0, sums: {} }),
+      add: (p, [key, x], t) => {
+        move(p, t);
+        p.sums[key] = (p.sums[key] ?? 0) + x * 0.5 ** ((p.at - t) / h);
+        return p;
+      },
+      merge: (a, b) => {
+        const t = Math.max(a.at, b.at);
+        move(a, t);
+        move(b, t);
+        for (const [key, x] of Object.entries(b.sums)) a.sums[key] = (a.sums[key] ?? 0) + x;
+        return a;
+      },
+      result: (p, now) => {
+        const t = Math.max(now, p.at);
+        const f = 0.5 ** ((t - p.at) / h);
+        return Object.fromEntries(Object.entries(p.sums).map(([key, x]) => [key, x * f]));
+      },
+    };
+  },
 } as const;

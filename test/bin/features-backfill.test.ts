@@ -130,7 +130,7 @@ test('tributary features backfill: train.parquet holds the label columns and the
     await writeParquetRows(join(dir, 'labels.parquet'), { user_id: 'STRING', ts: 'TIMESTAMP', label: 'INT64' }, labels);
     const out = join(dir, 'train.parquet');
     const said = tributary(['features', 'backfill', '--lake', lake, '--labels', join(dir, 'labels.parquet'), '--out', out]);
-    assert.match(said, /wrote 7 rows .*7 feature columns \(byType_1h, byType_1d, byType_7d, purchaseSum_lifetime, purchaseAvg_lifetime, distinctItems_lifetime, lastPurchases_lifetime\)/);
+    assert.match(said, /wrote 7 rows .* feature columns \(byType_1h, byType_1d, byType_7d, .*lastItems_lifetime.*\)/);
     const rows = await readParquet(out);
     const expected = servedOnline(events, labels);
     assert.equal(rows.length, labels.length);

@@ -43,6 +43,8 @@ const def = defineFeatures({
     pct: feature(Agg.approxPercentile(Q, { relativeAccuracy: 0.02 }), (e: Ev) => e.n),
     hist: feature(Agg.histogram(), (e: Ev) => e.item),
     decay: feature(Agg.decayedSum({ halfLifeMs: HALF_LIFE }), (e: Ev) => e.n),
+    lastDistinct: feature(Agg.lastDistinctK(K), (e: Ev) => e.item),
+    decayByKey: feature(Agg.decayedSumByKey({ halfLifeMs: HALF_LIFE }), (e: Ev) => [e.item, e.n] as const),
     // Skips: only even values, and only in two windows.
     evens: feature(Agg.count(), (e: Ev) => (e.n % 2 === 0 ? 1 : null), { windows: ['1h', 'lifetime'] }),
     // A list per event: each element one input.
@@ -53,7 +55,7 @@ const def = defineFeatures({
 const WINDOWS = { '1h': [HOUR, 5 * MIN], '3h': [3 * HOUR, HOUR], '10m': [10 * MIN, 5 * MIN] } as const;
 
 /** The events a window of `size`/`hop` holds at `now` (>= every event): tiles starting in (now - size - hop, now]. */
-function inWindow(events: readonly (Ev & { t: number })[], now: number, size: number, hop: number) {
+function inWindow<E extends Ev & { t: number }>(events: readonly E[], now: number, size: number, hop: number): E[] {
   return events.filter((e) => tileStart(e.t, hop) > now - size - hop && tileStart(e.t, hop) <= now);
 }
 
@@ -62,7 +64,7 @@ function close(actual: number | null, expected: number | null, what: string) {
   assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
 }
 
-function checkWindow(values: Record<string, Record<string, unknown>>, w: string, events: (Ev & { t: number })[], now: number) {
+function checkWindow(values: Record<string, Record<string, unknown>>, w: string, events: (Ev & { t: number; i: number })[], now: number) {
   const at = `${w} at ${now - T0}`;
   const ns = events.map((e) => e.n);
   const n = ns.length;
@@ -104,6 +106,19 @@ function checkWindow(values: Record<string, Record<string, unknown>>, w: string,
       assert.ok(v >= Math.min(lo * 0.98, lo * 1.02) - 1e-9 && v <= Math.max(hi * 0.98, hi * 1.02) + 1e-9, `p${q} ${at}: ${v} not in [${lo}, ${hi}] +- 2%`);
     });
   }
+  // last_distinct_k: each item at its latest time (a later arrival wins a tie), newest first.
+  const latest = new Map<string, [number, number]>();
+  for (const e of events) {
+    const seen = latest.get(e.item);
+    if (seen === undefined || e.t > seen[0] || (e.t === seen[0] && e.i > seen[1])) latest.set(e.item, [e.t, e.i]);
+  }
+  const byRecency = [...latest].sort((a, b) => b[1][0] - a[1][0] || b[1][1] - a[1][1]).map(([item]) => item);
+  assert.deepEqual(values.lastDistinct![w], byRecency.slice(0, K), `last_distinct_k ${at}`);
+  const perKey: Record<string, number> = {};
+  for (const e of events) perKey[e.item] = (perKey[e.item] ?? 0) + e.n * 0.5 ** ((now - e.t) / HALF_LIFE);
+  const gotByKey = values.decayByKey![w] as Record<string, number>;
+  assert.deepEqual(Object.keys(gotByKey).sort(), Object.keys(perKey).sort(), `decay by key: keys ${at}`);
+  for (const [key, x] of Object.entries(perKey)) assert.ok(Math.abs(gotByKey[key]! - x) <= 1e-9 * Math.max(1, Math.abs(x)), `decay by key ${key} ${at}: ${gotByKey[key]} vs ${x}`);
   const decayed = events.reduce((a, e) => a + e.n * 0.5 ** ((now - e.t) / HALF_LIFE), 0);
   assert.ok(Math.abs((values.decay![w] as number) - decayed) <= 1e-9 * Math.max(1, Math.abs(decayed)), `decay ${at}: ${String(values.decay![w])} vs ${decayed}`);
 }
@@ -125,7 +140,7 @@ test('every aggregation over sliding and lifetime windows equals a brute-force m
       fc.array(event, { minLength: 1, maxLength: 60 }),
       fc.array(fc.oneof(fc.integer({ min: 0, max: 4 * HOUR }), fc.constantFrom(0, 1, HOUR, HOUR - 1, HOUR + 5 * MIN, 3 * HOUR, 5 * MIN - 1)), { minLength: 1, maxLength: 4 }),
       (raw, offsets) => {
-        const events = raw.map((e) => ({ ...e, t: T0 + e.t }));
+        const events = raw.map((e, i) => ({ ...e, t: T0 + e.t, i }));
         const b = new StreamsBuilder();
         buildFeatures(b.stream('events', { key: Serdes.string(), value: Serdes.json<Ev>() }), def);
         const driver = new TopologyTestDriver(b.build());

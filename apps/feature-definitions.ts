@@ -33,6 +33,12 @@ export const AFFINITY_WEIGHTS: Readonly<Record<EventType, number>> = {
 };
 /** A category's affinity halves in a day without new events. */
 export const AFFINITY_HALF_LIFE_MS = 24 * 3_600_000;
+/** Items served per category as trending, and how fast their popularity halves. */
+export const TRENDING_K = 50;
+export const TRENDING_HALF_LIFE_MS = 3_600_000;
+
+/** An item's weight in trending: a purchase counts more than a cart, a cart more than a view. */
+const trendingWeight = (e: Event) => (e.itemId === null ? null : ([e.itemId, Math.max(1, AFFINITY_WEIGHTS[e.type])] as const));
 
 const purchaseAmount = (e: EventWithTier) => (e.type === 'purchase' ? (e.price ?? 0) * (e.quantity ?? 1) : null);
 
@@ -94,8 +100,37 @@ export const segmentActivity = defineFeatures({
     users: feature(Agg.approxDistinct(), (v: SegmentEvent) => v.event.userId, { windows: ['lifetime'] }),
     purchases: feature(Agg.count(), (v: SegmentEvent) => (v.event.type === 'purchase' ? 1 : null), { windows: ['lifetime'] }),
     purchaseSum: feature(Agg.sum(), (v: SegmentEvent) => purchaseAmount(v.event), { windows: ['lifetime'] }),
+    affinity: feature(
+      Agg.decayedSumByKey({ halfLifeMs: AFFINITY_HALF_LIFE_MS }),
+      (v: SegmentEvent) => (v.event.category !== null && AFFINITY_WEIGHTS[v.event.type] > 0 ? ([v.event.category, AFFINITY_WEIGHTS[v.event.type]] as const) : null),
+      { windows: ['lifetime'] },
+    ),
+    items: feature(Agg.decayedTopK(TRENDING_K, { halfLifeMs: TRENDING_HALF_LIFE_MS, capacity: 4 * TRENDING_K }), (v: SegmentEvent) => (v.event.type === 'search' ? null : trendingWeight(v.event)), {
+      windows: ['lifetime'],
+    }),
   },
 });
+
+/**
+ * Per category (events with an item and a category, searches excluded): the items with the most
+ * decayed weight (half-life one hour), as a Space-Saving summary of 200 counters, so an item that
+ * becomes popular always gets in (the hand-written top 50 it replaces dropped the rest at every
+ * update).
+ */
+export const trending = defineFeatures({
+  name: 'trending',
+  entity: (e: Event) => e.category,
+  windows: { lifetime: 'lifetime' },
+  features: {
+    items: feature(Agg.decayedTopK(TRENDING_K, { halfLifeMs: TRENDING_HALF_LIFE_MS, capacity: 4 * TRENDING_K }), trendingWeight, { windows: ['lifetime'] }),
+  },
+});
+
+/** The top `k` trending items of a category's (or segment's) state as of `now`, scores rounded. */
+export function trendingOf(def: typeof trending | typeof segmentActivity, state: FeatureState | undefined | null, now: number, k: number): { itemId: string; score: number }[] {
+  const rows = def === trending ? readFeatures(trending, state, now).items.lifetime! : readFeatures(segmentActivity, state, now).items.lifetime!;
+  return rows.slice(0, k).map((r) => ({ itemId: r.item, score: Number(r.score.toFixed(4)) }));
+}
 
 /** How many "also viewed" items are served. */
 export const ALSO_VIEWED_K = 20;

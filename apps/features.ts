@@ -8,7 +8,7 @@
  */
 import { readFeatures, type FeatureState } from '../features/index.ts';
 import type { Event } from './events.ts';
-import { AFFINITY_WEIGHTS, countsByType, itemActivity, userActivity, type Purchase } from './feature-definitions.ts';
+import { countsByType, itemActivity, userActivity, type Purchase } from './feature-definitions.ts';
 
 export type { Purchase };
 
@@ -402,30 +402,4 @@ export function itemFeaturesAt(f: ItemFeatureState | undefined, now: number, act
   return { category: state.category, '5m': window('5m'), '1h': window('1h'), '1d': window('1d'), lastSeen: f === undefined ? null : state.lastSeen };
 }
 
-/** Decayed popularity of items in one category, top K kept. */
-export interface Trending {
-  at: number;
-  scores: Record<string, number>;
-}
-
-export const TRENDING_K = 50;
-export const TRENDING_HALF_LIFE_MS = HOUR;
-
-export function addToTrending(t: Trending, e: Event): Trending {
-  if (e.itemId === null) return t;
-  const now = Math.max(t.at, e.timestamp);
-  const scores: Record<string, number> = {};
-  for (const [item, score] of Object.entries(t.scores)) scores[item] = score * 0.5 ** ((now - t.at) / TRENDING_HALF_LIFE_MS);
-  const weight = Math.max(1, AFFINITY_WEIGHTS[e.type]);
-  scores[e.itemId] = (scores[e.itemId] ?? 0) + weight * 0.5 ** ((now - e.timestamp) / TRENDING_HALF_LIFE_MS);
-  const top = Object.entries(scores).sort((a, b) => b[1] - a[1]).slice(0, TRENDING_K);
-  return { at: now, scores: Object.fromEntries(top) };
-}
-
-export function topTrending(t: Trending | undefined, k: number): { itemId: string; score: number }[] {
-  if (t === undefined) return [];
-  return Object.entries(t.scores)
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, k)
-    .map(([itemId, score]) => ({ itemId, score: Number(score.toFixed(4)) }));
-}
+export { TRENDING_HALF_LIFE_MS, TRENDING_K } from './feature-definitions.ts';

@@ -9,13 +9,10 @@
  * user who moved to another segment (a tier upgrade) keeps counting in the old one for the events
  * before the move, as a profile-at-event-time join means.
  */
-import type { Event, Profile } from './events.ts';
+import type { Profile } from './events.ts';
 import { readFeatures, type FeatureState } from '../features/index.ts';
-import { segmentActivity } from './feature-definitions.ts';
-import { AFFINITY_HALF_LIFE_MS, AFFINITY_WEIGHTS, addToTrending, topTrending, type Trending, type UserFeatures } from './features.ts';
-
-/** The store of segment aggregates, keyed by {@link segmentOf}. */
-export const SEGMENT_STORE = 'segment-features';
+import { segmentActivity, trendingOf } from './feature-definitions.ts';
+import type { UserFeatures } from './features.ts';
 
 /** A segment's key: `country|tier|signupChannel` (`unknown` for a profile without a channel). */
 export function segmentOf(profile: Pick<Profile, 'country' | 'tier' | 'signupChannel'>): string {
@@ -26,37 +23,6 @@ export function segmentOf(profile: Pick<Profile, 'country' | 'tier' | 'signupCha
 export function describeSegment(segment: string): string {
   const [country, tier, channel] = segment.split('|');
   return `${country}, ${tier}, signed up on ${channel}`;
-}
-
-/**
- * The aggregates of one segment besides its activity definition (segmentActivity: windowed
- * counts, distinct users, purchases): sums over its users' events.
- */
-export interface SegmentState {
-  /** category -> decayed weight as of `affinityAt`, summed over users. */
-  affinity: Record<string, number>;
-  affinityAt: number;
-  /** The segment's popular items (decayed, as trending). */
-  items: Trending;
-  lastSeen: number;
-}
-
-export function newSegment(): SegmentState {
-  return { affinity: {}, affinityAt: 0, items: { at: 0, scores: {} }, lastSeen: 0 };
-}
-
-const decay = (value: number, from: number, to: number) => (to <= from ? value : value * 0.5 ** ((to - from) / AFFINITY_HALF_LIFE_MS));
-
-export function addToSegment(s: SegmentState, e: Event): SegmentState {
-  s.lastSeen = Math.max(s.lastSeen, e.timestamp);
-  if (e.category !== null && AFFINITY_WEIGHTS[e.type] > 0) {
-    const now = Math.max(s.affinityAt, e.timestamp);
-    for (const c of Object.keys(s.affinity)) s.affinity[c] = decay(s.affinity[c]!, s.affinityAt, now);
-    s.affinity[e.category] = (s.affinity[e.category] ?? 0) + decay(AFFINITY_WEIGHTS[e.type], e.timestamp, now);
-    s.affinityAt = now;
-  }
-  if (e.category !== null && e.type !== 'search') s.items = addToTrending(s.items, e);
-  return s;
 }
 
 /** What a cold-start answer carries besides the features: where they come from. */
@@ -75,7 +41,7 @@ const round = (n: number) => Number(n.toFixed(2));
  * category affinity are means per user; the purchase average is the segment's; recent items and
  * purchases, being one user's own, stay empty.
  */
-export function segmentFeaturesAt(segment: string, s: SegmentState, activity: FeatureState | undefined | null, now: number): { features: UserFeatures; similarUsers: SimilarUsers } {
+export function segmentFeaturesAt(segment: string, activity: FeatureState, now: number): { features: UserFeatures; similarUsers: SimilarUsers } {
   const values = readFeatures(segmentActivity, activity, now);
   const distinct = values.users.lifetime ?? 0;
   const users = Math.max(1, distinct);
@@ -88,7 +54,7 @@ export function segmentFeaturesAt(segment: string, s: SegmentState, activity: Fe
     for (const type of ['page_view', 'click', 'add_to_cart', 'purchase', 'search']) counts[name][type] = round((byType[type] ?? 0) / users);
   }
   const affinity: Record<string, number> = {};
-  for (const [c, v] of Object.entries(s.affinity)) affinity[c] = Number((decay(v, s.affinityAt, now) / users).toFixed(4));
+  for (const [c, v] of Object.entries(values.affinity.lifetime ?? {})) affinity[c] = Number((v / users).toFixed(4));
   return {
     features: {
       counts,
@@ -102,11 +68,11 @@ export function segmentFeaturesAt(segment: string, s: SegmentState, activity: Fe
       firstSeen: null,
       lastSeen: null,
     },
-    similarUsers: { segment, description: describeSegment(segment), users: distinct, lastEventAt: s.lastSeen },
+    similarUsers: { segment, description: describeSegment(segment), users: distinct, lastEventAt: activity.newest },
   };
 }
 
 /** The segment's most popular items now. */
-export function segmentTopItems(s: SegmentState, k: number): { itemId: string; score: number }[] {
-  return topTrending(s.items, k);
+export function segmentTopItems(activity: FeatureState, now: number, k: number): { itemId: string; score: number }[] {
+  return trendingOf(segmentActivity, activity, now, k);
 }

@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { partitionForKey, type HttpRoute, type Log, type StreamsApp } from '../engine/index.ts';
 import { eventSerde, type Profile } from './events.ts';
 import { featureRoutes, type FeatureState } from '../features/index.ts';
-import { alsoViewed, alsoViewedOf, itemActivity, segmentActivity, userActivity } from './feature-definitions.ts';
+import { alsoViewed, alsoViewedOf, itemActivity, segmentActivity, trending as trendingDef, trendingOf, userActivity } from './feature-definitions.ts';
 import { MetricsHistory } from './metrics-history.ts';
 import { RecentActivity } from './recent-activity.ts';
-import { SEGMENT_STORE, describeSegment, segmentFeaturesAt, segmentOf, segmentTopItems, type SegmentState } from './segments.ts';
+import { describeSegment, segmentFeaturesAt, segmentOf, segmentTopItems } from './segments.ts';
 import {
   itemFeaturesAt,
   localDate,
@@ -27,13 +27,11 @@ import {
   sessionKey,
   sessionRollup,
   summarize,
-  topTrending,
   userFeaturesAt,
   type CampaignEpochs,
   type ItemFeatureState,
   type SessionAgg,
   type SessionStats,
-  type Trending,
   type UserFeatureState,
 } from './features.ts';
 import { CAMPAIGN_STORE, TOPICS, type SessionSplit } from './topology.ts';
@@ -70,12 +68,12 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   const campaigns = options.sessionSplit?.onCampaignChange === true;
 
   /** For a user with no history: the profile's segment and its aggregates (undefined when either is unknown). */
-  async function similarUsers(id: string): Promise<{ segment: string; state: SegmentState; activity: FeatureState | undefined } | undefined> {
+  async function similarUsers(id: string): Promise<{ segment: string; activity: FeatureState } | undefined> {
     const profile = await app.get<Profile>('profiles', id);
     if (profile === undefined) return undefined;
     const segment = segmentOf(profile);
-    const [state, activity] = await Promise.all([app.get<SegmentState>(SEGMENT_STORE, segment), app.get<FeatureState>(segmentActivity.name, segment)]);
-    return state === undefined ? undefined : { segment, state, activity };
+    const activity = await app.get<FeatureState>(segmentActivity.name, segment);
+    return activity === undefined ? undefined : { segment, activity };
   }
 
   async function userFeatures(id: string) {
@@ -88,7 +86,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
     // Cold start: the features of a typical user of the same segment, flagged as such.
     const similar = state === undefined ? await similarUsers(id) : undefined;
     if (similar !== undefined) {
-      const { features, similarUsers } = segmentFeaturesAt(similar.segment, similar.state, similar.activity, at);
+      const { features, similarUsers } = segmentFeaturesAt(similar.segment, similar.activity, at);
       return { userId: id, coldStart: true, fromSimilarUsers: true, similarUsers, features, sessions: sessionRollup(stats), freshness: freshness(similarUsers.lastEventAt, at) };
     }
     const features = userFeaturesAt(state, at, activity);
@@ -145,11 +143,11 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
 
   /** Trending items of one category, or of every category merged. */
   async function trending(category: string | null, k: number) {
-    if (category !== null) return topTrending(await app.get<Trending>('trending', category), k);
+    if (category !== null) return trendingOf(trendingDef, await app.get<FeatureState>(trendingDef.name, category), now(), k);
     const partitions = app.stores().find((s) => s.name === 'trending')?.partitions ?? 0;
     const rows = await Promise.all(Array.from({ length: partitions }, (_, p) => app.query('trending', p, { type: 'range' })));
     const all: { itemId: string; score: number }[] = [];
-    for (const r of rows) if (r.status === 200) for (const row of r.body as { value: Trending }[]) all.push(...topTrending(row.value, k));
+    for (const r of rows) if (r.status === 200) for (const row of r.body as { value: FeatureState }[]) all.push(...trendingOf(trendingDef, row.value, now(), k));
     return all.sort((a, b) => b.score - a.score).slice(0, k);
   }
 
@@ -158,7 +156,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
     if (state === undefined) {
       // Cold start: what similar users (the profile's segment) like, then what is popular.
       const similar = await similarUsers(userId);
-      const items = similar === undefined ? [] : segmentTopItems(similar.state, k).map((t) => ({ ...t, reason: `popular with similar users (${describeSegment(similar.segment)})` }));
+      const items = similar === undefined ? [] : segmentTopItems(similar.activity, now(), k).map((t) => ({ ...t, reason: `popular with similar users (${describeSegment(similar.segment)})` }));
       for (const t of await trending(null, k)) if (items.length < k && !items.some((i) => i.itemId === t.itemId)) items.push({ ...t, reason: 'popular' });
       return { userId, coldStart: true, segment: similar === undefined ? null : describeSegment(similar.segment), items };
     }
@@ -232,7 +230,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
     const categories: { category: string; at: number; items: { itemId: string; score: number }[] }[] = [];
     for (const r of rows) {
       if (r.status !== 200) continue;
-      for (const row of r.body as { key: string; value: Trending }[]) categories.push({ category: row.key, at: row.value.at, items: topTrending(row.value, k) });
+      for (const row of r.body as { key: string; value: FeatureState }[]) categories.push({ category: row.key, at: row.value.newest, items: trendingOf(trendingDef, row.value, now(), k) });
     }
     return categories.sort((a, b) => (b.items[0]?.score ?? 0) - (a.items[0]?.score ?? 0));
   }
@@ -246,7 +244,7 @@ export function servingRoutes(app: StreamsApp, options: ServingOptions = {}): Ht
   return [
     ...pageRoutes(),
     // Every feature definition's values as stored: GET /features/{definition}/{entity}[?at=ms].
-    ...featureRoutes(app, [userActivity, itemActivity, alsoViewed, segmentActivity], { now }),
+    ...featureRoutes(app, [userActivity, itemActivity, alsoViewed, segmentActivity, trendingDef], { now }),
     { method: 'GET', name: '/users/{id}/features', path: /^\/users\/([^/]+)\/features$/, handle: async (m) => json(200, await userFeatures(decodeURIComponent(m[1]!))) },
     { method: 'GET', name: '/users/{id}/session', path: /^\/users\/([^/]+)\/session$/, handle: async (m) => json(200, await liveSession(decodeURIComponent(m[1]!))) },
     {

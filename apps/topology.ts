@@ -10,7 +10,7 @@
  *     and the feature definition userActivity (store `user-activity`: counts by type over sliding
  *     1h/1d/7d, purchase sum and average, distinct items, last purchases with the tier)
  *   events --by item--> store `item-features`, definition itemActivity (store `item-activity`: 5m/1h/1d)
- *   events --by category--> store `trending`
+ *   events --by category--> definition trending (store `trending`: decayed top 50 per category)
  *   sessions --> store `user-session-stats`;  --item pairs--> definition alsoViewed (store `also-viewed`)
  *   profiles --> table `profiles`
  */
@@ -27,14 +27,13 @@ import {
 } from '../engine/index.ts';
 import { EmitStrategy, SessionWindows, StreamsBuilder } from '../dsl/index.ts';
 import { buildFeatures } from '../features/index.ts';
-import { alsoViewed, itemActivity, segmentActivity, userActivity, type SegmentEvent } from './feature-definitions.ts';
+import { alsoViewed, itemActivity, segmentActivity, trending, userActivity, type SegmentEvent } from './feature-definitions.ts';
 import { eventSerde, profileSerde, validateEvent, type Event, type Profile } from './events.ts';
 import {
   MINUTE,
   addSessionStats,
   addToItemFeatures,
   addToSession,
-  addToTrending,
   addToUserFeatures,
   assignCampaignEpoch,
   epochOfSessionKey,
@@ -50,9 +49,8 @@ import {
   type ItemFeatureState,
   type SessionStats,
   type SessionSummary,
-  type Trending,
 } from './features.ts';
-import { SEGMENT_STORE, addToSegment, newSegment, segmentOf } from './segments.ts';
+import { segmentOf } from './segments.ts';
 
 export const TOPICS = {
   raw: 'raw-events',
@@ -225,18 +223,18 @@ export function personalizationTopology(options: PersonalizationOptions = {}): T
       materialized: 'item-features',
       name: 'item-features',
     });
-  withItem
-    .filter((_, e) => e.category !== null && e.type !== 'search', { name: 'with-category' })
-    .groupBy((_, e) => e.category!, { key: str, value: eventSerde, name: 'by-category' })
-    .aggregate((): Trending => ({ at: 0, scores: {} }), (_, e, t) => addToTrending(t, e), { materialized: 'trending', name: 'trending' });
+  // Trending per category: a feature definition (decayed top 50 by Space-Saving).
+  buildFeatures(
+    withItem.filter((_, e) => e.category !== null && e.type !== 'search', { name: 'with-category' }),
+    trending,
+  );
 
   // Cold start (apps/segments.ts): per segment of similar users (country, tier, signup channel, from
   // the profile as of each event), the same aggregates summed over the segment's users.
-  const withSegment = events.join(profiles, (e, p): SegmentEvent => ({ event: e, segment: segmentOf(p) }), { name: 'with-segment' });
-  withSegment
-    .groupBy((_, v) => v.segment, { key: str, value: Serdes.msgpack<SegmentEvent>(), name: 'by-segment' })
-    .aggregate(newSegment, (_, v, s) => addToSegment(s, v.event), { materialized: SEGMENT_STORE, name: 'segment-features' });
-  buildFeatures(withSegment, segmentActivity);
+  buildFeatures(
+    events.join(profiles, (e, p): SegmentEvent => ({ event: e, segment: segmentOf(p) }), { name: 'with-segment' }),
+    segmentActivity,
+  );
 
   // From closed sessions: per-user roll-ups, and items viewed together.
   const sessions = b.stream(TOPICS.sessions, { key: str, value: Serdes.json<SessionSummary>(), name: 'closed-sessions' });

@@ -55,6 +55,19 @@ export interface MomentsState {
   m2: number;
 }
 
+/** decayedTopK's partial: a Space-Saving summary of weights relative to `landmark`. */
+export interface DecayedTopKState {
+  landmark: number | null;
+  ss: SpaceSavingState;
+}
+
+/** decayedTopK's rows: the item, its decayed score (an upper bound) and error, as of the read. */
+export interface DecayedTopKEntry {
+  item: string;
+  score: number;
+  error: number;
+}
+
 /** Top-k result rows: the item, its Space-Saving count (an upper bound) and error. */
 export interface TopKEntry {
   item: string;
@@ -262,6 +275,58 @@ export const Agg = {
         return { s: at(a, t) + at(b, t), at: t };
       },
       result: (p, now) => at(p, Math.max(now, p.at)),
+    };
+  },
+
+  /**
+   * The `k` inputs with the largest exponentially decayed weight (each input `[item, w]` at time
+   * t weighs w * 0.5^((now - t) / halfLifeMs) at a read at `now`): trending items. A Space-Saving
+   * summary of `capacity` counters over forward-decayed weights (Cormode et al.: weights grow with
+   * time from a landmark, so old counts need no update; the landmark moves, rescaling the counts,
+   * before they grow large). Same bounds as topK, on decayed weights: `score` an upper bound,
+   * `score - error` a lower bound.
+   */
+  decayedTopK(k: number, options: { halfLifeMs: number; capacity?: number }): Aggregation<readonly [string, number], DecayedTopKState, DecayedTopKEntry[]> {
+    checkPositiveInt('decayedTopK(k)', k);
+    const capacity = checkPositiveInt('decayedTopK capacity', options.capacity ?? 10 * k);
+    if (capacity < k) throw new RangeError(`decayedTopK capacity (${capacity}) must be at least k (${k})`);
+    const h = options.halfLifeMs;
+    if (!(h > 0)) throw new RangeError(`decayedTopK halfLifeMs must be > 0, got ${String(h)}`);
+    /** Moves the landmark to `to` (later), scaling every count down. */
+    const moveTo = (p: DecayedTopKState, to: number) => {
+      if (p.landmark === null || to <= p.landmark) return;
+      const f = 0.5 ** ((to - p.landmark) / h);
+      p.ss.counts = p.ss.counts.map((c) => c * f);
+      p.ss.errors = p.ss.errors.map((e) => e * f);
+      p.ss.floor *= f;
+      p.landmark = to;
+    };
+    return {
+      kind: 'decayed_top_k',
+      init: () => ({ landmark: null, ss: ssNew(capacity) }),
+      add: (p, [item, w], t) => {
+        if (p.landmark === null) p.landmark = t;
+        // Keep weights within a few hundred halvings of the landmark (2^64 here), far from overflow.
+        if ((t - p.landmark) / h > 64) moveTo(p, t);
+        ssAdd(p.ss, item, w * 2 ** ((t - p.landmark) / h));
+        return p;
+      },
+      merge: (a, b) => {
+        if (b.landmark === null) return a;
+        if (a.landmark === null) return b;
+        const to = Math.max(a.landmark, b.landmark);
+        moveTo(a, to);
+        // b is not changed: a copy of it is rescaled.
+        const other: DecayedTopKState = { landmark: b.landmark, ss: { ...b.ss, counts: [...b.ss.counts], errors: [...b.ss.errors] } };
+        moveTo(other, to);
+        a.ss = ssMerge(a.ss, other.ss);
+        return a;
+      },
+      result: (p, now) => {
+        if (p.landmark === null) return [];
+        const f = 0.5 ** ((Math.max(now, p.landmark) - p.landmark) / h);
+        return ssTop(p.ss, k).map((e) => ({ item: e.item, score: e.count * f, error: e.error * f }));
+      },
     };
   },
 

@@ -45,6 +45,7 @@ const def = defineFeatures({
     decay: feature(Agg.decayedSum({ halfLifeMs: HALF_LIFE }), (e: Ev) => e.n),
     lastDistinct: feature(Agg.lastDistinctK(K), (e: Ev) => e.item),
     decayByKey: feature(Agg.decayedSumByKey({ halfLifeMs: HALF_LIFE }), (e: Ev) => [e.item, e.n] as const),
+    trending: feature(Agg.decayedTopK(K, { capacity: CAPACITY, halfLifeMs: HALF_LIFE }), (e: Ev) => [e.item, Math.abs(e.n) + 1] as const),
     // Skips: only even values, and only in two windows.
     evens: feature(Agg.count(), (e: Ev) => (e.n % 2 === 0 ? 1 : null), { windows: ['1h', 'lifetime'] }),
     // A list per event: each element one input.
@@ -119,6 +120,21 @@ function checkWindow(values: Record<string, Record<string, unknown>>, w: string,
   const gotByKey = values.decayByKey![w] as Record<string, number>;
   assert.deepEqual(Object.keys(gotByKey).sort(), Object.keys(perKey).sort(), `decay by key: keys ${at}`);
   for (const [key, x] of Object.entries(perKey)) assert.ok(Math.abs(gotByKey[key]! - x) <= 1e-9 * Math.max(1, Math.abs(x)), `decay by key ${key} ${at}: ${gotByKey[key]} vs ${x}`);
+  // decayed top-k (Space-Saving on decayed weights): each score an upper bound and score - error a
+  // lower bound of the item's decayed weight; an item left out weighs at most the smallest served.
+  const weights: Record<string, number> = {};
+  for (const e of events) weights[e.item] = (weights[e.item] ?? 0) + (Math.abs(e.n) + 1) * 0.5 ** ((now - e.t) / HALF_LIFE);
+  const trending = values.trending![w] as { item: string; score: number; error: number }[];
+  const eps = (x: number) => 1e-9 * Math.max(1, Math.abs(x));
+  for (const r of trending) {
+    const truth = weights[r.item]!;
+    assert.ok(r.score >= truth - eps(truth) && r.score - r.error <= truth + eps(truth), `decayed top_k bounds of ${r.item} ${at}: ${JSON.stringify(r)} vs ${truth}`);
+  }
+  assert.equal(trending.length, Math.min(K, Object.keys(weights).length), `decayed top_k size ${at}`);
+  if (trending.length === K) {
+    const floor = trending[K - 1]!.score;
+    for (const [item, x] of Object.entries(weights)) if (!trending.some((r) => r.item === item)) assert.ok(x <= floor + eps(floor), `decayed top_k left out ${item} (${x} > ${floor}) ${at}`);
+  }
   const decayed = events.reduce((a, e) => a + e.n * 0.5 ** ((now - e.t) / HALF_LIFE), 0);
   assert.ok(Math.abs((values.decay![w] as number) - decayed) <= 1e-9 * Math.max(1, Math.abs(decayed)), `decay ${at}: ${String(values.decay![w])} vs ${decayed}`);
 }

@@ -2,8 +2,9 @@
  * The apps' feature definitions against reference models, through the whole personalization
  * topology (raw events in, stores read as the serving routes read them): the windowed counts per
  * user and per item equal a brute-force count over the events of each sliding window, a user's
- * purchase sum and average, distinct items and last purchases equal the model's, and "also
- * viewed" keeps every item whose true co-view count beats the smallest one it serves. Plus the two
+ * purchase sum and average, distinct items, last purchases, last distinct items and decayed
+ * category affinity equal the model's, trending per category equals the decayed weights, and
+ * "also viewed" keeps every item whose true co-view count beats the smallest one it serves. Plus the two
  * defects of the hand-written buckets, as regressions.
  */
 import { test } from 'node:test';
@@ -11,7 +12,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Serdes, TopologyTestDriver } from '../../index.ts';
 import { personalizationTopology, TOPICS } from '../../apps/topology.ts';
-import { ALSO_VIEWED_K, alsoViewedOf } from '../../apps/feature-definitions.ts';
+import { AFFINITY_WEIGHTS as WEIGHTS, ALSO_VIEWED_K, alsoViewedOf, trending, trendingOf } from '../../apps/feature-definitions.ts';
 import { itemFeaturesAt, userFeaturesAt, type ItemFeatureState, type SessionSummary, type UserFeatureState } from '../../apps/features.ts';
 import { tileStart, type FeatureState } from '../../features/index.ts';
 
@@ -89,7 +90,27 @@ test('user and item counts equal brute-force counts of each sliding window (rand
               assert.equal(f.distinctItems, new Set(mine.map((e) => e.item)).size);
               const last = [...purchases].sort((a, b) => a.t - b.t).slice(-10).reverse().map((e) => ({ itemId: e.item, amount: 3, at: e.t, tier: null }));
               assert.deepEqual(f.lastPurchases, last);
+              // The last distinct items viewed or clicked (each at its latest time), newest first; the
+              // decayed category affinity (view and click 1, cart 3, purchase 10; half-life a day).
+              const latest = new Map<string, [number, number]>();
+              mine.forEach((e, i) => {
+                if (e.type !== 'page_view' && e.type !== 'click') return;
+                const seen = latest.get(e.item);
+                if (seen === undefined || e.t > seen[0] || (e.t === seen[0] && i > seen[1])) latest.set(e.item, [e.t, i]);
+              });
+              assert.deepEqual(f.lastItems, [...latest].sort((a, b) => b[1][0] - a[1][0] || b[1][1] - a[1][1]).slice(0, 20).map(([id]) => id), `${who} last items`);
+              assert.deepEqual(f.lastCategories, ['books']);
+              const affinity = mine.reduce((x, e) => x + WEIGHTS[e.type] * 0.5 ** ((now - e.t) / DAY), 0);
+              assert.ok(Math.abs(f.categoryAffinity.books! - affinity) <= 1e-4, `${who} affinity ${f.categoryAffinity.books} vs ${affinity}`);
             } else {
+              // Trending in the category (every item here is in books): decayed weights (max(1,
+              // affinity weight); half-life an hour), exact with 3 items in 200 counters.
+              // A read before the category's newest event is as of that event (as every definition's).
+              const asOf = Math.max(now, ...events.map((e) => e.t));
+              const served = trendingOf(trending, driver.getKeyValueStore<string, FeatureState>('trending').get('books'), now, 3);
+              const weight = (id: string) => events.filter((e) => e.item === id).reduce((x, e) => x + Math.max(1, WEIGHTS[e.type]) * 0.5 ** ((asOf - e.t) / HOUR), 0);
+              const row = served.find((r) => r.itemId === who);
+              assert.ok(row !== undefined && Math.abs(row.score - weight(who)) <= 1e-3 * Math.max(1, weight(who)), `${who} trending ${row?.score} vs ${weight(who)}`);
               const f = item(who, now);
               for (const [w, spec] of Object.entries(windows.item)) {
                 assert.equal(f[w as '1h'].views, count(mine, now, spec, 'page_view'), `${who} ${w} views at ${now - T0}`);

@@ -14,8 +14,7 @@
 import { resolve } from 'node:path';
 import { EmbeddedLog } from '../connectors/embedded/index.ts';
 import { ClickstreamGenerator } from './generator.ts';
-import type { Profile } from './events.ts';
-import { ingest, startPersonalization } from './runtime.ts';
+import { feedAtWallClock, startPersonalization } from './runtime.ts';
 import { sinkSettingsFromEnv } from './sinks.ts';
 import { TOPICS } from './topology.ts';
 
@@ -56,27 +55,7 @@ console.log(`personalization is running on the embedded log in ${dir}
   metrics:          ${base}/metrics               health: ${base}/health
 Ctrl-C to stop.`);
 
-let ingested = 0;
-let busy = false;
-// Keep the generator at the wall clock: every 100 ms, the records whose time has come (at most
-// 5000 while catching up), profiles before events as the generator requires.
-const feed = setInterval(async () => {
-  if (busy) return;
-  busy = true;
-  try {
-    const raw: unknown[] = [];
-    const profiles: Profile[] = [];
-    while (raw.length + profiles.length < 5000 && generator.now <= Date.now()) {
-      const record = generator.nextRecord();
-      if (record.topic === 'profiles') profiles.push(record.value as Profile);
-      else raw.push(record.value);
-    }
-    if (raw.length + profiles.length > 0) await ingest(log, partitions, raw, profiles);
-    ingested += raw.length;
-  } finally {
-    busy = false;
-  }
-}, 100);
+const feed = feedAtWallClock(log, partitions, generator);
 
 let last = { at: Date.now(), ingested: 0 };
 const report = setInterval(async () => {
@@ -86,6 +65,7 @@ const report = setInterval(async () => {
   const sessions = await Promise.all(Array.from({ length: partitions }, (_, p) => log.fetch({ topic: TOPICS.sessions, partition: p }, 0, { maxRecords: 0 })));
   const dlq = (await log.fetch({ topic: TOPICS.dlq, partition: 0 }, 0, { maxRecords: 0 })).endOffset;
   const now = Date.now();
+  const ingested = feed.ingested();
   const rate = ((ingested - last.ingested) * 1000) / (now - last.at);
   last = { at: now, ingested };
   const behind = Math.max(0, Math.round((now - generator.now) / 1000));
@@ -99,9 +79,8 @@ let stopping = false;
 async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
-  clearInterval(feed);
   clearInterval(report);
-  while (busy) await new Promise((r) => setTimeout(r, 10));
+  await feed.stop();
   await app.close();
   await sinks.close();
   await log.close();

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { StreamsApp, partitionForKey, type Log, type LogRecord } from '../engine/index.ts';
 import { profileSerde, type Profile } from './events.ts';
+import type { ClickstreamGenerator } from './generator.ts';
 import { registerSinkMetrics } from '../connectors/sinks/index.ts';
 import { personalizationSinks, type SinkSettings } from './sinks.ts';
 import { PAGE } from './page.ts';
@@ -84,3 +85,36 @@ export async function ingest(log: Log, partitions: number, raw: readonly unknown
   );
 }
 
+/**
+ * Keeps `generator` at the wall clock: every 100 ms, writes the records whose time has come (at
+ * most 5000 while catching up), profiles before events as the generator requires. `ingested` counts
+ * the raw events written; `stop` waits for a write in progress.
+ */
+export function feedAtWallClock(log: Log, partitions: number, generator: ClickstreamGenerator): { ingested(): number; stop(): Promise<void> } {
+  let ingested = 0;
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const raw: unknown[] = [];
+      const profiles: Profile[] = [];
+      while (raw.length + profiles.length < 5000 && generator.now <= Date.now()) {
+        const record = generator.nextRecord();
+        if (record.topic === 'profiles') profiles.push(record.value as Profile);
+        else raw.push(record.value);
+      }
+      if (raw.length + profiles.length > 0) await ingest(log, partitions, raw, profiles);
+      ingested += raw.length;
+    } finally {
+      busy = false;
+    }
+  }, 100);
+  return {
+    ingested: () => ingested,
+    async stop() {
+      clearInterval(timer);
+      while (busy) await new Promise((r) => setTimeout(r, 10));
+    },
+  };
+}

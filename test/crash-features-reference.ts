@@ -60,6 +60,23 @@ export function drawInput(seq: number, random: () => number): FeatureInput {
   return { kind: 'order', seq, customer: pad('c', pick(CUSTOMERS)), timestamp: seq * STEP_MS - 2 * pick(GRACE_MS / 4), flush: false };
 }
 
+/** Every input drawn so far (seq = position), and a function drawing the next `count`: the reference's input. */
+export function inputDrawer(random: () => number): { readonly inputs: FeatureInput[]; drawMany(count: number): FeatureInput[] } {
+  const inputs: FeatureInput[] = [];
+  return {
+    inputs,
+    drawMany(count) {
+      const out: FeatureInput[] = [];
+      for (let i = 0; i < count; i++) {
+        const input = drawInput(inputs.length, random);
+        inputs.push(input);
+        out.push(input);
+      }
+      return out;
+    },
+  };
+}
+
 /**
  * Orders for every customer far past the last input's time: they advance each task's stream time
  * beyond every real order's time plus the grace period, so the buffer releases them all (the

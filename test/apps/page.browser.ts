@@ -14,37 +14,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import puppeteer from 'puppeteer-core';
 import { EmbeddedLog } from '../../connectors/embedded/index.ts';
-import type { Profile } from '../../apps/events.ts';
 import { ClickstreamGenerator } from '../../apps/generator.ts';
-import { ingest, startPersonalization } from '../../apps/runtime.ts';
+import { feedAtWallClock, startPersonalization } from '../../apps/runtime.ts';
 
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const artifacts = fileURLToPath(new URL('../../.artifacts/', import.meta.url));
-
-/** Plays the generator at the wall clock into the log, as apps/main.ts does; returns a stop function. */
-function feed(log: EmbeddedLog, partitions: number, generator: ClickstreamGenerator): () => Promise<void> {
-  let busy = false;
-  const timer = setInterval(async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const raw: unknown[] = [];
-      const profiles: Profile[] = [];
-      while (raw.length + profiles.length < 5000 && generator.now <= Date.now()) {
-        const record = generator.nextRecord();
-        if (record.topic === 'profiles') profiles.push(record.value as Profile);
-        else raw.push(record.value);
-      }
-      if (raw.length + profiles.length > 0) await ingest(log, partitions, raw, profiles);
-    } finally {
-      busy = false;
-    }
-  }, 100);
-  return async () => {
-    clearInterval(timer);
-    while (busy) await new Promise((r) => setTimeout(r, 10));
-  };
-}
 
 test('the demo page shows an active user with data within a minute of the start, and draws the engine charts', { skip: process.env.CHROMIUM_PATH === undefined && !existsSync(chromium) && `no Chromium at ${chromium} (set CHROMIUM_PATH)` }, async () => {
   const started = Date.now();
@@ -53,7 +27,7 @@ test('the demo page shows an active user with data within a minute of the start,
   const { app, partitions } = await startPersonalization({ log, dataDir: dir, port: 0 });
   await app.start();
   const generator = new ClickstreamGenerator({ seed: 42, users: 20000, sessionsPerDay: 12, startTime: Date.now() - 6 * 3_600_000, invalidRate: 0.001 });
-  const stopFeed = feed(log, partitions, generator);
+  const feed = feedAtWallClock(log, partitions, generator);
   const browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   try {
     const page = await browser.newPage();
@@ -111,7 +85,7 @@ test('the demo page shows an active user with data within a minute of the start,
     console.log(`user ${user} shown ${(shownAfterMs / 1000).toFixed(1)} s after the start; screenshot in ${join(artifacts, 'page.png')}`);
   } finally {
     await browser.close();
-    await stopFeed();
+    await feed.stop();
     await app.close();
     await log.close();
     rmSync(dir, { recursive: true, force: true });

@@ -22,7 +22,7 @@ import { Admin } from '@platformatic/kafka';
 import type { KafkaLog } from '../../../connectors/kafka/index.ts';
 import { partitionKey, type GroupOffsets } from '../../../spi.ts';
 import { INPUT_TOPICS, OUTPUT_TOPICS, PARTITIONS, featureTopics } from '../../engine/runtime/fixtures/crash-features-topology.ts';
-import { appendInputs, checkFeatures, drawInput, flushOrders, readTopic, type FeatureInput } from '../../crash-features-reference.ts';
+import { appendInputs, checkFeatures, inputDrawer, flushOrders, readTopic } from '../../crash-features-reference.ts';
 import { finalRun, killAll, prng, runKillLoop, startChild } from '../../crash-harness.ts';
 import { bootstrap, openLog, unique } from './broker.ts';
 
@@ -80,16 +80,7 @@ test('on Kafka, foreign-key join, cogroup + processValues and a versioned grace 
   const t0 = Math.floor(Date.now() / 1000) * 1000;
   const dir = mkdtempSync(join(tmpdir(), 'tributary-kafka-crash-features-'));
   const began = performance.now();
-  const inputs: FeatureInput[] = [];
-  const drawMany = (count: number) => {
-    const out: FeatureInput[] = [];
-    for (let i = 0; i < count; i++) {
-      const input = drawInput(inputs.length, inputRandom);
-      inputs.push(input);
-      out.push(input);
-    }
-    return out;
-  };
+  const { inputs, drawMany } = inputDrawer(inputRandom);
   let killsWithBacklog = 0;
   const log = openLog(unique('cf-test'));
   const admin = new Admin({ bootstrapBrokers: bootstrap, clientId: unique('cf-test-stats') });

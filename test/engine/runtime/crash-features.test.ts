@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { EmbeddedLog } from '../../../connectors/embedded/index.ts';
 import { partitionKey } from '../../../spi.ts';
 import { INPUT_TOPICS, OUTPUT_TOPICS, PARTITIONS, featureTopics } from './fixtures/crash-features-topology.ts';
-import { appendInputs, checkFeatures, drawInput, flushOrders, readTopic, type FeatureInput } from '../../crash-features-reference.ts';
+import { appendInputs, checkFeatures, inputDrawer, flushOrders, readTopic } from '../../crash-features-reference.ts';
 import { finalRun, killAll, prng, runKillLoop, startChild } from '../../crash-harness.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/crash-features-child.ts', import.meta.url));
@@ -59,17 +59,7 @@ test('foreign-key join, cogroup + processValues and a versioned grace join survi
   const dir = mkdtempSync(join(tmpdir(), 'tributary-crash-features-'));
   const env = { CF_LOG_DIR: join(dir, 'log'), CF_APP: APP, CF_PREFIX: 'cf' };
   const began = performance.now();
-  const inputs: FeatureInput[] = [];
-  /** The next `count` inputs (seq = position in `inputs`), recorded as the reference's input. */
-  const drawMany = (count: number) => {
-    const out: FeatureInput[] = [];
-    for (let i = 0; i < count; i++) {
-      const input = drawInput(inputs.length, inputRandom);
-      inputs.push(input);
-      out.push(input);
-    }
-    return out;
-  };
+  const { inputs, drawMany } = inputDrawer(inputRandom);
   let killsWithBacklog = 0;
   const withLog = async <T>(fn: (log: EmbeddedLog) => Promise<T>): Promise<T> => {
     const log = await EmbeddedLog.open({ dir: env.CF_LOG_DIR });

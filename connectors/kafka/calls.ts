@@ -22,6 +22,26 @@ export function brokerError(error: unknown, ...names: string[]): boolean {
   return names.some((name) => (findErrorBy(error, 'apiId', name) ?? undefined) !== undefined);
 }
 
+/** The names of the broker errors inside a client error (e.g. "CONCURRENT_TRANSACTIONS"), outermost first. */
+export function brokerErrorNames(error: unknown): string[] {
+  const names: string[] = [];
+  const walk = (e: unknown, depth: number): void => {
+    if (!(e instanceof Error) || depth > 8) return;
+    const apiId = (e as { apiId?: unknown }).apiId;
+    if (typeof apiId === 'string' && !names.includes(apiId)) names.push(apiId);
+    if (e instanceof AggregateError) for (const inner of e.errors) walk(inner, depth + 1);
+    walk(e.cause, depth + 1);
+  };
+  walk(error, 0);
+  return names;
+}
+
+/** A client error as a sentence: its message and the broker's error names, which the message leaves out. */
+export function describeKafkaCause(error: unknown): string {
+  const names = brokerErrorNames(error);
+  return names.length === 0 ? describeCause(error) : `${describeCause(error)} (${names.join(', ')})`;
+}
+
 /** The broker could not be reached or did not answer in time (worth retrying). */
 export function isUnreachable(error: unknown): boolean {
   if (!(error instanceof Error) || error instanceof StreamsError) return false;
@@ -74,7 +94,7 @@ function coded(what: string, error: unknown): StreamsError {
       { cause: error },
     );
   }
-  return new StreamsError('ILLEGAL_STATE', `${what} failed on Kafka: ${describeCause(error)}`, { cause: error, canRetry: true });
+  return new StreamsError('ILLEGAL_STATE', `${what} failed on Kafka: ${describeKafkaCause(error)}`, { cause: error, canRetry: true });
 }
 
 /** Runs the log's operations (see the module comment); knows whether the log is closed. */

@@ -25,9 +25,9 @@ import {
   syncGroupV5,
   type Connection,
 } from '@platformatic/kafka';
-import { StreamsError, describeCause } from '../../engine/errors.ts';
+import { StreamsError } from '../../engine/errors.ts';
 import type { GroupMember as MemberInfo, GroupMembership, JoinGroupOptions, TopicPartition } from '../../engine/log.ts';
-import { brokerError } from './calls.ts';
+import { brokerError, describeKafkaCause } from './calls.ts';
 
 const PROTOCOL = 'tributary';
 
@@ -109,7 +109,7 @@ export class GroupMember implements GroupMembership {
     return this.join().catch((error: unknown) => {
       if (this.#closed) return;
       if (error instanceof StreamsError && error.code === 'APPLICATION_SHUTDOWN') return this.#fail(error);
-      console.warn(`[tributary] group "${this.#options.groupId}": joining again failed (${describeCause(error)}); retrying`);
+      console.warn(`[tributary] group "${this.#options.groupId}": joining again failed (${describeKafkaCause(error)}); retrying`);
       setTimeout(() => void this.rejoin(), 1000).unref();
     });
   }
@@ -261,7 +261,7 @@ export class GroupMember implements GroupMembership {
         return;
       }
       // The coordinator could not be reached: try again at the next beat (the session may run out).
-      console.warn(`[tributary] group "${o.groupId}": heartbeat failed (${describeCause(error)})`);
+      console.warn(`[tributary] group "${o.groupId}": heartbeat failed (${describeKafkaCause(error)})`);
       this.#scheduleHeartbeat();
     }
   }
@@ -270,7 +270,7 @@ export class GroupMember implements GroupMembership {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopHeartbeat();
-    this.#options.onError(error instanceof StreamsError ? error : new StreamsError('LOG_UNAVAILABLE', `group "${this.#options.groupId}": ${describeCause(error)}`, { cause: error }));
+    this.#options.onError(error instanceof StreamsError ? error : new StreamsError('LOG_UNAVAILABLE', `group "${this.#options.groupId}": ${describeKafkaCause(error)}`, { cause: error }));
   }
 }
 

@@ -39,3 +39,13 @@ test('an unreachable broker is retried for unavailableRetryMs, then fails with L
 test('KafkaLog needs bootstrap brokers', () => {
   assert.throws(() => new KafkaLog({ bootstrapBrokers: [] }), { code: 'INVALID_ARGUMENT' });
 });
+
+test("a failure the broker answered names the broker's errors in its message (the client's own message leaves them out)", async () => {
+  const { ResponseError } = await import('@platformatic/kafka');
+  const { describeKafkaCause, brokerErrorNames } = await import('../../../connectors/kafka/calls.ts');
+  const error = new ResponseError(26, 4, { '/': [48, null] }, {});
+  assert.deepEqual(brokerErrorNames(error), ['INVALID_TXN_STATE']);
+  assert.match(describeKafkaCause(error), /^Received response with error while executing API EndTxn\(v4\) \(INVALID_TXN_STATE\)$/);
+  assert.deepEqual(brokerErrorNames(new Error('plain')), []);
+  assert.equal(describeKafkaCause(new Error('plain')), 'plain');
+});

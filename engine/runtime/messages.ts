@@ -43,7 +43,7 @@ export interface ThreadConfig {
   /** Root of the tasks' local databases; undefined keeps every store in memory. */
   readonly stateDir: string | undefined;
   /** This thread's share of the cache budget for persistent key-value stores. */
-  readonly cacheBytes: number;
+  readonly readCacheBytes: number;
   /** Set when the thread opens its own connection to the log (else it uses the served one). */
   readonly workerLog?: WorkerLogSpec;
   /** The process's group generation, sent with committed offsets (set when processes share the work). */

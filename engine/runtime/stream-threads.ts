@@ -37,7 +37,7 @@ export interface ThreadEvents {
 }
 
 /** What every thread of this process is started with, besides its tasks. */
-export type ThreadTemplate = Omit<ThreadConfig, 'threadId' | 'tasks' | 'standbys' | 'cacheBytes' | 'member' | 'transactionalIdPrefix'>;
+export type ThreadTemplate = Omit<ThreadConfig, 'threadId' | 'tasks' | 'standbys' | 'readCacheBytes' | 'member' | 'transactionalIdPrefix'>;
 
 /** Where a task runs here: its thread, as an active task or as a standby. */
 interface Placement {
@@ -50,18 +50,18 @@ export class StreamThreads {
   readonly #template: ThreadTemplate;
   /** Threads wanted (the configured count); a process never runs more threads than tasks. */
   readonly #wanted: number;
-  readonly #cacheMaxBytes: number;
+  readonly #readCacheMaxBytes: number;
   readonly #events: ThreadEvents;
   #threads: ThreadHandle[] = [];
   readonly #pending = new Map<number, (message: FromThread) => void>();
   #nextRequest = 0;
   #placement: Placement = { active: new Map(), standby: new Map() };
 
-  constructor(log: Log, template: ThreadTemplate, options: { threads: number; cacheMaxBytes: number }, events: ThreadEvents) {
+  constructor(log: Log, template: ThreadTemplate, options: { threads: number; readCacheMaxBytes: number }, events: ThreadEvents) {
     this.#log = log;
     this.#template = template;
     this.#wanted = options.threads;
-    this.#cacheMaxBytes = options.cacheMaxBytes;
+    this.#readCacheMaxBytes = options.readCacheMaxBytes;
     this.#events = events;
   }
 
@@ -98,7 +98,7 @@ export class StreamThreads {
         threadId,
         tasks: part.tasks,
         ...(part.standbys.length > 0 && { standbys: part.standbys }),
-        cacheBytes: Math.floor(this.#cacheMaxBytes / spread.length),
+        readCacheBytes: Math.floor(this.#readCacheMaxBytes / spread.length),
         ...(member !== undefined && { member }),
         ...(transactionalIdPrefix !== undefined && { transactionalIdPrefix }),
       }),
@@ -151,7 +151,7 @@ export class StreamThreads {
         slot.load++;
       }
       let nextId = Math.max(-1, ...this.#threads.map((h) => h.config.threadId)) + 1;
-      const cacheBytes = this.#threads[0]?.config.cacheBytes ?? Math.floor(this.#cacheMaxBytes / wanted);
+      const readCacheBytes = this.#threads[0]?.config.readCacheBytes ?? Math.floor(this.#readCacheMaxBytes / wanted);
       const applied = slots.map((slot) => {
         if (slot.add.length + slot.addStandbys.length === 0) return undefined;
         if (slot.h !== undefined) {
@@ -164,7 +164,7 @@ export class StreamThreads {
           threadId: nextId++,
           tasks: slot.add,
           ...(slot.addStandbys.length > 0 && { standbys: slot.addStandbys }),
-          cacheBytes,
+          readCacheBytes,
           member,
           transactionalIdPrefix,
         });

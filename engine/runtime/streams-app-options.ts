@@ -74,8 +74,11 @@ export interface StreamsAppOptions {
    * `/tmp/kafka-streams`. `false` keeps every store in memory (restored from its changelog on start).
    */
   readonly stateDir?: string | false;
-  /** Cache for persistent key-value stores, shared by the whole process (default 64 MiB). */
-  readonly cacheMaxBytes?: number;
+  /**
+   * Values of persistent key-value stores kept in memory for reads, shared by the whole process
+   * (default 64 MiB): the role RocksDB's block cache plays under Kafka Streams. Not the record cache.
+   */
+  readonly readCacheMaxBytes?: number;
   /** Serve interactive queries, health, metrics and ingest over HTTP. Port 0 picks a free port. */
   readonly http?: HttpOptions;
   /**

@@ -201,7 +201,7 @@ export class StreamsApp implements QueryableApp {
     const threads = new StreamThreads(
       log,
       { ...plan.thread, module, exportName, stateDir, ...(workerLog !== undefined && { workerLog }) },
-      { threads: threadCount, cacheMaxBytes: options.cacheMaxBytes ?? 64 * 1024 * 1024 },
+      { threads: threadCount, readCacheMaxBytes: options.readCacheMaxBytes ?? 64 * 1024 * 1024 },
       {
         abandoned: (reason) => this.#restartAfter(reason),
         uncaught: (handle, error) => void this.#uncaught(handle, error),

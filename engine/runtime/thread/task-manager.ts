@@ -24,7 +24,7 @@ const STANDBY_POLL_MS = 100;
 const STANDBY_FLUSH_INTERVAL_MS = 1000;
 
 export interface TaskManagerOptions {
-  readonly config: Pick<ThreadConfig, 'applicationId' | 'changelogs' | 'partitions' | 'stateDir' | 'cacheBytes' | 'onDeserializationError' | 'onProcessingError' | 'onProductionError' | 'maxRecordBytes'>;
+  readonly config: Pick<ThreadConfig, 'applicationId' | 'changelogs' | 'partitions' | 'stateDir' | 'readCacheBytes' | 'onDeserializationError' | 'onProcessingError' | 'onProductionError' | 'maxRecordBytes'>;
   readonly log: Log;
   readonly topology: Topology;
   readonly global: GlobalStateTask;
@@ -138,7 +138,7 @@ export class TaskManager {
   #cacheShare(all: readonly TaskSpec[]): number {
     const { topology } = this.#o;
     const stores = all.reduce((n, spec) => n + topology.subtopologies()[spec.subtopology]!.stores.filter((s) => topology.storeBuilder(s)!.supplier.kind === 'key-value').length, 0);
-    return Math.floor(this.#o.config.cacheBytes / Math.max(1, stores));
+    return Math.floor(this.#o.config.readCacheBytes / Math.max(1, stores));
   }
 
   /**

@@ -70,6 +70,11 @@ const commands: readonly Command[] = [
       host: { type: 'string', default: '127.0.0.1', value: 'HOST', help: 'the address the HTTP API listens on (default 127.0.0.1)' },
       port: { type: 'string', default: '8080', value: 'PORT', help: 'its port (default 8080; 0 picks a free one)' },
       threads: { type: 'string', value: 'N', help: 'stream threads (default: one per core, at most the task count)' },
+      'cache-max-bytes': {
+        type: 'string',
+        value: 'BYTES',
+        help: 'record cache of aggregations, all threads (default 10485760; 0 emits every update)',
+      },
     },
     run: runApp,
   },
@@ -417,6 +422,7 @@ async function runApp([module]: string[], values: Values): Promise<void> {
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
   const threads = values['threads'] === undefined ? undefined : int(values, 'threads');
   if (threads === 0) throw new UsageError('--threads must be at least 1');
+  const cacheMaxBytes = values['cache-max-bytes'] === undefined ? undefined : int(values, 'cache-max-bytes');
   const log = await EmbeddedLog.open({ dir: resolve(str(values, 'data-dir')) });
   let failure: StreamsError | undefined;
   const app = new StreamsApp(
@@ -426,6 +432,7 @@ async function runApp([module]: string[], values: Values): Promise<void> {
       log,
       stateDir: resolve(str(values, 'data-dir'), 'state'),
       ...(threads !== undefined && { threads }),
+      ...(cacheMaxBytes !== undefined && { cacheMaxBytes }),
       http: { host: str(values, 'host'), port },
       onError: (error) => (failure = error),
     },

@@ -376,7 +376,7 @@ export class KGroupedTable<K, V> {
     const m = materializedOf(options.materialized);
     const storeName = m.storeName ?? `${name}-store`;
     state.processor(prefix, [this.#node], name, () => new TableAggregateProcessor(storeName, agg));
-    state.store('key-value', name, { ...m, storeName }, this.#grouped.key as Serde<unknown>, valueSerde as Serde<unknown>, undefined, [name]);
+    state.store('key-value', name, { ...m, storeName }, this.#grouped.key as Serde<unknown>, valueSerde as Serde<unknown>, undefined, [name], { cacheable: true });
     return new KTable<K, VA>(internal, {
       state,
       node: name,

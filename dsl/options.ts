@@ -44,6 +44,12 @@ export interface Materialized<K, V> {
   /** Keep a changelog topic for the store (default true). */
   readonly logging?: boolean;
   /**
+   * Keep the store's writes in the record cache between commits (default true, as in Kafka
+   * Streams; the size is StreamsApp's `cacheMaxBytes`): an aggregation then forwards and logs a
+   * key's latest value once per commit instead of every update. False emits every update.
+   */
+  readonly caching?: boolean;
+  /**
    * A versioned store (KIP-889) keeping this much history, for `table()` and `toTable()`: joins
    * from a stream read the table as of the stream record's time, not whatever arrived last.
    */
@@ -57,6 +63,14 @@ export const Materialized = {
   },
   with<K, V>(key: Serde<K>, value: Serde<V>): Materialized<K, V> {
     return { key, value };
+  },
+  /** `materialized` (default: none) with the record cache off: every update is forwarded and logged. */
+  withCachingDisabled<K = never, V = never>(materialized: Materialized<K, V> = {}): Materialized<K, V> {
+    return { ...materialized, caching: false };
+  },
+  /** `materialized` with the record cache on (the default). */
+  withCachingEnabled<K = never, V = never>(materialized: Materialized<K, V> = {}): Materialized<K, V> {
+    return { ...materialized, caching: true };
   },
 } as const;
 

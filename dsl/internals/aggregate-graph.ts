@@ -60,7 +60,10 @@ export function addAggregation(state: BuilderState, spec: AggregationSpec): Tabl
   }
   const keySerde = inputs.map((i) => i.input.keySerde).find((s) => s !== undefined);
   const names = inputs.map((i) => i.name);
-  state.store(shape.kind, spec.operator, { ...m, storeName }, keySerde, spec.valueSerde, shape.window, names);
+  // The record cache serves key-value and time-window aggregations that emit updates, with one
+  // input (a cogroup's inputs share one store, sliding and session windows rewrite several rows).
+  const cacheable = inputs.length === 1 && !emitOnClose && (windows === undefined || windows.kind === 'time');
+  state.store(shape.kind, spec.operator, { ...m, storeName }, keySerde, spec.valueSerde, shape.window, names, { cacheable });
   if (spec.merge !== undefined) state.processor('COGROUPKSTREAM-MERGE', names, spec.merge, () => new PassThroughProcessor());
   const sources = [...new Set(inputs.flatMap((i) => i.input.sources))];
   // Every input updates the same rows: their partitions must line up, as for a join.

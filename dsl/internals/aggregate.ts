@@ -3,7 +3,23 @@
  * Windowed aggregations live in windowed-aggregate.ts.
  */
 import type { Change, KeyValueStore } from '../../engine/index.ts';
-import { Base, StoreProcessor, type Rec } from './processors.ts';
+import { setFlushListener, type CacheFlush } from '../../engine/state/record-cache.ts';
+import { Base, StoreProcessor, type Ctx, type Rec } from './processors.ts';
+
+/**
+ * A key-value aggregation's store with the record cache: true if it caches, and then the cache's
+ * flushes are forwarded as the aggregation's updates (Kafka Streams' TimestampedTupleForwarder).
+ */
+function forwardFlushes(ctx: Ctx, store: KeyValueStore<unknown, unknown>): boolean {
+  return setFlushListener(store, (flush: CacheFlush) =>
+    ctx.forward({
+      key: flush.key,
+      value: { newValue: flush.newValue, oldValue: flush.oldValue } satisfies Change<unknown>,
+      timestamp: flush.timestamp,
+      ...(flush.headers !== undefined && { headers: flush.headers }),
+    }),
+  );
+}
 
 /** The aggregation a grouped stream applies: `init` for a new key, then `add` per record. */
 export interface StreamAggregation {
@@ -14,10 +30,16 @@ export interface StreamAggregation {
 /** KGroupedStream count/reduce/aggregate: one row per key, updated per record. */
 export class StreamAggregateProcessor extends StoreProcessor<KeyValueStore<unknown, unknown>> {
   readonly #agg: StreamAggregation;
+  #cached = false;
 
   constructor(storeName: string, agg: StreamAggregation) {
     super(storeName);
     this.#agg = agg;
+  }
+
+  override init(ctx: Ctx): void {
+    super.init(ctx);
+    this.#cached = forwardFlushes(ctx, this.store);
   }
 
   process(record: Rec): void {
@@ -35,7 +57,7 @@ export class StreamAggregateProcessor extends StoreProcessor<KeyValueStore<unkno
     // The result's timestamp is the highest of the inputs that made it.
     const timestamp = old === undefined ? record.timestamp : Math.max(record.timestamp, old.timestamp);
     this.store.put(record.key, newValue, timestamp);
-    this.ctx.forward({ ...record, timestamp, value: { newValue, oldValue } satisfies Change<unknown> });
+    if (!this.#cached) this.ctx.forward({ ...record, timestamp, value: { newValue, oldValue } satisfies Change<unknown> });
   }
 }
 
@@ -95,10 +117,16 @@ export interface TableAggregation {
 /** KGroupedTable count/reduce/aggregate: subtract the old row, then add the new one. */
 export class TableAggregateProcessor extends StoreProcessor<KeyValueStore<unknown, unknown>> {
   readonly #agg: TableAggregation;
+  #cached = false;
 
   constructor(storeName: string, agg: TableAggregation) {
     super(storeName);
     this.#agg = agg;
+  }
+
+  override init(ctx: Ctx): void {
+    super.init(ctx);
+    this.#cached = forwardFlushes(ctx, this.store);
   }
 
   process(record: Rec): void {
@@ -119,7 +147,7 @@ export class TableAggregateProcessor extends StoreProcessor<KeyValueStore<unknow
     const newValue = value ?? null;
     const timestamp = old === undefined ? record.timestamp : Math.max(record.timestamp, old.timestamp);
     this.store.put(record.key, newValue, timestamp);
-    if (newValue === null && oldValue === null) return;
+    if (this.#cached || (newValue === null && oldValue === null)) return;
     this.ctx.forward({ ...record, timestamp, value: { newValue, oldValue } satisfies Change<unknown> });
   }
 }

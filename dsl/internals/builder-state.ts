@@ -86,7 +86,7 @@ export class BuilderState {
     valueSerde: Serde<unknown> | undefined,
     window: { retentionMs: number; windowSizeMs?: number; retainDuplicates?: boolean } | undefined,
     processors: readonly string[],
-    options: { readonly versionable?: boolean } = {},
+    options: { readonly versionable?: boolean; readonly cacheable?: boolean } = {},
   ): StoreBuilder {
     const name = materialized.storeName ?? `${operator}-store`;
     const inMemory = materialized.storeType === 'in-memory';
@@ -137,6 +137,8 @@ export class BuilderState {
           ? Stores.windowStoreBuilder(supplier, k, v)
           : Stores.sessionStoreBuilder(supplier, k, v);
     if (materialized.logging === false) builder = builder.withLoggingDisabled();
+    // Only stores whose processors forward through the cache's flush (see record-cache.ts).
+    if (options.cacheable === true && materialized.caching !== false) builder = builder.withCachingEnabled();
     this.topology.addStateStore(builder, ...processors);
     return builder;
   }

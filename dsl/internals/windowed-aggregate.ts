@@ -10,6 +10,7 @@
  */
 import type { AnyStore, Change, CommittedTime, SessionStore, Windowed, WindowStore } from '../../engine/index.ts';
 import type { SessionWindows, SlidingWindows, TimeWindows } from '../windows.ts';
+import { setFlushListener } from '../../engine/state/record-cache.ts';
 import { StoreProcessor, type Ctx, type Rec } from './processors.ts';
 
 export interface WindowAggregation {
@@ -46,15 +47,29 @@ abstract class WindowAggregateBase<S extends AnyStore> extends StoreProcessor<S>
     this.#timeName = timeName;
   }
 
+  /** The store caches (time windows emitting updates): updates are forwarded from its flushes. */
+  #cached = false;
+
   override init(ctx: Ctx): void {
     super.init(ctx);
     const name = this.#timeName ?? ctx.nodeName;
     this.observed = ctx.committedTime(`${name}:observed`);
     this.emitted = ctx.committedTime(`${name}:emitted`);
+    if (this.store.kind === 'window' && !this.emitOnClose) {
+      const sizeMs = this.store.windowSizeMs;
+      this.#cached = setFlushListener(this.store, (flush) =>
+        this.ctx.forward({
+          key: windowed(flush.key, flush.windowStart, flush.windowStart + sizeMs),
+          value: { newValue: flush.newValue, oldValue: flush.oldValue } satisfies Change<unknown>,
+          timestamp: flush.timestamp,
+          ...(flush.headers !== undefined && { headers: flush.headers }),
+        }),
+      );
+    }
   }
 
   protected forwardUpdate(key: unknown, start: number, end: number, newValue: unknown, oldValue: unknown, timestamp: number): void {
-    if (this.emitOnClose) return;
+    if (this.emitOnClose || this.#cached) return;
     this.ctx.forward({ key: windowed(key, start, end), value: { newValue, oldValue } satisfies Change<unknown>, timestamp });
   }
 

@@ -2,6 +2,7 @@ import { DeserializationError, SerializationError, StreamsError, describeCause }
 import type { Headers, RecordMetadata, StreamRecord } from '../record.ts';
 import type { Cancellable, DropReason, Processor, ProcessorContext, ProcessorStore, PunctuationType } from '../processor.ts';
 import type { AnyStore, StoreBuilder } from '../state/store.ts';
+import { withRecordCache, type CacheContext, type CachingStore, type ThreadCache } from '../state/record-cache.ts';
 import type { StoreContext } from '../state/in-memory.ts';
 import type { Serializer } from '../serde.ts';
 import type { ProducedRecord } from '../error-handlers.ts';
@@ -63,6 +64,11 @@ export interface TaskOptions {
    * `maxRecordBytes`). Default: fail. Not asked about outputs of punctuations (no input record): those fail.
    */
   readonly onProductionError?: (error: StreamsError, record: RawRecord, nodeName: string, output: ProducedRecord) => ErrorResponse;
+  /**
+   * The stream thread's record cache (KIP-63): stores whose builder enables caching keep their
+   * writes there until the next flush. Absent or 0 bytes: every write goes through at once.
+   */
+  readonly recordCache?: ThreadCache;
   /** Largest output record (key, value and headers), as a producer's max.request.size. Default 1 MiB. */
   readonly maxRecordBytes?: number;
   /**
@@ -121,6 +127,8 @@ export class StreamTask {
   readonly partition: number;
   readonly metrics: TaskMetrics = { recordsIn: 0, recordsOut: 0, dropped: newDropCounts() };
   readonly stores = new Map<string, AnyStore>();
+  /** The stores behind the record cache, in the sub-topology's order. */
+  readonly #cachingStores: (AnyStore & CachingStore)[] = [];
 
   readonly #options: TaskOptions;
   readonly #nodes = new Map<string, RuntimeNode>();
@@ -162,11 +170,18 @@ export class StreamTask {
       for (const [name, value] of checkpoint.schedules) if (value > (this.#restoredSchedules.get(name) ?? Number.NEGATIVE_INFINITY)) this.#restoredSchedules.set(name, value);
     }
 
-    const storeCtx: StoreContext = { recordTimestamp: () => this.#currentTimestamp };
+    const storeCtx: StoreContext & CacheContext = {
+      recordTimestamp: () => this.#currentTimestamp,
+      capture: () => this.#currentRaw,
+      headersOf: (context) => (context as RawRecord | undefined)?.headers,
+      replay: (context, timestamp, run) => this.#replay(context as RawRecord | undefined, timestamp, run),
+    };
     for (const name of subtopology.stores) {
       const builder = topology.storeBuilder(name)!;
       const store = options.createStore(builder, storeCtx);
-      this.stores.set(name, store);
+      const cached = options.recordCache === undefined ? store : withRecordCache(builder, store, options.recordCache, storeCtx);
+      this.stores.set(name, cached);
+      if (cached !== store) this.#cachingStores.push(cached as AnyStore & CachingStore);
       if (builder.versioned !== undefined) this.#views.set(name, versionedView(store, builder));
     }
     // Build children before parents so each node can hold its children directly.
@@ -281,8 +296,32 @@ export class StreamTask {
     this.#punctuate('wall-clock-time', now);
   }
 
+  /**
+   * Flushes the stores: the record cache's writes go to the stores below and their changelogs, and
+   * what the caching processors forward from them goes downstream (so before a commit takes the
+   * outputs). A flush may dirty a store downstream, flushed in turn.
+   */
   flush(): void {
+    for (let round = 0; this.#cachingStores.some((s) => s.dirtyCount > 0); round++) {
+      if (round >= 1000) throw new StreamsError('ILLEGAL_STATE', `task ${this.id}: the record cache does not settle (a cycle through caching stores?)`);
+      for (const store of this.#cachingStores) store.flush();
+    }
     for (const store of this.stores.values()) store.flush();
+  }
+
+  /** Runs a flushed cache entry's forwarding in the record context of its last write. */
+  #replay(raw: RawRecord | undefined, timestamp: number, run: () => void): void {
+    const savedRaw = this.#currentRaw;
+    const savedTimestamp = this.#currentTimestamp;
+    this.#currentRaw = raw;
+    this.#currentTimestamp = timestamp;
+    try {
+      if (raw === undefined) run();
+      else this.#guard(raw, 'record cache flush', run);
+    } finally {
+      this.#currentRaw = savedRaw;
+      this.#currentTimestamp = savedTimestamp;
+    }
   }
 
   close(): void {

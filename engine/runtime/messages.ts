@@ -44,6 +44,8 @@ export interface ThreadConfig {
   readonly stateDir: string | undefined;
   /** This thread's share of the cache budget for persistent key-value stores. */
   readonly readCacheBytes: number;
+  /** This thread's record cache (KIP-63) in bytes: the process's cacheMaxBytes over its threads; 0 is off. */
+  readonly recordCacheBytes: number;
   /** Set when the thread opens its own connection to the log (else it uses the served one). */
   readonly workerLog?: WorkerLogSpec;
   /** The process's group generation, sent with committed offsets (set when processes share the work). */

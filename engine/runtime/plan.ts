@@ -27,7 +27,7 @@ export interface PlanOptions {
 }
 
 /** The part of a thread's configuration every thread of the application shares. */
-export type ThreadBase = Omit<ThreadConfig, 'threadId' | 'tasks' | 'standbys' | 'readCacheBytes' | 'module' | 'exportName' | 'stateDir' | 'workerLog' | 'member' | 'transactionalIdPrefix'>;
+export type ThreadBase = Omit<ThreadConfig, 'threadId' | 'tasks' | 'standbys' | 'readCacheBytes' | 'recordCacheBytes' | 'module' | 'exportName' | 'stateDir' | 'workerLog' | 'member' | 'transactionalIdPrefix'>;
 
 export interface ApplicationPlan {
   /** Internal topics to create (or check), with the configuration the topology needs. */

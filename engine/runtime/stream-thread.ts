@@ -12,6 +12,7 @@ import { StreamsError, describeCause } from '../errors.ts';
 import { loadHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler, type ProductionExceptionHandler } from '../error-handlers.ts';
 import { fetchMany, openWorkerLog, partitionKey, type Log, type TopicPartition } from '../log.ts';
 import { buildInMemoryStore } from '../state/store-stack.ts';
+import { belowCache } from '../state/record-cache.ts';
 import { GlobalStateTask, type RawRecord } from '../internals/stream-task.ts';
 import type { Topology } from '../topology.ts';
 import { LogClient } from './log-rpc.ts';
@@ -288,7 +289,7 @@ function onControl(message: ToThread): void {
           restored: t.restored,
           streamTime: Number.isFinite(t.task.streamTime) ? t.task.streamTime : null,
           stores: [...t.task.stores.values()].map((store) => {
-            const kv = t.prepared.keyValueStores.find((k) => k === store);
+            const kv = t.prepared.keyValueStores.find((k) => k === belowCache(store));
             const entries = store.kind === 'key-value' ? store.approximateNumEntries() : store.kind === 'window' ? store.all().length : store.all().length;
             return { name: store.name, entries, cacheHits: kv?.hits ?? 0, cacheMisses: kv?.misses ?? 0 };
           }),

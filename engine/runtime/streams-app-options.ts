@@ -79,6 +79,15 @@ export interface StreamsAppOptions {
    * (default 64 MiB): the role RocksDB's block cache plays under Kafka Streams. Not the record cache.
    */
   readonly readCacheMaxBytes?: number;
+  /**
+   * The record cache (Kafka Streams' statestore.cache.max.bytes, KIP-63), in bytes for the whole
+   * process, split evenly among its stream threads (default 10 MiB). The stores of aggregations keep
+   * their writes there between commits: a key updated many times reaches the changelog and the
+   * aggregation's output once per commit interval (or when the cache evicts it), with the latest
+   * value. 0 turns it off: every update is written and forwarded (emit on every update). Per store:
+   * `Materialized` with `caching: false`; Processor API stores: `StoreBuilder.withCachingEnabled()`.
+   */
+  readonly cacheMaxBytes?: number;
   /** Serve interactive queries, health, metrics and ingest over HTTP. Port 0 picks a free port. */
   readonly http?: HttpOptions;
   /**

@@ -55,6 +55,9 @@ interface CurrentTasks {
 
 const noRemoteTasks: RemoteTasks = { active: new Map(), standbys: new Map() };
 
+/** Kafka Streams' default statestore.cache.max.bytes: the record cache of the whole process. */
+const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 * 1024;
+
 function asStreamsError(error: unknown): StreamsError {
   return error instanceof StreamsError ? error : new StreamsError('PROCESSING_FAILED', describeCause(error), { cause: error });
 }
@@ -109,6 +112,12 @@ export class StreamsApp implements QueryableApp {
       throw new StreamsError('INVALID_ARGUMENT', `applicationId must be letters, digits, ".", "_" or "-": ${JSON.stringify(options.applicationId)}`);
     }
     if (options.log === undefined) throw new StreamsError('INVALID_ARGUMENT', 'StreamsApp needs a log (an EmbeddedLog, or Kafka)');
+    for (const name of ['cacheMaxBytes', 'readCacheMaxBytes'] as const) {
+      const bytes = options[name];
+      if (bytes !== undefined && (!Number.isSafeInteger(bytes) || bytes < 0)) {
+        throw new StreamsError('INVALID_ARGUMENT', `${name} must be an integer number of bytes >= 0, got ${JSON.stringify(bytes)}`);
+      }
+    }
     this.#source = source;
     this.#options = options;
     registerAppMetrics(this.#registry, this);
@@ -198,9 +207,10 @@ export class StreamsApp implements QueryableApp {
     const stateDir = this.#stateDir();
     const workerLog = log.workerSpec?.();
     const threadCount = options.threads ?? availableParallelism();
+    const cacheMaxBytes = options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES;
     const threads = new StreamThreads(
       log,
-      { ...plan.thread, module, exportName, stateDir, ...(workerLog !== undefined && { workerLog }) },
+      { ...plan.thread, module, exportName, stateDir, recordCacheBytes: Math.floor(cacheMaxBytes / Math.max(1, threadCount)), ...(workerLog !== undefined && { workerLog }) },
       { threads: threadCount, readCacheMaxBytes: options.readCacheMaxBytes ?? 64 * 1024 * 1024 },
       {
         abandoned: (reason) => this.#restartAfter(reason),

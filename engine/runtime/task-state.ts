@@ -17,6 +17,7 @@ import type { AnyStore, StoreBuilder } from '../state/store.ts';
 import { LocalStateDb, type LocalRow } from '../state/local-state.ts';
 import type { PersistentKeyValueStore } from '../state/persistent.ts';
 import { buildStoreStack, type StoreLayers, type StoreStack } from '../state/store-stack.ts';
+import { belowCache } from '../state/record-cache.ts';
 import type { Topology } from '../topology.ts';
 
 export interface PreparedStores {
@@ -126,7 +127,8 @@ export async function prepareStores(options: PrepareOptions): Promise<PreparedSt
       return stack.store;
     },
     restore(store, key, value, timestamp) {
-      const stack = stacks.get(store);
+      // Restoring writes below the record cache (which is empty until processing starts).
+      const stack = stacks.get(belowCache(store));
       if (stack === undefined) throw new StreamsError('ILLEGAL_STATE', `store "${store.name}" was not built by this task's stores`);
       stack.restore(key, value, timestamp);
     },

@@ -136,8 +136,17 @@ export interface StoreBuilder<S extends AnyStore = AnyStore> {
    * VersionedKeyValueStore view of it.
    */
   readonly versioned?: { readonly keySerde: Serde<unknown>; readonly valueSerde: Serde<unknown>; readonly historyRetentionMs: number };
+  /**
+   * Writes wait in the stream thread's record cache (KIP-63, `cacheMaxBytes`) until the next commit
+   * or eviction: a key written many times in between reaches the store and its changelog once.
+   * Off by default for builders (as in Kafka Streams); the DSL's aggregations turn it on unless
+   * materialized with `caching: false`.
+   */
+  readonly cachingEnabled: boolean;
   withLoggingDisabled(): StoreBuilder<S>;
   withLoggingEnabled(): StoreBuilder<S>;
+  withCachingEnabled(): StoreBuilder<S>;
+  withCachingDisabled(): StoreBuilder<S>;
   /** Phantom field carrying the store type; never set. */
   readonly __store?: S;
 }

@@ -22,8 +22,16 @@ class Builder<S extends AnyStore> implements StoreBuilder<S> {
   readonly valueSerde: Serde<unknown>;
   readonly loggingEnabled: boolean;
   readonly versioned: StoreBuilder['versioned'];
+  readonly cachingEnabled: boolean;
 
-  constructor(supplier: StoreSupplier, keySerde: Serde<unknown>, valueSerde: Serde<unknown>, loggingEnabled = true, versioned?: StoreBuilder['versioned']) {
+  constructor(
+    supplier: StoreSupplier,
+    keySerde: Serde<unknown>,
+    valueSerde: Serde<unknown>,
+    loggingEnabled = true,
+    versioned?: StoreBuilder['versioned'],
+    cachingEnabled = false,
+  ) {
     if (keySerde === undefined || valueSerde === undefined) {
       throw new StreamsError('MISSING_SERDE', `store "${supplier.name}" needs a key serde and a value serde`);
     }
@@ -33,15 +41,24 @@ class Builder<S extends AnyStore> implements StoreBuilder<S> {
     this.valueSerde = valueSerde;
     this.loggingEnabled = loggingEnabled;
     this.versioned = versioned;
+    this.cachingEnabled = cachingEnabled;
     Object.freeze(this);
   }
 
   withLoggingDisabled(): StoreBuilder<S> {
-    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, false, this.versioned);
+    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, false, this.versioned, this.cachingEnabled);
   }
 
   withLoggingEnabled(): StoreBuilder<S> {
-    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, true, this.versioned);
+    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, true, this.versioned, this.cachingEnabled);
+  }
+
+  withCachingEnabled(): StoreBuilder<S> {
+    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, this.loggingEnabled, this.versioned, true);
+  }
+
+  withCachingDisabled(): StoreBuilder<S> {
+    return new Builder<S>(this.supplier, this.keySerde, this.valueSerde, this.loggingEnabled, this.versioned, false);
   }
 }
 

@@ -15,6 +15,7 @@ import {
 } from '../internals/stream-task.ts';
 import type { DeserializationError } from '../errors.ts';
 import type { VersionedKeyValueStore } from '../state/versioned.ts';
+import { ThreadCache } from '../state/record-cache.ts';
 import { applyHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler, type ProducedRecord, type ProductionExceptionHandler } from '../error-handlers.ts';
 
 export interface TestDriverConfig {
@@ -35,6 +36,14 @@ export interface TestDriverConfig {
   productionExceptionHandler?: ProductionExceptionHandler;
   /** The largest output record (key, value, headers). Default 1 MiB, as a StreamsApp's. */
   maxRecordBytes?: number;
+  /**
+   * The record cache (KIP-63) in bytes. Default 0: every update of an aggregation is forwarded
+   * (emit on every update). With a budget, the driver still commits, and so flushes the cache, after
+   * each input record (as Kafka Streams' TopologyTestDriver does): only updates of one key caused
+   * by the same input record (through a flatMap, or a repartition it feeds) are merged, and a
+   * budget smaller than the keys one record touches shows evictions.
+   */
+  cacheMaxBytes?: number;
   /** Lower-level hooks (continue or fail only); the handlers above take precedence. */
   onDeserializationError?: (error: DeserializationError, record: RawRecord) => ErrorResponse;
   onProcessingError?: (error: StreamsError, record: RawRecord) => ErrorResponse;
@@ -86,6 +95,7 @@ export class TopologyTestDriver {
     };
     const clock = () => this.#wallClock;
     this.#global = new GlobalStateTask(topology, { applicationId, createStore: buildInMemoryStore, clock });
+    const recordCache = (config.cacheMaxBytes ?? 0) > 0 ? new ThreadCache(config.cacheMaxBytes!) : undefined;
     for (const sub of topology.subtopologies()) {
       const taskId = `${sub.id}_0`;
       const handle = (
@@ -119,6 +129,7 @@ export class TopologyTestDriver {
           : config.onProcessingError && { onProcessingError: config.onProcessingError }),
         ...(onUnproducible !== undefined && { onProductionError: (error, raw, node, output) => handle(onUnproducible, error, raw, node, output) }),
         ...(config.maxRecordBytes !== undefined && { maxRecordBytes: config.maxRecordBytes }),
+        ...(recordCache !== undefined && { recordCache }),
       });
       task.initialize();
       this.#tasks.push(task);

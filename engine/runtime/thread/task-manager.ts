@@ -17,6 +17,7 @@ import { prepareStores, type PreparedStores } from '../task-state.ts';
 import type { Committer } from './committer.ts';
 import { toLogRecord, type RecordCollector } from './record-collector.ts';
 import type { RunningTask, StandbyTask } from './running-task.ts';
+import { ThreadCache, belowCache } from '../../state/record-cache.ts';
 
 export type Assignment = Omit<Extract<ToThread, { kind: 'assign' }>, 'kind' | 'id'>;
 
@@ -24,7 +25,7 @@ const STANDBY_POLL_MS = 100;
 const STANDBY_FLUSH_INTERVAL_MS = 1000;
 
 export interface TaskManagerOptions {
-  readonly config: Pick<ThreadConfig, 'applicationId' | 'changelogs' | 'partitions' | 'stateDir' | 'readCacheBytes' | 'onDeserializationError' | 'onProcessingError' | 'onProductionError' | 'maxRecordBytes'>;
+  readonly config: Pick<ThreadConfig, 'applicationId' | 'changelogs' | 'partitions' | 'stateDir' | 'readCacheBytes' | 'recordCacheBytes' | 'onDeserializationError' | 'onProcessingError' | 'onProductionError' | 'maxRecordBytes'>;
   readonly log: Log;
   readonly topology: Topology;
   readonly global: GlobalStateTask;
@@ -52,8 +53,12 @@ export class TaskManager {
   #lastStandbyPoll = 0;
   #lastStandbyFlush = Date.now();
 
+  /** The record cache (KIP-63) the caching stores of this thread's tasks share. */
+  readonly #recordCache: ThreadCache;
+
   constructor(options: TaskManagerOptions) {
     this.#o = options;
+    this.#recordCache = new ThreadCache(options.config.recordCacheBytes);
   }
 
   task(id: string): RunningTask | undefined {
@@ -204,13 +209,14 @@ export class TaskManager {
         onProcessingError: (error, raw, node) => this.#badRecord(this.#o.handlers?.processing ?? config.onProcessingError, error, raw, spec.id, node),
         onProductionError: (error, raw, node, output) => this.#badRecord(this.#o.handlers?.production ?? config.onProductionError, error, raw, spec.id, node, output),
         maxRecordBytes: config.maxRecordBytes,
+        recordCache: this.#recordCache,
       });
       // Replay each changelog from where the store's data stops (0 for in-memory stores).
       const positions = new Map<string, number>();
       let restored = 0;
       for (const [name, from] of prepared.restoreFrom) {
         const topic = config.changelogs[name]!;
-        const store = task.stores.get(name) as AnyStore & RestorableStore;
+        const store = belowCache(task.stores.get(name)!) as AnyStore & RestorableStore;
         const reached = await this.#restore(prepared, store, { topic, partition: spec.partition }, from);
         restored += reached - from;
         positions.set(topic, reached);

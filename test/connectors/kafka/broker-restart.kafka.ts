@@ -43,7 +43,7 @@ test('a broker restart under load loses nothing and duplicates nothing: the app 
     await log.createTopic(output, { partitions: PARTITIONS, cleanupPolicy: 'delete' });
     app = new StreamsApp(
       { module: new URL('./fixtures/word-count.ts', import.meta.url) },
-      { applicationId: unique('restart-app'), log: new KafkaLog({ ...options, clientId: unique('restart-app') }), threads: 2, stateDir: join(dir, 'state') },
+      { applicationId: unique('restart-app'), log: new KafkaLog({ ...options, clientId: unique('restart-app') }), cacheMaxBytes: 0, threads: 2, stateDir: join(dir, 'state') },
     );
     const states: string[] = [];
     app.onStateChange((next) => states.push(next));

@@ -22,12 +22,12 @@ test('cogroup and a stateful processValues on Kafka: exactly-once counts, state 
     for (const topic of [t.clicks, t.purchases, t.out]) await log.createTopic(topic, { partitions: 2, cleanupPolicy: 'delete' });
     const [first, second] = rounds();
     await write(log, first, 0);
-    app = new StreamsApp({ module }, { applicationId, log, threads: 2, stateDir: join(dir, 'state-a') });
+    app = new StreamsApp({ module }, { applicationId, log, cacheMaxBytes: 0, threads: 2, stateDir: join(dir, 'state-a') });
     await app.start();
     await until(async () => sameEntries(await latest(log), expected(first)), 'the first round aggregated', 90_000, 200);
     await app.close();
     await write(log, second, first.length);
-    app = new StreamsApp({ module }, { applicationId, log, threads: 1, stateDir: join(dir, 'state-b') });
+    app = new StreamsApp({ module }, { applicationId, log, cacheMaxBytes: 0, threads: 1, stateDir: join(dir, 'state-b') });
     await app.start();
     await until(async () => sameEntries(await latest(log), expected([...first, ...second])), 'the second round aggregated', 90_000, 200);
   } finally {

@@ -16,7 +16,7 @@
  * (the seed fixes the kill delays and the user of each input record; how much input is appended
  * and where in the child's work each kill lands still depend on timing).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -142,9 +142,17 @@ async function backlog(log: KafkaLog, names: Names, committed: GroupOffsets): Pr
   return { input, repartition };
 }
 
-const startRun = (stateDir: string, mode: 'run' | 'final', names: Names) => startChild(CHILD, [stateDir, mode], { ...names });
+const startRun = (stateDir: string, mode: 'run' | 'final', names: Names, cache: boolean) =>
+  startChild(CHILD, [stateDir, mode], { ...names, ...(cache && { CRASH_CACHE: '1' }) });
 
-test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changelogs and stores equal the reference', { timeout: 300_000 }, async (t) => {
+for (const cache of [false, true]) {
+  const what = cache
+    ? 'with the record cache, exactly-once on Kafka survives SIGKILL at random moments: updates in order, none repeated, each group ending on its reference; changelogs and stores equal the reference'
+    : 'exactly-once on Kafka survives SIGKILL at random moments: outputs, changelogs and stores equal the reference';
+  test(what, { timeout: 300_000 }, (t) => crashTest(t, cache));
+}
+
+async function crashTest(t: TestContext, cache: boolean): Promise<void> {
   const seed = Number(process.env['TRIBUTARY_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
   // Two streams: the kill delays, and the users of the input records (seq i always gets the i-th draw).
   const random = prng(seed);
@@ -180,7 +188,7 @@ test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changel
         if (behind.input + behind.repartition > 0) stats.killsWithBacklog++;
         inputs.push(...(await append(log, names.CRASH_INPUT, inputs.length, Math.max(MIN_APPEND, BACKLOG_TARGET - behind.input - behind.repartition), 2, nextUser)));
       }
-      const child = startRun(stateDir, 'run', names);
+      const child = startRun(stateDir, 'run', names, cache);
       const aimAtStartup = startupRuns.has(run) && stats.startupKills < STARTUP_KILLS;
       let delay: number;
       if (aimAtStartup) {
@@ -224,7 +232,7 @@ test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changel
       ['final', stateDir],
       ['restore-only', join(dir, 'fresh-state')],
     ] as const) {
-      stores.push(await finalRun(() => startRun(passDir, 'final', names), pass, seed, 60_000));
+      stores.push(await finalRun(() => startRun(passDir, 'final', names, cache), pass, seed, 60_000));
     }
 
     assert.deepEqual(await backlog(log, names, await log.committedOffsets(names.CRASH_APP)), { input: 0, repartition: 0 }, 'everything consumed and committed');
@@ -235,6 +243,7 @@ test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changel
       readAll: (topic) => readAll(log, topic),
       topics: { output: names.CRASH_OUTPUT, counts: names.CRASH_COUNTS, totalsChangelog: `${names.CRASH_APP}-totals-changelog`, countsChangelog: `${names.CRASH_APP}-counts-changelog` },
       stores,
+      cached: cache,
     });
 
     const summary =
@@ -254,4 +263,4 @@ test('exactly-once on Kafka survives SIGKILL at random moments: outputs, changel
     await Promise.all([log.close(), admin.close()]);
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}

@@ -27,7 +27,7 @@ async function withApp(http: boolean, fn: (app: StreamsApp, log: EmbeddedLog, di
   const log = await EmbeddedLog.open({ dir: join(dir, 'log') });
   await log.createTopic('sentences', { partitions: 2, cleanupPolicy: 'delete' });
   await log.createTopic('word-counts', { partitions: 2, cleanupPolicy: 'delete' });
-  const app = new StreamsApp({ module }, { applicationId: 'wc-metrics', log, threads: 2, stateDir: join(dir, 'state'), ...(http && { http: { port: 0 } }) });
+  const app = new StreamsApp({ module }, { applicationId: 'wc-metrics', log, cacheMaxBytes: 0, threads: 2, stateDir: join(dir, 'state'), ...(http && { http: { port: 0 } }) });
   try {
     await app.start();
     await fn(app, log, dir);

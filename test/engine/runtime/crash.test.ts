@@ -13,7 +13,7 @@
  * (the seed fixes the kill delays and the user of each input record; how much input is appended
  * and where in the child's work each kill lands still depend on timing).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,9 +96,16 @@ async function backlog(log: EmbeddedLog): Promise<number> {
   return behind;
 }
 
-const startRun = (dir: string, mode: 'run' | 'final') => startChild(CHILD, [dir, mode]);
+const startRun = (dir: string, mode: 'run' | 'final', cache: boolean) => startChild(CHILD, cache ? [dir, mode, 'cache'] : [dir, mode]);
 
-test('exactly-once survives SIGKILL at random moments: outputs, changelogs and restored stores equal the reference', { timeout: 360_000 }, async (t) => {
+for (const cache of [false, true]) {
+  const what = cache
+    ? 'with the record cache, exactly-once survives SIGKILL at random moments: every update in order, none repeated, each group ending on its reference; changelogs and restored stores equal the reference'
+    : 'exactly-once survives SIGKILL at random moments: outputs, changelogs and restored stores equal the reference';
+  test(what, { timeout: 360_000 }, (t) => crashTest(t, cache));
+}
+
+async function crashTest(t: TestContext, cache: boolean): Promise<void> {
   const seed = Number(process.env['TRIBUTARY_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
   // Two streams: the kill delays, and the users of the input records (seq i always gets the i-th draw).
   const random = prng(seed);
@@ -133,7 +140,7 @@ test('exactly-once survives SIGKILL at random moments: outputs, changelogs and r
         inputs.push(...(await append(log, inputs.length, Math.max(MIN_APPEND, BACKLOG_TARGET - behind), 2, nextUser)));
         await log.close();
       }
-      const child = startRun(dir, 'run');
+      const child = startRun(dir, 'run', cache);
       const aimAtStartup = startupRuns.has(run) && stats.startupKills < STARTUP_KILLS;
       if (aimAtStartup) {
         // Before RUNNING: somewhere in the first startup's span (restores only get longer).
@@ -159,7 +166,7 @@ test('exactly-once survives SIGKILL at random moments: outputs, changelogs and r
 
     // The last run consumes everything, then reports its stores; a second one only restores.
     const stores: Record<string, Record<string, unknown>>[] = [];
-    for (const pass of ['final', 'restore-only']) stores.push(await finalRun(() => startRun(dir, 'final'), pass, seed, 60_000));
+    for (const pass of ['final', 'restore-only']) stores.push(await finalRun(() => startRun(dir, 'final', cache), pass, seed, 60_000));
 
     log = await EmbeddedLog.open({ dir });
     try {
@@ -171,6 +178,7 @@ test('exactly-once survives SIGKILL at random moments: outputs, changelogs and r
         readAll: (topic) => readAll(log, topic),
         topics: { output: OUTPUT, counts: COUNTS, totalsChangelog: `${APPLICATION_ID}-totals-changelog`, countsChangelog: `${APPLICATION_ID}-counts-changelog` },
         stores,
+        cached: cache,
       });
     } finally {
       await log.close();
@@ -190,4 +198,4 @@ test('exactly-once survives SIGKILL at random moments: outputs, changelogs and r
     await killAll();
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}

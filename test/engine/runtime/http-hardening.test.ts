@@ -49,7 +49,7 @@ const json = { 'content-type': 'application/json' };
 async function withApp(http: Omit<HttpOptions, 'port'>, fn: (port: number, app: StreamsApp) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-http-hard-'));
   const log = await EmbeddedLog.open({ dir });
-  const app = new StreamsApp({ module }, { applicationId: 'wc-hard', log, threads: 1, http: { port: 0, ...http }, stateDir: join(dir, 'state') });
+  const app = new StreamsApp({ module }, { applicationId: 'wc-hard', log, cacheMaxBytes: 0, threads: 1, http: { port: 0, ...http }, stateDir: join(dir, 'state') });
   try {
     await log.createTopic('sentences', { partitions: 2, cleanupPolicy: 'delete' });
     await log.createTopic('word-counts', { partitions: 2, cleanupPolicy: 'delete' });

@@ -49,7 +49,7 @@ test('StreamsApp runs word count in worker threads on the embedded log, serves q
     await produce(log, ['the cat', 'the dog', 'a cat']);
 
     const states: StreamsState[] = [];
-    let app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 2, stateDir: join(dir, 'state') });
+    let app = new StreamsApp({ module }, { applicationId: 'wc', log, cacheMaxBytes: 0, threads: 2, stateDir: join(dir, 'state') });
     apps.push(app);
     app.onStateChange((next) => states.push(next));
     await app.start();
@@ -73,7 +73,7 @@ test('StreamsApp runs word count in worker threads on the embedded log, serves q
 
     // A new instance resumes from the committed offsets and restores the counts from the changelog.
     await produce(log, ['the end']);
-    app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 1, stateDir: join(dir, 'state') });
+    app = new StreamsApp({ module }, { applicationId: 'wc', log, cacheMaxBytes: 0, threads: 1, stateDir: join(dir, 'state') });
     apps.push(app);
     await app.start();
     // The counts were on disk with the changelog position they reflect: nothing is replayed.
@@ -85,7 +85,7 @@ test('StreamsApp runs word count in worker threads on the embedded log, serves q
     await app.close();
 
     // In memory only (stateDir: false), a start replays the whole changelog.
-    app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 1, stateDir: false });
+    app = new StreamsApp({ module }, { applicationId: 'wc', log, cacheMaxBytes: 0, threads: 1, stateDir: false });
     apps.push(app);
     await app.start();
     const replayed = (await app.metrics()).tasks.reduce((n, t) => n + t.restored, 0);
@@ -103,7 +103,7 @@ test('StreamsApp refuses to start without its source topic, with a clear error',
   const dir = mkdtempSync(join(tmpdir(), 'tributary-app-'));
   const log = await EmbeddedLog.open({ dir });
   try {
-    const app = new StreamsApp({ module }, { applicationId: 'wc', log, threads: 1, stateDir: join(dir, 'state') });
+    const app = new StreamsApp({ module }, { applicationId: 'wc', log, cacheMaxBytes: 0, threads: 1, stateDir: join(dir, 'state') });
     await assert.rejects(app.start(), (error: Error & { code?: string }) => {
       assert.equal(error.code, 'UNKNOWN_TOPIC');
       assert.match(error.message, /sentences/);
@@ -123,12 +123,12 @@ test('StreamsApp refuses to start when an internal topic exists with another par
   try {
     await log.createTopic('sentences', { partitions: 2, cleanupPolicy: 'delete' });
     await log.createTopic('word-counts', { partitions: 2, cleanupPolicy: 'delete' });
-    const first = new StreamsApp({ module: drifting, export: 'twoPartitions' }, { applicationId: 'drift', log, threads: 1, stateDir: join(dir, 'state') });
+    const first = new StreamsApp({ module: drifting, export: 'twoPartitions' }, { applicationId: 'drift', log, cacheMaxBytes: 0, threads: 1, stateDir: join(dir, 'state') });
     await first.start();
     await first.close();
     assert.equal((await log.topics()).get('drift-by-word-repartition')?.partitions, 2);
 
-    const second = new StreamsApp({ module: drifting, export: 'sixPartitions' }, { applicationId: 'drift', log, threads: 1, stateDir: join(dir, 'state') });
+    const second = new StreamsApp({ module: drifting, export: 'sixPartitions' }, { applicationId: 'drift', log, cacheMaxBytes: 0, threads: 1, stateDir: join(dir, 'state') });
     await assert.rejects(second.start(), (error: Error & { code?: string }) => {
       assert.equal(error.code, 'TOPIC_CONFLICT');
       assert.match(error.message, /drift-by-word-repartition/);

@@ -44,6 +44,8 @@ async function runWith(response: StreamThreadExceptionResponse | undefined, chec
     { module },
     {
       applicationId: 'uncaught',
+      // Outputs are checked update by update: the record cache off.
+      cacheMaxBytes: 0,
       log,
       threads: 2,
       stateDir: join(dir, 'state'),

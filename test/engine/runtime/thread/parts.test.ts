@@ -98,7 +98,7 @@ async function parts(log: Log, stateDir: string | undefined, threadId = 0) {
     topologyTopic: (x) => x,
     stopping: () => false,
   });
-  const config = { applicationId: APP, changelogs: { counts: CHANGELOG }, partitions: { out: 2, [CHANGELOG]: 2 }, stateDir, readCacheBytes: 1 << 20, onDeserializationError: 'log-and-fail' as const, onProcessingError: 'log-and-fail' as const, onProductionError: 'log-and-fail' as const, maxRecordBytes: 1 << 20 };
+  const config = { applicationId: APP, changelogs: { counts: CHANGELOG }, partitions: { out: 2, [CHANGELOG]: 2 }, stateDir, readCacheBytes: 1 << 20, recordCacheBytes: 0, onDeserializationError: 'log-and-fail' as const, onProcessingError: 'log-and-fail' as const, onProductionError: 'log-and-fail' as const, maxRecordBytes: 1 << 20 };
   const manager = new TaskManager({ config, log, topology: t, global, collector, logName: (x) => x, topologyTopic: (x) => x });
   return { manager, committer };
 }

@@ -7,6 +7,7 @@ import { StreamsError } from '../errors.ts';
 import type { Serde } from '../serde.ts';
 import type { StoreContext } from './store-context.ts';
 import { latin1WithUint64s } from '../internals/bytes.ts';
+import { idOfKey, keyOfId } from '../internals/key-ids.ts';
 
 function readU64(view: DataView, at: number): number {
   return view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
@@ -27,7 +28,7 @@ export function keyId<K>(serde: Serde<K>, key: K, store: string): string {
   if (key === null || key === undefined) {
     throw new StreamsError('INVALID_ARGUMENT', `store "${store}" cannot hold a null key`);
   }
-  return Buffer.from(serde.serialize(key, store)).toString('latin1');
+  return idOfKey(serde, key, store);
 }
 
 export function idBytes(id: string): Uint8Array {
@@ -88,6 +89,6 @@ export abstract class InMemoryStoreBase<K, V> {
   }
 
   protected decodeKey(id: string): K {
-    return this.keySerde.deserialize(idBytes(id), this.name);
+    return keyOfId(this.keySerde, id, this.name);
   }
 }

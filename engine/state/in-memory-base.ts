@@ -6,7 +6,7 @@
 import { StreamsError } from '../errors.ts';
 import type { Serde } from '../serde.ts';
 import type { StoreContext } from './store-context.ts';
-import { latin1WithUint64s } from '../internals/bytes.ts';
+import { latin1WithUint64s, writeUint64 } from '../internals/bytes.ts';
 import { idOfKey, keyOfId } from '../internals/key-ids.ts';
 
 function readU64(view: DataView, at: number): number {
@@ -15,6 +15,24 @@ function readU64(view: DataView, at: number): number {
 
 /** Key bytes followed by `numbers` big-endian u64s (window start, sequence...). */
 export const suffixed = latin1WithUint64s;
+
+const pairBytes = new Uint8Array(16);
+let lastPair: [number, number, string] = [Number.NaN, Number.NaN, ''];
+
+/**
+ * `numbers` [a, b] as the latin1 string of their 16 bytes (two big-endian u64s): the suffix of a
+ * window or session changelog key, so that `id + u64PairLatin1(a, b)` is the latin1 string of
+ * `suffixed(id, [a, b])`. The last pair is kept: the keys of one window share its start.
+ */
+export function u64PairLatin1(a: number, b: number): string {
+  if (lastPair[0] === a && lastPair[1] === b) return lastPair[2];
+  writeUint64(pairBytes, 0, a);
+  writeUint64(pairBytes, 8, b);
+  const p = pairBytes;
+  const text = String.fromCharCode(p[0]!, p[1]!, p[2]!, p[3]!, p[4]!, p[5]!, p[6]!, p[7]!, p[8]!, p[9]!, p[10]!, p[11]!, p[12]!, p[13]!, p[14]!, p[15]!);
+  lastPair = [a, b, text];
+  return text;
+}
 
 export function unsuffixed(data: Uint8Array, count: number): { id: string; numbers: number[] } {
   const at = data.byteLength - 8 * count;

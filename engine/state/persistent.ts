@@ -110,7 +110,8 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
   }
 
   #row(id: string): Row | undefined {
-    if (!this.#keys.has(id)) return undefined;
+    // The cache holds only keys of the store (a delete forgets its key), so a hit needs no look
+    // at the key set: one map lookup per read of a hot key instead of two.
     const young = this.#young.get(id);
     if (young !== undefined) {
       this.hits++;
@@ -122,6 +123,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
       this.#remember(id, old);
       return old;
     }
+    if (!this.#keys.has(id)) return undefined;
     this.misses++;
     const row = this.#db.readSync(this.name, id);
     if (row !== undefined) this.#remember(id, row);

@@ -5,7 +5,7 @@
  * time and CPU until its committed offsets reach the end of `bench-in`.
  *
  *   node bench/end-to-end.ts [--records 5M] [--keys 100k] [--partitions 8]
- *                            [--topologies mapFilter,countByKey,windowedCount(,windowedCountOnClose)] [--threads 1,2]
+ *                            [--topologies mapFilter,countByKey,windowedCount,sessionCount,enrichJoin(,windowedCountOnClose)] [--threads 1,2]
  *                            [--guarantees exactly_once_v2,at_least_once] [--commit-interval-ms 100]
  *                            [--fsync on|off] [--state persistent|memory] [--ms-per-record 0.25]
  *                            [--clean-interval-ms N] [--dir /path] [--no-json]
@@ -71,6 +71,7 @@ import {
   parseList,
   processCpuSeconds,
   produceInput,
+  produceProfiles,
   readTopic,
   si,
   sleep,
@@ -79,7 +80,7 @@ import {
   timestampForFile,
   type Guarantee,
 } from './common.ts';
-import { INPUT_TOPIC, OUTPUT_TOPICS, type TopologyName } from './topologies.ts';
+import { INPUT_TOPIC, OUTPUT_TOPICS, PROFILE_TOPIC, type TopologyName } from './topologies.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -331,7 +332,8 @@ async function runEmbedded(): Promise<void> {
   let reuse = false;
   if (existsSync(join(template, 'wal'))) {
     const probe = await EmbeddedLog.open({ dir: template, fsync: false, cleanIntervalMs: 0 });
-    reuse = (await probe.topics()).has(INPUT_TOPIC) && sum(await endOffsets(probe, INPUT_TOPIC)) === records;
+    const existing = await probe.topics();
+    reuse = existing.has(INPUT_TOPIC) && existing.has(PROFILE_TOPIC) && sum(await endOffsets(probe, INPUT_TOPIC)) === records;
     await probe.close();
   }
   if (!reuse) {
@@ -340,6 +342,9 @@ async function runEmbedded(): Promise<void> {
     const t = performance.now();
     const loader = await EmbeddedLog.open({ dir: template, fsync: false, cleanIntervalMs: 0 });
     await preload(loader);
+    // enrichJoin's table: one profile per key id not divisible by 10, timestamped before every event.
+    await loader.createTopic(PROFILE_TOPIC, { partitions, cleanupPolicy: 'delete' });
+    await produceProfiles(loader, PROFILE_TOPIC, { keys, partitions, timestamp: T0 - 60_000 });
     for (const topic of Object.values(OUTPUT_TOPICS)) await loader.createTopic(topic, { partitions, cleanupPolicy: 'delete' });
     await loader.close();
     console.log(`preloaded ${si(records)} records into ${template} in ${((performance.now() - t) / 1000).toFixed(1)} s`);

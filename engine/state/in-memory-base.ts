@@ -6,7 +6,8 @@
 import { StreamsError } from '../errors.ts';
 import type { Serde } from '../serde.ts';
 import type { StoreContext } from './store-context.ts';
-import { latin1WithUint64s } from '../internals/bytes.ts';
+import { latin1WithUint64s, writeUint64 } from '../internals/bytes.ts';
+import { idOfKey, keyOfId } from '../internals/key-ids.ts';
 
 function readU64(view: DataView, at: number): number {
   return view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
@@ -14,6 +15,24 @@ function readU64(view: DataView, at: number): number {
 
 /** Key bytes followed by `numbers` big-endian u64s (window start, sequence...). */
 export const suffixed = latin1WithUint64s;
+
+const pairBytes = new Uint8Array(16);
+let lastPair: [number, number, string] = [Number.NaN, Number.NaN, ''];
+
+/**
+ * `numbers` [a, b] as the latin1 string of their 16 bytes (two big-endian u64s): the suffix of a
+ * window or session changelog key, so that `id + u64PairLatin1(a, b)` is the latin1 string of
+ * `suffixed(id, [a, b])`. The last pair is kept: the keys of one window share its start.
+ */
+export function u64PairLatin1(a: number, b: number): string {
+  if (lastPair[0] === a && lastPair[1] === b) return lastPair[2];
+  writeUint64(pairBytes, 0, a);
+  writeUint64(pairBytes, 8, b);
+  const p = pairBytes;
+  const text = String.fromCharCode(p[0]!, p[1]!, p[2]!, p[3]!, p[4]!, p[5]!, p[6]!, p[7]!, p[8]!, p[9]!, p[10]!, p[11]!, p[12]!, p[13]!, p[14]!, p[15]!);
+  lastPair = [a, b, text];
+  return text;
+}
 
 export function unsuffixed(data: Uint8Array, count: number): { id: string; numbers: number[] } {
   const at = data.byteLength - 8 * count;
@@ -27,7 +46,7 @@ export function keyId<K>(serde: Serde<K>, key: K, store: string): string {
   if (key === null || key === undefined) {
     throw new StreamsError('INVALID_ARGUMENT', `store "${store}" cannot hold a null key`);
   }
-  return Buffer.from(serde.serialize(key, store)).toString('latin1');
+  return idOfKey(serde, key, store);
 }
 
 export function idBytes(id: string): Uint8Array {
@@ -88,6 +107,6 @@ export abstract class InMemoryStoreBase<K, V> {
   }
 
   protected decodeKey(id: string): K {
-    return this.keySerde.deserialize(idBytes(id), this.name);
+    return keyOfId(this.keySerde, id, this.name);
   }
 }

@@ -3,7 +3,7 @@ import type { Windowed } from '../record.ts';
 import type { Serde } from '../serde.ts';
 import type { SessionEntry, SessionStore } from './store.ts';
 import type { RestorableStore, StoreContext } from './store-context.ts';
-import { InMemoryStoreBase, suffixed, unsuffixed } from './in-memory-base.ts';
+import { InMemoryStoreBase, suffixed, u64PairLatin1, unsuffixed } from './in-memory-base.ts';
 
 interface SessionIndexEntry {
   readonly end: number;
@@ -47,7 +47,7 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
     const bytes = value === null || value === undefined ? null : this.encode(value);
     const id = this.id(key.key);
     const { start, end } = key.window;
-    if (this.#apply(id, start, end, bytes)) this.ctx.logChange?.(suffixed(id, [end, start]), bytes, this.ctx.recordTimestamp());
+    if (this.#apply(id, start, end, bytes)) this.ctx.logChange?.(suffixed(id, [end, start]), bytes, this.ctx.recordTimestamp(), id + u64PairLatin1(end, start));
   }
 
   remove(key: Windowed<K>): void {
@@ -155,7 +155,7 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
       if (at !== -1) {
         rows!.splice(at, 1);
         if (rows!.length === 0) this.#rows.delete(id);
-        this.ctx.expired?.(suffixed(id, [end, start]));
+        this.ctx.expired?.(suffixed(id, [end, start]), id + u64PairLatin1(end, start));
       }
     }
     this.#compact();
@@ -181,11 +181,16 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
 
   findSessions(key: K, earliestSessionEndTime: number, latestSessionStartTime: number): SessionEntry<K, V>[] {
     this.check();
-    const rows = this.#rows.get(this.id(key)) ?? [];
+    const out: SessionEntry<K, V>[] = [];
+    const rows = this.#rows.get(this.id(key));
+    if (rows === undefined) return out;
     const floor = Math.max(earliestSessionEndTime, this.#expiredUpTo() + 1);
-    return rows
-      .filter((r) => r.end >= floor && r.start <= latestSessionStartTime)
-      .map((r) => ({ key: { key, window: { start: r.start, end: r.end } }, value: this.decode(r.value) }));
+    // A loop, not filter + map: this runs for every record of a session aggregation.
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      if (r.end >= floor && r.start <= latestSessionStartTime) out.push({ key: { key, window: { start: r.start, end: r.end } }, value: this.decode(r.value) });
+    }
+    return out;
   }
 
   fetch(key: K): SessionEntry<K, V>[] {

@@ -2,7 +2,7 @@
 import type { Serde } from '../serde.ts';
 import type { ValueAndTimestamp, WindowedEntry, WindowEntry, WindowStore } from './store.ts';
 import type { RestorableStore, StoreContext } from './store-context.ts';
-import { InMemoryStoreBase, suffixed, unsuffixed } from './in-memory-base.ts';
+import { InMemoryStoreBase, suffixed, u64PairLatin1, unsuffixed } from './in-memory-base.ts';
 
 interface WindowRow {
   readonly start: number;
@@ -71,7 +71,7 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     // Duplicates are never deleted one by one; each one gets its own changelog key.
     if (bytes === null && this.#retainDuplicates) return;
     const seq = this.#retainDuplicates ? ++this.#seq : 0;
-    if (this.#apply(id, bytes, windowStart, ts, seq)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts);
+    if (this.#apply(id, bytes, windowStart, ts, seq)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts, id + u64PairLatin1(windowStart, seq));
   }
 
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
@@ -104,8 +104,12 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
       rows.splice(lowerBound(rows, windowStart + 1), 0, row);
     } else {
       const at = lowerBound(rows, windowStart);
-      if (rows[at]?.start === windowStart) rows[at] = row;
-      else rows.splice(at, 0, row);
+      // An update of a row: its key is already indexed under its start.
+      if (rows[at]?.start === windowStart) {
+        rows[at] = row;
+        return true;
+      }
+      rows.splice(at, 0, row);
     }
     let ids = this.#byStart.get(windowStart);
     if (ids === undefined) {
@@ -126,7 +130,10 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
         const rows = this.#rows.get(id);
         if (rows === undefined) continue;
         const cut = lowerBound(rows, upTo + 1);
-        for (let i = 0; i < cut; i++) this.ctx.expired?.(suffixed(id, [rows[i]!.start, rows[i]!.seq]));
+        for (let i = 0; i < cut; i++) {
+          const { start: rowStart, seq } = rows[i]!;
+          this.ctx.expired?.(suffixed(id, [rowStart, seq]), id + u64PairLatin1(rowStart, seq));
+        }
         if (cut > 0) rows.splice(0, cut);
         if (rows.length === 0) this.#rows.delete(id);
       }

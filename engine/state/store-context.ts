@@ -6,15 +6,17 @@ export interface StoreContext {
   /**
    * Called with every change, for the store's changelog: the changelog key and value bytes
    * (null for a delete). Window and session changelog keys carry the window; see `restore`.
+   * `keyId`, when the store has it at hand, is the same key as a latin1 string (one char per
+   * byte): the local mirror keys its writes by that string, and need not convert the bytes back.
    */
-  logChange?(key: Uint8Array, value: Uint8Array | null, timestamp: number): void;
+  logChange?(key: Uint8Array, value: Uint8Array | null, timestamp: number, keyId?: string): void;
   /**
    * Called with the changelog key of every row a window or session store drops because it fell
    * out of retention, and of every restored row that already had. Nothing is logged for it (the
    * changelog topic's own retention drops such records, as in Kafka Streams), but a local copy
    * of the store must drop the row too, or it would grow for ever.
    */
-  expired?(key: Uint8Array): void;
+  expired?(key: Uint8Array, keyId?: string): void;
 }
 
 /** A store that can be rebuilt from its changelog. */

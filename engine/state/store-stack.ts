@@ -74,11 +74,11 @@ export function buildStoreStack(builder: StoreBuilder, recordTimestamp: () => nu
   }
   const store = createInMemoryStore(builder, {
     recordTimestamp,
-    logChange: (key, value, timestamp) => {
-      db.write(builder.name, latin1(key), value, timestamp);
+    logChange: (key, value, timestamp, keyId) => {
+      db.write(builder.name, keyId ?? latin1(key), value, timestamp);
       changelog?.(key, value, timestamp);
     },
-    expired: (key) => db.write(builder.name, latin1(key), null, 0),
+    expired: (key, keyId) => db.write(builder.name, keyId ?? latin1(key), null, 0),
   }) as AnyStore & RestorableStore;
   for (const { key, row } of local.rows ?? []) store.restore(key, row.value, row.timestamp);
   return {

@@ -10,7 +10,14 @@ import { registerSinkMetrics } from '../connectors/sinks/index.ts';
 import { personalizationSinks, type SinkSettings } from './sinks.ts';
 import { PAGE } from './page.ts';
 import { servingRoutes } from './serving.ts';
-import { TOPICS, sessionSplitFromEnv } from './topology.ts';
+import { CAMPAIGN_STORE, TOPICS, sessionSplitFromEnv } from './topology.ts';
+import { alsoViewed, itemActivity, segmentActivity, trending, userActivity } from './feature-definitions.ts';
+
+/**
+ * The stores the serving routes read by key (apps/serving.ts): the main thread answers those reads
+ * from point-read snapshots instead of asking the stream threads (StreamsApp's `querySnapshots`).
+ */
+export const POINT_READ_STORES: readonly string[] = ['profiles', 'user-features', 'user-session-stats', 'item-features', userActivity.name, itemActivity.name, alsoViewed.name, segmentActivity.name, trending.name];
 
 export interface PersonalizationRuntimeOptions {
   readonly log: Log;
@@ -45,6 +52,7 @@ export async function startPersonalization(options: PersonalizationRuntimeOption
       log,
       stateDir: join(options.dataDir, 'state'),
       ...(options.threads !== undefined && { threads: options.threads }),
+      querySnapshots: { stores: [...POINT_READ_STORES, ...(sessionSplit.onCampaignChange === true ? [CAMPAIGN_STORE] : [])] },
       http: {
         port: options.port,
         routes: (self) => [

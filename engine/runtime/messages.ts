@@ -52,6 +52,11 @@ export interface ThreadConfig {
   readonly member?: GroupGeneration;
   /** Transactional ids are `<prefix>-<threadId>` (default prefix: the application id). */
   readonly transactionalIdPrefix?: string;
+  /**
+   * Key-value stores whose rows the thread publishes to the main thread for point reads (see
+   * store-snapshots.ts); the channel and its counter come in the worker's data.
+   */
+  readonly snapshotStores?: readonly string[];
 }
 
 /** An exception handler as the thread imports it: a module URL and its export. */
@@ -156,6 +161,25 @@ export type FromThread =
   | { readonly kind: 'caught-up'; readonly threadId: number; readonly taskId: string }
   /** An `assign` is done; `ok` false: a commit was refused on the way and the thread has stopped (see `stopped`). */
   | { readonly kind: 'assigned'; readonly id: number; readonly ok: boolean };
+
+/** Rows of one store partition as a stream thread publishes them: key and value bytes as latin1 strings. */
+export interface StoreRows {
+  readonly store: string;
+  readonly partition: number;
+  readonly keys: readonly string[];
+  /** null: the key was deleted. */
+  readonly values: readonly (string | null)[];
+  readonly timestamps: readonly number[];
+}
+
+/** From a stream thread to the main thread's StoreSnapshots, on the thread's snapshot channel. */
+export type SnapshotUpdate =
+  /** A task was opened (restored): the full rows of its published stores, replacing what was there. */
+  | { readonly kind: 'snapshot-open'; readonly partition: number; readonly stores: readonly StoreRows[] }
+  /** Rows changed since the last publication (a commit started, or the publish interval passed). */
+  | { readonly kind: 'snapshot-changes'; readonly changes: readonly StoreRows[] }
+  /** A task was closed here (it moved, or the thread stops). */
+  | { readonly kind: 'snapshot-close'; readonly partition: number; readonly stores: readonly string[] };
 
 export function assertNever(value: never): never {
   throw new Error(`unexpected message: ${JSON.stringify(value)}`);

@@ -9,8 +9,9 @@ import { StreamsError, describeCause } from '../errors.ts';
 import type { Topology } from '../topology.ts';
 import type { FromThread, StoreQuery } from './messages.ts';
 import { partitionForKey } from './partitioner.ts';
-import { parseKey, type QueryResult } from './queries.ts';
-import type { StreamThreads } from './stream-threads.ts';
+import { parseKey, validateQuery, type QueryResult } from './queries.ts';
+import type { StoreSnapshots } from './store-snapshots.ts';
+import type { StreamThreads, ThreadHandle } from './stream-threads.ts';
 
 /** Where the other processes are, as of the last assignment (empty on a log without groups). */
 export interface RemoteTasks {
@@ -32,6 +33,8 @@ export interface QueryRouterOptions {
   readonly endpoint: () => string | null;
   /** Bearer token for the other processes' HTTP servers. */
   readonly token: string | undefined;
+  /** Point-read snapshots of the published stores, answered here without asking the stream thread. */
+  readonly snapshots?: StoreSnapshots;
 }
 
 export class QueryRouter {
@@ -96,8 +99,37 @@ export class QueryRouter {
       if (this.#o.remote().active.has(task)) return { status: 421, body: { error: `store "${store}" partition ${partition} is on another process` } };
       return { status: 503, body: { error: `store "${store}" partition ${partition} is not available (state ${state}); retry` } };
     }
+    if (query.type === 'key' && thread === this.#o.threads.threadOf(task)) {
+      const answer = this.#fromSnapshot(thread, store, partition, query);
+      if (answer !== undefined) return answer;
+    }
     const reply = await this.#o.threads.ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query, ...(stale && { stale }) }));
     return { status: reply.status, body: reply.body };
+  }
+
+  /**
+   * A key query answered from the snapshot `thread` publishes of the partition (see
+   * store-snapshots.ts for what it sees); undefined when the thread must answer it (the store is
+   * not published, the task has just moved, or the value was evicted from the snapshot).
+   */
+  #fromSnapshot(thread: ThreadHandle, store: string, partition: number, query: StoreQuery): QueryResult | undefined {
+    const snapshots = this.#o.snapshots;
+    if (snapshots === undefined || thread.snapshot === undefined || !snapshots.stores.has(store)) return undefined;
+    const checked = validateQuery(query);
+    if (!checked.ok || checked.query.type !== 'key') return undefined;
+    const builder = this.#o.topology.storeBuilder(store)!;
+    try {
+      const parsed = parseKey(checked.query.key, builder.keySerde);
+      if (!parsed.ok) return { status: 400, body: { error: `key ${JSON.stringify(checked.query.key)} cannot be decoded with the store's key serde` } };
+      const bytes = builder.keySerde.serialize(parsed.key, store);
+      const row = snapshots.read(thread.snapshot, store, partition, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'));
+      if (row === undefined || (row.found && row.value === undefined)) return undefined;
+      if (!row.found) return { status: 404, body: { error: 'no such key' } };
+      return { status: 200, body: { key: parsed.key, value: builder.valueSerde.deserialize(row.value!, store), timestamp: row.timestamp } };
+    } catch {
+      // Whatever the serdes refuse, the stream thread answers as it always has.
+      return undefined;
+    }
   }
 
   storeHosts(store: string): { partition: number; host: string | null; local: boolean }[] {

@@ -24,6 +24,7 @@ import { Committer } from './thread/committer.ts';
 import { TaskManager } from './thread/task-manager.ts';
 import type { RunningTask } from './thread/running-task.ts';
 import { OutputLatency } from './thread/latency-histogram.ts';
+import { PUBLISH_INTERVAL_MS, SnapshotPublisher } from './thread/snapshot-publisher.ts';
 
 const config = workerData.config as ThreadConfig;
 // The thread's own connection to the log when the log offers one (Kafka: every stream thread
@@ -31,6 +32,11 @@ const config = workerData.config as ThreadConfig;
 const log: Log = config.workerLog !== undefined ? await openWorkerLog(config.workerLog) : new LogClient(workerData.logPort as MessagePort);
 const port = parentPort!;
 const send = (message: FromThread) => port.postMessage(message);
+// Point-read snapshots: the rows of the stores the main thread answers key queries from.
+const snapshots =
+  workerData.snapshotPort !== undefined && (config.snapshotStores?.length ?? 0) > 0
+    ? new SnapshotPublisher(workerData.snapshotPort as MessagePort, workerData.snapshotPublished as SharedArrayBuffer, config.snapshotStores!)
+    : undefined;
 
 const logName = (topic: string) => config.topicNames[topic] ?? topic;
 const reverseNames = new Map(Object.entries(config.topicNames).map(([topology, logTopic]) => [logTopic, topology]));
@@ -70,6 +76,7 @@ async function main(): Promise<void> {
     internalTopics: new Set(Object.values(config.topicNames)),
     topologyTopic,
     stopping: () => stopping,
+    ...(snapshots !== undefined && { started: () => snapshots.publish() }),
   });
   // Exception handlers named by module: imported here, as Kafka Streams instantiates handler classes per thread.
   const handlers = {
@@ -89,6 +96,7 @@ async function main(): Promise<void> {
     handlers,
     caughtUp: (taskId) => send({ kind: 'caught-up', threadId: config.threadId, taskId }),
     outputWritten: (topic, timestamp) => outputLatency.observe(topic, timestamp),
+    ...(snapshots !== undefined && { snapshots }),
   });
   await manager.start(config.tasks, config.standbys ?? []);
   port.on('message', onControl);
@@ -127,6 +135,9 @@ async function main(): Promise<void> {
       if (!(await committer.finish())) break;
       committer.start(tasks);
       lastCommit = Date.now();
+    } else if (snapshots !== undefined && Date.now() - snapshots.lastPublished >= PUBLISH_INTERVAL_MS) {
+      // Long commit intervals (at-least-once): the snapshots still follow the stores closely.
+      snapshots.publish();
     }
     await manager.pollStandbys();
     if (tasks.some(hasQueued)) await new Promise(setImmediate);

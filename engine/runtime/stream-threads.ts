@@ -11,6 +11,7 @@ import type { GroupGeneration, Log } from '../log.ts';
 import { serveLog } from './log-rpc.ts';
 import { assertNever, type FromThread, type TaskSpec, type ThreadConfig, type ToThread } from './messages.ts';
 import { spreadTasks } from './plan.ts';
+import type { SnapshotSource, StoreSnapshots } from './store-snapshots.ts';
 
 export interface ThreadHandle {
   readonly worker: Worker;
@@ -23,6 +24,8 @@ export interface ThreadHandle {
   stopRequested: boolean;
   /** It failed and is gone (a replacement may be on its way): asks to it are not answered. */
   failed: boolean;
+  /** The channel it publishes its point-read snapshots on (when stores are published). */
+  readonly snapshot: SnapshotSource | undefined;
 }
 
 export interface ThreadEvents {
@@ -52,12 +55,14 @@ export class StreamThreads {
   readonly #wanted: number;
   readonly #readCacheMaxBytes: number;
   readonly #events: ThreadEvents;
+  readonly #snapshots: StoreSnapshots | undefined;
   #threads: ThreadHandle[] = [];
   readonly #pending = new Map<number, (message: FromThread) => void>();
   #nextRequest = 0;
   #placement: Placement = { active: new Map(), standby: new Map() };
 
-  constructor(log: Log, template: ThreadTemplate, options: { threads: number; readCacheMaxBytes: number }, events: ThreadEvents) {
+  constructor(log: Log, template: ThreadTemplate, options: { threads: number; readCacheMaxBytes: number; snapshots?: StoreSnapshots }, events: ThreadEvents) {
+    this.#snapshots = options.snapshots;
     this.#log = log;
     this.#template = template;
     this.#wanted = options.threads;
@@ -243,9 +248,10 @@ export class StreamThreads {
   /** Starts a stream thread; `at` replaces the failed thread at that index (same tasks, same config). */
   #spawn(config: ThreadConfig, at?: number): Promise<void> {
     const channel = new MessageChannel();
+    const snapshot = this.#snapshots?.connect();
     const worker = new Worker(new URL(import.meta.url.endsWith('.ts') ? './stream-thread.ts' : './stream-thread.js', import.meta.url), {
-      workerData: { config, logPort: channel.port2 },
-      transferList: [channel.port2],
+      workerData: { config, logPort: channel.port2, ...(snapshot !== undefined && { snapshotPort: snapshot.workerPort, snapshotPublished: snapshot.published }) },
+      transferList: [channel.port2, ...(snapshot !== undefined ? [snapshot.workerPort] : [])],
       name: `${config.applicationId}-StreamThread-${config.threadId}`,
     });
     const stopLog = config.workerLog === undefined ? serveLog(this.#log, channel.port1) : () => {};
@@ -256,12 +262,17 @@ export class StreamThreads {
       rejectReady = reject;
     });
     let resolveStopped!: () => void;
-    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)), stopRequested: false, failed: false };
+    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)), stopRequested: false, failed: false, snapshot };
+    // A thread that stopped or failed no longer answers for its tasks: neither does its snapshot.
+    const unpublish = () => {
+      if (snapshot !== undefined) this.#snapshots!.disconnect(snapshot);
+    };
     if (at === undefined) this.#threads.push(handle);
     else this.#threads[at] = handle;
     this.#place();
     const failed = (error: StreamsError) => {
       handle.failed = true;
+      unpublish();
       if (handle.ready && !handle.stopRequested) return this.#events.uncaught(handle, error);
       rejectReady(error);
       this.#events.failed(error);
@@ -273,11 +284,13 @@ export class StreamThreads {
           resolveReady();
           return;
         case 'stopped':
+          unpublish();
           resolveStopped();
           if (message.abandoned !== undefined && !handle.stopRequested) this.#events.abandoned(message.abandoned);
           return;
         case 'error':
           // The thread has given up: nothing it buffered since its last commit is written.
+          unpublish();
           resolveStopped();
           void worker.terminate();
           return failed(new StreamsError(message.code ?? 'PROCESSING_FAILED', `stream thread ${message.threadId} failed: ${message.message}`));
@@ -295,6 +308,7 @@ export class StreamThreads {
     });
     worker.on('error', (error) => failed(new StreamsError('PROCESSING_FAILED', `stream thread ${config.threadId} crashed: ${describeCause(error)}`, { cause: error })));
     worker.on('exit', () => {
+      unpublish();
       resolveStopped();
       channel.port1.close();
     });

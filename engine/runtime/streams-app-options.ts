@@ -88,6 +88,19 @@ export interface StreamsAppOptions {
    * `Materialized` with `caching: false`; Processor API stores: `StoreBuilder.withCachingEnabled()`.
    */
   readonly cacheMaxBytes?: number;
+  /**
+   * Key-value stores whose key queries (`get`, `queryKey`, `GET /stores/{store}/keys/{key}`) this
+   * process answers on its main thread from a snapshot, without waiting for the stream thread
+   * that owns the task. Each stream thread publishes the rows its stores changed when a commit
+   * starts: a read sees every commit completed before it began (README, "Interactive queries").
+   * Range, window and session queries still go to the stream thread. The snapshot keeps every key
+   * of these stores (its bytes plus about 80 bytes) and their values within `maxBytes` (default
+   * 64 MiB for all of them; a key whose value was evicted is read from the stream thread).
+   *
+   * @example
+   * new StreamsApp(source, { applicationId: 'features', log, querySnapshots: { stores: ['user-features'] } });
+   */
+  readonly querySnapshots?: QuerySnapshotOptions;
   /** Serve interactive queries, health, metrics and ingest over HTTP. Port 0 picks a free port. */
   readonly http?: HttpOptions;
   /**
@@ -115,6 +128,14 @@ export interface StreamsAppOptions {
   readonly groupInstanceId?: string;
   /** A process silent this long leaves the group (default 10 s; Kafka's session.timeout.ms). */
   readonly sessionTimeoutMs?: number;
+}
+
+/** StreamsApp's `querySnapshots` option. */
+export interface QuerySnapshotOptions {
+  /** Key-value stores of the topology (not versioned ones) whose key queries are answered from the snapshot. */
+  readonly stores: readonly string[];
+  /** Bytes of values the snapshot keeps for all its stores (default 64 MiB); keys are always kept. */
+  readonly maxBytes?: number;
 }
 
 /** StreamsApp's `http` option: how the server listens, and the application's own routes. */

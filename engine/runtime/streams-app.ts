@@ -22,8 +22,9 @@ import { planApplication } from './plan.ts';
 import type { QueryResult } from './queries.ts';
 import type { AppCounters, QueryableApp } from './queryable-app.ts';
 import { QueryRouter, type RemoteTasks } from './query-router.ts';
+import { StoreSnapshots } from './store-snapshots.ts';
 import { StreamThreads, type ThreadHandle } from './stream-threads.ts';
-import type { StreamsAppOptions, StreamThreadExceptionResponse, TopologyModule } from './streams-app-options.ts';
+import type { QuerySnapshotOptions, StreamsAppOptions, StreamThreadExceptionResponse, TopologyModule } from './streams-app-options.ts';
 
 /** Kafka Streams' client states. */
 export type StreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'ERROR';
@@ -118,6 +119,10 @@ export class StreamsApp implements QueryableApp {
         throw new StreamsError('INVALID_ARGUMENT', `${name} must be an integer number of bytes >= 0, got ${JSON.stringify(bytes)}`);
       }
     }
+    const snapshotBytes = options.querySnapshots?.maxBytes;
+    if (snapshotBytes !== undefined && !(Number.isSafeInteger(snapshotBytes) && snapshotBytes >= 0)) {
+      throw new StreamsError('INVALID_ARGUMENT', `querySnapshots.maxBytes must be a non-negative integer: ${String(snapshotBytes)}`);
+    }
     this.#source = source;
     this.#options = options;
     registerAppMetrics(this.#registry, this);
@@ -208,10 +213,19 @@ export class StreamsApp implements QueryableApp {
     const workerLog = log.workerSpec?.();
     const threadCount = options.threads ?? availableParallelism();
     const cacheMaxBytes = options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES;
+    const snapshots = querySnapshots(topology, options.querySnapshots);
     const threads = new StreamThreads(
       log,
-      { ...plan.thread, module, exportName, stateDir, recordCacheBytes: Math.floor(cacheMaxBytes / Math.max(1, threadCount)), ...(workerLog !== undefined && { workerLog }) },
-      { threads: threadCount, readCacheMaxBytes: options.readCacheMaxBytes ?? 64 * 1024 * 1024 },
+      {
+        ...plan.thread,
+        module,
+        exportName,
+        stateDir,
+        recordCacheBytes: Math.floor(cacheMaxBytes / Math.max(1, threadCount)),
+        ...(workerLog !== undefined && { workerLog }),
+        ...(snapshots !== undefined && { snapshotStores: [...snapshots.stores] }),
+      },
+      { threads: threadCount, readCacheMaxBytes: options.readCacheMaxBytes ?? 64 * 1024 * 1024, ...(snapshots !== undefined && { snapshots }) },
       {
         abandoned: (reason) => this.#restartAfter(reason),
         uncaught: (handle, error) => void this.#uncaught(handle, error),
@@ -229,6 +243,7 @@ export class StreamsApp implements QueryableApp {
       endpoint: () => this.#endpoint(),
       // The processes of an application share the HTTP token (README, "Security").
       token: options.http?.token ?? process.env['TRIBUTARY_HTTP_TOKEN'],
+      ...(snapshots !== undefined && { snapshots }),
     });
     // On a log shared by several processes (Kafka), the processes of the application form a group
     // and split the tasks, with either guarantee; otherwise this process runs every task.
@@ -457,6 +472,19 @@ export class StreamsApp implements QueryableApp {
     if (this.#router === undefined) throw new StreamsError('INVALID_ARGUMENT', noStore(store).body.error);
     return this.#router.get<V>(store, key);
   }
+}
+
+/** The point-read snapshots the option asks for, checked against the topology's stores. */
+function querySnapshots(topology: Topology, options: QuerySnapshotOptions | undefined): StoreSnapshots | undefined {
+  if (options === undefined || options.stores.length === 0) return undefined;
+  for (const name of options.stores) {
+    const builder = topology.storeBuilder(name);
+    if (builder === undefined) throw new StreamsError('INVALID_ARGUMENT', `querySnapshots names a store the topology does not have: "${name}"`);
+    if (builder.supplier.kind !== 'key-value' || builder.versioned !== undefined) {
+      throw new StreamsError('INVALID_ARGUMENT', `querySnapshots: store "${name}" is a ${builder.versioned !== undefined ? 'versioned' : builder.supplier.kind} store; only key-value stores are published for point reads`);
+    }
+  }
+  return new StoreSnapshots(options.stores, options.maxBytes ?? 64 * 1024 * 1024);
 }
 
 function noStore(store: string): { status: number; body: { error: string } } {

@@ -41,6 +41,11 @@ export interface CommitterOptions {
   topologyTopic(logTopic: string): string;
   /** The thread is stopping: a commit waiting for a new generation gives up. */
   stopping(): boolean;
+  /**
+   * A commit has started: the stores have flushed, and what it commits is taken. Called
+   * synchronously, before the log has the transaction (the point-read snapshots publish here).
+   */
+  started?(): void;
 }
 
 export class Committer {
@@ -139,6 +144,7 @@ export class Committer {
       () => (started.settled = true),
     );
     this.#committing = started;
+    this.#o.started?.();
   }
 
   /** Waits for the commit under way (true if there is none); false if the tasks must be given up. */

@@ -18,6 +18,7 @@ import type { Committer } from './committer.ts';
 import { toLogRecord, type RecordCollector } from './record-collector.ts';
 import type { RunningTask, StandbyTask } from './running-task.ts';
 import { ThreadCache, belowCache } from '../../state/record-cache.ts';
+import type { SnapshotPublisher } from './snapshot-publisher.ts';
 
 export type Assignment = Omit<Extract<ToThread, { kind: 'assign' }>, 'kind' | 'id'>;
 
@@ -40,6 +41,8 @@ export interface TaskManagerOptions {
   caughtUp?(taskId: string): void;
   /** A task wrote a record to `topic` (topology name): the thread measures end-to-end latency here. */
   outputWritten?(topic: string, timestamp: number): void;
+  /** Publishes the rows of the stores read from the main thread (point-read snapshots). */
+  readonly snapshots?: SnapshotPublisher;
 }
 
 export class TaskManager {
@@ -91,6 +94,7 @@ export class TaskManager {
         this.tasks.splice(this.tasks.indexOf(t), 1);
         this.#byId.delete(t.spec.id);
         committer.forget(t);
+        this.#o.snapshots?.close(t.spec.partition, [...t.task.stores.keys()]);
         t.task.close();
         await t.prepared.db?.close();
       }
@@ -118,6 +122,7 @@ export class TaskManager {
   /** Closes every task (after the thread's last commit) and standby. */
   async close(): Promise<void> {
     for (const t of this.tasks.splice(0)) {
+      this.#o.snapshots?.close(t.spec.partition, [...t.task.stores.keys()]);
       t.task.close();
       await t.prepared.db?.close();
     }
@@ -197,11 +202,17 @@ export class TaskManager {
         },
         createStore: (builder: StoreBuilder, ctx: StoreContext) => {
           const changelog = config.changelogs[builder.name];
-          return prepared.createStore(
-            builder,
-            () => ctx.recordTimestamp(),
-            changelog === undefined ? undefined : (key, value, timestamp) => collector.send(changelog, spec.partition, { key, value, timestamp }),
-          );
+          const logged = changelog === undefined ? undefined : (key: Uint8Array, value: Uint8Array | null, timestamp: number) => collector.send(changelog, spec.partition, { key, value, timestamp });
+          const snapshots = this.#o.snapshots;
+          // A published store's changes also go to its snapshot (as they would to its changelog).
+          const published =
+            snapshots?.publishes(builder.name) !== true
+              ? logged
+              : (key: Uint8Array, value: Uint8Array | null, timestamp: number) => {
+                  snapshots.changed(builder.name, spec.partition, key, value, timestamp);
+                  logged?.(key, value, timestamp);
+                };
+          return prepared.createStore(builder, () => ctx.recordTimestamp(), published);
         },
         globalStores: this.#o.global.stores,
         clock: Date.now,
@@ -223,6 +234,7 @@ export class TaskManager {
       }
       await prepared.db?.commit(positions);
       task.initialize();
+      this.#o.snapshots?.open(spec.partition, [...task.stores.values()].map((store) => ({ store, builder: topology.storeBuilder(store.name)! })));
       const inputs = new Map<string, number>();
       for (const tp of spec.inputs) inputs.set(partitionKey(tp), committed.get(partitionKey(tp)) ?? 0);
       opened.push({

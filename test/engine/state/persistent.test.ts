@@ -269,3 +269,23 @@ test('a store loaded with loadRows: its digest moves without reading old rows, a
   await db.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('values read from the cache: strings and numbers read again are equal, an object a reader changes is not changed for the next', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-persistent-'));
+  const db = await LocalStateDb.open(dir);
+  const texts = new PersistentKeyValueStore('t', str, str, { recordTimestamp: () => 0 }, db, [], 1 << 20);
+  texts.put('a', 'x'.repeat(100));
+  assert.equal(texts.get('a'), 'x'.repeat(100));
+  assert.equal(texts.get('a'), 'x'.repeat(100));
+  texts.put('a', 'y');
+  assert.equal(texts.get('a'), 'y', 'a put replaces what was decoded');
+  const counts = new PersistentKeyValueStore('n', str, num, { recordTimestamp: () => 0 }, db, [], 1 << 20);
+  counts.put('z', -0);
+  assert.ok(Object.is(counts.get('z'), -0) && Object.is(counts.get('z'), -0));
+  const objects = new PersistentKeyValueStore('o', str, Serdes.json<{ n: number }>(), { recordTimestamp: () => 0 }, db, [], 1 << 20);
+  objects.put('k', { n: 1 });
+  objects.get('k')!.n = 2;
+  assert.deepEqual(objects.get('k'), { n: 1 });
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});

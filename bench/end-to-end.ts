@@ -10,7 +10,7 @@
  *                            [--fsync on|off] [--state persistent|memory] [--ms-per-record 0.25]
  *                            [--clean-interval-ms N] [--dir /path] [--no-json]
  *                            [--log embedded|kafka] [--bootstrap 127.0.0.1:9092] [--kafka-input TOPIC] [--keep-topics]
- *                            [--fetch-max-bytes N]
+ *                            [--fetch-max-bytes N] [--cache-max-bytes N]
  *
  * Timestamps advance by --ms-per-record per record (5M records span about 21 minutes), so the
  * 1-minute windows of `windowedCount` close as stream time moves on.
@@ -20,6 +20,9 @@
  * `process.cpuUsage()` over the same span: it is the whole process (getrusage RUSAGE_SELF), so it
  * includes the stream threads (worker threads) and the main thread serving the log; this script
  * checks that at startup by burning CPU in a worker.
+ *
+ * --cache-max-bytes sets StreamsApp's cacheMaxBytes (the record cache, KIP-63; 0 turns it off);
+ * without it the app's default applies.
  *
  * Persistent stores (the default) live under <data dir>/run/state; --state memory passes
  * `stateDir: false` (in-memory stores with changelogs).
@@ -103,6 +106,7 @@ const { values: args } = parseArgs({
     bootstrap: { type: 'string', default: '127.0.0.1:9092' },
     'kafka-input': { type: 'string' },
     'fetch-max-bytes': { type: 'string' },
+    'cache-max-bytes': { type: 'string' },
     'keep-topics': { type: 'boolean', default: false },
   },
 });
@@ -111,6 +115,8 @@ const onKafka = args.log === 'kafka';
 const bootstrapBrokers = args.bootstrap.split(',');
 /** --log kafka: KafkaLog's fetchMaxBytesPerPartition (default: the connector's, 1 MiB). */
 const fetchMaxBytes = args['fetch-max-bytes'] === undefined ? undefined : parseCount(args['fetch-max-bytes']);
+/** StreamsApp's cacheMaxBytes (absent: the app's default). */
+const cacheMaxBytes = args['cache-max-bytes'] === undefined ? undefined : args['cache-max-bytes'] === '0' ? 0 : parseCount(args['cache-max-bytes']);
 /**
  * How often completion is checked. On Kafka each check is an OffsetFetch round trip (~1 ms of this
  * process's CPU and ~1 ms of the broker's), which at 10 ms would be a tenth of a core of broker CPU
@@ -240,7 +246,7 @@ async function runOne(
   for (const [name, value] of Object.entries(target.env ?? {})) process.env[name] = value;
   const app = new StreamsApp(
     { module: new URL('./topologies.ts', import.meta.url), export: topology },
-    { applicationId, log, threads, processingGuarantee: guarantee, commitIntervalMs, maxPollRecords, stateDir: persistentState ? stateDir : false },
+    { applicationId, log, threads, processingGuarantee: guarantee, commitIntervalMs, maxPollRecords, stateDir: persistentState ? stateDir : false, ...(cacheMaxBytes !== undefined && { cacheMaxBytes }) },
   );
   const load0 = loadavg()[0]!;
   const wall0 = performance.now();
@@ -471,6 +477,7 @@ function writeResults(complete: boolean): void {
     state: args.state,
     cleanIntervalMs: cleanIntervalMs ?? 'log default',
     log: args.log,
+    cacheMaxBytes: cacheMaxBytes ?? 'app default',
     ...(onKafka && { bootstrapBrokers, kafkaInput: args['kafka-input'] ?? kafkaInput, brokerPids, fetchMaxBytesPerPartition: fetchMaxBytes ?? 'connector default', completionPollMs }),
   };
   writeFileSync(resultsFile, JSON.stringify({ benchmark: 'end-to-end', complete, source: sourceVersion(), machine: m, cpuUsageIncludesWorkers: cpuCheck, config, results }, null, 2));

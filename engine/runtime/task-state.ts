@@ -104,11 +104,7 @@ export async function prepareStores(options: PrepareOptions): Promise<PreparedSt
       restoreFrom.set(name, from);
     }
     if (topology.storeBuilder(name)!.supplier.kind === 'key-value') keys.set(name, await db.keys(name));
-    else {
-      const list: { key: Uint8Array; row: LocalRow }[] = [];
-      for await (const entry of db.entries(name)) list.push(entry);
-      rows.set(name, list);
-    }
+    else rows.set(name, await db.loadRows(name));
   }
   const keyValueStores: PersistentKeyValueStore<unknown, unknown>[] = [];
   const stacks = new WeakMap<AnyStore, StoreStack>();

@@ -85,6 +85,8 @@ function latest(key: string, a: StoreWrites, b: StoreWrites, c?: StoreWrites, d?
   return row;
 }
 
+type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
 /** Buffered writes: store -> key (latin1) -> the row, or null for a delete; the last write of a key wins. */
 type Writes = Map<string, Map<string, LocalRow | null>>;
 
@@ -102,6 +104,12 @@ export class LocalStateDb {
   readonly #prefixes = new Map<string, string>();
   /** The digest of each store's rows on disk, once known (read or computed). */
   readonly #digests = new Map<string, Digest>();
+  /**
+   * Stores loaded by loadRows (window and session stores, whose rows all live in memory): the hash
+   * (rowHash) of each of their rows on disk, by key. Moving a digest then needs no read of the
+   * rows a write replaces.
+   */
+  readonly #hashes = new Map<string, Map<string, number>>();
   /** writeSealed calls, one after the other (each digest builds on the previous one). */
   #writing: Promise<void> = Promise.resolve();
 
@@ -227,9 +235,14 @@ export class LocalStateDb {
   }
 
   async #writeSealed(sealed: Writes | undefined, positions: ReadonlyMap<string, number>): Promise<void> {
-    const ops: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[] = [];
+    const ops: BatchOp[] = [];
     for (const [store, writes] of sealed ?? []) {
       const prefix = this.#prefix(store);
+      const hashes = this.#hashes.get(store);
+      if (hashes !== undefined) {
+        this.#knownRowOps(store, prefix, writes, hashes, ops);
+        continue;
+      }
       const keys: Buffer[] = [];
       const values: (Buffer | null)[] = [];
       for (const [id, row] of writes) {
@@ -267,6 +280,37 @@ export class LocalStateDb {
     if (ops.length > 0) await this.#db.batch(ops);
     // Not cleared: a readMany under way may still look at these maps.
     if (this.#sealed === sealed) this.#sealed = undefined;
+  }
+
+  /**
+   * Adds to `ops` the operations of a store loaded by loadRows: each write's key, row and hash, the digest and
+   * the hashes moved by the hash of the row each write replaces, known without a read. A delete
+   * of a key with no row on disk writes nothing.
+   */
+  #knownRowOps(store: string, prefix: string, writes: ReadonlyMap<string, LocalRow | null>, hashes: Map<string, number>, ops: BatchOp[]): void {
+    const digest = { ...this.#digest(store) };
+    for (const [id, row] of writes) {
+      const before = hashes.get(id);
+      if (before !== undefined) {
+        digest.count -= 1;
+        digest.sum = (digest.sum - before) >>> 0;
+      }
+      if (row === null) {
+        if (before === undefined) continue;
+        hashes.delete(id);
+        ops.push({ type: 'del', key: Buffer.from(prefix + id, 'latin1') });
+      } else {
+        const key = Buffer.from(prefix + id, 'latin1');
+        const value = encodeRow(row.value, row.timestamp);
+        const hash = rowHash(key, value);
+        hashes.set(id, hash);
+        ops.push({ type: 'put', key, value });
+        digest.count += 1;
+        digest.sum = (digest.sum + hash) >>> 0;
+      }
+    }
+    this.#digests.set(store, digest);
+    ops.push({ type: 'put', key: digestKey(store), value: encodeDigest(digest) });
   }
 
   /** The digest of a store's rows as last written (zero for a store never written). */
@@ -319,6 +363,28 @@ export class LocalStateDb {
     }
   }
 
+  /**
+   * Every row of a window or session store, in key order, to hold in memory (loading at task
+   * start). From then on the database keeps the hash of each of the store's rows on disk: such a
+   * store's writes move its digest without reading the rows they replace, and a delete of a key
+   * with no row on disk is not written.
+   */
+  async loadRows(store: string): Promise<{ key: Uint8Array; row: LocalRow }[]> {
+    const prefix = storePrefix(store);
+    const end = Buffer.from(prefix);
+    end[end.length - 1]! += 1;
+    const rows: { key: Uint8Array; row: LocalRow }[] = [];
+    const hashes = new Map<string, number>();
+    for await (const [key, value] of this.#db.iterator({ gte: prefix, lt: end })) {
+      const own = key.subarray(prefix.byteLength);
+      hashes.set(own.toString('latin1'), rowHash(key, value));
+      rows.push({ key: own, row: decodeRow(value) });
+    }
+    // Writes buffered before the load (none at task start) are not on disk yet either.
+    this.#hashes.set(store, hashes);
+    return rows;
+  }
+
   /** Every key of a store, without values. */
   async keys(store: string): Promise<Uint8Array[]> {
     const prefix = storePrefix(store);
@@ -337,6 +403,7 @@ export class LocalStateDb {
     await this.#db.clear({ gte: prefix, lt: end });
     await this.#db.del(digestKey(store));
     this.#digests.set(store, { count: 0, sum: 0 });
+    this.#hashes.get(store)?.clear();
   }
 
   async close(): Promise<void> {

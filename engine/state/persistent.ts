@@ -26,6 +26,22 @@ interface Row {
   readonly timestamp: number;
 }
 
+const UNDECODED: unique symbol = Symbol('undecoded');
+
+/**
+ * A row of the value cache. `decoded` keeps the value deserialized once when it is a primitive
+ * (a string, a number...), which no reader can change: a table read on every record (a
+ * stream-table join) then decodes each cached value once, not once per read. Objects are decoded
+ * per read, as each reader may change its copy.
+ */
+interface CachedRow extends Row {
+  decoded: unknown;
+}
+
+function cached(row: Row): CachedRow {
+  return { value: row.value, timestamp: row.timestamp, decoded: UNDECODED };
+}
+
 export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, RestorableStore {
   readonly kind = 'key-value' as const;
   readonly persistent = true;
@@ -44,9 +60,9 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
    * reaches half the limit it becomes the old one and the old one is dropped, so the cache holds
    * at most about the limit and keeps the values used most recently.
    */
-  #young = new Map<string, Row>();
+  #young = new Map<string, CachedRow>();
   #youngBytes = 0;
-  #old = new Map<string, Row>();
+  #old = new Map<string, CachedRow>();
   readonly #cacheLimitBytes: number;
   hits = 0;
   misses = 0;
@@ -87,7 +103,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     if (!this.#open) throw new StreamsError('ILLEGAL_STATE', `store "${this.name}" is closed`);
   }
 
-  #remember(id: string, row: Row): void {
+  #remember(id: string, row: CachedRow): void {
     const young = this.#young.get(id);
     if (young !== undefined) this.#youngBytes -= young.value.byteLength + id.length;
     else this.#old.delete(id);
@@ -109,7 +125,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     this.#old.delete(id);
   }
 
-  #row(id: string): Row | undefined {
+  #row(id: string): CachedRow | undefined {
     // The cache holds only keys of the store (a delete forgets its key), so a hit needs no look
     // at the key set: one map lookup per read of a hot key instead of two.
     const young = this.#young.get(id);
@@ -125,9 +141,22 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     }
     if (!this.#keys.has(id)) return undefined;
     this.misses++;
-    const row = this.#db.readSync(this.name, id);
-    if (row !== undefined) this.#remember(id, row);
+    const found = this.#db.readSync(this.name, id);
+    if (found === undefined) return undefined;
+    const row = cached(found);
+    this.#remember(id, row);
     return row;
+  }
+
+  #value(row: CachedRow): V {
+    if (row.decoded !== UNDECODED) return row.decoded as V;
+    const value = this.#valueSerde.deserialize(row.value, this.name);
+    if (typeof value !== 'object' && typeof value !== 'function') {
+      row.decoded = value;
+      // Counted against the cache's budget (approximately: a row remembered again is not).
+      if (typeof value === 'string') this.#youngBytes += value.length;
+    }
+    return value;
   }
 
   get(key: K): V | undefined {
@@ -137,7 +166,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
   getWithTimestamp(key: K): ValueAndTimestamp<V> | undefined {
     this.#check();
     const row = this.#row(this.#id(key));
-    return row === undefined ? undefined : { value: this.#valueSerde.deserialize(row.value, this.name), timestamp: row.timestamp };
+    return row === undefined ? undefined : { value: this.#value(row), timestamp: row.timestamp };
   }
 
   put(key: K, value: V | null, timestamp?: number): void {
@@ -165,7 +194,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
       this.#keys.add(id);
       addSorted(this.#sorted, id);
     }
-    this.#remember(id, { value, timestamp });
+    this.#remember(id, { value, timestamp, decoded: UNDECODED });
   }
 
   putIfAbsent(key: K, value: V, timestamp?: number): V | undefined {
@@ -185,7 +214,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
       const id = keys[i]!;
       if (hi !== undefined && id > hi) break;
       const row = this.#row(id);
-      if (row !== undefined) out.push({ key: keyOfId(this.#keySerde, id, this.name), value: this.#valueSerde.deserialize(row.value, this.name) });
+      if (row !== undefined) out.push({ key: keyOfId(this.#keySerde, id, this.name), value: this.#value(row) });
     }
     return out;
   }
@@ -196,7 +225,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     const out: KeyValue<K, V>[] = [];
     for (const id of idsWithPrefix(keys, idOf(prefixSerializer.serialize(prefix, this.name)))) {
       const row = this.#row(id);
-      if (row !== undefined) out.push({ key: keyOfId(this.#keySerde, id, this.name), value: this.#valueSerde.deserialize(row.value, this.name) });
+      if (row !== undefined) out.push({ key: keyOfId(this.#keySerde, id, this.name), value: this.#value(row) });
     }
     return out;
   }
@@ -223,7 +252,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     const wanted = [...missing];
     const rows = await this.#db.readMany(this.name, wanted);
     rows.forEach((row, i) => {
-      if (row !== undefined) this.#remember(wanted[i]!, row);
+      if (row !== undefined) this.#remember(wanted[i]!, cached(row));
     });
   }
 

@@ -96,8 +96,13 @@ export class QueryRouter {
       if (this.#o.remote().active.has(task)) return { status: 421, body: { error: `store "${store}" partition ${partition} is on another process` } };
       return { status: 503, body: { error: `store "${store}" partition ${partition} is not available (state ${state}); retry` } };
     }
-    const reply = await this.#o.threads.ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query, ...(stale && { stale }) }));
-    return { status: reply.status, body: reply.body };
+    try {
+      const reply = await this.#o.threads.ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query, ...(stale && { stale }) }));
+      return { status: reply.status, body: reply.body };
+    } catch (error) {
+      // The thread stopped (closing, failed, replaced) before it read the query.
+      return { status: 503, body: { error: `store "${store}" partition ${partition} is not available: ${describeCause(error)}` } };
+    }
   }
 
   storeHosts(store: string): { partition: number; host: string | null; local: boolean }[] {

@@ -23,6 +23,12 @@ export interface ThreadHandle {
   stopRequested: boolean;
   /** It failed and is gone (a replacement may be on its way): asks to it are not answered. */
   failed: boolean;
+  /** Its worker has exited: nothing sent to it is read any more. */
+  exited: boolean;
+}
+
+function notAnswered(handle: ThreadHandle): StreamsError {
+  return new StreamsError('ILLEGAL_STATE', `stream thread ${handle.config.threadId} stopped before it answered; retry`);
 }
 
 export interface ThreadEvents {
@@ -53,7 +59,8 @@ export class StreamThreads {
   readonly #readCacheMaxBytes: number;
   readonly #events: ThreadEvents;
   #threads: ThreadHandle[] = [];
-  readonly #pending = new Map<number, (message: FromThread) => void>();
+  /** Requests sent to threads and not answered yet, with the thread asked. */
+  readonly #pending = new Map<number, { readonly handle: ThreadHandle; readonly resolve: (message: FromThread) => void; readonly reject: (error: StreamsError) => void }>();
   #nextRequest = 0;
   #placement: Placement = { active: new Map(), standby: new Map() };
 
@@ -209,24 +216,42 @@ export class StreamThreads {
     );
   }
 
-  /** Sends `message` (given its request id) to a thread and resolves with the reply. */
+  /**
+   * Sends `message` (given its request id) to a thread and resolves with the reply. Rejects
+   * (ILLEGAL_STATE, retriable) if the thread exits first: a thread stopped or terminated while
+   * the request was on its way never reads it.
+   */
   ask<T extends FromThread>(handle: ThreadHandle, message: (id: number) => ToThread): Promise<T> {
     const id = ++this.#nextRequest;
-    return new Promise<T>((resolve) => {
-      this.#pending.set(id, resolve as (m: FromThread) => void);
+    return new Promise<T>((resolve, reject) => {
+      if (handle.exited) {
+        reject(notAnswered(handle));
+        return;
+      }
+      this.#pending.set(id, { handle, resolve: resolve as (m: FromThread) => void, reject });
       handle.worker.postMessage(message(id));
     });
   }
 
-  /** Asks every thread that has not failed. */
-  askAll<T extends FromThread>(message: (id: number) => ToThread): Promise<T[]> {
-    return Promise.all(this.#threads.filter((h) => !h.failed).map((h) => this.ask<T>(h, message)));
+  /** Asks every thread that has not failed; the answers of those that answered (a thread may exit meanwhile). */
+  async askAll<T extends FromThread>(message: (id: number) => ToThread): Promise<T[]> {
+    const replies = await Promise.allSettled(this.#threads.filter((h) => !h.failed).map((h) => this.ask<T>(h, message)));
+    return replies.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  }
+
+  /** Rejects the requests a thread that has exited will never answer. */
+  #abandonRequests(handle: ThreadHandle): void {
+    for (const [id, request] of this.#pending) {
+      if (request.handle !== handle) continue;
+      this.#pending.delete(id);
+      request.reject(notAnswered(handle));
+    }
   }
 
   /** Sends a thread its part of a new assignment; false if it stopped instead of applying it. */
   async #assign(h: ThreadHandle, part: Omit<Extract<ToThread, { kind: 'assign' }>, 'kind' | 'id'>): Promise<boolean> {
     const reply = this.ask<Extract<FromThread, { kind: 'assigned' }>>(h, (id) => ({ kind: 'assign', id, ...part }));
-    return Promise.race([reply.then((r) => r.ok), h.stopped.then(() => false)]);
+    return Promise.race([reply.then((r) => r.ok, () => false), h.stopped.then(() => false)]);
   }
 
   /** Which thread holds each task, from the threads' current configs. */
@@ -256,7 +281,7 @@ export class StreamThreads {
       rejectReady = reject;
     });
     let resolveStopped!: () => void;
-    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)), stopRequested: false, failed: false };
+    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)), stopRequested: false, failed: false, exited: false };
     if (at === undefined) this.#threads.push(handle);
     else this.#threads[at] = handle;
     this.#place();
@@ -286,7 +311,7 @@ export class StreamThreads {
         case 'metrics':
         case 'query-result':
         case 'assigned':
-          this.#pending.get(message.id)?.(message);
+          this.#pending.get(message.id)?.resolve(message);
           this.#pending.delete(message.id);
           return;
         default:
@@ -295,6 +320,9 @@ export class StreamThreads {
     });
     worker.on('error', (error) => failed(new StreamsError('PROCESSING_FAILED', `stream thread ${config.threadId} crashed: ${describeCause(error)}`, { cause: error })));
     worker.on('exit', () => {
+      // Messages a thread posted reach 'message' before 'exit': what is still pending never will.
+      handle.exited = true;
+      this.#abandonRequests(handle);
       resolveStopped();
       channel.port1.close();
     });

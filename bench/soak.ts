@@ -16,7 +16,8 @@
  * until they are processed (warm-up, reported apart), then for `--minutes`:
  *
  * - reads features at `--query-rate` req/s, open loop (sent on schedule whether or not earlier
- *   requests answered): 80% GET /users/{id}/features, 5% each /users/{id}/session,
+ *   requests answered; but never more than 2000 unanswered: requests beyond are counted as shed,
+ *   not sent): 80% GET /users/{id}/features, 5% each /users/{id}/session,
  *   /items/{id}/features, /recommendations/{id}?k=10 and /trending?category=…;
  * - every `--sample-seconds` samples the child: RSS (/proc), the main thread's heap and event-loop
  *   delay and each stream thread's heap (its /metrics), records processed, consumer lag, store
@@ -153,10 +154,12 @@ function parseMetrics(text: string): Map<string, { labels: string; value: number
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+// Its own connection: behind the feature reads' queue, a scrape would wait as long as they do.
+const metricsAgent = new Agent({ keepAlive: true, maxSockets: 1 });
 
-function httpGet(path: string, timeoutMs = 10_000): Promise<{ status: number; body: string; serverMs: number | undefined }> {
+function httpGet(path: string, timeoutMs = 10_000, via = agent): Promise<{ status: number; body: string; serverMs: number | undefined }> {
   return new Promise((resolve, reject) => {
-    const req = get(`${base}${path}`, { agent, timeout: timeoutMs }, (res) => {
+    const req = get(`${base}${path}`, { agent: via, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -197,6 +200,8 @@ interface Sample {
   warehouseMiB: number;
   queries: number;
   queryErrors: number;
+  /** Requests not sent (too many unanswered). */
+  shed: number;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
@@ -210,7 +215,7 @@ const one = (m: Map<string, { value: number }[]>, name: string) => m.get(name)?.
 const MiB = 2 ** 20;
 
 /** Latencies (ms) of the requests that completed since the last sample; errors likewise. */
-let interval: { latencies: number[]; server: number[]; errors: number } = { latencies: [], server: [], errors: 0 };
+let interval: { latencies: number[]; server: number[]; errors: number; shed: number } = { latencies: [], server: [], errors: 0, shed: 0 };
 let last: { at: number; recordsIn: number; cpu: number } | undefined;
 let measuredFrom = 0;
 
@@ -225,7 +230,7 @@ async function sample(): Promise<Sample> {
   }
   let metrics = new Map<string, { labels: string; value: number }[]>();
   try {
-    metrics = parseMetrics((await httpGet('/metrics')).body);
+    metrics = parseMetrics((await httpGet('/metrics', 10_000, metricsAgent)).body);
   } catch {
     // counted below as missing values (NaN)
   }
@@ -234,7 +239,7 @@ async function sample(): Promise<Sample> {
   const cpu = one(metrics, 'process_cpu_seconds_total');
   const dt = last === undefined ? Number.NaN : (now - last.at) / 1000;
   const w = interval;
-  interval = { latencies: [], server: [], errors: 0 };
+  interval = { latencies: [], server: [], errors: 0, shed: 0 };
   w.latencies.sort((a, b) => a - b);
   w.server.sort((a, b) => a - b);
   const s: Sample = {
@@ -261,6 +266,7 @@ async function sample(): Promise<Sample> {
     warehouseMiB: (duBytes(join(dir, 'warehouse.duckdb')) + duBytes(join(dir, 'warehouse.duckdb.wal'))) / MiB,
     queries: w.latencies.length,
     queryErrors: w.errors,
+    shed: w.shed,
     p50Ms: quantile(w.latencies, 0.5),
     p99Ms: quantile(w.latencies, 0.99),
     maxMs: w.latencies.at(-1) ?? Number.NaN,
@@ -289,6 +295,7 @@ const columns: [keyof Sample, string, number, (x: number) => string][] = [
   ['logMiB', 'log MiB', 8, (x) => x.toFixed(0)],
   ['queries', 'queries', 7, (x) => x.toFixed(0)],
   ['queryErrors', 'err', 4, (x) => x.toFixed(0)],
+  ['shed', 'shed', 5, (x) => x.toFixed(0)],
   ['p99Ms', 'p99 ms', 7, (x) => x.toFixed(1)],
   ['serverP99Ms', 'srv p99', 7, (x) => x.toFixed(1)],
 ];
@@ -298,6 +305,8 @@ const formatSample = (s: Sample) => row(columns.map(([key, , , f]) => (Number.is
 // ------------------------------------------------------------------ the run
 
 const startedAt = new Date();
+// Read now: the code the child runs is the code of this moment, whatever changes during the run.
+const source = sourceVersion();
 console.log(`soak: ${minutes} min, ${rate} events/s, ${queryRate} feature reads/s, ${users} users; data in ${dir}; core_pattern "${corePattern}"`);
 await Promise.race([
   new Promise<void>((r) => {
@@ -312,7 +321,7 @@ if (exited !== undefined) throw new Error(`the app exited during startup: ${JSON
 const warmupStart = performance.now();
 for (let calm = 0; calm < 3 && exited === undefined; ) {
   await sleep(1000);
-  const m = parseMetrics((await httpGet('/metrics').catch(() => ({ body: '' }))).body);
+  const m = parseMetrics((await httpGet('/metrics', 10_000, metricsAgent).catch(() => ({ body: '' }))).body);
   calm = m.has('tributary_consumer_lag') && sum(m, 'tributary_consumer_lag') <= rate ? calm + 1 : 0;
 }
 const warmupSeconds = (performance.now() - warmupStart) / 1000;
@@ -332,6 +341,9 @@ function nextPath(): string {
 }
 let queriesSent = 0;
 let queriesDone = 0;
+/** Requests not sent because MAX_IN_FLIGHT were unanswered. */
+let queriesShed = 0;
+const MAX_IN_FLIGHT = 2000;
 let queryErrors = 0;
 const errorKinds = new Map<string, number>();
 const queryEnd = Date.now() + minutes * 60_000;
@@ -341,7 +353,14 @@ const queryLoop = (async () => {
   const t0 = performance.now();
   while (Date.now() < queryEnd && exited === undefined) {
     const due = Math.floor(((performance.now() - t0) / 1000) * queryRate);
-    while (queriesSent < due) {
+    while (queriesSent + queriesShed < due) {
+      // Open loop, but bounded: past MAX_IN_FLIGHT unanswered requests the app is overloaded, and
+      // queueing more would only grow this process (and its latencies) without limit.
+      if (queriesSent - queriesDone >= MAX_IN_FLIGHT) {
+        queriesShed++;
+        interval.shed++;
+        continue;
+      }
       queriesSent++;
       const at = performance.now();
       httpGet(nextPath()).then(
@@ -398,6 +417,7 @@ if (stopTimeout) {
 }
 const stopSeconds = (performance.now() - stopStart) / 1000;
 agent.destroy();
+metricsAgent.destroy();
 
 // ------------------------------------------------------------------ verdict
 
@@ -470,7 +490,7 @@ const p99s = stat('p99Ms');
 const srv = stat('serverP99Ms');
 const allQueries = samples.reduce((n, s) => n + s.queries, 0);
 console.log(
-  `queries: ${allQueries} answered (${(allQueries / Math.max(1, duration)).toFixed(0)}/s), errors ${queryErrors}${errorKinds.size > 0 ? ` (${[...errorKinds].map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}; ` +
+  `queries: ${allQueries} answered (${(allQueries / Math.max(1, duration)).toFixed(0)}/s), errors ${queryErrors}, not sent (over ${MAX_IN_FLIGHT} unanswered) ${queriesShed}${errorKinds.size > 0 ? ` (${[...errorKinds].map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}; ` +
     `p99 per interval: median ${p99s.median.toFixed(1)} ms, max ${p99s.max.toFixed(1)} ms; server p99 median ${srv.median.toFixed(1)} ms, max ${srv.max.toFixed(1)} ms`,
 );
 console.log(
@@ -494,13 +514,13 @@ if (!values['no-json']) {
       {
         benchmark: 'soak',
         machine: machine(),
-        source: sourceVersion(),
+        source,
         startedAt: startedAt.toISOString(),
         config: { minutes, rate, queryRate, users, backfillEvents, sampleSeconds, abortOnUncaught: values['abort-on-uncaught'], nodeFlags, corePattern, generatorSpeed: round(feed.speed) },
         warmupSeconds: round(warmupSeconds, 1),
         verdict,
         crash: { crashed, exit: exited ?? null, stopSeconds: round(stopSeconds, 1), stoppedCleanly: stopped, cores, reports, stderrTail: stderrLines.slice(-10) },
-        queries: { sent: queriesSent, answered: allQueries, errors: queryErrors, errorKinds: Object.fromEntries(errorKinds), p99PerIntervalMs: p99s, serverP99PerIntervalMs: srv, p50PerIntervalMs: stat('p50Ms'), maxMs: stat('maxMs').max },
+        queries: { sent: queriesSent, shed: queriesShed, answered: allQueries, errors: queryErrors, errorKinds: Object.fromEntries(errorKinds), p99PerIntervalMs: p99s, serverP99PerIntervalMs: srv, p50PerIntervalMs: stat('p50Ms'), maxMs: stat('maxMs').max },
         events: { written: ingestedAtEnd, backfilled: feed.backfilled, perSecondMeasured: round((ingestedAtEnd - ingestedAtStart) / Math.max(1, duration), 1), lag: stat('lag'), recordsPerSecond: stat('recordsPerSecond') },
         threadRestarts,
         samplesNotRunning: notRunning,

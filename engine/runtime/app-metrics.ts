@@ -98,6 +98,22 @@ export function registerAppMetrics(registry: Registry, app: QueryableApp): void 
     });
   perThread('tributary_commits_total', 'Commits, per stream thread', (t) => t.commits);
   perThread('tributary_process_seconds_total', 'Time spent processing records, per stream thread (rate: busy fraction; per record: divide by the rate of records in)', (t) => t.processMs / 1000);
+  /** A gauge per stream thread. */
+  const perThreadGauge = (name: string, help: string, value: (t: ThreadCounters) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['thread'],
+      registers,
+      async collect() {
+        const snapshot = await counters();
+        this.reset();
+        for (const t of snapshot?.threads ?? []) this.set({ thread: String(t.threadId) }, value(t));
+      },
+    });
+  // nodejs_heap_size_* are the main thread's: each stream thread is a worker with its own heap.
+  perThreadGauge('tributary_thread_heap_used_bytes', 'V8 heap in use, per stream thread (a worker thread has its own heap)', (t) => t.heapUsedBytes);
+  perThreadGauge('tributary_thread_heap_total_bytes', 'V8 heap reserved, per stream thread', (t) => t.heapTotalBytes);
   new ThreadHistogram({
     name: 'tributary_commit_latency_seconds',
     help: 'Time to commit (outputs, changelogs and input offsets), per stream thread',
@@ -134,6 +150,6 @@ export function appCounters(replies: readonly Extract<FromThread, { kind: 'metri
     commitMs: sum((r) => r.commitMs),
     processed: sum((r) => r.processed),
     processMs: sum((r) => r.processMs),
-    threads: replies.map((r) => ({ threadId: r.threadId, commits: r.commits, processMs: r.processMs, commitLatency: r.commitLatency, endToEndLatency: r.endToEndLatency })),
+    threads: replies.map((r) => ({ threadId: r.threadId, commits: r.commits, processMs: r.processMs, commitLatency: r.commitLatency, endToEndLatency: r.endToEndLatency, heapUsedBytes: r.heapUsedBytes, heapTotalBytes: r.heapTotalBytes })),
   };
 }

@@ -155,6 +155,9 @@ export type FromThread =
        * the commit that makes it visible), by topic (topology name).
        */
       readonly endToEndLatency: Readonly<Record<string, HistogramSnapshot>>;
+      /** The thread's own V8 heap (a worker has its own isolate; the process's figures show the main thread's). */
+      readonly heapUsedBytes: number;
+      readonly heapTotalBytes: number;
     }
   | { readonly kind: 'query-result'; readonly id: number; readonly status: number; readonly body: unknown }
   /** A standby task reached the end of its changelogs for the first time. */

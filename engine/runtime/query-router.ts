@@ -103,8 +103,13 @@ export class QueryRouter {
       const answer = this.#fromSnapshot(thread, store, partition, query);
       if (answer !== undefined) return answer;
     }
-    const reply = await this.#o.threads.ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query, ...(stale && { stale }) }));
-    return { status: reply.status, body: reply.body };
+    try {
+      const reply = await this.#o.threads.ask<Extract<FromThread, { kind: 'query-result' }>>(thread, (id) => ({ kind: 'query', id, store, partition, query, ...(stale && { stale }) }));
+      return { status: reply.status, body: reply.body };
+    } catch (error) {
+      // The thread stopped (closing, failed, replaced) before it read the query.
+      return { status: 503, body: { error: `store "${store}" partition ${partition} is not available: ${describeCause(error)}` } };
+    }
   }
 
   /**

@@ -28,6 +28,9 @@ export interface ThreadCounters {
   readonly commitLatency: HistogramSnapshot;
   /** By output topic (topology name). */
   readonly endToEndLatency: Readonly<Record<string, HistogramSnapshot>>;
+  /** The thread's V8 heap in use and reserved, as it answered. */
+  readonly heapUsedBytes: number;
+  readonly heapTotalBytes: number;
 }
 
 export interface QueryableApp {

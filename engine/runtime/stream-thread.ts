@@ -7,6 +7,7 @@
  * outputs, changelog records and input offsets in one transaction (exactly-once) or
  * produce-then-commit-offsets (at-least-once). New assignments are applied between two rounds.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { StreamsError, describeCause } from '../errors.ts';
 import { loadHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler, type ProductionExceptionHandler } from '../error-handlers.ts';
@@ -266,6 +267,12 @@ function processTask(t: RunningTask, deadline: number): number {
   return count;
 }
 
+/** This worker's own heap (getHeapStatistics in a worker describes the worker's isolate). */
+function threadHeap(): { heapUsedBytes: number; heapTotalBytes: number } {
+  const heap = getHeapStatistics();
+  return { heapUsedBytes: heap.used_heap_size, heapTotalBytes: heap.total_heap_size };
+}
+
 function onControl(message: ToThread): void {
   const tasks = manager.tasks;
   switch (message.kind) {
@@ -290,6 +297,7 @@ function onControl(message: ToThread): void {
         processMs,
         commitLatency: committer.latency.snapshot(),
         endToEndLatency: outputLatency.snapshot(),
+        ...threadHeap(),
         tasks: tasks.map((t) => ({
           taskId: t.spec.id,
           recordsIn: t.task.metrics.recordsIn,

@@ -26,6 +26,12 @@ export interface ThreadHandle {
   failed: boolean;
   /** The channel it publishes its point-read snapshots on (when stores are published). */
   readonly snapshot: SnapshotSource | undefined;
+  /** Its worker has exited: nothing sent to it is read any more. */
+  exited: boolean;
+}
+
+function notAnswered(handle: ThreadHandle): StreamsError {
+  return new StreamsError('ILLEGAL_STATE', `stream thread ${handle.config.threadId} stopped before it answered; retry`);
 }
 
 export interface ThreadEvents {
@@ -57,7 +63,8 @@ export class StreamThreads {
   readonly #events: ThreadEvents;
   readonly #snapshots: StoreSnapshots | undefined;
   #threads: ThreadHandle[] = [];
-  readonly #pending = new Map<number, (message: FromThread) => void>();
+  /** Requests sent to threads and not answered yet, with the thread asked. */
+  readonly #pending = new Map<number, { readonly handle: ThreadHandle; readonly resolve: (message: FromThread) => void; readonly reject: (error: StreamsError) => void }>();
   #nextRequest = 0;
   #placement: Placement = { active: new Map(), standby: new Map() };
 
@@ -214,24 +221,42 @@ export class StreamThreads {
     );
   }
 
-  /** Sends `message` (given its request id) to a thread and resolves with the reply. */
+  /**
+   * Sends `message` (given its request id) to a thread and resolves with the reply. Rejects
+   * (ILLEGAL_STATE, retriable) if the thread exits first: a thread stopped or terminated while
+   * the request was on its way never reads it.
+   */
   ask<T extends FromThread>(handle: ThreadHandle, message: (id: number) => ToThread): Promise<T> {
     const id = ++this.#nextRequest;
-    return new Promise<T>((resolve) => {
-      this.#pending.set(id, resolve as (m: FromThread) => void);
+    return new Promise<T>((resolve, reject) => {
+      if (handle.exited) {
+        reject(notAnswered(handle));
+        return;
+      }
+      this.#pending.set(id, { handle, resolve: resolve as (m: FromThread) => void, reject });
       handle.worker.postMessage(message(id));
     });
   }
 
-  /** Asks every thread that has not failed. */
-  askAll<T extends FromThread>(message: (id: number) => ToThread): Promise<T[]> {
-    return Promise.all(this.#threads.filter((h) => !h.failed).map((h) => this.ask<T>(h, message)));
+  /** Asks every thread that has not failed; the answers of those that answered (a thread may exit meanwhile). */
+  async askAll<T extends FromThread>(message: (id: number) => ToThread): Promise<T[]> {
+    const replies = await Promise.allSettled(this.#threads.filter((h) => !h.failed).map((h) => this.ask<T>(h, message)));
+    return replies.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  }
+
+  /** Rejects the requests a thread that has exited will never answer. */
+  #abandonRequests(handle: ThreadHandle): void {
+    for (const [id, request] of this.#pending) {
+      if (request.handle !== handle) continue;
+      this.#pending.delete(id);
+      request.reject(notAnswered(handle));
+    }
   }
 
   /** Sends a thread its part of a new assignment; false if it stopped instead of applying it. */
   async #assign(h: ThreadHandle, part: Omit<Extract<ToThread, { kind: 'assign' }>, 'kind' | 'id'>): Promise<boolean> {
     const reply = this.ask<Extract<FromThread, { kind: 'assigned' }>>(h, (id) => ({ kind: 'assign', id, ...part }));
-    return Promise.race([reply.then((r) => r.ok), h.stopped.then(() => false)]);
+    return Promise.race([reply.then((r) => r.ok, () => false), h.stopped.then(() => false)]);
   }
 
   /** Which thread holds each task, from the threads' current configs. */
@@ -262,7 +287,7 @@ export class StreamThreads {
       rejectReady = reject;
     });
     let resolveStopped!: () => void;
-    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)), stopRequested: false, failed: false, snapshot };
+    const handle: ThreadHandle = { worker, config, stopLog, ready: false, stopped: new Promise((r) => (resolveStopped = r)), stopRequested: false, failed: false, exited: false, snapshot };
     // A thread that stopped or failed no longer answers for its tasks: neither does its snapshot.
     const unpublish = () => {
       if (snapshot !== undefined) this.#snapshots!.disconnect(snapshot);
@@ -299,7 +324,7 @@ export class StreamThreads {
         case 'metrics':
         case 'query-result':
         case 'assigned':
-          this.#pending.get(message.id)?.(message);
+          this.#pending.get(message.id)?.resolve(message);
           this.#pending.delete(message.id);
           return;
         default:
@@ -309,6 +334,9 @@ export class StreamThreads {
     worker.on('error', (error) => failed(new StreamsError('PROCESSING_FAILED', `stream thread ${config.threadId} crashed: ${describeCause(error)}`, { cause: error })));
     worker.on('exit', () => {
       unpublish();
+      // Messages a thread posted reach 'message' before 'exit': what is still pending never will.
+      handle.exited = true;
+      this.#abandonRequests(handle);
       resolveStopped();
       channel.port1.close();
     });

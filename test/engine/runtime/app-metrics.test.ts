@@ -93,6 +93,10 @@ test('latencies are histograms: commits, end to end per output topic, HTTP reque
     assert.ok(streamTimes.length > 0 && streamTimes.every((t) => t <= now && t > now - 60), `stream times ${streamTimes.join(', ')}`);
     assert.match(text, /tributary_state\{state="RUNNING"\} 1/);
     assert.match(text, /tributary_state\{state="ERROR"\} 0/);
+    // Each stream thread's own heap (a worker's isolate), one series per thread.
+    const heaps = [...text.matchAll(/^tributary_thread_heap_used_bytes\{thread="(\d+)"\} (\d+)$/gm)];
+    assert.equal(heaps.length, 2, 'two threads');
+    for (const [, , used] of heaps) assert.ok(Number(used) > 1e6 && Number(used) <= total(text, 'tributary_thread_heap_total_bytes'), `heap ${used}`);
   });
 });
 

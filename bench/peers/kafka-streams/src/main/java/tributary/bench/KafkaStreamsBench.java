@@ -68,12 +68,12 @@ import org.apache.kafka.streams.state.WindowStore;
  *        --topology mapFilter|countByKey|windowedCount|sessionCount|enrichJoin --output TOPIC
  *        [--profiles TOPIC (enrichJoin)] [--threads 1] [--guarantee exactly_once_v2|at_least_once]
  *        [--commit-interval-ms 100] [--cache-bytes 0|default] [--max-poll-records 1000] [--bootstrap 127.0.0.1:9092]
- *        [--warmup-offsets O0,O1,...] [--state-dir DIR] [--poll-ms 50] [--timeout-s 900] [--until-stopped]
+ *        [--warmup-records N] [--state-dir DIR] [--poll-ms 50] [--timeout-s 900] [--until-stopped]
  *        [--config key=value]...
  * </pre>
  *
  * Runs the topology from the earliest input offset with a fresh application id and exits once the
- * group's committed offsets (read with requireStable, every --poll-ms) cover the end of every
+ * group's committed offsets (of committed transactions: read without requireStable, every --poll-ms) cover the end of every
  * partition of INPUT_TOPIC (enrichJoin's profile topic is read too, but not waited for: its records
  * come first, by timestamp). Measured as bench/end-to-end.ts measures Tributary: wall time and the
  * process's CPU time (OperatingSystemMXBean.getProcessCpuTime, all threads of the JVM: stream
@@ -81,10 +81,11 @@ import org.apache.kafka.streams.state.WindowStore;
  * to the moment the offsets are committed. Prints one JSON line {"event":"running"} when RUNNING,
  * and one {"event":"done",...} with the results.
  *
- * With --warmup-offsets (one offset per input partition, in partition order: where the warm-up
- * segment of the input ends) the span is split in two: the warm-up, from RUNNING to the first poll
- * at which the committed offsets cover every partition's warm-up offset (then it prints
- * {"event":"warm"}), and the measured span, from there to the end of the input. "records",
+ * With --warmup-records N (the size of the input's warm-up segment) the span is split in two: the
+ * warm-up, from RUNNING to the first poll at which the committed offsets cover at least N input
+ * records in all (then it prints {"event":"warm"}; a total, not per partition, so that an engine
+ * that serves its partitions unevenly is not held in the warm-up), and the measured span, from
+ * there to the end of the input. "records",
  * "seconds" and "cpuSeconds" of the done line are then those of the measured span (input records
  * committed after the mark), and the warm-up's are reported apart ("warmupRecords",
  * "warmupSeconds", "warmupCpuSeconds"). The output topic must exist (the broker of
@@ -262,8 +263,8 @@ public final class KafkaStreamsBench {
     long commitIntervalMs = 100;
     /** statestore.cache.max.bytes; null: not set (Kafka Streams' default). */
     Long cacheBytes = 0L;
-    /** Per input partition, the end of the warm-up segment; null: no warm-up phase. */
-    long[] warmupOffsets;
+    /** Input records of the warm-up segment; negative: no warm-up phase. */
+    long warmupRecords = -1;
     int maxPollRecords = 1000;
     String bootstrap = "127.0.0.1:9092";
     String stateDir;
@@ -294,7 +295,7 @@ public final class KafkaStreamsBench {
           case "--guarantee" -> a.guarantee = value;
           case "--commit-interval-ms" -> a.commitIntervalMs = Long.parseLong(value);
           case "--cache-bytes" -> a.cacheBytes = value.equals("default") ? null : Long.valueOf(value);
-          case "--warmup-offsets" -> a.warmupOffsets = Stream.of(value.split(",")).mapToLong(Long::parseLong).toArray();
+          case "--warmup-records" -> a.warmupRecords = Long.parseLong(value);
           case "--max-poll-records" -> a.maxPollRecords = Integer.parseInt(value);
           case "--bootstrap" -> a.bootstrap = value;
           case "--state-dir" -> a.stateDir = value;
@@ -424,9 +425,6 @@ public final class KafkaStreamsBench {
       admin.listOffsets(latest, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED)).all().get()
           .forEach((tp, info) -> ends.put(tp, info.offset()));
       long records = ends.values().stream().mapToLong(Long::longValue).sum();
-      if (a.warmupOffsets != null && a.warmupOffsets.length != ends.size()) {
-        throw new IllegalArgumentException("--warmup-offsets has " + a.warmupOffsets.length + " offsets, " + a.input + " has " + ends.size() + " partitions");
-      }
 
       Properties props = new Properties();
       props.put(StreamsConfig.APPLICATION_ID_CONFIG, a.applicationId);
@@ -470,14 +468,16 @@ public final class KafkaStreamsBench {
       System.out.println(json(Map.of("event", "running", "startupSeconds", startupSeconds)));
       System.out.flush();
 
-      ListConsumerGroupOffsetsOptions stable = new ListConsumerGroupOffsetsOptions().requireStable(true);
+      // Without requireStable: the offsets of committed transactions, answered at once (with it, the
+      // broker refuses while a transaction holds pending offsets and the admin client retries).
+      ListConsumerGroupOffsetsOptions offsetsOptions = new ListConsumerGroupOffsetsOptions().requireStable(false);
       long doneNanos;
       long doneCpu;
-      // The warm-up mark (--warmup-offsets): when reached, and input records committed by then.
+      // The warm-up mark (--warmup-records): when reached, and input records committed by then.
       long warmNanos = 0;
       long warmCpu = 0;
       long warmRecords = 0;
-      boolean warm = a.warmupOffsets == null;
+      boolean warm = a.warmupRecords < 0;
       if (a.untilStopped) {
         // Until a line on stdin (or its end), then the input offsets committed by then.
         CountDownLatch stop = new CountDownLatch(1);
@@ -501,7 +501,7 @@ public final class KafkaStreamsBench {
         doneNanos = System.nanoTime();
         doneCpu = processCpuNanos();
         Map<TopicPartition, OffsetAndMetadata> committed =
-            admin.listConsumerGroupOffsets(a.applicationId, stable).partitionsToOffsetAndMetadata().get();
+            admin.listConsumerGroupOffsets(a.applicationId, offsetsOptions).partitionsToOffsetAndMetadata().get();
         records = 0;
         for (TopicPartition tp : ends.keySet()) {
           OffsetAndMetadata c = committed.get(tp);
@@ -517,16 +517,13 @@ public final class KafkaStreamsBench {
             throw new IllegalStateException(a.applicationId + " failed: " + streams.state(), failed);
           }
           Map<TopicPartition, OffsetAndMetadata> committed =
-              admin.listConsumerGroupOffsets(a.applicationId, stable).partitionsToOffsetAndMetadata().get();
+              admin.listConsumerGroupOffsets(a.applicationId, offsetsOptions).partitionsToOffsetAndMetadata().get();
           long done = 0;
-          boolean pastMark = true;
           for (Map.Entry<TopicPartition, Long> end : ends.entrySet()) {
             OffsetAndMetadata c = committed.get(end.getKey());
-            long offset = c == null ? 0 : c.offset();
-            done += Math.min(end.getValue(), offset);
-            if (!warm && offset < a.warmupOffsets[end.getKey().partition()]) pastMark = false;
+            done += Math.min(end.getValue(), c == null ? 0 : c.offset());
           }
-          if (!warm && pastMark) {
+          if (!warm && done >= a.warmupRecords) {
             warm = true;
             warmNanos = System.nanoTime();
             warmCpu = processCpuNanos();
@@ -551,7 +548,7 @@ public final class KafkaStreamsBench {
         }
       }
 
-      boolean split = a.warmupOffsets != null && !a.untilStopped;
+      boolean split = a.warmupRecords >= 0 && !a.untilStopped;
       double seconds = (doneNanos - (split ? warmNanos : runningAt[0])) / 1e9;
       double cpuSeconds = (doneCpu - (split ? warmCpu : runningAt[1])) / 1e9;
       if (split) records -= warmRecords;

@@ -47,6 +47,46 @@ export function keyIdOf(seq: number, keys: number): number {
   return (seq * 1_000_003) % keys;
 }
 
+/** How the key of record `seq` is chosen: keyIdOf (every key equally often), or Zipf-distributed ranks. */
+export type KeyDistribution = { readonly kind: 'uniform' } | { readonly kind: 'zipf'; readonly exponent: number };
+
+/**
+ * The key id of record `seq` under a distribution. `uniform` is keyIdOf. `zipf` draws a rank r in
+ * 1..keys with probability proportional to 1 / r^exponent from a hash of `seq` (deterministic: the
+ * same seq gives the same key in every run and every process), then maps the rank to a key id as
+ * keyIdOf maps seq (rank r is id (r - 1) * 1_000_003 mod keys), so the hot keys are spread over
+ * the partitions instead of being the lowest ids.
+ */
+export function keyChooser(distribution: KeyDistribution, keys: number): (seq: number) => number {
+  if (distribution.kind === 'uniform') return (seq) => keyIdOf(seq, keys);
+  const s = distribution.exponent;
+  if (!(s > 0)) throw new Error(`the Zipf exponent must be > 0, not ${s}`);
+  const cdf = new Float64Array(keys);
+  let total = 0;
+  for (let r = 1; r <= keys; r++) cdf[r - 1] = total += r ** -s;
+  for (let i = 0; i < keys; i++) cdf[i]! /= total;
+  return (seq) => {
+    const u = unitHash(seq);
+    let lo = 0;
+    let hi = keys - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid]! > u) hi = mid;
+      else lo = mid + 1;
+    }
+    return keyIdOf(lo, keys);
+  };
+}
+
+/** A number in [0, 1) from an integer: two rounds of a 32-bit integer mix over its low and high halves. */
+function unitHash(n: number): number {
+  let h = Math.imul((n >>> 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(Math.floor(n / 2 ** 32) + 0x632be5ab, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  h ^= h >>> 16;
+  return (h >>> 0) / 2 ** 32;
+}
+
 export interface Machine {
   readonly nproc: number;
   readonly cpuModel: string;
@@ -175,6 +215,16 @@ export function machineBusySeconds(): number {
   }
 }
 
+/** Idle (idle + iowait) and total jiffies of all CPUs so far (the `cpu` line of /proc/stat), or undefined where there is none. */
+export function machineCpuTicks(): { idle: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    return { idle: fields[3]! + fields[4]!, total: sum(fields) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The q-quantile (0..1) of sorted numbers, nearest rank. */
 export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -281,20 +331,31 @@ export async function readTopic(
 }
 
 /**
- * Produces the synthetic records `0..records-1` (keyString(keyIdOf(seq)), valueString(seq),
- * timestamp `timestampOf(seq)`) to an existing topic, each to its key's partition by Kafka's default
- * partitioner, in batches of 1000 per partition with up to 16 produce calls in flight.
+ * Produces the synthetic records `from..records-1` (`from` defaults to 0; keyString(keyOf(seq)),
+ * keyOf defaulting to keyIdOf; valueString(seq), timestamp `timestampOf(seq)`) to an existing
+ * topic, each to its key's partition by Kafka's default partitioner, in batches of 1000 per
+ * partition with up to 16 produce calls in flight.
  */
 export async function produceInput(
   log: Log,
   topic: string,
-  spec: { readonly records: number; readonly keys: number; readonly partitions: number; readonly timestampOf: (seq: number) => number },
+  spec: {
+    readonly records: number;
+    readonly keys: number;
+    readonly partitions: number;
+    readonly timestampOf: (seq: number) => number;
+    readonly from?: number;
+    readonly keyOf?: (seq: number) => number;
+  },
 ): Promise<void> {
   const { records, keys, partitions, timestampOf } = spec;
+  const from = spec.from ?? 0;
+  const keyOf = spec.keyOf ?? ((seq: number) => keyIdOf(seq, keys));
   const keyBytes = Array.from({ length: keys }, (_, id) => Buffer.from(keyString(id)));
   const keyPartition = keyBytes.map((k) => partitionForKey(k, partitions));
-  await produceBatched(log, topic, partitions, records, (seq) => {
-    const id = keyIdOf(seq, keys);
+  await produceBatched(log, topic, partitions, records - from, (i) => {
+    const seq = from + i;
+    const id = keyOf(seq);
     return { partition: keyPartition[id]!, record: { key: keyBytes[id]!, value: Buffer.from(valueString(seq)), timestamp: timestampOf(seq) } };
   });
 }

@@ -67,18 +67,28 @@ import org.apache.kafka.streams.state.WindowStore;
  *   java -jar target/kafka-streams-bench.jar INPUT_TOPIC APPLICATION_ID
  *        --topology mapFilter|countByKey|windowedCount|sessionCount|enrichJoin --output TOPIC
  *        [--profiles TOPIC (enrichJoin)] [--threads 1] [--guarantee exactly_once_v2|at_least_once]
- *        [--commit-interval-ms 100] [--cache-bytes 0] [--max-poll-records 1000] [--bootstrap 127.0.0.1:9092]
- *        [--state-dir DIR] [--poll-ms 50] [--timeout-s 900] [--until-stopped] [--config key=value]...
+ *        [--commit-interval-ms 100] [--cache-bytes 0|default] [--max-poll-records 1000] [--bootstrap 127.0.0.1:9092]
+ *        [--warmup-records N] [--state-dir DIR] [--poll-ms 50] [--timeout-s 900] [--until-stopped]
+ *        [--config key=value]...
  * </pre>
  *
  * Runs the topology from the earliest input offset with a fresh application id and exits once the
- * group's committed offsets (read with requireStable, every --poll-ms) cover the end of every
+ * group's committed offsets (of committed transactions: read without requireStable, every --poll-ms) cover the end of every
  * partition of INPUT_TOPIC (enrichJoin's profile topic is read too, but not waited for: its records
  * come first, by timestamp). Measured as bench/end-to-end.ts measures Tributary: wall time and the
  * process's CPU time (OperatingSystemMXBean.getProcessCpuTime, all threads of the JVM: stream
  * threads, client threads, the state updater, GC, JIT) from the moment the application is RUNNING
  * to the moment the offsets are committed. Prints one JSON line {"event":"running"} when RUNNING,
- * and one {"event":"done",...} with the results. The output topic must exist (the broker of
+ * and one {"event":"done",...} with the results.
+ *
+ * With --warmup-records N (the size of the input's warm-up segment) the span is split in two: the
+ * warm-up, from RUNNING to the first poll at which the committed offsets cover at least N input
+ * records in all (then it prints {"event":"warm"}; a total, not per partition, so that an engine
+ * that serves its partitions unevenly is not held in the warm-up), and the measured span, from
+ * there to the end of the input. "records",
+ * "seconds" and "cpuSeconds" of the done line are then those of the measured span (input records
+ * committed after the mark), and the warm-up's are reported apart ("warmupRecords",
+ * "warmupSeconds", "warmupCpuSeconds"). The output topic must exist (the broker of
  * scripts/kafka.ts does not create topics on demand); internal topics are created by Kafka Streams.
  *
  * With --until-stopped (the latency runs of bench/compare.ts) it does not wait for the end of the
@@ -91,9 +101,9 @@ import org.apache.kafka.streams.state.WindowStore;
  * Serdes.windowed(); a session's end is its last record's timestamp, inclusive, in both).
  *
  * The record cache (statestore.cache.max.bytes) defaults to 0 here, not Kafka Streams' 10 MiB:
- * Tributary emits every update of a count (one output and one changelog record per input), and so
- * does Kafka Streams without the cache. --cache-bytes 10485760 gives Kafka Streams' default, which
- * emits and logs fewer updates (at most one per key per commit interval and cache flush).
+ * every update of a count is emitted (one output and one changelog record per input). --cache-bytes
+ * default leaves the setting alone (Kafka Streams' default, 10 MiB per process), which emits and
+ * logs fewer updates (at most one per key per commit interval and cache flush).
  */
 public final class KafkaStreamsBench {
   private KafkaStreamsBench() {}
@@ -251,7 +261,10 @@ public final class KafkaStreamsBench {
     int threads = 1;
     String guarantee = "exactly_once_v2";
     long commitIntervalMs = 100;
-    long cacheBytes = 0;
+    /** statestore.cache.max.bytes; null: not set (Kafka Streams' default). */
+    Long cacheBytes = 0L;
+    /** Input records of the warm-up segment; negative: no warm-up phase. */
+    long warmupRecords = -1;
     int maxPollRecords = 1000;
     String bootstrap = "127.0.0.1:9092";
     String stateDir;
@@ -281,7 +294,8 @@ public final class KafkaStreamsBench {
           case "--threads" -> a.threads = Integer.parseInt(value);
           case "--guarantee" -> a.guarantee = value;
           case "--commit-interval-ms" -> a.commitIntervalMs = Long.parseLong(value);
-          case "--cache-bytes" -> a.cacheBytes = Long.parseLong(value);
+          case "--cache-bytes" -> a.cacheBytes = value.equals("default") ? null : Long.valueOf(value);
+          case "--warmup-records" -> a.warmupRecords = Long.parseLong(value);
           case "--max-poll-records" -> a.maxPollRecords = Integer.parseInt(value);
           case "--bootstrap" -> a.bootstrap = value;
           case "--state-dir" -> a.stateDir = value;
@@ -418,7 +432,7 @@ public final class KafkaStreamsBench {
       props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, a.threads);
       props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, a.guarantee);
       props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, a.commitIntervalMs);
-      props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, a.cacheBytes);
+      if (a.cacheBytes != null) props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, a.cacheBytes);
       props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
       props.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), a.maxPollRecords);
       props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
@@ -454,9 +468,16 @@ public final class KafkaStreamsBench {
       System.out.println(json(Map.of("event", "running", "startupSeconds", startupSeconds)));
       System.out.flush();
 
-      ListConsumerGroupOffsetsOptions stable = new ListConsumerGroupOffsetsOptions().requireStable(true);
+      // Without requireStable: the offsets of committed transactions, answered at once (with it, the
+      // broker refuses while a transaction holds pending offsets and the admin client retries).
+      ListConsumerGroupOffsetsOptions offsetsOptions = new ListConsumerGroupOffsetsOptions().requireStable(false);
       long doneNanos;
       long doneCpu;
+      // The warm-up mark (--warmup-records): when reached, and input records committed by then.
+      long warmNanos = 0;
+      long warmCpu = 0;
+      long warmRecords = 0;
+      boolean warm = a.warmupRecords < 0;
       if (a.untilStopped) {
         // Until a line on stdin (or its end), then the input offsets committed by then.
         CountDownLatch stop = new CountDownLatch(1);
@@ -480,7 +501,7 @@ public final class KafkaStreamsBench {
         doneNanos = System.nanoTime();
         doneCpu = processCpuNanos();
         Map<TopicPartition, OffsetAndMetadata> committed =
-            admin.listConsumerGroupOffsets(a.applicationId, stable).partitionsToOffsetAndMetadata().get();
+            admin.listConsumerGroupOffsets(a.applicationId, offsetsOptions).partitionsToOffsetAndMetadata().get();
         records = 0;
         for (TopicPartition tp : ends.keySet()) {
           OffsetAndMetadata c = committed.get(tp);
@@ -496,11 +517,19 @@ public final class KafkaStreamsBench {
             throw new IllegalStateException(a.applicationId + " failed: " + streams.state(), failed);
           }
           Map<TopicPartition, OffsetAndMetadata> committed =
-              admin.listConsumerGroupOffsets(a.applicationId, stable).partitionsToOffsetAndMetadata().get();
+              admin.listConsumerGroupOffsets(a.applicationId, offsetsOptions).partitionsToOffsetAndMetadata().get();
           long done = 0;
           for (Map.Entry<TopicPartition, Long> end : ends.entrySet()) {
             OffsetAndMetadata c = committed.get(end.getKey());
             done += Math.min(end.getValue(), c == null ? 0 : c.offset());
+          }
+          if (!warm && done >= a.warmupRecords) {
+            warm = true;
+            warmNanos = System.nanoTime();
+            warmCpu = processCpuNanos();
+            warmRecords = done;
+            System.out.println(json(Map.of("event", "warm", "warmupRecords", warmRecords)));
+            System.out.flush();
           }
           if (done == records) {
             doneNanos = System.nanoTime();
@@ -519,8 +548,10 @@ public final class KafkaStreamsBench {
         }
       }
 
-      double seconds = (doneNanos - runningAt[0]) / 1e9;
-      double cpuSeconds = (doneCpu - runningAt[1]) / 1e9;
+      boolean split = a.warmupRecords >= 0 && !a.untilStopped;
+      double seconds = (doneNanos - (split ? warmNanos : runningAt[0])) / 1e9;
+      double cpuSeconds = (doneCpu - (split ? warmCpu : runningAt[1])) / 1e9;
+      if (split) records -= warmRecords;
       double commits = threadMetric(streams, "commit-total");
       Map<String, Object> result = new LinkedHashMap<>();
       result.put("event", "done");
@@ -539,6 +570,11 @@ public final class KafkaStreamsBench {
       result.put("cpuSecondsPerMillion", cpuSeconds / (records / 1e6));
       result.put("cores", cpuSeconds / seconds);
       result.put("commits", commits);
+      if (split) {
+        result.put("warmupRecords", warmRecords);
+        result.put("warmupSeconds", (warmNanos - runningAt[0]) / 1e9);
+        result.put("warmupCpuSeconds", (warmCpu - runningAt[1]) / 1e9);
+      }
       result.put("peakRssMiB", procStatusKiB("VmHWM") / 1024.0);
       result.put("maxHeapMiB", Runtime.getRuntime().maxMemory() / (1024.0 * 1024.0));
       result.put("gc", ManagementFactory.getGarbageCollectorMXBeans().stream().map(GarbageCollectorMXBean::getName).collect(Collectors.toList()));
@@ -548,7 +584,7 @@ public final class KafkaStreamsBench {
       result.put("states", new ArrayList<>(states));
       Map<String, Object> config = new LinkedHashMap<>();
       config.put("commit.interval.ms", a.commitIntervalMs);
-      config.put("statestore.cache.max.bytes", a.cacheBytes);
+      config.put("statestore.cache.max.bytes", a.cacheBytes == null ? "default" : a.cacheBytes);
       config.put("max.poll.records", a.maxPollRecords);
       config.put("num.stream.threads", a.threads);
       config.put("processing.guarantee", a.guarantee);

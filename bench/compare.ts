@@ -178,24 +178,26 @@ const SHORT_SHARE = 0.9;
 
 /**
  * Estimated steady-state records/s of the faster of Kafka Streams and Tributary on Kafka, per
- * topology and thread count, for sizing the inputs (not results): from the 500k-record default run
- * of bench/README.md ("The default run, 500k records"), raised where the issue's 3M-record runs
- * were faster. Override with --rates when the engines get faster.
+ * topology and thread count, for sizing the inputs (not results): the faster engine's measured span
+ * in short runs of this script (1M records, 350k of them warm-up, one repetition; mapFilter and
+ * enrichJoin 1 thread from 2M and 1.2M records; the 2-thread mapFilter and enrichJoin figures are
+ * guesses) on the 2-vCPU machine of bench/README.md, rounded. Override with --rates; a short first
+ * repetition sizes the input again anyway.
  */
 const RATES: Record<Compared, Record<1 | 2, number>> = {
-  mapFilter: { 1: 300_000, 2: 350_000 },
-  countByKey: { 1: 110_000, 2: 160_000 },
-  windowedCount: { 1: 90_000, 2: 110_000 },
-  sessionCount: { 1: 55_000, 2: 75_000 },
-  enrichJoin: { 1: 150_000, 2: 160_000 },
+  mapFilter: { 1: 900_000, 2: 1_000_000 },
+  countByKey: { 1: 220_000, 2: 300_000 },
+  windowedCount: { 1: 180_000, 2: 200_000 },
+  sessionCount: { 1: 95_000, 2: 100_000 },
+  enrichJoin: { 1: 350_000, 2: 400_000 },
 };
-/** The same for Tributary on the embedded log (end-to-end tables of bench/README.md; guesses for sessionCount and enrichJoin). */
+/** The same for Tributary on the embedded log (mapFilter 2 threads and enrichJoin 2 threads guessed). */
 const EMBEDDED_RATES: Record<Compared, Record<1 | 2, number>> = {
-  mapFilter: { 1: 500_000, 2: 800_000 },
-  countByKey: { 1: 100_000, 2: 170_000 },
-  windowedCount: { 1: 75_000, 2: 120_000 },
-  sessionCount: { 1: 60_000, 2: 90_000 },
-  enrichJoin: { 1: 150_000, 2: 250_000 },
+  mapFilter: { 1: 850_000, 2: 1_200_000 },
+  countByKey: { 1: 200_000, 2: 360_000 },
+  windowedCount: { 1: 145_000, 2: 190_000 },
+  sessionCount: { 1: 70_000, 2: 120_000 },
+  enrichJoin: { 1: 450_000, 2: 600_000 },
 };
 
 /** What the Tributary child process runs (`--child <json>`). */
@@ -671,23 +673,23 @@ function slim(report: EngineReport, engines: Record<string, Record<string, unkno
 }
 
 /**
- * How long a matrix takes, in minutes, roughly: a model fitted by eye to short runs on the 2-vCPU
- * machine of bench/README.md (busy at the time, so rather pessimistic). Per run, besides the quiet
- * wait and processing, ~8 s (process start, app startup, closing, creating and deleting topics);
- * Kafka Streams' warm-up takes ~5 s more than the input's warm-up segment is sized for (its JIT);
- * the slower Kafka engine takes 1.3 times as long as the faster; outputs and internal topics are
- * read back at ~500k records/s (per input record: mapFilter 0.5, enrichJoin 0.9, the counts 2,
- * sessionCount 2.5); preloading runs at ~250k records/s on Kafka and ~400k on the embedded log.
+ * How long a matrix takes, in minutes, roughly: a model fitted to short runs on the 2-vCPU machine
+ * of bench/README.md when it was quiet. Per run, besides the quiet wait and processing, ~4 s
+ * (process start, app startup, closing, creating and deleting topics, copying the embedded input);
+ * Kafka Streams' warm-up takes ~2 s more than the input's warm-up segment is sized for (its JIT);
+ * the slower Kafka engine takes 1.4 times as long as the faster; outputs and internal topics are
+ * read back at ~1M records/s (per input record: mapFilter 0.5, enrichJoin 0.9, the counts 2,
+ * sessionCount 3.6); preloading runs at ~250k records/s on Kafka and ~400k on the embedded log.
  */
 function estimateMinutes(
   sizes: readonly { topology: Compared; kafka: number; embedded: number; kafkaRate: number; embeddedRate: number }[],
   o: { repetitions: number; embeddedRepetitions: number; verifyRepetitions: number; guarantees: number; quietSeconds: number; warmupSeconds: number },
 ): { total: number; preload: number; kafka: number; embedded: number; verify: number } {
-  const RUN_OVERHEAD_S = 8;
-  const KS_EXTRA_WARMUP_S = 5;
-  const SLOWER = 1.3;
-  const READ_BACK_PER_S = 500_000;
-  const READ_BACK_SHARE: Record<Compared, number> = { mapFilter: 0.5, countByKey: 2, windowedCount: 2, sessionCount: 2.5, enrichJoin: 0.9 };
+  const RUN_OVERHEAD_S = 4;
+  const KS_EXTRA_WARMUP_S = 2;
+  const SLOWER = 1.4;
+  const READ_BACK_PER_S = 1_000_000;
+  const READ_BACK_SHARE: Record<Compared, number> = { mapFilter: 0.5, countByKey: 2, windowedCount: 2, sessionCount: 3.6, enrichJoin: 0.9 };
   let preload = 0;
   let kafka = 0;
   let embedded = 0;

@@ -72,7 +72,7 @@ export class ThreadCache {
   /** @internal */
   maybeEvict(cache: NamedCache): void {
     while (this.#bytes > this.maxBytes && cache.size > 0) {
-      cache.evictEldest();
+      if (!cache.evictEldest()) return;
       this.evicted++;
     }
   }
@@ -179,18 +179,23 @@ export class NamedCache {
     this.#thread.grow(-entry.size);
   }
 
-  /** Drops the least recently used entry, flushing the store first if it is dirty. */
-  evictEldest(): void {
+  /**
+   * Drops the least recently used entry, flushing the store first if it is dirty; false if it is
+   * still dirty after that (the store is in the middle of its own flush): it stays, over budget.
+   */
+  evictEldest(): boolean {
     const first = this.#entries.entries().next();
-    if (first.done === true) return;
+    if (first.done === true) return false;
     const [id, entry] = first.value;
     if (entry.dirty) this.#flushStore();
     // The flush may have evicted or rewritten it already.
     const now = this.#entries.get(id);
-    if (now === undefined) return;
+    if (now === undefined) return true;
+    if (now.dirty) return false;
     this.#entries.delete(id);
     this.#dirty.delete(id);
     this.#thread.grow(-now.size);
+    return true;
   }
 
   /** Drops everything (the task is closed: what was dirty is replayed from the last commit). */

@@ -309,7 +309,7 @@ abstract class CachingBase {
         if (this.ctx.replay !== undefined) this.ctx.replay(entry.context, entry.timestamp, () => listener(flush));
         else listener(flush);
       }
-      this.flushBelow();
+      this.inner.flush();
     } finally {
       this.#flushing = false;
     }
@@ -323,7 +323,15 @@ abstract class CachingBase {
 
   /** Writes one entry to the store below; returns the value it held (null: none). */
   protected abstract writeBelow(key: unknown, windowStart: number, value: unknown, timestamp: number): unknown;
-  protected abstract flushBelow(): void;
+
+  /** The store below (restoring and standbys write there directly). */
+  abstract get inner(): { flush(): void; close(): void };
+
+  /** Drops the cache's entries (what was dirty is replayed from the last commit) and closes the store below. */
+  close(): void {
+    this.cache.clear();
+    this.inner.close();
+  }
 }
 
 /** A key-value store behind a record cache. */
@@ -407,14 +415,6 @@ export class CachingKeyValueStore extends CachingBase implements KeyValueStore<u
     return old ?? null;
   }
 
-  protected flushBelow(): void {
-    this.#inner.flush();
-  }
-
-  close(): void {
-    this.cache.clear();
-    this.#inner.close();
-  }
 }
 
 /** A window store behind a record cache (not for stores that keep duplicates). */
@@ -491,12 +491,4 @@ export class CachingWindowStore extends CachingBase implements WindowStore<unkno
     return old ?? null;
   }
 
-  protected flushBelow(): void {
-    this.#inner.flush();
-  }
-
-  close(): void {
-    this.cache.clear();
-    this.#inner.close();
-  }
 }

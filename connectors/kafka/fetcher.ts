@@ -8,19 +8,15 @@
  * offset in the first batch are dropped. Records beyond the `maxRecords` asked for are kept for the
  * next fetch of the partition at their offset.
  */
-import { FetchIsolationLevels, ListOffsetTimestamps, fetchV17, type Admin, type RecordsBatch } from '@platformatic/kafka';
+import { FetchIsolationLevels, ListOffsetTimestamps, type Admin } from '@platformatic/kafka';
 import { StreamsError } from '../../engine/errors.ts';
-import type { Headers } from '../../engine/record.ts';
 import { partitionKey, type FetchedRecord, type FetchOptions, type FetchRequest, type FetchResult, type TopicPartition } from '../../engine/log.ts';
 import { brokerError, isUnreachable, type Calls } from './calls.ts';
 import type { Connections } from './connections.ts';
 import type { KafkaLogOptions } from './kafka-log-options.ts';
 import type { Metadata, TopicInfo } from './metadata.ts';
-import { TRANSACTIONAL_ATTRIBUTE } from './record-batch.ts';
-
-type FetchResponse = fetchV17.FetchResponse;
-
-const CONTROL_BATCH = 0x20;
+import { rawFetchV17, type RawFetchPartition, type RawFetchResponse } from './fetch-api.ts';
+import { decodeRecordBatches } from './record-batch.ts';
 
 /** The records of one fetch response not returned yet (see Fetcher's #surplus). */
 interface Surplus {
@@ -36,51 +32,35 @@ interface Surplus {
   readonly startOffset: number;
 }
 
-function toHeaders(entries: readonly [Buffer | null, Buffer | null][]): Headers | undefined {
-  if (entries.length === 0) return undefined;
-  const headers: Record<string, string> = {};
-  for (const [k, v] of entries) if (k !== null) headers[k.toString()] = v === null ? '' : v.toString();
-  return headers;
-}
-
 /**
  * The records of one fetched partition that a read-committed reader may see: records of aborted
  * transactions and control batches are dropped (as Kafka's own consumer does: an aborted
  * transaction of a producer starts at its first offset and ends at that producer's abort marker).
  */
-function visibleRecords(batches: readonly RecordsBatch[], aborted: readonly { producerId: bigint; firstOffset: bigint }[] | null, from: bigint, readCommitted: boolean) {
-  const pending = [...(aborted ?? [])].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+function visibleRecords(records: Buffer | null, aborted: readonly { producerId: bigint; firstOffset: bigint }[] | null, from: number, readCommitted: boolean) {
+  const out: FetchedRecord[] = [];
+  if (records === null) return { records: out, lastOffset: -1 };
+  const pending = (aborted ?? []).map((a) => ({ producerId: a.producerId, firstOffset: Number(a.firstOffset) })).sort((a, b) => a.firstOffset - b.firstOffset);
   const abortedProducers = new Set<bigint>();
   let next = 0;
-  const out: FetchedRecord[] = [];
-  let lastOffset = -1n;
-  for (const batch of batches) {
-    const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta);
-    lastOffset = batchEnd;
-    if (readCommitted) {
-      while (next < pending.length && pending[next]!.firstOffset <= batchEnd) abortedProducers.add(pending[next++]!.producerId);
-    }
-    if ((batch.attributes & CONTROL_BATCH) !== 0) {
-      // A control record's key: version (int16), type (int16): 0 = abort, 1 = commit.
-      const key = batch.records[0]?.key;
-      if (key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === 0) abortedProducers.delete(batch.producerId);
-      continue;
-    }
-    if (readCommitted && (batch.attributes & TRANSACTIONAL_ATTRIBUTE) !== 0 && abortedProducers.has(batch.producerId)) continue;
-    for (const r of batch.records) {
-      const offset = batch.firstOffset + BigInt(r.offsetDelta);
-      if (offset < from) continue;
-      const headers = toHeaders(r.headers);
-      out.push({
-        offset: Number(offset),
-        key: r.key,
-        value: r.value,
-        timestamp: Number(batch.firstTimestamp + r.timestampDelta),
-        ...(headers !== undefined && { headers }),
-      });
-    }
-  }
-  return { records: out, lastOffset: Number(lastOffset) };
+  const lastOffset = decodeRecordBatches(
+    records,
+    from,
+    (batch, firstKey) => {
+      if (readCommitted) {
+        while (next < pending.length && pending[next]!.firstOffset <= batch.lastOffset) abortedProducers.add(pending[next++]!.producerId);
+      }
+      if (batch.isControl) {
+        // A control record's key: version (int16), type (int16): 0 = abort, 1 = commit.
+        const key = firstKey();
+        if (key !== null && key.length >= 4 && key.readInt16BE(2) === 0) abortedProducers.delete(batch.producerId);
+        return false;
+      }
+      return !(readCommitted && batch.isTransactional && abortedProducers.has(batch.producerId));
+    },
+    out,
+  );
+  return { records: out, lastOffset };
 }
 
 export interface FetcherOptions {
@@ -178,14 +158,14 @@ export class Fetcher {
         lastFetchedEpoch: -1,
       });
     }
-    let response: FetchResponse;
+    let response: RawFetchResponse;
     try {
       // A raw Fetch (no fetch session) on this log's own connection: the client's Consumer.fetch
       // filters aborted transactions itself, and drops committed transactions that sit between
       // two aborted ones of the same producer (a stream thread keeps its producer id across
       // restarts, so that happens). visibleRecords filters as Kafka's own consumer does.
       const connection = await this.#connections.get(leader);
-      response = await fetchV17.api.async(
+      response = await rawFetchV17.async(
         connection,
         waitMs,
         1,
@@ -207,7 +187,7 @@ export class Fetcher {
       }
       throw error;
     }
-    const byKey = new Map<string, (typeof response.responses)[number]['partitions'][number]>();
+    const byKey = new Map<string, RawFetchPartition>();
     for (const t of response.responses) {
       const name = this.#metadata.topicName(t.topicId);
       for (const p of t.partitions) byKey.set(`${name}:${p.partitionIndex}`, p);
@@ -218,7 +198,7 @@ export class Fetcher {
       const committed = request.options?.readCommitted ?? true;
       const end = Number(committed ? p.lastStableOffset : p.highWatermark);
       const start = Number(p.logStartOffset);
-      const { records, lastOffset } = visibleRecords(p.records ?? [], p.abortedTransactions, BigInt(request.offset), committed);
+      const { records, lastOffset } = visibleRecords(p.records, p.abortedTransactions, request.offset, committed);
       // After the last record; past skipped control batches and aborted records.
       const nextOffset = Math.min(Math.max(request.offset, lastOffset + 1), Math.max(end, request.offset));
       const all: Surplus = { offset: request.offset, readCommitted: committed, records, from: 0, nextOffset, endOffset: end, startOffset: start };

@@ -88,7 +88,10 @@ export class MapOneProcessor extends Base {
 
   process(record: Rec): void {
     const out = this.#mapper(record.key, record.value);
-    this.ctx.forward(this.#field === 'key' ? { ...record, key: out } : { ...record, value: out });
+    const key = this.#field === 'key' ? out : record.key;
+    const value = this.#field === 'key' ? record.value : out;
+    const { timestamp, headers } = record;
+    this.ctx.forward(headers === undefined ? { key, value, timestamp } : { key, value, timestamp, headers });
   }
 }
 

@@ -258,15 +258,25 @@ export class StreamTask {
       throw new StreamsError('UNKNOWN_TOPIC', `task ${this.id} does not read topic "${raw.topic}"`);
     }
     this.metrics.recordsIn++;
-    const decoded = this.#deserialize(source.def, raw);
-    if (decoded === undefined) return;
+    // Deserialized here rather than into an object: one allocation less per record.
+    let key: unknown;
+    let value: unknown;
+    let part: 'key' | 'value' = 'key';
+    try {
+      key = raw.key === null ? null : source.def.keySerde.deserialize(raw.key, raw.topic);
+      part = 'value';
+      value = raw.value === null ? null : source.def.valueSerde.deserialize(raw.value, raw.topic);
+    } catch (cause) {
+      this.#deserializationFailed(raw, part, cause);
+      return;
+    }
     // A task reads one partition of each of its topics: partition time is kept per topic.
     const partitionTime = this.#partitionTime.get(raw.topic) ?? Number.NEGATIVE_INFINITY;
     let timestamp = raw.timestamp;
     if (source.def.timestampExtractor !== undefined) {
       const extractor = source.def.timestampExtractor;
       const extracted = this.#guard(raw, source.node.name, () =>
-        extractor({ ...decoded, timestamp: raw.timestamp, topic: raw.topic, partition: raw.partition, offset: raw.offset }, partitionTime),
+        extractor({ key, value, timestamp: raw.timestamp, topic: raw.topic, partition: raw.partition, offset: raw.offset }, partitionTime),
       );
       if (extracted === undefined) return; // the extractor threw and the policy skipped the record
       timestamp = extracted;
@@ -279,8 +289,7 @@ export class StreamTask {
     if (timestamp > this.#streamTime) this.#streamTime = timestamp;
     this.#currentRaw = raw;
     this.#currentTimestamp = timestamp;
-    const record: StreamRecord<unknown, unknown> =
-      raw.headers === undefined ? { key: decoded.key, value: decoded.value, timestamp } : { key: decoded.key, value: decoded.value, timestamp, headers: raw.headers };
+    const record: StreamRecord<unknown, unknown> = raw.headers === undefined ? { key, value, timestamp } : { key, value, timestamp, headers: raw.headers };
     try {
       const children = source.node.children;
       for (let i = 0; i < children.length; i++) this.#deliver(children[i]!, record);
@@ -331,21 +340,14 @@ export class StreamTask {
     for (const store of this.stores.values()) store.close();
   }
 
-  #deserialize(source: SourceNode, raw: RawRecord): { key: unknown; value: unknown } | undefined {
-    let part: 'key' | 'value' = 'key';
-    try {
-      const key = raw.key === null ? null : source.keySerde.deserialize(raw.key, raw.topic);
-      part = 'value';
-      const value = raw.value === null ? null : source.valueSerde.deserialize(raw.value, raw.topic);
-      return { key, value };
-    } catch (cause) {
-      const error = new DeserializationError(raw, part, cause);
-      const response = this.#options.onDeserializationError?.(error, raw) ?? 'fail';
-      if (response === 'fail') throw error;
-      this.metrics.dropped['deserialization-error']++;
-      return undefined;
-    }
+  /** A key or value the source's serde refused: the handler decides (fail, or count and skip). */
+  #deserializationFailed(raw: RawRecord, part: 'key' | 'value', cause: unknown): void {
+    const error = new DeserializationError(raw, part, cause);
+    const response = this.#options.onDeserializationError?.(error, raw) ?? 'fail';
+    if (response === 'fail') throw error;
+    this.metrics.dropped['deserialization-error']++;
   }
+
 
   /** Runs `fn`; an error is wrapped with the task, node and record, then handled by the policy. */
   #guard<T>(raw: RawRecord, nodeName: string, fn: () => T): T | undefined {

@@ -193,8 +193,14 @@ async function fetchAll(tasks: RunningTask[]): Promise<number> {
     const w = wanted[i]!;
     const queue = w.task.queues.get(w.key)!;
     const topic = topologyTopic(w.tp.topic);
+    const partition = w.tp.partition;
     for (const r of result.records) {
-      queue.push({ ...r, topic, partition: w.tp.partition });
+      // A literal, not a spread: one shape for every queued record, and far cheaper per record.
+      queue.push(
+        r.headers === undefined
+          ? { topic, partition, offset: r.offset, key: r.key, value: r.value, timestamp: r.timestamp }
+          : { topic, partition, offset: r.offset, key: r.key, value: r.value, timestamp: r.timestamp, headers: r.headers },
+      );
       if (r.key !== null) w.task.freshKeys.push(r.key);
     }
     total += result.records.length;
@@ -244,26 +250,32 @@ function processTask(t: RunningTask, deadline: number): number {
   if (waitsForFetch && all.some(laggingEmpty)) return 0;
   const queues = all.filter(([, q]) => q.length > 0);
   const heads = queues.map(() => 0);
-  for (;;) {
-    if ((count & 63) === 63 && performance.now() >= deadline) break;
-    let best = -1;
-    for (let i = 0; i < queues.length; i++) {
-      const q = queues[i]![1];
-      if (heads[i]! < q.length && (best === -1 || q[heads[i]!]!.timestamp < queues[best]![1][heads[best]!]!.timestamp)) best = i;
+  try {
+    for (;;) {
+      if ((count & 63) === 63 && performance.now() >= deadline) break;
+      let best = -1;
+      for (let i = 0; i < queues.length; i++) {
+        const q = queues[i]![1];
+        if (heads[i]! < q.length && (best === -1 || q[heads[i]!]!.timestamp < queues[best]![1][heads[best]!]!.timestamp)) best = i;
+      }
+      if (best === -1) break;
+      const [key, q] = queues[best]!;
+      t.task.process(q[heads[best]!]!);
+      heads[best]!++;
+      count++;
+      // That partition's queue is used up but the log has more of it: fetch before going on.
+      if (waitsForFetch && heads[best] === q.length && (t.lags.get(key) ?? 0) > 0) break;
     }
-    if (best === -1) break;
-    const [key, q] = queues[best]!;
-    const record = q[heads[best]!++]!;
-    t.task.process(record);
-    t.positions.set(key, record.offset + 1);
-    count++;
-    // That partition's queue is used up but the log has more of it: fetch before going on.
-    if (waitsForFetch && heads[best] === q.length && (t.lags.get(key) ?? 0) > 0) break;
+  } finally {
+    // Positions move past the records processed (not one that threw), once per queue.
+    queues.forEach(([key, q], i) => {
+      const done = heads[i]!;
+      if (done === 0) return;
+      t.positions.set(key, q[done - 1]!.offset + 1);
+      if (done === q.length) q.length = 0;
+      else q.splice(0, done);
+    });
   }
-  queues.forEach(([, q], i) => {
-    if (heads[i] === q.length) q.length = 0;
-    else q.splice(0, heads[i]);
-  });
   return count;
 }
 

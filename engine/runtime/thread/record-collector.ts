@@ -5,7 +5,7 @@
  */
 import { StreamsError } from '../../errors.ts';
 import type { LogRecord, PartitionBatch } from '../../log.ts';
-import type { OutputRecord, RawRecord } from '../../internals/stream-task.ts';
+import type { RawRecord } from '../../internals/stream-task.ts';
 import { partitionForKey } from '../partitioner.ts';
 
 const EMPTY = new Uint8Array(0);
@@ -82,10 +82,4 @@ export class RecordCollector {
     this.#count = 0;
     return batches;
   }
-}
-
-export function toLogRecord(record: OutputRecord): LogRecord {
-  return record.headers === undefined
-    ? { key: record.key, value: record.value, timestamp: record.timestamp }
-    : { key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers };
 }

@@ -15,7 +15,7 @@ import type { ErrorPolicy, HandlerModule, TaskSpec, ThreadConfig, ToThread } fro
 import { applyHandler, type DeserializationExceptionHandler, type ProcessingExceptionHandler, type ProducedRecord, type ProductionExceptionHandler } from '../../error-handlers.ts';
 import { prepareStores, type PreparedStores } from '../task-state.ts';
 import type { Committer } from './committer.ts';
-import { toLogRecord, type RecordCollector } from './record-collector.ts';
+import type { RecordCollector } from './record-collector.ts';
 import type { RunningTask, StandbyTask } from './running-task.ts';
 import { ThreadCache, belowCache } from '../../state/record-cache.ts';
 import type { SnapshotPublisher } from './snapshot-publisher.ts';
@@ -195,7 +195,8 @@ export class TaskManager {
         restoredFrom,
         collector: {
           send: (record: OutputRecord) => {
-            collector.send(this.#o.logName(record.topic), record.partition, toLogRecord(record));
+            // The output record is a LogRecord already (its topic and partition fields are not read).
+            collector.send(this.#o.logName(record.topic), record.partition, record);
             this.#o.outputWritten?.(record.topic, record.timestamp);
           },
           partitionsFor: (topic) => config.partitions[this.#o.logName(topic)] ?? 1,

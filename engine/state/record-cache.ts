@@ -31,6 +31,7 @@ const ENTRY_OVERHEAD_BYTES = 64;
 
 /** One cached write: the value's bytes (null: a delete), its timestamp, and the context it was written in. */
 interface Entry {
+  readonly id: string;
   readonly key: unknown;
   /** The window's start (window stores). */
   readonly windowStart: number;
@@ -41,6 +42,9 @@ interface Entry {
   dirty: boolean;
   context: unknown;
   size: number;
+  /** Neighbours in the LRU list (older, newer). */
+  older: Entry | undefined;
+  newer: Entry | undefined;
 }
 
 /** A stream thread's cache: the budget its caching stores share. */
@@ -97,11 +101,20 @@ export interface CacheContext {
   replay(context: unknown, timestamp: number, run: () => void): void;
 }
 
-/** One store's share of a thread cache: its entries in LRU order, and its dirty ones in write order. */
+/**
+ * One store's share of a thread cache: its entries by id, in LRU order (a list through the
+ * entries, so that a read moves an entry without touching the map), and its dirty ones in the
+ * order they were first dirtied.
+ */
 export class NamedCache {
   readonly #thread: ThreadCache;
   readonly #entries = new Map<string, Entry>();
-  readonly #dirty = new Set<string>();
+  /** Least recently used first. */
+  #eldest: Entry | undefined;
+  #newest: Entry | undefined;
+  /** Entries made dirty since the last flush, in that order (an entry cleaned meanwhile is skipped). */
+  readonly #dirty: Entry[] = [];
+  #dirtyCount = 0;
   readonly #flushStore: () => void;
 
   constructor(thread: ThreadCache, flushStore: () => void) {
@@ -114,15 +127,30 @@ export class NamedCache {
   }
 
   get dirtyCount(): number {
-    return this.#dirty.size;
+    return this.#dirtyCount;
+  }
+
+  #unlink(e: Entry): void {
+    if (e.older === undefined) this.#eldest = e.newer;
+    else e.older.newer = e.newer;
+    if (e.newer === undefined) this.#newest = e.older;
+    else e.newer.older = e.older;
+    e.older = e.newer = undefined;
+  }
+
+  #append(e: Entry): void {
+    e.older = this.#newest;
+    if (this.#newest === undefined) this.#eldest = e;
+    else this.#newest.newer = e;
+    this.#newest = e;
   }
 
   get(id: string): Entry | undefined {
     const entry = this.#entries.get(id);
-    if (entry !== undefined) {
+    if (entry !== undefined && entry !== this.#newest) {
       // Most recently used last.
-      this.#entries.delete(id);
-      this.#entries.set(id, entry);
+      this.#unlink(entry);
+      this.#append(entry);
     }
     return entry;
   }
@@ -138,36 +166,54 @@ export class NamedCache {
 
   putDirty(id: string, key: unknown, windowStart: number, bytes: Uint8Array | null, value: unknown, timestamp: number, context: unknown): void {
     const size = id.length + (bytes?.byteLength ?? 0) + ENTRY_OVERHEAD_BYTES;
-    const old = this.#entries.get(id);
-    if (old !== undefined) {
-      this.#thread.grow(size - old.size);
-      this.#entries.delete(id);
-      old.bytes = bytes;
-      old.value = value;
-      old.timestamp = timestamp;
-      old.dirty = true;
-      old.context = context;
-      old.size = size;
-      this.#entries.set(id, old);
+    let entry = this.#entries.get(id);
+    if (entry !== undefined) {
+      this.#thread.grow(size - entry.size);
+      if (entry !== this.#newest) {
+        this.#unlink(entry);
+        this.#append(entry);
+      }
+      entry.bytes = bytes;
+      entry.value = value;
+      entry.timestamp = timestamp;
+      entry.context = context;
+      entry.size = size;
     } else {
       this.#thread.grow(size);
-      this.#entries.set(id, { key, windowStart, bytes, value, timestamp, dirty: true, context, size });
+      entry = { id, key, windowStart, bytes, value, timestamp, dirty: false, context, size, older: undefined, newer: undefined };
+      this.#entries.set(id, entry);
+      this.#append(entry);
     }
-    this.#dirty.add(id);
+    if (!entry.dirty) {
+      entry.dirty = true;
+      this.#dirtyCount++;
+      this.#dirty.push(entry);
+    }
     this.#thread.maybeEvict(this);
   }
 
-  /** The dirty entries in the order they were first dirtied, each marked clean as it is taken. */
-  *takeDirty(): Generator<[string, Entry]> {
-    for (const id of this.#dirty) {
-      this.#dirty.delete(id);
-      const entry = this.#entries.get(id);
-      if (entry === undefined || !entry.dirty) continue;
-      entry.dirty = false;
-      this.#thread.flushed++;
-      yield [id, entry];
-      entry.value = undefined;
-      entry.context = undefined;
+  /**
+   * Hands the dirty entries to `fn` in the order they were first dirtied, each marked clean as it
+   * is taken (an entry dirtied again meanwhile comes again, later).
+   */
+  takeDirty(fn: (entry: Entry) => void): void {
+    const list = this.#dirty;
+    let i = 0;
+    try {
+      for (; i < list.length; i++) {
+        const entry = list[i]!;
+        if (!entry.dirty) continue;
+        entry.dirty = false;
+        this.#dirtyCount--;
+        this.#thread.flushed++;
+        fn(entry);
+        entry.value = undefined;
+        entry.context = undefined;
+      }
+    } finally {
+      // On a throw, the entries not taken yet stay listed (the one that threw is clean already).
+      if (i >= list.length) list.length = 0;
+      else list.splice(0, i + 1);
     }
   }
 
@@ -175,7 +221,12 @@ export class NamedCache {
   remove(id: string): void {
     const entry = this.#entries.get(id);
     if (entry === undefined || entry.dirty) return;
-    this.#entries.delete(id);
+    this.#drop(entry);
+  }
+
+  #drop(entry: Entry): void {
+    this.#entries.delete(entry.id);
+    this.#unlink(entry);
     this.#thread.grow(-entry.size);
   }
 
@@ -184,17 +235,14 @@ export class NamedCache {
    * still dirty after that (the store is in the middle of its own flush): it stays, over budget.
    */
   evictEldest(): boolean {
-    const first = this.#entries.entries().next();
-    if (first.done === true) return false;
-    const [id, entry] = first.value;
-    if (entry.dirty) this.#flushStore();
+    const eldest = this.#eldest;
+    if (eldest === undefined) return false;
+    if (eldest.dirty) this.#flushStore();
     // The flush may have evicted or rewritten it already.
-    const now = this.#entries.get(id);
+    const now = this.#entries.get(eldest.id);
     if (now === undefined) return true;
     if (now.dirty) return false;
-    this.#entries.delete(id);
-    this.#dirty.delete(id);
-    this.#thread.grow(-now.size);
+    this.#drop(now);
     return true;
   }
 
@@ -202,7 +250,9 @@ export class NamedCache {
   clear(): void {
     for (const entry of this.#entries.values()) this.#thread.grow(-entry.size);
     this.#entries.clear();
-    this.#dirty.clear();
+    this.#eldest = this.#newest = undefined;
+    this.#dirty.length = 0;
+    this.#dirtyCount = 0;
   }
 }
 
@@ -272,8 +322,16 @@ abstract class CachingBase {
     this.#listener = listener;
   }
 
+  /** The last primitive key's id: a processor's get and put of one key serialize it once (an object key may be mutated in between). */
+  #lastKey: unknown = undefined;
+  #lastId = '';
+
   protected id(key: unknown): string {
-    return keyId(this.keySerde, key, this.name);
+    if (key !== this.#lastKey || this.#lastId === '' || typeof key === 'object') {
+      this.#lastId = keyId(this.keySerde, key, this.name);
+      this.#lastKey = key;
+    }
+    return this.#lastId;
   }
 
   protected decode(bytes: Uint8Array | null): unknown {
@@ -292,11 +350,11 @@ abstract class CachingBase {
     if (this.#flushing) return;
     this.#flushing = true;
     try {
-      for (const [id, entry] of this.cache.takeDirty()) {
+      this.cache.takeDirty((entry) => {
         const oldValue = this.writeBelow(entry.key, entry.windowStart, entry.bytes === null ? null : entry.value, entry.timestamp);
-        if (!this.keepsClean) this.cache.remove(id);
+        if (!this.keepsClean) this.cache.remove(entry.id);
         const listener = this.#listener;
-        if (listener === undefined || (entry.bytes === null && oldValue === null)) continue;
+        if (listener === undefined || (entry.bytes === null && oldValue === null)) return;
         const headers = this.ctx.headersOf?.(entry.context);
         const flush: CacheFlush = {
           key: entry.key,
@@ -308,7 +366,7 @@ abstract class CachingBase {
         };
         if (this.ctx.replay !== undefined) this.ctx.replay(entry.context, entry.timestamp, () => listener(flush));
         else listener(flush);
-      }
+      });
       this.inner.flush();
     } finally {
       this.#flushing = false;

@@ -50,6 +50,8 @@ let outputLatency: OutputLatency;
 let stopping = false;
 let processed = 0;
 let processMs = 0;
+/** Wall-clock time at the start of the current processing slice (end-to-end latency is measured against it). */
+let sliceStart = Date.now();
 
 type Assignment = Extract<ToThread, { kind: 'assign' }>;
 /** Assignments to apply, in order, between two rounds of the loop. */
@@ -96,7 +98,8 @@ async function main(): Promise<void> {
     topologyTopic,
     handlers,
     caughtUp: (taskId) => send({ kind: 'caught-up', threadId: config.threadId, taskId }),
-    outputWritten: (topic, timestamp) => outputLatency.observe(topic, timestamp),
+    // The wall clock of the slice's start, as Kafka Streams reads its cached time (a slice is <= 5 ms).
+    outputWritten: (topic, timestamp) => outputLatency.observe(topic, timestamp, sliceStart),
     ...(snapshots !== undefined && { snapshots }),
   });
   await manager.start(config.tasks, config.standbys ?? []);
@@ -124,6 +127,7 @@ async function main(): Promise<void> {
     // leaves is processed by the next one, before anything new is fetched for that partition.
     const started = performance.now();
     const deadline = started + PROCESS_SLICE_MS;
+    sliceStart = Date.now();
     for (let i = 0; i < tasks.length; i++) processed += processTask(tasks[(first + i) % tasks.length]!, deadline);
     first = (first + 1) % Math.max(1, tasks.length);
     processMs += performance.now() - started;

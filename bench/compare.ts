@@ -178,24 +178,24 @@ const SHORT_SHARE = 0.9;
 
 /**
  * Estimated steady-state records/s of the faster of Kafka Streams and Tributary on Kafka, per
- * topology and thread count, for sizing the inputs (not results): the faster engine's measured span
- * in short runs of this script (1M records, 350k of them warm-up, one repetition; mapFilter and
- * enrichJoin 1 thread from 2M and 1.2M records; the 2-thread mapFilter and enrichJoin figures are
- * guesses) on the 2-vCPU machine of bench/README.md, rounded. Override with --rates; a short first
- * repetition sizes the input again anyway.
+ * topology and thread count, for sizing the inputs (not results). 1 thread, mapFilter, countByKey
+ * and windowedCount: Kafka Streams' medians of the first steady-state run (bench/README.md, "Steady
+ * state, 1 thread, cache off"), rounded up; the rest from short runs of this script (1M records,
+ * 350k of them warm-up, one repetition) or guessed (2 threads), on the 2-vCPU machine of
+ * bench/README.md. Override with --rates; a short first repetition sizes the input again anyway.
  */
 const RATES: Record<Compared, Record<1 | 2, number>> = {
-  mapFilter: { 1: 900_000, 2: 1_000_000 },
-  countByKey: { 1: 220_000, 2: 300_000 },
-  windowedCount: { 1: 180_000, 2: 200_000 },
+  mapFilter: { 1: 1_350_000, 2: 1_500_000 },
+  countByKey: { 1: 250_000, 2: 330_000 },
+  windowedCount: { 1: 240_000, 2: 280_000 },
   sessionCount: { 1: 95_000, 2: 100_000 },
   enrichJoin: { 1: 350_000, 2: 400_000 },
 };
-/** The same for Tributary on the embedded log (mapFilter 2 threads and enrichJoin 2 threads guessed). */
+/** The same for Tributary on the embedded log (1 thread of the first three: that run; the rest short runs or guesses). */
 const EMBEDDED_RATES: Record<Compared, Record<1 | 2, number>> = {
-  mapFilter: { 1: 850_000, 2: 1_200_000 },
-  countByKey: { 1: 200_000, 2: 360_000 },
-  windowedCount: { 1: 145_000, 2: 190_000 },
+  mapFilter: { 1: 1_000_000, 2: 1_300_000 },
+  countByKey: { 1: 240_000, 2: 300_000 },
+  windowedCount: { 1: 175_000, 2: 200_000 },
   sessionCount: { 1: 70_000, 2: 120_000 },
   enrichJoin: { 1: 450_000, 2: 600_000 },
 };

@@ -175,10 +175,15 @@ export class LocalStateDb {
 
   /** Buffers a write (null deletes) until the next commit. `key` is the key's bytes as a latin1 string. */
   write(store: string, key: string, value: Uint8Array | null, timestamp: number): void {
+    this.writeRow(store, key, value === null ? null : { value, timestamp });
+  }
+
+  /** `write` of a row object the caller hands over (and does not change afterwards); null deletes. */
+  writeRow(store: string, key: string, row: LocalRow | null): void {
     let writes = this.#pending.get(store);
     if (writes === undefined) this.#pending.set(store, (writes = new Map()));
     const size = writes.size;
-    writes.set(key, value === null ? null : { value, timestamp });
+    writes.set(key, row);
     this.#pendingCount += writes.size - size;
   }
 

@@ -7,7 +7,7 @@
  * and reach the disk at commit, together with the changelog position they reflect.
  */
 import { StreamsError } from '../errors.ts';
-import type { Serde, Serializer } from '../serde.ts';
+import { Serdes, type Serde, type Serializer } from '../serde.ts';
 import { addSorted, deleteVia, firstAtLeast, idsWithPrefix, putIfAbsentVia, removeSorted, type KeyValue, type KeyValueStore, type ValueAndTimestamp } from './store.ts';
 import type { RestorableStore, StoreContext } from './in-memory.ts';
 import type { LocalStateDb } from './local-state.ts';
@@ -40,6 +40,18 @@ interface CachedRow extends Row {
 
 function cached(row: Row): CachedRow {
   return { value: row.value, timestamp: row.timestamp, decoded: UNDECODED };
+}
+
+const numberSerde = Serdes.number();
+const stringSerde = Serdes.string();
+
+/**
+ * Whether `value`, as written, is what deserializing its bytes gives back: numbers under
+ * `Serdes.number()` and well-formed strings under `Serdes.string()` (a lone surrogate becomes
+ * U+FFFD). Other serdes may normalize, so a read decodes the bytes, as after a restart.
+ */
+function keepsDecoded(serde: Serde<unknown>, value: unknown): boolean {
+  return (serde === numberSerde && typeof value === 'number') || (serde === stringSerde && typeof value === 'string' && value.isWellFormed());
 }
 
 export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, RestorableStore {
@@ -174,8 +186,13 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     const id = this.#id(key);
     const bytes = value === null || value === undefined ? null : this.#valueSerde.serialize(value, this.name);
     const ts = timestamp ?? this.#ctx.recordTimestamp();
-    this.#apply(id, bytes, ts);
-    this.#db.write(this.name, id, bytes, ts);
+    // A value the next read would decode to itself is kept decoded (see keepsDecoded); the row
+    // object is the cache's and the pending write's both.
+    const row = bytes === null ? null : { value: bytes, timestamp: ts, decoded: keepsDecoded(this.#valueSerde, value) ? value : UNDECODED };
+    this.#applyRow(id, row);
+    // Counted against the cache's budget as #value counts a decoded string.
+    if (typeof row?.decoded === 'string') this.#youngBytes += row.decoded.length;
+    this.#db.writeRow(this.name, id, row);
     this.#ctx.logChange?.(bytesOf(id), bytes, ts);
   }
 
@@ -185,7 +202,11 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
   }
 
   #apply(id: string, value: Uint8Array | null, timestamp: number): void {
-    if (value === null) {
+    this.#applyRow(id, value === null ? null : { value, timestamp, decoded: UNDECODED });
+  }
+
+  #applyRow(id: string, row: CachedRow | null): void {
+    if (row === null) {
       if (this.#keys.delete(id)) removeSorted(this.#sorted, id);
       this.#forget(id);
       return;
@@ -194,7 +215,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
       this.#keys.add(id);
       addSorted(this.#sorted, id);
     }
-    this.#remember(id, { value, timestamp, decoded: UNDECODED });
+    this.#remember(id, row);
   }
 
   putIfAbsent(key: K, value: V, timestamp?: number): V | undefined {

@@ -32,7 +32,7 @@ export type {
   WorkerLogSpec,
 } from './engine/log.ts';
 export { partitionKey, isEncodedLog } from './engine/log.ts';
-export { encodeRecordBatch, decodeRecordBatch, encodeBatch } from './engine/log-codec.ts';
+export { encodeRecordBatch, decodeRecordBatch, encodeBatch, forEachKey } from './engine/log-codec.ts';
 export type { EncodedBatch } from './engine/log-codec.ts';
 export { partitionForKey } from './engine/runtime/partitioner.ts';
 export { changelogTopic } from './engine/topology.ts';

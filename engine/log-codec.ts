@@ -82,6 +82,27 @@ export function decodeRecordBatch(blob: Uint8Array): LogRecord[] {
   return out;
 }
 
+/**
+ * Each record's key as a latin1 string ('' for a null key), in order, without decoding the
+ * records: what a compacted log keeps track of on every append.
+ */
+export function forEachKey(blob: Uint8Array, fn: (key: string) => void): void {
+  const data = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+  const count = data.readUInt32BE(0);
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    const flags = data[at]!;
+    at += 9;
+    if (flags & KEY) {
+      const length = data.readUInt32BE(at);
+      fn(data.toString('latin1', at + 4, at + 4 + length));
+      at += 4 + length;
+    } else fn('');
+    if (flags & VALUE) at += 4 + data.readUInt32BE(at);
+    if (flags & HEADERS) at += 4 + data.readUInt32BE(at);
+  }
+}
+
 export function encodeBatch(topic: string, partition: number, records: readonly LogRecord[]): EncodedBatch {
   let maxTimestamp = 0;
   for (const r of records) if (r.timestamp > maxTimestamp) maxTimestamp = r.timestamp;

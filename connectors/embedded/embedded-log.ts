@@ -34,6 +34,7 @@ import {
   decodeRecords,
   frame,
   findValidEntry,
+  forEachKey,
   frameCommit,
   isCompacted,
   parseAt,
@@ -71,6 +72,8 @@ interface Chunk {
   readonly pos: number;
   readonly length: number;
   readonly maxTimestamp: number;
+  /** Compacted topics: how many keys this batch holds the latest record of (0: the batch is dead). */
+  liveKeys: number;
 }
 
 interface PartitionState {
@@ -82,12 +85,11 @@ interface PartitionState {
   reserved: number;
   chunks: Chunk[];
   /**
-   * Compacted topics only: the batch holding the latest record of each key, and how many keys each
-   * batch is the latest for. Kept up to date as batches are appended, so cleaning finds dead batches
-   * without reading the partition again.
+   * Compacted topics only: the batch holding the latest record of each key (and each batch's
+   * count of those, Chunk.liveKeys). Kept up to date as batches are appended, so cleaning finds
+   * dead batches without reading the partition again.
    */
   latest?: Map<string, Chunk>;
-  liveKeys?: Map<Chunk, number>;
 }
 
 /** A group's committed position in a partition: the next offset to read, and the metadata committed with it. */
@@ -764,9 +766,7 @@ export class EmbeddedLog implements Log, EncodedLog {
     for (const topic of this.#topics.values()) {
       for (const p of topic.partitions) {
         p.chunks = p.chunks.filter((c) => {
-          if (!gone.has(c.segment)) return true;
-          p.liveKeys?.delete(c);
-          return false;
+          return !gone.has(c.segment);
         });
       }
     }
@@ -781,7 +781,7 @@ export class EmbeddedLog implements Log, EncodedLog {
 
   /** Batches of a compacted partition that still hold the latest record of some key. */
   #liveCompacted(p: PartitionState): Chunk[] {
-    return p.chunks.filter((c) => (p.liveKeys?.get(c) ?? 0) > 0);
+    return p.chunks.filter((c) => c.liveKeys > 0);
   }
 
   /**
@@ -791,17 +791,16 @@ export class EmbeddedLog implements Log, EncodedLog {
   #append(p: PartitionState, chunk: Chunk, blob: Uint8Array | undefined): void {
     p.chunks.push(chunk);
     if (p.latest === undefined) return;
-    const liveKeys = p.liveKeys!;
+    const latest = p.latest;
     let live = 0;
-    for (const row of decodeRecords(blob ?? this.#read(chunk))) {
-      const key = row.key === null ? '' : Buffer.from(row.key.buffer, row.key.byteOffset, row.key.byteLength).toString('latin1');
-      const before = p.latest.get(key);
-      if (before === chunk) continue;
-      if (before !== undefined) liveKeys.set(before, liveKeys.get(before)! - 1);
-      p.latest.set(key, chunk);
+    forEachKey(blob ?? this.#read(chunk), (key) => {
+      const before = latest.get(key);
+      if (before === chunk) return;
+      if (before !== undefined) before.liveKeys--;
+      latest.set(key, chunk);
       live++;
-    }
-    liveKeys.set(chunk, live);
+    });
+    chunk.liveKeys = live;
   }
 
   async close(): Promise<void> {
@@ -971,7 +970,7 @@ function newTopic(config: TopicConfig): TopicState {
   return {
     config,
     partitions: Array.from({ length: config.partitions }, () =>
-      compacted ? { start: 0, end: 0, reserved: 0, chunks: [], latest: new Map(), liveKeys: new Map() } : { start: 0, end: 0, reserved: 0, chunks: [] },
+      compacted ? { start: 0, end: 0, reserved: 0, chunks: [], latest: new Map() } : { start: 0, end: 0, reserved: 0, chunks: [] },
     ),
   };
 }
@@ -984,6 +983,7 @@ function chunkOf(part: PartPointer, segment: Segment, bodyStart: number): Chunk 
     pos: bodyStart + part.at,
     length: part.length,
     maxTimestamp: part.maxTimestamp,
+    liveKeys: 0,
   };
 }
 

@@ -79,7 +79,7 @@ export interface TrimEntry {
 
 export type Entry = TopicEntry | FenceEntry | CommitEntry | CheckpointEntry | TrimEntry;
 
-export { encodeRecordBatch as encodeRecords, decodeRecordBatch as decodeRecords } from '../../spi.ts';
+export { encodeRecordBatch as encodeRecords, decodeRecordBatch as decodeRecords, forEachKey } from '../../spi.ts';
 
 /** Frames an entry: header, CRC, MessagePack header of the body, then the blobs. */
 export function frame(entry: Entry, blobs: readonly Uint8Array[] = []): Buffer {

@@ -4,7 +4,7 @@
  */
 import type { Change, KeyValueStore } from '../../engine/index.ts';
 import { setFlushListener, type CacheFlush } from '../../engine/state/record-cache.ts';
-import { Base, StoreProcessor, type Ctx, type Rec } from './processors.ts';
+import { Base, recordWith, StoreProcessor, type Ctx, type Rec } from './processors.ts';
 
 /**
  * A key-value aggregation's store with the record cache: true if it caches, and then the cache's
@@ -57,7 +57,7 @@ export class StreamAggregateProcessor extends StoreProcessor<KeyValueStore<unkno
     // The result's timestamp is the highest of the inputs that made it.
     const timestamp = old === undefined ? record.timestamp : Math.max(record.timestamp, old.timestamp);
     this.store.put(record.key, newValue, timestamp);
-    if (!this.#cached) this.ctx.forward({ ...record, timestamp, value: { newValue, oldValue } satisfies Change<unknown> });
+    if (!this.#cached) this.ctx.forward(recordWith(record, record.key, { newValue, oldValue } satisfies Change<unknown>, timestamp));
   }
 }
 
@@ -92,11 +92,11 @@ export class TableGroupByProcessor extends Base {
     const next = select(change.newValue);
     const prev = select(change.oldValue);
     if (next !== undefined && prev !== undefined && sameKey(next[0], prev[0])) {
-      this.ctx.forward({ ...record, key: next[0], value: { add: next[1], remove: prev[1] } satisfies TableDelta });
+      this.ctx.forward(recordWith(record, next[0], { add: next[1], remove: prev[1] } satisfies TableDelta));
       return;
     }
-    if (prev !== undefined) this.ctx.forward({ ...record, key: prev[0], value: { remove: prev[1] } satisfies TableDelta });
-    if (next !== undefined) this.ctx.forward({ ...record, key: next[0], value: { add: next[1] } satisfies TableDelta });
+    if (prev !== undefined) this.ctx.forward(recordWith(record, prev[0], { remove: prev[1] } satisfies TableDelta));
+    if (next !== undefined) this.ctx.forward(recordWith(record, next[0], { add: next[1] } satisfies TableDelta));
   }
 }
 
@@ -148,6 +148,6 @@ export class TableAggregateProcessor extends StoreProcessor<KeyValueStore<unknow
     const timestamp = old === undefined ? record.timestamp : Math.max(record.timestamp, old.timestamp);
     this.store.put(record.key, newValue, timestamp);
     if (this.#cached || (newValue === null && oldValue === null)) return;
-    this.ctx.forward({ ...record, timestamp, value: { newValue, oldValue } satisfies Change<unknown> });
+    this.ctx.forward(recordWith(record, record.key, { newValue, oldValue } satisfies Change<unknown>, timestamp));
   }
 }

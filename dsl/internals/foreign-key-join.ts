@@ -31,7 +31,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Change, KeyValueStore, Serde, Serializer } from '../../engine/index.ts';
-import { Base, type Ctx, type Rec, type ValueGetter, type ValueGetterSupplier } from './processors.ts';
+import { Base, recordWith, type Ctx, type Rec, type ValueGetter, type ValueGetterSupplier } from './processors.ts';
 
 /** What the right side is asked to do with a subscription (Kafka Streams' names). */
 export const Instruction = {
@@ -256,11 +256,11 @@ export class SubscriptionSendProcessor extends Base {
       if (foreignKey === null) {
         // A left join's row without a foreign key: answered here, with no right row.
         const response: SubscriptionResponse = { hash, foreignValue: null, primaryPartition };
-        this.ctx.forward({ ...record, key: primaryKey, value: response }, this.#nodes.response);
+        this.ctx.forward(recordWith(record, primaryKey, response), this.#nodes.response);
         return;
       }
       const subscription: Subscription = { hash, instruction, primaryKey, primaryPartition };
-      this.ctx.forward({ ...record, key: foreignKey, value: subscription }, this.#nodes.registration);
+      this.ctx.forward(recordWith(record, foreignKey, subscription), this.#nodes.registration);
     };
   }
 }
@@ -301,7 +301,7 @@ export class SubscriptionJoinProcessor extends Base {
     const timestamp = row === undefined ? record.timestamp : Math.max(record.timestamp, row.timestamp);
     const answer = (foreignValue: unknown) => {
       const response: SubscriptionResponse = { hash: subscription.hash, foreignValue, primaryPartition: subscription.primaryPartition };
-      this.ctx.forward({ ...record, key: subscription.primaryKey, value: response, timestamp });
+      this.ctx.forward(recordWith(record, subscription.primaryKey, response, timestamp));
     };
     switch (subscription.instruction) {
       case Instruction.DELETE_KEY_AND_PROPAGATE:
@@ -344,7 +344,7 @@ export class ForeignChangeProcessor extends Base {
     const { newValue } = record.value as Change<unknown>;
     for (const { value: subscription } of this.#store.prefixScan(record.key, this.#prefix)) {
       const response: SubscriptionResponse = { hash: subscription.hash, foreignValue: newValue, primaryPartition: subscription.primaryPartition };
-      this.ctx.forward({ ...record, key: subscription.primaryKey, value: response });
+      this.ctx.forward(recordWith(record, subscription.primaryKey, response));
     }
   }
 }
@@ -385,6 +385,6 @@ export class ResponseJoinProcessor extends Base {
     if (!sameHash(response.hash, hash)) return; // an answer about an older value of the row
     const foreign = response.foreignValue ?? null;
     const value = foreign === null && (!this.#c.leftJoin || row === undefined) ? null : this.#c.joiner(row?.value ?? null, foreign, key);
-    this.ctx.forward({ ...record, key, value });
+    this.ctx.forward(recordWith(record, key, value));
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { Change, CommittedTime, KeyValueStore, Serde, WindowStore } from '../../engine/index.ts';
 import type { JoinWindows } from '../windows.ts';
-import { Base, type Ctx, type Rec, type ValueGetter, type ValueGetterSupplier } from './processors.ts';
+import { Base, recordWith, type Ctx, type Rec, type ValueGetter, type ValueGetterSupplier } from './processors.ts';
 
 export type Joiner = (left: unknown, right: unknown, key: unknown) => unknown;
 
@@ -99,7 +99,7 @@ export class StreamStreamJoinProcessor extends Base {
     this.#time.advance(t);
     if (record.key === null || record.key === undefined) {
       if (outer && record.value !== null && record.value !== undefined) {
-        this.ctx.forward({ ...record, value: this.#join(record.value, null, record.key) });
+        this.ctx.forward(recordWith(record, record.key, this.#join(record.value, null, record.key)));
       } else {
         this.ctx.recordDropped('null-key');
       }
@@ -120,11 +120,11 @@ export class StreamStreamJoinProcessor extends Base {
     for (const match of matches) {
       const matchTime = match.window.start;
       this.#pending?.delete({ timestamp: matchTime, side: otherSide, key: record.key });
-      this.ctx.forward({ ...record, timestamp: Math.max(t, match.timestamp), value: this.#join(record.value, match.value, record.key) });
+      this.ctx.forward(recordWith(record, record.key, this.#join(record.value, match.value, record.key), Math.max(t, match.timestamp)));
     }
     if (outer && matches.length === 0) {
       if (this.#pending === undefined || to < this.#time.value) {
-        this.ctx.forward({ ...record, value: this.#join(record.value, null, record.key) });
+        this.ctx.forward(recordWith(record, record.key, this.#join(record.value, null, record.key)));
       } else {
         const pendingKey: PendingKey = { timestamp: t, side: side === 'left' ? LEFT : RIGHT, key: record.key };
         const waiting = this.#pending.get(pendingKey) ?? [];
@@ -196,7 +196,7 @@ export class StreamTableJoinProcessor extends Base {
     const tableKey = this.#keySelector === undefined ? record.key : this.#keySelector(record.key, record.value);
     if (tableKey === null || tableKey === undefined) {
       if (this.#left && this.#keySelector === undefined) {
-        this.ctx.forward({ ...record, value: this.#joiner(record.value, null, record.key) });
+        this.ctx.forward(recordWith(record, record.key, this.#joiner(record.value, null, record.key)));
       } else {
         this.ctx.recordDropped('null-key');
       }
@@ -205,7 +205,7 @@ export class StreamTableJoinProcessor extends Base {
     // A versioned table is read as of the record's time (KIP-914), any other as it is now.
     const row = this.#getter.getAsOf === undefined ? this.#getter.get(tableKey) : this.#getter.getAsOf(tableKey, record.timestamp);
     if (row === undefined && !this.#left) return;
-    this.ctx.forward({ ...record, value: this.#joiner(record.value, row?.value ?? null, record.key) });
+    this.ctx.forward(recordWith(record, record.key, this.#joiner(record.value, row?.value ?? null, record.key)));
   }
 }
 

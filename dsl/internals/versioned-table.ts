@@ -11,7 +11,7 @@
 import { NOT_PUT, VALID_TO_UNDEFINED, type Change, type CommittedTime, type Headers, type KeyValueStore, type Serde, type VersionedKeyValueStore } from '../../engine/index.ts';
 import type { Joiner } from './joins.ts';
 import { StreamTableJoinProcessor } from './joins.ts';
-import { Base, type Ctx, type Rec, type ValueGetterSupplier } from './processors.ts';
+import { Base, recordWith, type Ctx, type Rec, type ValueGetterSupplier } from './processors.ts';
 
 type Store = VersionedKeyValueStore<unknown, unknown>;
 
@@ -43,7 +43,7 @@ export class VersionedTableSourceProcessor extends Base {
     }
     if (answer !== VALID_TO_UNDEFINED) return; // history only: the latest row is unchanged
     if (old === null && newValue === null) return;
-    this.ctx.forward({ ...record, value: { newValue, oldValue: old } satisfies Change<unknown> });
+    this.ctx.forward(recordWith(record, record.key, { newValue, oldValue: old } satisfies Change<unknown>));
   }
 }
 

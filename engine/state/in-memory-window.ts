@@ -65,13 +65,34 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
 
   put(key: K, value: V | null, windowStart: number, timestamp?: number): void {
     this.check();
+    this.#write(this.id(key), value === null || value === undefined ? null : this.encode(value), windowStart, timestamp ?? this.ctx.recordTimestamp());
+  }
+
+  /**
+   * `put` of a value already serialized (null: a delete), returning the bytes the window held
+   * before (undefined: none): a record cache flushing an entry reads the old value and writes the
+   * new one with one lookup, and does not serialize the value again.
+   */
+  replace(key: K, bytes: Uint8Array | null, windowStart: number, timestamp: number): Uint8Array | undefined {
+    this.check();
     const id = this.id(key);
-    const bytes = value === null || value === undefined ? null : this.encode(value);
-    const ts = timestamp ?? this.ctx.recordTimestamp();
+    const old = windowStart <= this.#expiredUpTo() ? undefined : this.#rowOf(this.#rows.get(id), windowStart)?.value;
+    this.#write(id, bytes, windowStart, timestamp);
+    return old;
+  }
+
+  #write(id: string, bytes: Uint8Array | null, windowStart: number, ts: number): void {
     // Duplicates are never deleted one by one; each one gets its own changelog key.
     if (bytes === null && this.#retainDuplicates) return;
     const seq = this.#retainDuplicates ? ++this.#seq : 0;
     if (this.#apply(id, bytes, windowStart, ts, seq)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts, id + u64PairLatin1(windowStart, seq));
+  }
+
+  /** The row of `rows` (one key's) for this window start (the first, with duplicates). */
+  #rowOf(rows: readonly WindowRow[] | undefined, windowStart: number): WindowRow | undefined {
+    if (rows === undefined) return undefined;
+    const row = rows[lowerBound(rows, windowStart)];
+    return row?.start === windowStart ? row : undefined;
   }
 
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
@@ -145,10 +166,8 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   fetchWithTimestamp(key: K, windowStart: number): ValueAndTimestamp<V> | undefined {
     this.check();
     if (windowStart <= this.#expiredUpTo()) return undefined;
-    const rows = this.#rows.get(this.id(key));
-    if (rows === undefined) return undefined;
-    const row = rows[lowerBound(rows, windowStart)];
-    return row?.start === windowStart ? { value: this.decode(row.value), timestamp: row.timestamp } : undefined;
+    const row = this.#rowOf(this.#rows.get(this.id(key)), windowStart);
+    return row === undefined ? undefined : { value: this.decode(row.value), timestamp: row.timestamp };
   }
 
   fetchWindow(key: K, windowStart: number): V | undefined {

@@ -85,7 +85,9 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     // Duplicates are never deleted one by one; each one gets its own changelog key.
     if (bytes === null && this.#retainDuplicates) return;
     const seq = this.#retainDuplicates ? ++this.#seq : 0;
-    if (this.#apply(id, bytes, windowStart, ts, seq)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts, id + u64PairLatin1(windowStart, seq));
+    // The row object is the store's and the local mirror's both (it is never changed).
+    const row: WindowRow | null = bytes === null ? null : { start: windowStart, value: bytes, timestamp: ts, seq };
+    if (this.#apply(id, row, windowStart)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts, id + u64PairLatin1(windowStart, seq), row ?? undefined);
   }
 
   /** The row of `rows` (one key's) for this window start (the first, with duplicates). */
@@ -98,25 +100,25 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
     const { id, numbers } = unsuffixed(key, 2);
     this.#seq = Math.max(this.#seq, numbers[1]!);
-    if (!this.#apply(id, value, numbers[0]!, timestamp, numbers[1]!)) this.ctx.expired?.(key);
+    const row: WindowRow | null = value === null ? null : { start: numbers[0]!, value, timestamp, seq: numbers[1]! };
+    if (!this.#apply(id, row, numbers[0]!)) this.ctx.expired?.(key);
   }
 
   /** Applies a write; false when the window is already expired (nothing stored, nothing to log). */
-  #apply(id: string, value: Uint8Array | null, windowStart: number, timestamp: number, seq: number): boolean {
+  #apply(id: string, row: WindowRow | null, windowStart: number): boolean {
     if (windowStart > this.#observedStreamTime) {
       this.#observedStreamTime = windowStart;
       this.#evictExpired();
     }
     if (windowStart <= this.#expiredUpTo()) return false;
     let rows = this.#rows.get(id);
-    if (value === null) {
+    if (row === null) {
       if (rows === undefined) return true;
       const at = lowerBound(rows, windowStart);
       if (rows[at]?.start === windowStart) rows.splice(at, 1);
       if (rows.length === 0) this.#rows.delete(id);
       return true;
     }
-    const row: WindowRow = { start: windowStart, value, timestamp, seq };
     if (rows === undefined) {
       rows = [];
       this.#rows.set(id, rows);

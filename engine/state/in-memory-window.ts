@@ -37,9 +37,11 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   /**
    * Keys with rows per window start, and the starts in ascending order: windows fall out of
    * retention for every key, not only for the keys still written to (which would otherwise stay
-   * in memory for ever).
+   * in memory for ever). A list, not a set: a key is listed when a row of that start is inserted
+   * (not when it is updated), so a key is listed twice only if its row was deleted and inserted
+   * again (or is a duplicate), and expiring it a second time finds nothing left to drop.
    */
-  readonly #byStart = new Map<number, Set<string>>();
+  readonly #byStart = new Map<number, string[]>();
   readonly #starts: { readonly start: number }[] = [];
 
   constructor(
@@ -136,10 +138,10 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     }
     let ids = this.#byStart.get(windowStart);
     if (ids === undefined) {
-      this.#byStart.set(windowStart, (ids = new Set()));
+      this.#byStart.set(windowStart, (ids = []));
       this.#starts.splice(lowerBound(this.#starts, windowStart), 0, { start: windowStart });
     }
-    ids.add(id);
+    ids.push(id);
     return true;
   }
 

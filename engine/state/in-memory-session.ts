@@ -17,6 +17,8 @@ interface SessionRow {
   readonly start: number;
   readonly end: number;
   readonly value: Uint8Array;
+  /** The timestamp it was logged with: the row object is the local mirror's too. */
+  readonly timestamp: number;
 }
 
 export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implements SessionStore<K, V>, RestorableStore {
@@ -47,23 +49,26 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
     const bytes = value === null || value === undefined ? null : this.encode(value);
     const id = this.id(key.key);
     const { start, end } = key.window;
-    if (this.#apply(id, start, end, bytes)) this.ctx.logChange?.(suffixed(id, [end, start]), bytes, this.ctx.recordTimestamp(), id + u64PairLatin1(end, start));
+    const timestamp = this.ctx.recordTimestamp();
+    const row: SessionRow | null = bytes === null ? null : { start, end, value: bytes, timestamp };
+    if (this.#apply(id, start, end, row)) this.ctx.logChange?.(suffixed(id, [end, start]), bytes, timestamp, id + u64PairLatin1(end, start), row ?? undefined);
   }
 
   remove(key: Windowed<K>): void {
     this.put(key, null as V);
   }
 
-  restore(key: Uint8Array, value: Uint8Array | null): void {
+  restore(key: Uint8Array, value: Uint8Array | null, timestamp = 0): void {
     const { id, numbers } = unsuffixed(key, 2);
-    if (!this.#apply(id, numbers[1]!, numbers[0]!, value)) this.ctx.expired?.(key);
+    const [end, start] = numbers as [number, number];
+    if (!this.#apply(id, start, end, value === null ? null : { start, end, value, timestamp })) this.ctx.expired?.(key);
   }
 
   /** Applies a write; false when the session is already expired. */
-  #apply(id: string, start: number, end: number, value: Uint8Array | null): boolean {
+  #apply(id: string, start: number, end: number, row: SessionRow | null): boolean {
     this.check();
     this.#observedStreamTime = Math.max(this.#observedStreamTime, end);
-    if (value === null) {
+    if (row === null) {
       const rows = this.#rows.get(id);
       const at = rows === undefined ? -1 : rows.findIndex((r) => r.start === start && r.end === end);
       if (at !== -1) {
@@ -80,7 +85,6 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
       rows = [];
       this.#rows.set(id, rows);
     }
-    const row: SessionRow = { start, end, value };
     const at = rows.findIndex((r) => r.end > end || (r.end === end && r.start >= start));
     if (at !== -1 && rows[at]!.end === end && rows[at]!.start === start) {
       rows[at] = row;

@@ -37,9 +37,11 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   /**
    * Keys with rows per window start, and the starts in ascending order: windows fall out of
    * retention for every key, not only for the keys still written to (which would otherwise stay
-   * in memory for ever).
+   * in memory for ever). A list, not a set: a key is listed when a row of that start is inserted
+   * (not when it is updated), so a key is listed twice only if its row was deleted and inserted
+   * again (or is a duplicate), and expiring it a second time finds nothing left to drop.
    */
-  readonly #byStart = new Map<number, Set<string>>();
+  readonly #byStart = new Map<number, string[]>();
   readonly #starts: { readonly start: number }[] = [];
 
   constructor(
@@ -65,37 +67,60 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
 
   put(key: K, value: V | null, windowStart: number, timestamp?: number): void {
     this.check();
+    this.#write(this.id(key), value === null || value === undefined ? null : this.encode(value), windowStart, timestamp ?? this.ctx.recordTimestamp());
+  }
+
+  /**
+   * `put` of a value already serialized (null: a delete), returning the bytes the window held
+   * before (undefined: none): a record cache flushing an entry reads the old value and writes the
+   * new one with one lookup, and does not serialize the value again.
+   */
+  replace(key: K, bytes: Uint8Array | null, windowStart: number, timestamp: number): Uint8Array | undefined {
+    this.check();
     const id = this.id(key);
-    const bytes = value === null || value === undefined ? null : this.encode(value);
-    const ts = timestamp ?? this.ctx.recordTimestamp();
+    const old = windowStart <= this.#expiredUpTo() ? undefined : this.#rowOf(this.#rows.get(id), windowStart)?.value;
+    this.#write(id, bytes, windowStart, timestamp);
+    return old;
+  }
+
+  #write(id: string, bytes: Uint8Array | null, windowStart: number, ts: number): void {
     // Duplicates are never deleted one by one; each one gets its own changelog key.
     if (bytes === null && this.#retainDuplicates) return;
     const seq = this.#retainDuplicates ? ++this.#seq : 0;
-    if (this.#apply(id, bytes, windowStart, ts, seq)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts, id + u64PairLatin1(windowStart, seq));
+    // The row object is the store's and the local mirror's both (it is never changed).
+    const row: WindowRow | null = bytes === null ? null : { start: windowStart, value: bytes, timestamp: ts, seq };
+    if (this.#apply(id, row, windowStart)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts, id + u64PairLatin1(windowStart, seq), row ?? undefined);
+  }
+
+  /** The row of `rows` (one key's) for this window start (the first, with duplicates). */
+  #rowOf(rows: readonly WindowRow[] | undefined, windowStart: number): WindowRow | undefined {
+    if (rows === undefined) return undefined;
+    const row = rows[lowerBound(rows, windowStart)];
+    return row?.start === windowStart ? row : undefined;
   }
 
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
     const { id, numbers } = unsuffixed(key, 2);
     this.#seq = Math.max(this.#seq, numbers[1]!);
-    if (!this.#apply(id, value, numbers[0]!, timestamp, numbers[1]!)) this.ctx.expired?.(key);
+    const row: WindowRow | null = value === null ? null : { start: numbers[0]!, value, timestamp, seq: numbers[1]! };
+    if (!this.#apply(id, row, numbers[0]!)) this.ctx.expired?.(key);
   }
 
   /** Applies a write; false when the window is already expired (nothing stored, nothing to log). */
-  #apply(id: string, value: Uint8Array | null, windowStart: number, timestamp: number, seq: number): boolean {
+  #apply(id: string, row: WindowRow | null, windowStart: number): boolean {
     if (windowStart > this.#observedStreamTime) {
       this.#observedStreamTime = windowStart;
       this.#evictExpired();
     }
     if (windowStart <= this.#expiredUpTo()) return false;
     let rows = this.#rows.get(id);
-    if (value === null) {
+    if (row === null) {
       if (rows === undefined) return true;
       const at = lowerBound(rows, windowStart);
       if (rows[at]?.start === windowStart) rows.splice(at, 1);
       if (rows.length === 0) this.#rows.delete(id);
       return true;
     }
-    const row: WindowRow = { start: windowStart, value, timestamp, seq };
     if (rows === undefined) {
       rows = [];
       this.#rows.set(id, rows);
@@ -113,10 +138,10 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     }
     let ids = this.#byStart.get(windowStart);
     if (ids === undefined) {
-      this.#byStart.set(windowStart, (ids = new Set()));
+      this.#byStart.set(windowStart, (ids = []));
       this.#starts.splice(lowerBound(this.#starts, windowStart), 0, { start: windowStart });
     }
-    ids.add(id);
+    ids.push(id);
     return true;
   }
 
@@ -145,10 +170,8 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   fetchWithTimestamp(key: K, windowStart: number): ValueAndTimestamp<V> | undefined {
     this.check();
     if (windowStart <= this.#expiredUpTo()) return undefined;
-    const rows = this.#rows.get(this.id(key));
-    if (rows === undefined) return undefined;
-    const row = rows[lowerBound(rows, windowStart)];
-    return row?.start === windowStart ? { value: this.decode(row.value), timestamp: row.timestamp } : undefined;
+    const row = this.#rowOf(this.#rows.get(this.id(key)), windowStart);
+    return row === undefined ? undefined : { value: this.decode(row.value), timestamp: row.timestamp };
   }
 
   fetchWindow(key: K, windowStart: number): V | undefined {

@@ -22,6 +22,7 @@
 import { StreamsError } from '../errors.ts';
 import type { StoreContext } from './store-context.ts';
 import { keyId } from './in-memory-base.ts';
+import { InMemoryWindowStore } from './in-memory-window.ts';
 import type { Serde, Serializer } from '../serde.ts';
 import type { Headers } from '../record.ts';
 import type { AnyStore, KeyValue, KeyValueStore, StoreBuilder, ValueAndTimestamp, WindowEntry, WindowedEntry, WindowStore } from './store.ts';
@@ -351,7 +352,7 @@ abstract class CachingBase {
     this.#flushing = true;
     try {
       this.cache.takeDirty((entry) => {
-        const oldValue = this.writeBelow(entry.key, entry.windowStart, entry.bytes === null ? null : entry.value, entry.timestamp);
+        const oldValue = this.writeBelow(entry.key, entry.windowStart, entry.bytes === null ? null : entry.value, entry.timestamp, entry.bytes);
         if (!this.keepsClean) this.cache.remove(entry.id);
         const listener = this.#listener;
         if (listener === undefined || (entry.bytes === null && oldValue === null)) return;
@@ -379,8 +380,8 @@ abstract class CachingBase {
    */
   protected abstract readonly keepsClean: boolean;
 
-  /** Writes one entry to the store below; returns the value it held (null: none). */
-  protected abstract writeBelow(key: unknown, windowStart: number, value: unknown, timestamp: number): unknown;
+  /** Writes one entry to the store below (`bytes`: the value serialized); returns the value it held (null: none). */
+  protected abstract writeBelow(key: unknown, windowStart: number, value: unknown, timestamp: number, bytes: Uint8Array | null): unknown;
 
   /** The store below (restoring and standbys write there directly). */
   abstract get inner(): { flush(): void; close(): void };
@@ -494,8 +495,19 @@ export class CachingWindowStore extends CachingBase implements WindowStore<unkno
     return this.#inner;
   }
 
+  /** The last window id: a processor's fetch and put of one window build it once. */
+  #lastWindowKey = '';
+  #lastWindowStart = Number.NaN;
+  #lastWindowId = '';
+
   #windowId(key: unknown, windowStart: number): string {
-    return `${this.id(key)}\u0000${windowStart}`;
+    const id = this.id(key);
+    if (id !== this.#lastWindowKey || windowStart !== this.#lastWindowStart) {
+      this.#lastWindowId = `${id}\u0000${windowStart}`;
+      this.#lastWindowKey = id;
+      this.#lastWindowStart = windowStart;
+    }
+    return this.#lastWindowId;
   }
 
   fetchWindow(key: unknown, windowStart: number): unknown {
@@ -543,7 +555,12 @@ export class CachingWindowStore extends CachingBase implements WindowStore<unkno
     return [...byId.values()];
   }
 
-  protected writeBelow(key: unknown, windowStart: number, value: unknown, timestamp: number): unknown {
+  protected writeBelow(key: unknown, windowStart: number, value: unknown, timestamp: number, bytes: Uint8Array | null): unknown {
+    // The in-memory window store (the one below a cache in the runtime): one lookup, no second serialize.
+    if (this.#inner instanceof InMemoryWindowStore) {
+      const old = this.#inner.replace(key, bytes, windowStart, timestamp);
+      return old === undefined ? null : this.decode(old);
+    }
     const old = this.#inner.fetchWindow(key, windowStart);
     this.#inner.put(key, value, windowStart, timestamp);
     return old ?? null;

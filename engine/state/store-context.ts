@@ -1,4 +1,10 @@
 /** The contract between a store and the task that owns it: record time, changelog, expiry, restore. */
+/** A stored value and its timestamp, as a store keeps them. */
+export interface StoredRow {
+  readonly value: Uint8Array;
+  readonly timestamp: number;
+}
+
 /** What a store needs from the task that owns it. */
 export interface StoreContext {
   /** The timestamp of the record being processed (used when a put gives none). */
@@ -8,8 +14,10 @@ export interface StoreContext {
    * (null for a delete). Window and session changelog keys carry the window; see `restore`.
    * `keyId`, when the store has it at hand, is the same key as a latin1 string (one char per
    * byte): the local mirror keys its writes by that string, and need not convert the bytes back.
+   * `row`, when the store keeps the value in such an object (never changed afterwards), is `value`
+   * and `timestamp` as one object: the local mirror holds it instead of a copy.
    */
-  logChange?(key: Uint8Array, value: Uint8Array | null, timestamp: number, keyId?: string): void;
+  logChange?(key: Uint8Array, value: Uint8Array | null, timestamp: number, keyId?: string, row?: StoredRow): void;
   /**
    * Called with the changelog key of every row a window or session store drops because it fell
    * out of retention, and of every restored row that already had. Nothing is logged for it (the

@@ -74,8 +74,9 @@ export function buildStoreStack(builder: StoreBuilder, recordTimestamp: () => nu
   }
   const store = createInMemoryStore(builder, {
     recordTimestamp,
-    logChange: (key, value, timestamp, keyId) => {
-      db.write(builder.name, keyId ?? latin1(key), value, timestamp);
+    logChange: (key, value, timestamp, keyId, row) => {
+      if (value !== null && row !== undefined) db.writeRow(builder.name, keyId ?? latin1(key), row);
+      else db.write(builder.name, keyId ?? latin1(key), value, timestamp);
       changelog?.(key, value, timestamp);
     },
     expired: (key, keyId) => db.write(builder.name, keyId ?? latin1(key), null, 0),

@@ -22,6 +22,18 @@ const producer = fc.record({
   transactional: fc.boolean(),
 });
 
+/** The same records as the Kafka client's messages (for its own batch encoder). */
+function clientMessages(records: readonly LogRecord[]) {
+  return records.map((r) => ({
+    topic: 't',
+    partition: 0,
+    ...(r.key !== null && { key: r.key as Buffer }),
+    value: r.value as Buffer,
+    timestamp: BigInt(r.timestamp),
+    headers: new Map(Object.entries(r.headers ?? {}).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
+  }));
+}
+
 test('encodeRecordBatch writes what the Kafka client reads back, with a valid CRC-32C', () => {
   fc.assert(
     fc.property(fc.array(record, { minLength: 1, maxLength: 40 }), producer, (records, p) => {
@@ -63,14 +75,7 @@ test('encodeRecordBatch is byte for byte the batch the Kafka client builds for t
   // The client takes sequence numbers from its own per-partition counters: 0 for a new producer.
   const ours = encodeRecordBatch(records, { producerId: 42n, producerEpoch: 3, baseSequence: 0, transactional: true });
   const theirs = createRecordsBatch(
-    records.map((r) => ({
-      topic: 't',
-      partition: 0,
-      ...(r.key !== null && { key: r.key as Buffer }),
-      value: r.value as Buffer,
-      timestamp: BigInt(r.timestamp),
-      headers: new Map(Object.entries(r.headers ?? {}).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
-    })),
+    clientMessages(records),
     { producerId: 42n, producerEpoch: 3, firstSequence: 7, transactionalId: 'tx', compression: 'none', partitionLeaderEpoch: -1 },
   ).buffer;
   assert.equal(ours.toString('hex'), theirs.toString('hex'));
@@ -137,14 +142,7 @@ test('decodeRecordBatches reads compressed batches the Kafka client wrote (gzip,
     fc.assert(
       fc.property(fc.array(record, { minLength: 1, maxLength: 20 }), (records) => {
         const batch = createRecordsBatch(
-          records.map((r) => ({
-            topic: 't',
-            partition: 0,
-            ...(r.key !== null && { key: r.key as Buffer }),
-            value: r.value as Buffer,
-            timestamp: BigInt(r.timestamp),
-            headers: new Map(Object.entries(r.headers ?? {}).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
-          })),
+          clientMessages(records),
           { producerId: 1n, producerEpoch: 0, firstSequence: 0, compression, partitionLeaderEpoch: -1 },
         ).buffer;
         // The client's own reader is the reference.

@@ -37,4 +37,4 @@ export type { EncodedBatch } from './engine/log-codec.ts';
 export { partitionForKey } from './engine/runtime/partitioner.ts';
 export { changelogTopic } from './engine/topology.ts';
 export type { StateStore, AnyStore, StoreBuilder, StoreSupplier } from './engine/state/store.ts';
-export type { StoreContext } from './engine/state/in-memory.ts';
+export type { StoreContext, StoredRow } from './engine/state/store-context.ts';

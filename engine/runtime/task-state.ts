@@ -82,7 +82,7 @@ export async function prepareStores(options: PrepareOptions): Promise<PreparedSt
   const db =
     persistentNames.length === 0 ? undefined : await openVerified(join(options.stateDir!, options.applicationId, options.taskId), persistentNames, options);
   const restoreFrom = new Map<string, number>();
-  const keys = new Map<string, Uint8Array[]>();
+  const keys = new Map<string, string[]>();
   const rows = new Map<string, { key: Uint8Array; row: LocalRow }[]>();
   for (const name of storeNames) {
     const changelog = changelogs[name];
@@ -103,7 +103,7 @@ export async function prepareStores(options: PrepareOptions): Promise<PreparedSt
       }
       restoreFrom.set(name, from);
     }
-    if (topology.storeBuilder(name)!.supplier.kind === 'key-value') keys.set(name, await db.keys(name));
+    if (topology.storeBuilder(name)!.supplier.kind === 'key-value') keys.set(name, await db.loadKeys(name));
     else rows.set(name, await db.loadRows(name));
   }
   const keyValueStores: PersistentKeyValueStore<unknown, unknown>[] = [];

@@ -86,7 +86,8 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     valueSerde: Serde<V>,
     ctx: StoreContext,
     db: LocalStateDb,
-    keys: Iterable<Uint8Array>,
+    /** The keys on disk, as latin1 strings (LocalStateDb.loadKeys). */
+    ids: Iterable<string>,
     cacheLimitBytes: number,
   ) {
     this.name = name;
@@ -94,7 +95,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
     this.#valueSerde = valueSerde;
     this.#ctx = ctx;
     this.#db = db;
-    this.#keys = new Set([...keys].map(idOf));
+    this.#keys = new Set(ids);
     this.#cacheLimitBytes = cacheLimitBytes;
   }
 

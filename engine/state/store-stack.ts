@@ -24,8 +24,8 @@ import type { AnyStore, StoreBuilder } from './store.ts';
 /** Where a store's data lives besides memory: the task's database and what it already holds. */
 export interface LocalLayer {
   readonly db: LocalStateDb;
-  /** Key-value stores: the keys the database holds. */
-  readonly keys?: readonly Uint8Array[];
+  /** Key-value stores: the keys the database holds, as latin1 strings (LocalStateDb.loadKeys). */
+  readonly keys?: readonly string[];
   /** Window and session stores: the rows the database holds (reloaded into memory). */
   readonly rows?: readonly { readonly key: Uint8Array; readonly row: LocalRow }[];
   /** The value cache of a persistent key-value store (bytes). */

@@ -43,7 +43,7 @@ test('a persistent key-value store reads through a bounded cache, commits with i
 
   db = await LocalStateDb.open(dir);
   assert.equal(db.position('app-counts-changelog'), 21);
-  store = new PersistentKeyValueStore('counts', str, num, ctx, db, await db.keys('counts'), 40);
+  store = new PersistentKeyValueStore('counts', str, num, ctx, db, await db.loadKeys('counts'), 40);
   assert.equal(store.approximateNumEntries(), 19);
   assert.equal(store.get('k19'), 19, 'the uncommitted write did not reach the disk');
   assert.equal(store.get('k05'), undefined);
@@ -147,7 +147,7 @@ test('prefixScan finds the keys whose bytes start with the prefix, in key order,
   await db.close();
   // Reopened with a cache too small for the rows: the scan reads the values from disk.
   db = await LocalStateDb.open(dir);
-  store = new PersistentKeyValueStore('p', str, num, { recordTimestamp: () => 0 }, db, await db.keys('p'), 8);
+  store = new PersistentKeyValueStore('p', str, num, { recordTimestamp: () => 0 }, db, await db.loadKeys('p'), 8);
   assert.deepEqual(store.prefixScan('ab', str), [{ key: 'ab', value: 1 }, { key: 'abc', value: 2 }]);
   await db.close();
   rmSync(dir, { recursive: true, force: true });
@@ -194,7 +194,7 @@ test('property: range and prefixScan stay in key order through interleaved puts 
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('a store loaded with loadRows: its digest moves without reading old rows, and it verifies after reopen', async () => {
+test('stores loaded with loadRows or loadKeys, or not at all: their digests move by the hashes of the rows they replace, and they verify after reopen', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-persistent-'));
   const fc = (await import('fast-check')).default;
   const keys = fc.constantFrom('a', 'b', 'c', 'd');
@@ -212,9 +212,12 @@ test('a store loaded with loadRows: its digest moves without reading old rows, a
   let db = await LocalStateDb.open(dir);
   await fc.assert(
     fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 40, size: 'max' }), async (ops) => {
-      // The same writes to a store loaded with loadRows and to one that is not (the read path).
-      const [loaded, plain] = [`l${run}`, `p${run++}`];
+      // The same writes to a store loaded with loadRows, one loaded with loadKeys and one that is
+      // not (its hashes are read at its first commit).
+      const [loaded, keyed, plain] = [`l${run}`, `k${run}`, `p${run++}`];
+      const stores = [loaded, keyed, plain];
       await db.loadRows(loaded);
+      await db.loadKeys(keyed);
       type Rows = Map<string, readonly [number, number] | null>;
       let pending: Rows = new Map();
       let sealed: Rows | undefined;
@@ -224,7 +227,7 @@ test('a store loaded with loadRows: its digest moves without reading old rows, a
         time++;
         if (o.kind === 'put' || o.kind === 'delete') {
           const value = o.kind === 'put' ? new Uint8Array([o.value]) : null;
-          for (const store of [loaded, plain]) db.write(store, o.key, value, time);
+          for (const store of stores) db.write(store, o.key, value, time);
           pending.set(o.key, o.kind === 'put' ? [o.value, time] : null);
         } else if (o.kind === 'seal') {
           db.seal();
@@ -246,9 +249,9 @@ test('a store loaded with loadRows: its digest moves without reading old rows, a
           db = await LocalStateDb.open(dir);
           pending = new Map();
           sealed = undefined;
-          assert.equal(await db.verify(loaded), undefined);
-          assert.equal(await db.verify(plain), undefined);
+          for (const store of stores) assert.equal(await db.verify(store), undefined);
           await db.loadRows(loaded);
+          await db.loadKeys(keyed);
         }
       }
       await db.commit(new Map([['changelog', time + 1]]));
@@ -258,11 +261,9 @@ test('a store loaded with loadRows: its digest moves without reading old rows, a
       }
       await db.close();
       db = await LocalStateDb.open(dir);
-      assert.equal(await db.verify(loaded), undefined);
-      assert.equal(await db.verify(plain), undefined);
+      for (const store of stores) assert.equal(await db.verify(store), undefined);
       const expected = [...disk].sort(([x], [y]) => (x < y ? -1 : 1)).map(([key, [value, ts]]) => [key, value, ts] as const);
-      assert.deepEqual(await rowsOf(loaded), expected);
-      assert.deepEqual(await rowsOf(plain), expected);
+      for (const store of stores) assert.deepEqual(await rowsOf(store), expected);
     }),
     { numRuns: 200 },
   );

@@ -58,14 +58,6 @@ function storePrefix(store: string): Buffer {
   return Buffer.from(`s/${store}/`);
 }
 
-function encodeRow(value: Uint8Array, timestamp: number): Buffer {
-  const out = Buffer.allocUnsafe(8 + value.byteLength);
-  out.writeUInt32BE(Math.floor(timestamp / 2 ** 32), 0);
-  out.writeUInt32BE(timestamp % 2 ** 32, 4);
-  out.set(value, 8);
-  return out;
-}
-
 function decodeRow(data: Buffer): LocalRow {
   return { timestamp: data.readUInt32BE(0) * 2 ** 32 + data.readUInt32BE(4), value: data.subarray(8) };
 }

@@ -4,7 +4,9 @@
  * exist is known from the key set without touching the disk, a cached value is served from
  * memory, and a miss is read with LevelDB's synchronous get. The runtime prefetches the keys of
  * each batch with one multi-get, so misses are rare. Writes go to the database's pending batch
- * and reach the disk at commit, together with the changelog position they reflect.
+ * and reach the disk at commit, together with the changelog position they reflect. The database
+ * also holds a 32-bit hash of each row in memory (LocalStateDb.loadKeys), so a commit moves the
+ * store's digest without reading the rows it replaces: a second map of the keys.
  */
 import { StreamsError } from '../errors.ts';
 import { Serdes, type Serde, type Serializer } from '../serde.ts';

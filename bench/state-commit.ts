@@ -45,7 +45,7 @@ try {
   let position = 0;
   for (let k = 0; k < keys; k++) db.writeRow(STORE, idOf(k), row(k));
   await db.commit(new Map([[TOPIC, (position += keys)]]));
-  // Reopened as a task starts: the keys loaded (and, since loadKeys, their rows' hashes).
+  // Reopened as a task starts: the keys loaded, with their rows' hashes.
   await db.close();
   db = await LocalStateDb.open(dir);
   await db.loadKeys(STORE);

@@ -58,6 +58,14 @@ function storePrefix(store: string): Buffer {
   return Buffer.from(`s/${store}/`);
 }
 
+/** The key range of a store's rows: its prefix, and the first key past every key with it. */
+function storeRange(store: string): { gte: Buffer; lt: Buffer } {
+  const gte = storePrefix(store);
+  const lt = Buffer.from(gte);
+  lt[lt.length - 1]! += 1;
+  return { gte, lt };
+}
+
 function decodeRow(data: Buffer): LocalRow {
   return { timestamp: data.readUInt32BE(0) * 2 ** 32 + data.readUInt32BE(4), value: data.subarray(8) };
 }
@@ -299,11 +307,10 @@ export class LocalStateDb {
 
   /** The hash (rowHash) of each of a store's rows on disk, by key. */
   async #diskHashes(store: string): Promise<Map<string, number>> {
-    const prefix = storePrefix(store);
-    const end = Buffer.from(prefix);
-    end[end.length - 1]! += 1;
+    const range = storeRange(store);
+    const prefix = range.gte;
     const hashes = new Map<string, number>();
-    for await (const [key, value] of this.#db.iterator({ gte: prefix, lt: end })) {
+    for await (const [key, value] of this.#db.iterator(range)) {
       hashes.set(key.toString('latin1', prefix.byteLength), rowHash(key, value) | 0);
     }
     return hashes;
@@ -329,11 +336,8 @@ export class LocalStateDb {
     const data = this.#db.getSync(digestKey(store));
     if (data === undefined) return undefined;
     const expected = decodeDigest(data);
-    const prefix = storePrefix(store);
-    const end = Buffer.from(prefix);
-    end[end.length - 1]! += 1;
     const actual = { count: 0, sum: 0 };
-    for await (const [key, value] of this.#db.iterator({ gte: prefix, lt: end })) {
+    for await (const [key, value] of this.#db.iterator(storeRange(store))) {
       actual.count += 1;
       actual.sum = (actual.sum + rowHash(key, value)) >>> 0;
     }
@@ -351,10 +355,9 @@ export class LocalStateDb {
 
   /** Every row of a store, in key order (loading at task start). */
   async *entries(store: string): AsyncGenerator<{ key: Uint8Array; row: LocalRow }> {
-    const prefix = storePrefix(store);
-    const end = Buffer.from(prefix);
-    end[end.length - 1]! += 1;
-    for await (const [key, value] of this.#db.iterator({ gte: prefix, lt: end })) {
+    const range = storeRange(store);
+    const prefix = range.gte;
+    for await (const [key, value] of this.#db.iterator(range)) {
       yield { key: key.subarray(prefix.byteLength), row: decodeRow(value) };
     }
   }
@@ -366,12 +369,11 @@ export class LocalStateDb {
    * with no row on disk is not written.
    */
   async loadRows(store: string): Promise<{ key: Uint8Array; row: LocalRow }[]> {
-    const prefix = storePrefix(store);
-    const end = Buffer.from(prefix);
-    end[end.length - 1]! += 1;
+    const range = storeRange(store);
+    const prefix = range.gte;
     const rows: { key: Uint8Array; row: LocalRow }[] = [];
     const hashes = new Map<string, number>();
-    for await (const [key, value] of this.#db.iterator({ gte: prefix, lt: end })) {
+    for await (const [key, value] of this.#db.iterator(range)) {
       const own = key.subarray(prefix.byteLength);
       hashes.set(own.toString('latin1'), rowHash(key, value) | 0);
       rows.push({ key: own, row: decodeRow(value) });
@@ -393,20 +395,16 @@ export class LocalStateDb {
 
   /** Every key of a store, without values. */
   async keys(store: string): Promise<Uint8Array[]> {
-    const prefix = storePrefix(store);
-    const end = Buffer.from(prefix);
-    end[end.length - 1]! += 1;
+    const range = storeRange(store);
+    const prefix = range.gte;
     const out: Uint8Array[] = [];
-    for await (const key of this.#db.keys({ gte: prefix, lt: end })) out.push(key.subarray(prefix.byteLength));
+    for await (const key of this.#db.keys(range)) out.push(key.subarray(prefix.byteLength));
     return out;
   }
 
   /** Deletes every row of a store and its positions (before a full restore). */
   async clear(store: string): Promise<void> {
-    const prefix = storePrefix(store);
-    const end = Buffer.from(prefix);
-    end[end.length - 1]! += 1;
-    await this.#db.clear({ gte: prefix, lt: end });
+    await this.#db.clear(storeRange(store));
     await this.#db.del(digestKey(store));
     this.#digests.set(store, { count: 0, sum: 0 });
     this.#hashes.get(store)?.clear();

@@ -19,6 +19,8 @@ interface SessionRow {
   readonly value: Uint8Array;
   /** The timestamp it was logged with: the row object is the local mirror's too. */
   readonly timestamp: number;
+  /** The local mirror's (LocalStateDb.logRow); here so that every row has one shape. */
+  supersededAt: number;
 }
 
 export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implements SessionStore<K, V>, RestorableStore {
@@ -50,8 +52,11 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
     const id = this.id(key.key);
     const { start, end } = key.window;
     const timestamp = this.ctx.recordTimestamp();
-    const row: SessionRow | null = bytes === null ? null : { start, end, value: bytes, timestamp };
-    if (this.#apply(id, start, end, row)) this.ctx.logChange?.(suffixed(id, [end, start]), bytes, timestamp, id + u64PairLatin1(end, start), row ?? undefined);
+    const row: SessionRow | null = bytes === null ? null : { start, end, value: bytes, timestamp, supersededAt: -1 };
+    const applied = this.#apply(id, start, end, row);
+    if (applied !== false) {
+      this.ctx.logChange?.(suffixed(id, [end, start]), bytes, timestamp, id + u64PairLatin1(end, start), row ?? undefined, applied === true ? undefined : applied);
+    }
   }
 
   remove(key: Windowed<K>): void {
@@ -61,23 +66,25 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
   restore(key: Uint8Array, value: Uint8Array | null, timestamp = 0): void {
     const { id, numbers } = unsuffixed(key, 2);
     const [end, start] = numbers as [number, number];
-    if (!this.#apply(id, start, end, value === null ? null : { start, end, value, timestamp })) this.ctx.expired?.(key);
+    if (this.#apply(id, start, end, value === null ? null : { start, end, value, timestamp, supersededAt: -1 }) === false) this.ctx.expired?.(key);
   }
 
-  /** Applies a write; false when the session is already expired. */
-  #apply(id: string, start: number, end: number, row: SessionRow | null): boolean {
+  /** Applies a write: false when the session is already expired, else the row it replaced or deleted, or true if none. */
+  #apply(id: string, start: number, end: number, row: SessionRow | null): SessionRow | boolean {
     this.check();
     this.#observedStreamTime = Math.max(this.#observedStreamTime, end);
     if (row === null) {
       const rows = this.#rows.get(id);
       const at = rows === undefined ? -1 : rows.findIndex((r) => r.start === start && r.end === end);
+      let old: SessionRow | boolean = true;
       if (at !== -1) {
+        old = rows![at]!;
         rows!.splice(at, 1);
         if (rows!.length === 0) this.#rows.delete(id);
         this.#unindex(end, id, start);
       }
       this.#evict();
-      return true;
+      return old;
     }
     if (end <= this.#expiredUpTo()) return false;
     let rows = this.#rows.get(id);
@@ -86,7 +93,9 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
       this.#rows.set(id, rows);
     }
     const at = rows.findIndex((r) => r.end > end || (r.end === end && r.start >= start));
+    let old: SessionRow | boolean = true;
     if (at !== -1 && rows[at]!.end === end && rows[at]!.start === start) {
+      old = rows[at]!;
       rows[at] = row;
     } else {
       if (at === -1) rows.push(row);
@@ -94,7 +103,7 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
       this.#index(end, id, start);
     }
     this.#evict();
-    return true;
+    return old;
   }
 
   // Every session, ordered by end time: finds the sessions that end in a time range without
@@ -157,9 +166,10 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
       const rows = this.#rows.get(id);
       const at = rows === undefined ? -1 : rows.findIndex((r) => r.start === start && r.end === end);
       if (at !== -1) {
+        const old = rows![at]!;
         rows!.splice(at, 1);
         if (rows!.length === 0) this.#rows.delete(id);
-        this.ctx.expired?.(suffixed(id, [end, start]), id + u64PairLatin1(end, start));
+        this.ctx.expired?.(suffixed(id, [end, start]), id + u64PairLatin1(end, start), old);
       }
     }
     this.#compact();

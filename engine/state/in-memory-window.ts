@@ -10,6 +10,8 @@ interface WindowRow {
   readonly timestamp: number;
   /** Sequence number of a retained duplicate (0 otherwise): its changelog key has it. */
   readonly seq: number;
+  /** The local mirror's (LocalStateDb.logRow); here so that every row has one shape. */
+  supersededAt: number;
 }
 
 /** First index in `rows` (sorted by start) whose start is >= `start`. */
@@ -88,8 +90,11 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     if (bytes === null && this.#retainDuplicates) return;
     const seq = this.#retainDuplicates ? ++this.#seq : 0;
     // The row object is the store's and the local mirror's both (it is never changed).
-    const row: WindowRow | null = bytes === null ? null : { start: windowStart, value: bytes, timestamp: ts, seq };
-    if (this.#apply(id, row, windowStart)) this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts, id + u64PairLatin1(windowStart, seq), row ?? undefined);
+    const row: WindowRow | null = bytes === null ? null : { start: windowStart, value: bytes, timestamp: ts, seq, supersededAt: -1 };
+    const applied = this.#apply(id, row, windowStart);
+    if (applied !== false) {
+      this.ctx.logChange?.(suffixed(id, [windowStart, seq]), bytes, ts, id + u64PairLatin1(windowStart, seq), row ?? undefined, applied === true ? undefined : applied);
+    }
   }
 
   /** The row of `rows` (one key's) for this window start (the first, with duplicates). */
@@ -102,12 +107,15 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
     const { id, numbers } = unsuffixed(key, 2);
     this.#seq = Math.max(this.#seq, numbers[1]!);
-    const row: WindowRow | null = value === null ? null : { start: numbers[0]!, value, timestamp, seq: numbers[1]! };
-    if (!this.#apply(id, row, numbers[0]!)) this.ctx.expired?.(key);
+    const row: WindowRow | null = value === null ? null : { start: numbers[0]!, value, timestamp, seq: numbers[1]!, supersededAt: -1 };
+    if (this.#apply(id, row, numbers[0]!) === false) this.ctx.expired?.(key);
   }
 
-  /** Applies a write; false when the window is already expired (nothing stored, nothing to log). */
-  #apply(id: string, row: WindowRow | null, windowStart: number): boolean {
+  /**
+   * Applies a write: false when the window is already expired (nothing stored, nothing to log),
+   * else the row it replaced or deleted, or true if none.
+   */
+  #apply(id: string, row: WindowRow | null, windowStart: number): WindowRow | boolean {
     if (windowStart > this.#observedStreamTime) {
       this.#observedStreamTime = windowStart;
       this.#evictExpired();
@@ -117,9 +125,11 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     if (row === null) {
       if (rows === undefined) return true;
       const at = lowerBound(rows, windowStart);
-      if (rows[at]?.start === windowStart) rows.splice(at, 1);
+      const old = rows[at];
+      if (old?.start !== windowStart) return true;
+      rows.splice(at, 1);
       if (rows.length === 0) this.#rows.delete(id);
-      return true;
+      return old;
     }
     if (rows === undefined) {
       rows = [];
@@ -130,9 +140,10 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     } else {
       const at = lowerBound(rows, windowStart);
       // An update of a row: its key is already indexed under its start.
-      if (rows[at]?.start === windowStart) {
+      const old = rows[at];
+      if (old?.start === windowStart) {
         rows[at] = row;
-        return true;
+        return old;
       }
       rows.splice(at, 0, row);
     }
@@ -156,8 +167,8 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
         if (rows === undefined) continue;
         const cut = lowerBound(rows, upTo + 1);
         for (let i = 0; i < cut; i++) {
-          const { start: rowStart, seq } = rows[i]!;
-          this.ctx.expired?.(suffixed(id, [rowStart, seq]), id + u64PairLatin1(rowStart, seq));
+          const old = rows[i]!;
+          this.ctx.expired?.(suffixed(id, [old.start, old.seq]), id + u64PairLatin1(old.start, old.seq), old);
         }
         if (cut > 0) rows.splice(0, cut);
         if (rows.length === 0) this.#rows.delete(id);

@@ -73,6 +73,24 @@ function decodeRow(data: Buffer): LocalRow {
 type StoreWrites = Map<string, LocalRow | null> | undefined;
 
 /**
+ * A row of a logged store (see logRow) as the store and the mirror share it. `supersededAt` is
+ * the mirror's: the seal generation in which the store replaced or dropped the row (the stores
+ * start it at -1 so that every row has one shape; absent also means "not yet").
+ */
+interface LoggedRow extends LocalRow {
+  supersededAt?: number;
+}
+
+/**
+ * The writes of a logged store since a seal, in order: a key may be there more than once, and
+ * only the rows not superseded within the same seal reach the disk.
+ */
+interface Logged {
+  readonly ids: string[];
+  readonly rows: (LoggedRow | null)[];
+}
+
+/**
  * The newest buffered write of a key (null: deleted), looking at the newest writes first. Fixed
  * parameters, not a rest array: this runs for every cache miss and prefetched key.
  */
@@ -101,6 +119,14 @@ export class LocalStateDb {
    * or is committing), read until they are on disk. The thread goes on writing to #pending.
    */
   #sealed: Writes | undefined;
+  /**
+   * The same for logged stores (logRow): their writes since the last seal, and those sealed, with
+   * the generation they were sealed in (#sealedUpTo). #generation counts the seals.
+   */
+  #logged = new Map<string, Logged>();
+  #sealedLogged: Map<string, Logged> | undefined;
+  #sealedUpTo = -1;
+  #generation = 0;
   readonly #prefixes = new Map<string, string>();
   /** The digest of each store's rows on disk, once known (read or computed). */
   readonly #digests = new Map<string, Digest>();
@@ -187,14 +213,35 @@ export class LocalStateDb {
     this.#pendingCount += writes.size - size;
   }
 
+  /**
+   * Buffers a write of a logged store: a window or session store, which holds all its rows in
+   * memory and never reads them back through the database (readSync and readMany do not see these
+   * writes). Cheaper than writeRow, which keys every write in a map: the write is appended, and
+   * `replaced`, the row (of an earlier logRow) this write replaces or deletes, is marked, so that
+   * when both are sealed together only the later one is written.
+   */
+  logRow(store: string, key: string, row: LocalRow | null, replaced?: LocalRow): void {
+    if (replaced !== undefined) {
+      const r = replaced as LoggedRow;
+      if (!(r.supersededAt! >= 0)) r.supersededAt = this.#generation;
+    }
+    let log = this.#logged.get(store);
+    if (log === undefined) this.#logged.set(store, (log = { ids: [], rows: [] }));
+    log.ids.push(key);
+    log.rows.push(row);
+    this.#pendingCount++;
+  }
+
   /** Drops the buffered writes, sealed or not (their changelog records were never committed). */
   discardPending(): void {
     this.#pending = new Map();
+    this.#logged = new Map();
     this.#pendingCount = 0;
     this.#sealed = undefined;
+    this.#sealedLogged = undefined;
   }
 
-  /** Keys written and not sealed. */
+  /** Writes buffered and not sealed (keys of writeRow, every call of logRow). */
   get pendingWrites(): number {
     return this.#pendingCount;
   }
@@ -206,6 +253,23 @@ export class LocalStateDb {
    */
   seal(): void {
     if (this.#pendingCount === 0) return;
+    if (this.#sealedLogged === undefined) this.#sealedLogged = this.#logged;
+    else {
+      const joined = new Map<string, Logged>();
+      for (const [store, log] of this.#sealedLogged) joined.set(store, { ids: [...log.ids], rows: [...log.rows] });
+      for (const [store, log] of this.#logged) {
+        const into = joined.get(store);
+        if (into === undefined) joined.set(store, log);
+        else {
+          for (const id of log.ids) into.ids.push(id);
+          for (const row of log.rows) into.rows.push(row);
+        }
+      }
+      this.#sealedLogged = joined;
+    }
+    this.#logged = new Map();
+    // A row superseded in this generation or before is superseded by a write sealed now.
+    this.#sealedUpTo = this.#generation++;
     if (this.#sealed === undefined) this.#sealed = this.#pending;
     else {
       // New maps, never the sealed ones changed: a writeSealed under way holds those.
@@ -234,18 +298,21 @@ export class LocalStateDb {
    */
   writeSealed(positions: ReadonlyMap<string, number>): Promise<void> {
     const sealed = this.#sealed;
-    const done = this.#writing.then(() => this.#writeSealed(sealed, positions));
+    const sealedLogged = this.#sealedLogged;
+    const upTo = this.#sealedUpTo;
+    const done = this.#writing.then(() => this.#writeSealed(sealed, sealedLogged, upTo, positions));
     this.#writing = done.catch(() => {});
     return done;
   }
 
-  async #writeSealed(sealed: Writes | undefined, positions: ReadonlyMap<string, number>): Promise<void> {
+  async #writeSealed(sealed: Writes | undefined, logged: Map<string, Logged> | undefined, upTo: number, positions: ReadonlyMap<string, number>): Promise<void> {
     // Every store's hashes are known before the batch is built (a store never loaded reads its
     // rows once, here): the batch then goes to LevelDB op by op, with no await in between.
-    for (const store of sealed?.keys() ?? []) if (!this.#hashes.has(store)) this.#hashes.set(store, await this.#diskHashes(store));
+    for (const store of [...(sealed?.keys() ?? []), ...(logged?.keys() ?? [])]) if (!this.#hashes.has(store)) this.#hashes.set(store, await this.#diskHashes(store));
     const batch = this.#db.batch();
     try {
-      for (const [store, writes] of sealed ?? []) this.#putWrites(store, writes, this.#hashes.get(store)!, batch);
+      for (const [store, writes] of sealed ?? []) this.#putWrites(store, writes, batch);
+      for (const [store, log] of logged ?? []) this.#putLogged(store, log, upTo, batch);
       for (const [topic, offset] of positions) {
         const value = Buffer.allocUnsafe(8);
         value.writeUInt32BE(Math.floor(offset / 2 ** 32), 0);
@@ -260,30 +327,59 @@ export class LocalStateDb {
     else await batch.close();
     // Not cleared: a readMany under way may still look at these maps.
     if (this.#sealed === sealed) this.#sealed = undefined;
+    if (this.#sealedLogged === logged) this.#sealedLogged = undefined;
   }
 
   /**
-   * Adds to `batch` a store's writes (each key's row, through LevelDB's chained batch: each op
-   * goes into the native batch as it is added, about a third less CPU per op than an array batch
-   * that first copies every op object in JS) and its digest, moved by the hash of each row written
-   * and of the row it replaces, known from `hashes` (the hash of each of the store's rows on disk)
-   * without a read. A delete of a key with no row on disk writes nothing.
+   * Adds to `batch` a store's writes (each key's row) and its digest. Rows go through LevelDB's
+   * chained batch: each op goes into the native batch as it is added, about a third less CPU per
+   * op than an array batch that first copies every op object in JS.
    */
-  #putWrites(store: string, writes: ReadonlyMap<string, LocalRow | null>, hashes: Map<string, number>, batch: ChainedBatch): void {
+  #putWrites(store: string, writes: ReadonlyMap<string, LocalRow | null>, batch: ChainedBatch): void {
+    const w = this.#rowWriter(store, batch);
+    for (const [id, row] of writes) w.put(id, row);
+    w.done();
+  }
+
+  /** The same for a logged store: its writes in order, but a row superseded within the seal (generation <= upTo) is skipped. */
+  #putLogged(store: string, log: Logged, upTo: number, batch: ChainedBatch): void {
+    const w = this.#rowWriter(store, batch);
+    const { ids, rows } = log;
+    for (let i = 0; i < ids.length; i++) {
+      const row = rows[i]!;
+      if (row !== null) {
+        const at = row.supersededAt;
+        if (at !== undefined && at >= 0 && at <= upTo) continue;
+      }
+      w.put(ids[i]!, row);
+    }
+    w.done();
+  }
+
+  /**
+   * Writes rows of one store into `batch`, moving the store's digest by the hash of each row
+   * written and of the row it replaces, known from the hash of each of the store's rows on disk
+   * (#hashes) without a read; `done` adds the digest. A delete of a key with no row on disk writes
+   * nothing.
+   */
+  #rowWriter(store: string, batch: ChainedBatch): { put(id: string, row: LocalRow | null): void; done(): void } {
+    const hashes = this.#hashes.get(store)!;
     const prefix = this.#prefix(store);
     const digest = { ...this.#digest(store) };
     const prefixBytes = Buffer.from(prefix, 'latin1');
-    for (const [id, row] of writes) {
-      const before = hashes.get(id);
-      if (before !== undefined) {
-        digest.count -= 1;
-        digest.sum = (digest.sum - before) >>> 0;
-      }
-      if (row === null) {
-        if (before === undefined) continue;
-        hashes.delete(id);
-        batch.del(Buffer.from(prefix + id, 'latin1'));
-      } else {
+    return {
+      put(id, row) {
+        const before = hashes.get(id);
+        if (before !== undefined) {
+          digest.count -= 1;
+          digest.sum = (digest.sum - before) >>> 0;
+        }
+        if (row === null) {
+          if (before === undefined) return;
+          hashes.delete(id);
+          batch.del(Buffer.from(prefix + id, 'latin1'));
+          return;
+        }
         // Key and row in one buffer: one allocation, and one CRC-32 over both (the CRC of a
         // concatenation is the CRC of its second part continued from the first's, as rowHash).
         const k = prefixBytes.byteLength + id.length;
@@ -299,10 +395,12 @@ export class LocalStateDb {
         batch.put(data.subarray(0, k), data.subarray(k));
         digest.count += 1;
         digest.sum = (digest.sum + hash) >>> 0;
-      }
-    }
-    this.#digests.set(store, digest);
-    batch.put(digestKey(store), encodeDigest(digest));
+      },
+      done: () => {
+        this.#digests.set(store, digest);
+        batch.put(digestKey(store), encodeDigest(digest));
+      },
+    };
   }
 
   /** The hash (rowHash) of each of a store's rows on disk, by key. */

@@ -15,16 +15,19 @@ export interface StoreContext {
    * `keyId`, when the store has it at hand, is the same key as a latin1 string (one char per
    * byte): the local mirror keys its writes by that string, and need not convert the bytes back.
    * `row`, when the store keeps the value in such an object (never changed afterwards), is `value`
-   * and `timestamp` as one object: the local mirror holds it instead of a copy.
+   * and `timestamp` as one object: the local mirror holds it instead of a copy. `replaced`, when
+   * the store has it, is the row object (an earlier call's `row`) this change replaces or
+   * deletes: the mirror then writes only the later of the two when both reach the disk together.
    */
-  logChange?(key: Uint8Array, value: Uint8Array | null, timestamp: number, keyId?: string, row?: StoredRow): void;
+  logChange?(key: Uint8Array, value: Uint8Array | null, timestamp: number, keyId?: string, row?: StoredRow, replaced?: StoredRow): void;
   /**
    * Called with the changelog key of every row a window or session store drops because it fell
    * out of retention, and of every restored row that already had. Nothing is logged for it (the
    * changelog topic's own retention drops such records, as in Kafka Streams), but a local copy
-   * of the store must drop the row too, or it would grow for ever.
+   * of the store must drop the row too, or it would grow for ever. `row` is the row object dropped
+   * (as `logChange`'s `replaced`), when there is one.
    */
-  expired?(key: Uint8Array, keyId?: string): void;
+  expired?(key: Uint8Array, keyId?: string, row?: StoredRow): void;
 }
 
 /** A store that can be rebuilt from its changelog. */

@@ -72,14 +72,16 @@ export function buildStoreStack(builder: StoreBuilder, recordTimestamp: () => nu
       },
     };
   }
+  // A window or session store holds its rows in memory and never reads them through the
+  // database: its writes are logged (LocalStateDb.logRow), the rows it replaces or drops marked.
+  const name = builder.name;
   const store = createInMemoryStore(builder, {
     recordTimestamp,
-    logChange: (key, value, timestamp, keyId, row) => {
-      if (value !== null && row !== undefined) db.writeRow(builder.name, keyId ?? latin1(key), row);
-      else db.write(builder.name, keyId ?? latin1(key), value, timestamp);
+    logChange: (key, value, timestamp, keyId, row, replaced) => {
+      db.logRow(name, keyId ?? latin1(key), value === null ? null : (row ?? { value, timestamp }), replaced);
       changelog?.(key, value, timestamp);
     },
-    expired: (key, keyId) => db.write(builder.name, keyId ?? latin1(key), null, 0),
+    expired: (key, keyId, row) => db.logRow(name, keyId ?? latin1(key), null, row),
   }) as AnyStore & RestorableStore;
   for (const { key, row } of local.rows ?? []) store.restore(key, row.value, row.timestamp);
   return {
@@ -88,7 +90,7 @@ export function buildStoreStack(builder: StoreBuilder, recordTimestamp: () => nu
     // Written to the database first: a window or session store that finds the row already out of
     // retention deletes it again (StoreContext.expired).
     restore(key, value, timestamp) {
-      db.write(builder.name, latin1(key), value, timestamp);
+      db.logRow(name, latin1(key), value === null ? null : { value, timestamp });
       store.restore(key, value, timestamp);
     },
   };

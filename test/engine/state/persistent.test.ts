@@ -194,7 +194,7 @@ test('property: range and prefixScan stay in key order through interleaved puts 
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('stores loaded with loadRows or loadKeys, or not at all: their digests move by the hashes of the rows they replace, and they verify after reopen', async () => {
+test('stores loaded with loadRows or loadKeys, or not at all, and a logged store: their digests move by the hashes of the rows they replace, and they verify after reopen', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-persistent-'));
   const fc = (await import('fast-check')).default;
   const keys = fc.constantFrom('a', 'b', 'c', 'd');
@@ -212,12 +212,16 @@ test('stores loaded with loadRows or loadKeys, or not at all: their digests move
   let db = await LocalStateDb.open(dir);
   await fc.assert(
     fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 40, size: 'max' }), async (ops) => {
-      // The same writes to a store loaded with loadRows, one loaded with loadKeys and one that is
-      // not (its hashes are read at its first commit).
-      const [loaded, keyed, plain] = [`l${run}`, `k${run}`, `p${run++}`];
-      const stores = [loaded, keyed, plain];
+      // The same writes to a store loaded with loadRows, one loaded with loadKeys, one that is
+      // not (its hashes are read at its first commit), and a logged store (loaded with loadRows,
+      // written with logRow as a window store does: each write names the row object it replaces,
+      // which is skipped if both are sealed together).
+      const [loaded, keyed, plain, logged] = [`l${run}`, `k${run}`, `p${run}`, `g${run++}`];
+      const stores = [loaded, keyed, plain, logged];
       await db.loadRows(loaded);
       await db.loadKeys(keyed);
+      await db.loadRows(logged);
+      const current = new Map<string, { value: Uint8Array; timestamp: number; supersededAt: number }>();
       type Rows = Map<string, readonly [number, number] | null>;
       let pending: Rows = new Map();
       let sealed: Rows | undefined;
@@ -227,7 +231,11 @@ test('stores loaded with loadRows or loadKeys, or not at all: their digests move
         time++;
         if (o.kind === 'put' || o.kind === 'delete') {
           const value = o.kind === 'put' ? new Uint8Array([o.value]) : null;
-          for (const store of stores) db.write(store, o.key, value, time);
+          for (const store of [loaded, keyed, plain]) db.write(store, o.key, value, time);
+          const row = value === null ? null : { value, timestamp: time, supersededAt: -1 };
+          db.logRow(logged, o.key, row, current.get(o.key));
+          if (row === null) current.delete(o.key);
+          else current.set(o.key, row);
           pending.set(o.key, o.kind === 'put' ? [o.value, time] : null);
         } else if (o.kind === 'seal') {
           db.seal();
@@ -252,6 +260,9 @@ test('stores loaded with loadRows or loadKeys, or not at all: their digests move
           for (const store of stores) assert.equal(await db.verify(store), undefined);
           await db.loadRows(loaded);
           await db.loadKeys(keyed);
+          // The store holds new row objects after a restart (restored from the rows on disk).
+          current.clear();
+          for (const { key, row } of await db.loadRows(logged)) current.set(Buffer.from(key).toString('latin1'), { ...row, supersededAt: -1 });
         }
       }
       await db.commit(new Map([['changelog', time + 1]]));

@@ -203,6 +203,7 @@ test('stores loaded with loadRows or loadKeys, or not at all, and a logged store
     { arbitrary: fc.record({ kind: fc.constant('delete' as const), key: keys }), weight: 3 },
     { arbitrary: fc.constant({ kind: 'seal' as const }), weight: 2 },
     { arbitrary: fc.constant({ kind: 'write' as const }), weight: 2 },
+    { arbitrary: fc.constant({ kind: 'start' as const }), weight: 2 },
     { arbitrary: fc.constant({ kind: 'discard' as const }), weight: 1 },
     { arbitrary: fc.constant({ kind: 'reopen' as const }), weight: 1 },
   );
@@ -226,6 +227,23 @@ test('stores loaded with loadRows or loadKeys, or not at all, and a logged store
       let pending: Rows = new Map();
       let sealed: Rows | undefined;
       const disk = new Map<string, readonly [number, number]>();
+      const apply = (rows: Rows | undefined) => {
+        for (const [key, row] of rows ?? []) {
+          if (row === null) disk.delete(key);
+          else disk.set(key, row);
+        }
+      };
+      // A write started and not awaited ('start'; awaited by the next write, discard or reopen):
+      // the sealed writes it took. A seal meanwhile joins them with the pending ones, which the
+      // next write then writes again.
+      let started: { done: Promise<void>; rows: Rows | undefined; joined: boolean } | undefined;
+      const settle = async () => {
+        if (started === undefined) return;
+        await started.done;
+        apply(started.rows);
+        if (!started.joined) sealed = undefined;
+        started = undefined;
+      };
       let time = 0;
       for (const o of ops) {
         time++;
@@ -239,20 +257,28 @@ test('stores loaded with loadRows or loadKeys, or not at all, and a logged store
           pending.set(o.key, o.kind === 'put' ? [o.value, time] : null);
         } else if (o.kind === 'seal') {
           db.seal();
+          if (pending.size > 0 && started !== undefined) started.joined = true;
           sealed = new Map([...(sealed ?? []), ...pending]);
           pending = new Map();
         } else if (o.kind === 'write') {
+          await settle();
           await db.writeSealed(new Map([['changelog', time]]));
-          for (const [key, row] of sealed ?? []) {
-            if (row === null) disk.delete(key);
-            else disk.set(key, row);
-          }
+          apply(sealed);
           sealed = undefined;
+        } else if (o.kind === 'start') {
+          await settle();
+          started = { done: db.writeSealed(new Map([['changelog', time]])), rows: sealed, joined: false };
         } else if (o.kind === 'discard') {
+          await settle();
           db.discardPending();
           pending = new Map();
           sealed = undefined;
+          // The runtime gives the tasks up after a discard: their stores start again from the
+          // rows on disk (the writes discarded are replayed from the changelog).
+          current.clear();
+          for (const { key, row } of await db.loadRows(logged)) current.set(Buffer.from(key).toString('latin1'), { ...row, supersededAt: -1 });
         } else {
+          await settle();
           await db.close();
           db = await LocalStateDb.open(dir);
           pending = new Map();
@@ -265,11 +291,9 @@ test('stores loaded with loadRows or loadKeys, or not at all, and a logged store
           for (const { key, row } of await db.loadRows(logged)) current.set(Buffer.from(key).toString('latin1'), { ...row, supersededAt: -1 });
         }
       }
+      await settle();
       await db.commit(new Map([['changelog', time + 1]]));
-      for (const [key, row] of [...(sealed ?? []), ...pending]) {
-        if (row === null) disk.delete(key);
-        else disk.set(key, row);
-      }
+      apply(new Map([...(sealed ?? []), ...pending]));
       await db.close();
       db = await LocalStateDb.open(dir);
       for (const store of stores) assert.equal(await db.verify(store), undefined);

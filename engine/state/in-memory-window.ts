@@ -89,7 +89,7 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     // Duplicates are never deleted one by one; each one gets its own changelog key.
     if (bytes === null && this.#retainDuplicates) return;
     const seq = this.#retainDuplicates ? ++this.#seq : 0;
-    // The row object is the store's and the local mirror's both (it is never changed).
+    // The row object is the store's and the local mirror's both (its value and timestamp never change).
     const row: WindowRow | null = bytes === null ? null : { start: windowStart, value: bytes, timestamp: ts, seq, supersededAt: -1 };
     const applied = this.#apply(id, row, windowStart);
     if (applied !== false) {

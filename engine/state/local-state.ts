@@ -435,16 +435,10 @@ export class LocalStateDb {
     const data = this.#db.getSync(digestKey(store));
     if (data === undefined) return undefined;
     const expected = decodeDigest(data);
-    const actual = { count: 0, sum: 0 };
-    const range = storeRange(store);
-    const prefix = range.gte.byteLength;
-    const hashes = new Map<string, number>();
-    for await (const [key, value] of this.#db.iterator(range)) {
-      const hash = rowHash(key, value);
-      actual.count += 1;
-      actual.sum = (actual.sum + hash) >>> 0;
-      hashes.set(key.toString('latin1', prefix), hash | 0);
-    }
+    const hashes = await this.#diskHashes(store);
+    // The digest's sum is mod 2^32, so the hashes kept as signed ints add up to it as well.
+    const actual = { count: hashes.size, sum: 0 };
+    for (const hash of hashes.values()) actual.sum = (actual.sum + hash) >>> 0;
     if (actual.count === expected.count && actual.sum === expected.sum) {
       // Nothing is buffered before a task's stores are loaded, so these are the rows' hashes.
       if (this.#pendingCount === 0 && this.#sealed === undefined && this.#sealedLogged === undefined) this.#hashes.set(store, hashes);

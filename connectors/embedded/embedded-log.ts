@@ -90,6 +90,10 @@ interface PartitionState {
    * dead batches without reading the partition again.
    */
   latest?: Map<string, Chunk>;
+  /** `start` when `latest` last dropped the keys of batches before it (see #forget). */
+  forgotTo?: number;
+  /** The newest record timestamp appended (time retention of compact,delete topics counts from it). */
+  newest: number;
 }
 
 /** A group's committed position in a partition: the next offset to read, and the metadata committed with it. */
@@ -251,6 +255,7 @@ export class EmbeddedLog implements Log, EncodedLog {
       this.#segments.push(segment);
     }
     if (this.#segments.length === 0) this.#openNewSegment(0);
+    for (const topic of this.#topics.values()) for (const p of topic.partitions) this.#forget(p);
     for (const [group, offsets] of this.#offsets) this.#queuedOffsets.set(group, new Map(offsets));
     this.#queuedSize = this.#current().size;
   }
@@ -741,11 +746,15 @@ export class EmbeddedLog implements Log, EncodedLog {
       const deletes = cleanupPolicy === 'delete' || cleanupPolicy === 'compact,delete';
       for (const p of topic.partitions) {
         if (deletes) {
+          // A compact,delete topic is a window or session store's changelog: the store expires by
+          // stream time, so a backfill's old windows must stay while the store holds them. Its time
+          // retention counts from the partition's newest record when that is earlier than now.
+          const horizon = (cleanupPolicy === 'compact,delete' ? Math.min(now, p.newest) : now) - (retentionMs ?? 0);
           let bytes = p.chunks.reduce((n, c) => n + c.length, 0);
           while (p.chunks.length > 0) {
             const c = p.chunks[0]!;
             const expired =
-              (retentionMs !== undefined && retentionMs >= 0 && c.maxTimestamp < now - retentionMs) ||
+              (retentionMs !== undefined && retentionMs >= 0 && c.maxTimestamp < horizon) ||
               (retentionBytes !== undefined && bytes - c.length >= retentionBytes);
             if (!expired) break;
             bytes -= c.length;
@@ -753,6 +762,7 @@ export class EmbeddedLog implements Log, EncodedLog {
             p.chunks.shift();
           }
         }
+        this.#forget(p);
         if (onlyActive) continue;
         const keep = isCompacted(cleanupPolicy) ? this.#liveCompacted(p) : p.chunks;
         for (const c of keep) live.add(c.segment);
@@ -779,6 +789,28 @@ export class EmbeddedLog implements Log, EncodedLog {
     return doomed.length;
   }
 
+  /**
+   * Drops from a compacted partition's index the keys whose latest record is before the start
+   * (expired by retention, as a windowed changelog's keys all do, or trimmed): without this the
+   * index of a `compact,delete` topic grows with every key it ever had. One pass over the index,
+   * only when the start moved.
+   */
+  #forget(p: PartitionState): void {
+    if (p.latest === undefined || p.start <= (p.forgotTo ?? 0)) return;
+    for (const [key, chunk] of p.latest) if (chunk.baseOffset + chunk.span <= p.start) p.latest.delete(key);
+    p.forgotTo = p.start;
+  }
+
+  /**
+   * What the log holds: its segment files and their bytes, and the keys the compaction index of
+   * compacted topics keeps in memory (one entry per live key).
+   */
+  stats(): { segments: number; bytes: number; indexedKeys: number } {
+    let indexedKeys = 0;
+    for (const topic of this.#topics.values()) for (const p of topic.partitions) indexedKeys += p.latest?.size ?? 0;
+    return { segments: this.#segments.length, bytes: this.#segments.reduce((n, s) => n + s.size, 0), indexedKeys };
+  }
+
   /** Batches of a compacted partition that still hold the latest record of some key. */
   #liveCompacted(p: PartitionState): Chunk[] {
     return p.chunks.filter((c) => c.liveKeys > 0);
@@ -790,6 +822,7 @@ export class EmbeddedLog implements Log, EncodedLog {
    */
   #append(p: PartitionState, chunk: Chunk, blob: Uint8Array | undefined): void {
     p.chunks.push(chunk);
+    if (chunk.maxTimestamp > p.newest) p.newest = chunk.maxTimestamp;
     if (p.latest === undefined) return;
     const latest = p.latest;
     let live = 0;
@@ -970,7 +1003,7 @@ function newTopic(config: TopicConfig): TopicState {
   return {
     config,
     partitions: Array.from({ length: config.partitions }, () =>
-      compacted ? { start: 0, end: 0, reserved: 0, chunks: [], latest: new Map() } : { start: 0, end: 0, reserved: 0, chunks: [] },
+      compacted ? { start: 0, end: 0, reserved: 0, chunks: [], latest: new Map(), newest: Number.NEGATIVE_INFINITY } : { start: 0, end: 0, reserved: 0, chunks: [], newest: Number.NEGATIVE_INFINITY },
     ),
   };
 }

@@ -24,7 +24,11 @@ export interface PlanOptions {
   readonly productionExceptionHandler?: ErrorPolicy | ExceptionHandlerRef;
   readonly maxRecordBytes?: number;
   readonly deadLetterTopic?: string;
+  readonly windowStoreChangelogAdditionalRetentionMs?: number;
 }
+
+/** Kafka Streams' windowstore.changelog.additional.retention.ms default: one day. */
+export const DEFAULT_CHANGELOG_ADDITIONAL_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /** The part of a thread's configuration every thread of the application shares. */
 export type ThreadBase = Omit<ThreadConfig, 'threadId' | 'tasks' | 'standbys' | 'readCacheBytes' | 'recordCacheBytes' | 'module' | 'exportName' | 'stateDir' | 'workerLog' | 'member' | 'transactionalIdPrefix'>;
@@ -109,6 +113,10 @@ export function planApplication(topology: Topology, existing: ReadonlyMap<string
     // retention (Kafka's default is 7 days of record time) would drop records not yet read.
     if (t.type === 'repartition') create.push([logName(t.name), { partitions: partitions.get(logName(t.name))!, cleanupPolicy: 'delete', retentionMs: -1 }]);
   }
+  const additionalRetention = options.windowStoreChangelogAdditionalRetentionMs ?? DEFAULT_CHANGELOG_ADDITIONAL_RETENTION_MS;
+  if (!Number.isSafeInteger(additionalRetention) || additionalRetention < 0) {
+    throw new StreamsError('INVALID_ARGUMENT', `windowStoreChangelogAdditionalRetentionMs must be a non-negative integer; got ${options.windowStoreChangelogAdditionalRetentionMs}`);
+  }
   const stores = new Map<string, { subtopology: number; partitions: number }>();
   for (const sub of subs) {
     for (const store of sub.stores) {
@@ -118,10 +126,16 @@ export function planApplication(topology: Topology, existing: ReadonlyMap<string
       const name = `${applicationId}-${changelogTopic(store)}`;
       changelogs[store] = name;
       partitions.set(name, taskCount.get(sub.id)!);
-      // No time retention is set on window and session changelogs: a log's cleaner compares
-      // record time with the wall clock, and would drop the windows of a backfill that the
-      // store (expiring by stream time) still holds. Kafka applies its default (7 days).
-      create.push([name, { partitions: taskCount.get(sub.id)!, cleanupPolicy: builder.supplier.kind === 'key-value' ? 'compact' : 'compact,delete' }]);
+      // Window and session changelogs keep what the store keeps, plus a margin (Kafka Streams'
+      // rule): without a retention Kafka would apply its default of 7 days to a store that
+      // retains 30, and the embedded log would keep every window ever written.
+      const { kind, retentionMs } = builder.supplier;
+      create.push([
+        name,
+        kind === 'key-value' || retentionMs === undefined
+          ? { partitions: taskCount.get(sub.id)!, cleanupPolicy: 'compact' }
+          : { partitions: taskCount.get(sub.id)!, cleanupPolicy: 'compact,delete', retentionMs: Number.isSafeInteger(retentionMs + additionalRetention) ? retentionMs + additionalRetention : -1 },
+      ]);
     }
   }
   const onDeserializationError = handlerSetting(options.deserializationExceptionHandler, 'deserializationExceptionHandler');

@@ -69,6 +69,15 @@ export interface StreamsAppOptions {
   /** Topic for 'dead-letter' (created with one partition if missing); default `<applicationId>-dlq`. */
   readonly deadLetterTopic?: string;
   /**
+   * Window and session changelogs are created with `retention.ms` = the store's retention plus
+   * this (default one day, Kafka Streams' `windowstore.changelog.additional.retention.ms`), so the
+   * changelog keeps what the store keeps and no more. On Kafka the broker compares the records'
+   * timestamps with its clock; the embedded log with the newest record of the partition when that
+   * is earlier, so a backfill of old events keeps the windows its stores still hold. Only topics
+   * this application creates get it (an existing changelog keeps its configuration).
+   */
+  readonly windowStoreChangelogAdditionalRetentionMs?: number;
+  /**
    * Where persistent stores keep their data: one LevelDB database per task under
    * `<stateDir>/<applicationId>/<taskId>`. Default `<os tmpdir>/tributary`, like Kafka Streams'
    * `/tmp/kafka-streams`. `false` keeps every store in memory (restored from its changelog on start).

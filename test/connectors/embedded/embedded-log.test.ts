@@ -221,6 +221,48 @@ describe('EmbeddedLog', () => {
     await log.close();
     rmSync(dir, { recursive: true });
   });
+
+  test('a compact,delete topic expires by its newest record and forgets the keys retention expired (its index does not grow with every key it ever had)', async () => {
+    // A windowed changelog: every key is written once, then expires with its window.
+    const dir = tempDir();
+    let now = 0;
+    const options = { dir, segmentBytes: 2_000, cleanIntervalMs: 0, clock: () => now };
+    let log = await EmbeddedLog.open(options);
+    await log.createTopic('windows', { partitions: 1, cleanupPolicy: 'compact,delete', retentionMs: 1_000 });
+    for (let round = 0; round < 20; round++) {
+      now = round * 500;
+      const records = Array.from({ length: 10 }, (_, i) => rec(`w${round}-${i}`, 'n', now));
+      await log.produce([{ topic: 'windows', partition: 0, records }]);
+      await log.clean();
+    }
+    // Batches of rounds 17-19 (timestamps >= now - retention) are kept, with their 30 keys.
+    assert.equal(log.offsets({ topic: 'windows', partition: 0 }).start, 170);
+    assert.equal(log.stats().indexedKeys, 30);
+    assert.deepEqual((await readAll(log, 'windows')).length, 30);
+    // A backfill: records a year old. A delete topic expires them by the clock (as Kafka does); a
+    // compact,delete topic (a window store's changelog) by its newest record, as its store does.
+    now = 365 * 86_400_000;
+    await log.createTopic('old-events', { partitions: 1, cleanupPolicy: 'delete', retentionMs: 1_000 });
+    await log.createTopic('old-windows', { partitions: 1, cleanupPolicy: 'compact,delete', retentionMs: 1_000 });
+    for (let round = 0; round < 4; round++) {
+      const records = [rec(`k${round}`, 'v', round * 1_000)];
+      await log.produce([{ topic: 'old-events', partition: 0, records }, { topic: 'old-windows', partition: 0, records }]);
+    }
+    await log.clean();
+    assert.equal(log.offsets({ topic: 'old-events', partition: 0 }).start, 4);
+    assert.equal(log.offsets({ topic: 'old-windows', partition: 0 }).start, 2, 'kept: the records within 1 s of the newest (3000)');
+    assert.equal(log.stats().indexedKeys, 30 + 2);
+    await log.close();
+    // Reopened, the batches replayed from segments still on disk are indexed again until retention
+    // expires them again (the start moved by retention is written with the next checkpoint).
+    log = await EmbeddedLog.open(options);
+    await log.clean();
+    assert.equal(log.offsets({ topic: 'windows', partition: 0 }).start, 170);
+    assert.equal(log.offsets({ topic: 'old-windows', partition: 0 }).start, 2);
+    assert.equal(log.stats().indexedKeys, 30 + 2);
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
 });
 
 test('writes issued in one tick share one group commit and keep their order', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Serdes, StreamsBuilder, TimeWindows, type TopicConfig } from '../../../index.ts';
+import { Serdes, SessionWindows, StreamsBuilder, TimeWindows, type TopicConfig } from '../../../index.ts';
 import { planApplication, spreadTasks } from '../../../engine/runtime/plan.ts';
 import type { TaskSpec } from '../../../engine/runtime/messages.ts';
 import { topology as wordCount } from './fixtures/word-count.ts';
@@ -42,18 +42,28 @@ function repartitionOf(names: Readonly<Record<string, string>>): string {
   return Object.keys(names)[0]!;
 }
 
-test('window stores get a compacted and deleted changelog; a dead-letter policy adds its topic once', () => {
+test('window and session stores get a compacted and deleted changelog that keeps what the store keeps plus a day; a dead-letter policy adds its topic once', () => {
   const builder = new StreamsBuilder();
-  builder
-    .stream('clicks', { key: str, value: str })
-    .groupByKey()
-    .windowedBy(TimeWindows.ofSizeWithNoGrace(60_000))
+  const grouped = builder.stream('clicks', { key: str, value: str }).groupByKey();
+  grouped
+    .windowedBy(TimeWindows.ofSizeAndGrace(60_000, 5_000))
     .count({ materialized: 'per-minute' })
+    .toStream()
+    .foreach(() => {});
+  grouped
+    .windowedBy(SessionWindows.ofInactivityGapWithNoGrace(30_000))
+    .count({ materialized: 'sessions' })
     .toStream()
     .foreach(() => {});
   const plan = planApplication(builder.build(), topics({ clicks: 2 }), { applicationId: 'w', processingExceptionHandler: 'dead-letter' });
   const created = new Map(plan.create);
-  assert.deepEqual(created.get('w-per-minute-changelog'), { partitions: 2, cleanupPolicy: 'compact,delete' });
+  const day = 86_400_000;
+  // Kafka Streams' rule: the store's retention (here size + grace, and the gap) plus a day.
+  assert.deepEqual(created.get('w-per-minute-changelog'), { partitions: 2, cleanupPolicy: 'compact,delete', retentionMs: 65_000 + day });
+  assert.deepEqual(created.get('w-sessions-changelog'), { partitions: 2, cleanupPolicy: 'compact,delete', retentionMs: 30_000 + day });
+  const shorter = planApplication(builder.build(), topics({ clicks: 2 }), { applicationId: 'w', windowStoreChangelogAdditionalRetentionMs: 0 });
+  assert.equal(new Map(shorter.create).get('w-per-minute-changelog')?.retentionMs, 65_000);
+  assert.throws(() => planApplication(builder.build(), topics({ clicks: 2 }), { applicationId: 'w', windowStoreChangelogAdditionalRetentionMs: -1 }), { code: 'INVALID_ARGUMENT' });
   assert.deepEqual(created.get('w-dlq'), { partitions: 1, cleanupPolicy: 'delete' });
   assert.equal(plan.thread.deadLetterTopic, 'w-dlq');
   // An existing dead-letter topic is used as it is.

@@ -763,9 +763,12 @@ export class EmbeddedLog implements Log, EncodedLog {
           }
         }
         this.#forget(p);
+        // A compacted partition's batches whose every key has a later record are skipped by
+        // readers from now on (their records are superseded), so their index goes too: it would
+        // otherwise grow with every small batch a commit writes until its whole segment is dead.
+        if (isCompacted(cleanupPolicy)) p.chunks = p.chunks.filter((c) => c.liveKeys > 0);
         if (onlyActive) continue;
-        const keep = isCompacted(cleanupPolicy) ? this.#liveCompacted(p) : p.chunks;
-        for (const c of keep) live.add(c.segment);
+        for (const c of p.chunks) live.add(c.segment);
       }
     }
     if (onlyActive) return 0;
@@ -802,18 +805,19 @@ export class EmbeddedLog implements Log, EncodedLog {
   }
 
   /**
-   * What the log holds: its segment files and their bytes, and the keys the compaction index of
-   * compacted topics keeps in memory (one entry per live key).
+   * What the log holds: its segment files and their bytes, and what its index keeps in memory:
+   * the batches readers can get (about 100 bytes each) and the live keys of compacted topics.
    */
-  stats(): { segments: number; bytes: number; indexedKeys: number } {
+  stats(): { segments: number; bytes: number; indexedBatches: number; indexedKeys: number } {
+    let indexedBatches = 0;
     let indexedKeys = 0;
-    for (const topic of this.#topics.values()) for (const p of topic.partitions) indexedKeys += p.latest?.size ?? 0;
-    return { segments: this.#segments.length, bytes: this.#segments.reduce((n, s) => n + s.size, 0), indexedKeys };
-  }
-
-  /** Batches of a compacted partition that still hold the latest record of some key. */
-  #liveCompacted(p: PartitionState): Chunk[] {
-    return p.chunks.filter((c) => c.liveKeys > 0);
+    for (const topic of this.#topics.values()) {
+      for (const p of topic.partitions) {
+        indexedBatches += p.chunks.length;
+        indexedKeys += p.latest?.size ?? 0;
+      }
+    }
+    return { segments: this.#segments.length, bytes: this.#segments.reduce((n, s) => n + s.size, 0), indexedBatches, indexedKeys };
   }
 
   /**

@@ -222,6 +222,23 @@ describe('EmbeddedLog', () => {
     rmSync(dir, { recursive: true });
   });
 
+  test('dead batches of a compacted topic leave the index even while their segment stays', async () => {
+    const dir = tempDir();
+    const log = await EmbeddedLog.open({ dir, cleanIntervalMs: 0 });
+    await log.createTopic('changelog', { partitions: 1, cleanupPolicy: 'compact' });
+    for (let round = 0; round < 10; round++) {
+      await log.produce([{ topic: 'changelog', partition: 0, records: [rec('a', `a${round}`), rec('b', `b${round}`)] }]);
+    }
+    await log.produce([{ topic: 'changelog', partition: 0, records: [rec('c', 'c0')] }]);
+    assert.equal(log.stats().indexedBatches, 11);
+    assert.equal(await log.clean(), 0, 'one segment, still being written');
+    // Readers get the latest record of each key, and the index holds two batches, not eleven.
+    assert.equal(log.stats().indexedBatches, 2);
+    assert.deepEqual((await readAll(log, 'changelog')).map(([k, v]) => `${k}=${v}`), ['a=a9', 'b=b9', 'c=c0']);
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
+
   test('a compact,delete topic expires by its newest record and forgets the keys retention expired (its index does not grow with every key it ever had)', async () => {
     // A windowed changelog: every key is written once, then expires with its window.
     const dir = tempDir();

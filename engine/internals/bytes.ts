@@ -25,3 +25,20 @@ export function latin1WithUint64s(id: string, numbers: readonly number[]): Uint8
   for (let i = 0; i < numbers.length; i++) writeUint64(out, n + 8 * i, numbers[i]!);
   return out;
 }
+
+/**
+ * `bytes`, or a copy of it that owns its memory when it is a view of a larger buffer: what a store
+ * keeps beyond the record must not pin the buffer around it. Node's `Buffer.from` and
+ * `allocUnsafe` hand out slices of shared 8 KiB slabs, serializers such as msgpackr slices of
+ * their reused buffer, and fetched records slices of a whole batch: one long-lived 8-byte count
+ * kept as such a slice keeps the whole slab alive (the soak run's memory grew ~1 MB/s this way).
+ */
+export function owned(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  // A Buffer of its own, off the V8 heap: an on-heap copy (Buffer.alloc of a few bytes) made the
+  // stream thread's garbage collector ~40% busier in countByKey, a plain Uint8Array is moved off
+  // the heap by the first Buffer view a serde takes of it to decode.
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}

@@ -6,7 +6,7 @@
 import { StreamsError } from '../errors.ts';
 import type { Serde } from '../serde.ts';
 import type { StoreContext } from './store-context.ts';
-import { latin1WithUint64s, writeUint64 } from '../internals/bytes.ts';
+import { latin1WithUint64s, owned, writeUint64 } from '../internals/bytes.ts';
 import { idOfKey, keyOfId } from '../internals/key-ids.ts';
 
 function readU64(view: DataView, at: number): number {
@@ -98,8 +98,9 @@ export abstract class InMemoryStoreBase<K, V> {
     return id;
   }
 
+  /** The value's bytes as the store keeps them: owning their memory (see `owned`). */
   protected encode(value: V): Uint8Array {
-    return this.valueSerde.serialize(value, this.name);
+    return owned(this.valueSerde.serialize(value, this.name));
   }
 
   protected decode(bytes: Uint8Array): V {

@@ -4,6 +4,7 @@ import type { Serializer } from '../serde.ts';
 import type { KeyValue, KeyValueStore, ValueAndTimestamp } from './store.ts';
 import type { RestorableStore } from './store-context.ts';
 import { InMemoryStoreBase, idBytes, type Row } from './in-memory-base.ts';
+import { owned } from '../internals/bytes.ts';
 
 export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> implements KeyValueStore<K, V>, RestorableStore {
   readonly kind = 'key-value' as const;
@@ -30,7 +31,7 @@ export class InMemoryKeyValueStore<K, V> extends InMemoryStoreBase<K, V> impleme
   }
 
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
-    this.#apply(Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1'), value, timestamp);
+    this.#apply(Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1'), value === null ? null : owned(value), timestamp);
   }
 
   #apply(id: string, value: Uint8Array | null, timestamp: number): void {

@@ -4,6 +4,7 @@ import type { Serde } from '../serde.ts';
 import type { SessionEntry, SessionStore } from './store.ts';
 import type { RestorableStore, StoreContext } from './store-context.ts';
 import { InMemoryStoreBase, suffixed, u64PairLatin1, unsuffixed } from './in-memory-base.ts';
+import { owned } from '../internals/bytes.ts';
 
 interface SessionIndexEntry {
   readonly end: number;
@@ -66,7 +67,7 @@ export class InMemorySessionStore<K, V> extends InMemoryStoreBase<K, V> implemen
   restore(key: Uint8Array, value: Uint8Array | null, timestamp = 0): void {
     const { id, numbers } = unsuffixed(key, 2);
     const [end, start] = numbers as [number, number];
-    if (this.#apply(id, start, end, value === null ? null : { start, end, value, timestamp, supersededAt: -1 }) === false) this.ctx.expired?.(key);
+    if (this.#apply(id, start, end, value === null ? null : { start, end, value: owned(value), timestamp, supersededAt: -1 }) === false) this.ctx.expired?.(key);
   }
 
   /** Applies a write: false when the session is already expired, else the row it replaced or deleted, or true if none. */

@@ -3,6 +3,7 @@ import type { Serde } from '../serde.ts';
 import type { ValueAndTimestamp, WindowedEntry, WindowEntry, WindowStore } from './store.ts';
 import type { RestorableStore, StoreContext } from './store-context.ts';
 import { InMemoryStoreBase, suffixed, u64PairLatin1, unsuffixed } from './in-memory-base.ts';
+import { owned } from '../internals/bytes.ts';
 
 interface WindowRow {
   readonly start: number;
@@ -107,7 +108,7 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
     const { id, numbers } = unsuffixed(key, 2);
     this.#seq = Math.max(this.#seq, numbers[1]!);
-    const row: WindowRow | null = value === null ? null : { start: numbers[0]!, value, timestamp, seq: numbers[1]!, supersededAt: -1 };
+    const row: WindowRow | null = value === null ? null : { start: numbers[0]!, value: owned(value), timestamp, seq: numbers[1]!, supersededAt: -1 };
     if (this.#apply(id, row, numbers[0]!) === false) this.ctx.expired?.(key);
   }
 

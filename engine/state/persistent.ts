@@ -14,6 +14,7 @@ import { addSorted, deleteVia, firstAtLeast, idsWithPrefix, putIfAbsentVia, remo
 import type { RestorableStore, StoreContext } from './in-memory.ts';
 import type { LocalStateDb } from './local-state.ts';
 import { idOfKey, keyOfId } from '../internals/key-ids.ts';
+import { owned } from '../internals/bytes.ts';
 
 function bytesOf(id: string): Uint8Array {
   return Buffer.from(id, 'latin1');
@@ -187,7 +188,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
   put(key: K, value: V | null, timestamp?: number): void {
     this.#check();
     const id = this.#id(key);
-    const bytes = value === null || value === undefined ? null : this.#valueSerde.serialize(value, this.name);
+    const bytes = value === null || value === undefined ? null : owned(this.#valueSerde.serialize(value, this.name));
     const ts = timestamp ?? this.#ctx.recordTimestamp();
     // A value the next read would decode to itself is kept decoded (see keepsDecoded); the row
     // object is the cache's and the pending write's both.
@@ -201,7 +202,7 @@ export class PersistentKeyValueStore<K, V> implements KeyValueStore<K, V>, Resto
 
   /** Applies a changelog record in memory; the caller writes it to the database. */
   restore(key: Uint8Array, value: Uint8Array | null, timestamp: number): void {
-    this.#apply(idOf(key), value, timestamp);
+    this.#apply(idOf(key), value === null ? null : owned(value), timestamp);
   }
 
   #apply(id: string, value: Uint8Array | null, timestamp: number): void {

@@ -26,6 +26,7 @@ import { InMemoryWindowStore } from './in-memory-window.ts';
 import type { Serde, Serializer } from '../serde.ts';
 import type { Headers } from '../record.ts';
 import type { AnyStore, KeyValue, KeyValueStore, StoreBuilder, ValueAndTimestamp, WindowEntry, WindowedEntry, WindowStore } from './store.ts';
+import { owned } from '../internals/bytes.ts';
 
 /** Bytes an entry costs beyond its key and value (map slots, the entry object), roughly as Kafka Streams counts. */
 const ENTRY_OVERHEAD_BYTES = 64;
@@ -340,7 +341,8 @@ abstract class CachingBase {
   }
 
   protected write(id: string, key: unknown, windowStart: number, value: unknown, timestamp: number | undefined): void {
-    const bytes = value === null || value === undefined ? null : this.valueSerde.serialize(value, this.name);
+    // Owned: a clean entry stays in the cache, and the store it is flushed to keeps the same bytes.
+    const bytes = value === null || value === undefined ? null : owned(this.valueSerde.serialize(value, this.name));
     const ts = timestamp ?? this.ctx.recordTimestamp();
     this.cache.putDirty(id, key, windowStart, bytes, bytes === null ? null : value, ts, this.ctx.capture?.());
   }

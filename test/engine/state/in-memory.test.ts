@@ -527,3 +527,16 @@ describe('in-memory session store', () => {
     assert.deepEqual(sessions(store.fetch('a')), []);
   });
 });
+
+test('stores keep values that own their memory, not views of a larger buffer they would keep alive', () => {
+  // Serdes.string() returns slices of Node's shared 8 KiB pool: a store keeping such a slice for a
+  // long-lived window or key would pin the whole slab (the soak run's memory grew this way).
+  const logged: (Uint8Array | null)[] = [];
+  const context: StoreContext = { recordTimestamp: () => 0, logChange: (_key, value) => logged.push(value) };
+  assert.notEqual(Serdes.string().serialize('v', 't').buffer.byteLength, 1, 'the serde returns a view');
+  kvStore<string, string>(Serdes.string(), Serdes.string(), context).put('k', 'v');
+  windowStore(1_000, 100, false, context).put('k', 'v', 0);
+  sessionStore(1_000, context).put({ key: 'k', window: { start: 0, end: 0 } }, 'v');
+  assert.equal(logged.length, 3);
+  for (const value of logged) assert.equal(value!.buffer.byteLength, value!.byteLength);
+});

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MessageChannel } from 'node:worker_threads';
 import { Bench } from 'tinybench';
-import { decodeRecords, encodeRecords } from '../connectors/embedded/wal-format.ts';
+import { decodeRecordBatch as decodeRecords, encodeRecordBatch as encodeRecords } from '../engine/log-codec.ts';
 import { LocalStateDb } from '../engine/state/local-state.ts';
 import { PersistentKeyValueStore } from '../engine/state/persistent.ts';
 import { Serdes, Stores, TopologyTestDriver, type KeyValueStore, type LogRecord, type Serde, type SessionStore, type Topology, type WindowStore } from '../index.ts';

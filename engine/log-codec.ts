@@ -3,19 +3,26 @@
  * thread hands them to stream threads as is, so no record is decoded or re-encoded on the way: the
  * thread that owns the log moves bytes, stream threads decode and encode their own batches.
  *
- *   batch  := u32 count, record*
+ *   batch  := u32 count, (record | hole)*
  *   record := u8 flags (1 key, 2 value, 4 headers), f64 timestamp,
  *             [u32 length, key bytes], [u32 length, value bytes], [u32 length, headers as JSON]
+ *   hole   := u8 8, u32 n
+ *
+ * `count` is the number of offsets the batch covers: record i has the batch's base offset + i. A
+ * hole stands for n consecutive offsets whose records compaction removed (a key's superseded
+ * records, as Kafka's log cleaner removes them), so a batch keeps its offsets when it is rewritten
+ * with only its live records; producers never write holes.
  *
  * A hand-written layout: encoding 1000 records of ~100 bytes took 0.15-0.25 ms against 0.9 ms for
  * MessagePack arrays of the same fields (Node 24 on this project's 2-core machines), and decoding
  * makes views into the batch, not copies.
  */
-import type { LogRecord } from './log.ts';
+import type { FetchedRecord, LogRecord } from './log.ts';
 
 const KEY = 1;
 const VALUE = 2;
 const HEADERS = 4;
+const HOLE = 8;
 
 /** A batch for one partition, encoded by the producer's thread. */
 export interface EncodedBatch {
@@ -60,10 +67,46 @@ export function encodeRecordBatch(records: readonly LogRecord[]): Uint8Array {
   return out;
 }
 
+/** The records of a batch, in order, without the holes compaction left (decodeRecordsAt gives offsets). */
 export function decodeRecordBatch(blob: Uint8Array): LogRecord[] {
+  const out: LogRecord[] = [];
+  walk(blob, 0, Number.POSITIVE_INFINITY, (key, value, timestamp, headers) => {
+    out.push(headers === undefined ? { key, value, timestamp } : { key, value, timestamp, headers });
+  });
+  return out;
+}
+
+/**
+ * Appends to `out` the records of a batch whose first offset is `baseOffset` at offsets
+ * `baseOffset + from` up to `limit` offsets further (as the log counted them when it fetched the
+ * batch: holes count), each with its offset. Returns how many offsets that covered.
+ */
+export function decodeRecordsAt(blob: Uint8Array, baseOffset: number, from: number, limit: number, out: FetchedRecord[]): number {
+  const to = Math.min(countOf(blob), from + Math.max(0, limit));
+  if (to <= from) return 0;
+  walk(blob, from, to, (key, value, timestamp, headers, i) => {
+    const offset = baseOffset + i;
+    out.push(headers === undefined ? { key, value, timestamp, offset } : { key, value, timestamp, headers, offset });
+  });
+  return to - from;
+}
+
+function countOf(blob: Uint8Array): number {
+  return ((blob[0]! << 24) >>> 0) + (blob[1]! << 16) + (blob[2]! << 8) + blob[3]!;
+}
+
+/**
+ * Visits the records of a batch at indexes `from` to `to` (exclusive; holes left out). Decoding
+ * makes views into the batch, not copies.
+ */
+function walk(
+  blob: Uint8Array,
+  from: number,
+  to: number,
+  visit: (key: Buffer | null, value: Buffer | null, timestamp: number, headers: Record<string, string> | undefined, index: number) => void,
+): void {
   const data = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   const count = data.readUInt32BE(0);
-  const out: LogRecord[] = new Array(count);
   let at = 4;
   const take = (): Buffer => {
     const length = data.readUInt32BE(at);
@@ -71,33 +114,111 @@ export function decodeRecordBatch(blob: Uint8Array): LogRecord[] {
     at += 4 + length;
     return part;
   };
-  for (let i = 0; i < count; i++) {
+  const end = Math.min(count, to);
+  for (let i = 0; i < end; i++) {
     const flags = data[at]!;
+    if (flags & HOLE) {
+      i += data.readUInt32BE(at + 1) - 1;
+      at += 5;
+      continue;
+    }
+    if (i < from) {
+      at = skipRecord(data, at, flags);
+      continue;
+    }
     const timestamp = data.readDoubleBE(at + 1);
     at += 9;
     const key = flags & KEY ? take() : null;
     const value = flags & VALUE ? take() : null;
-    out[i] = flags & HEADERS ? { key, value, timestamp, headers: JSON.parse(take().toString('utf8')) as Record<string, string> } : { key, value, timestamp };
+    const headers = flags & HEADERS ? (JSON.parse(take().toString('utf8')) as Record<string, string>) : undefined;
+    visit(key, value, timestamp, headers, i);
   }
+}
+
+/** Position after the record at `at`. */
+function skipRecord(data: Buffer, at: number, flags: number): number {
+  at += 9;
+  if (flags & KEY) at += 4 + data.readUInt32BE(at);
+  if (flags & VALUE) at += 4 + data.readUInt32BE(at);
+  if (flags & HEADERS) at += 4 + data.readUInt32BE(at);
+  return at;
+}
+
+/** A hole of n offsets, as a piece of a batch's body. */
+export function holeOf(n: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(5);
+  out[0] = HOLE;
+  out.writeUInt32BE(n, 1);
   return out;
 }
 
 /**
- * Each record's key as a latin1 string ('' for a null key), in order, without decoding the
- * records: what a compacted log keeps track of on every append.
+ * The batch rewritten with only the records `keep` accepts (by index), the others turned into
+ * holes: the batch covers the same offsets. Returns undefined when it keeps every record.
  */
-export function forEachKey(blob: Uint8Array, fn: (key: string) => void): void {
+export function compactRecordBatch(blob: Uint8Array, keep: (index: number) => boolean): { blob: Uint8Array; records: number } | undefined {
+  const data = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+  const count = data.readUInt32BE(0);
+  // The records kept, as they are, and a hole for each run of offsets between them.
+  const pieces: Buffer[] = [];
+  let run = 0;
+  let records = 0;
+  let dropped = false;
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    const flags = data[at]!;
+    if (flags & HOLE) {
+      const n = data.readUInt32BE(at + 1);
+      run += n;
+      i += n - 1;
+      at += 5;
+      continue;
+    }
+    const end = skipRecord(data, at, flags);
+    if (keep(i)) {
+      if (run > 0) pieces.push(holeOf(run));
+      run = 0;
+      pieces.push(data.subarray(at, end));
+      records++;
+    } else {
+      run++;
+      dropped = true;
+    }
+    at = end;
+  }
+  if (!dropped) return undefined;
+  if (run > 0) pieces.push(holeOf(run));
+  const out = Buffer.allocUnsafeSlow(4 + pieces.reduce((n, b) => n + b.byteLength, 0));
+  out.writeUInt32BE(count, 0);
+  let to = 4;
+  for (const piece of pieces) {
+    out.set(piece, to);
+    to += piece.byteLength;
+  }
+  return { blob: out, records };
+}
+
+/**
+ * Each record's key as a latin1 string ('' for a null key) and its index in the batch, in order,
+ * without decoding the records (holes left out): what a compacted log keeps track of.
+ */
+export function forEachKey(blob: Uint8Array, fn: (key: string, index: number) => void): void {
   const data = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   const count = data.readUInt32BE(0);
   let at = 4;
   for (let i = 0; i < count; i++) {
     const flags = data[at]!;
+    if (flags & HOLE) {
+      i += data.readUInt32BE(at + 1) - 1;
+      at += 5;
+      continue;
+    }
     at += 9;
     if (flags & KEY) {
       const length = data.readUInt32BE(at);
-      fn(data.toString('latin1', at + 4, at + 4 + length));
+      fn(data.toString('latin1', at + 4, at + 4 + length), i);
       at += 4 + length;
-    } else fn('');
+    } else fn('', i);
     if (flags & VALUE) at += 4 + data.readUInt32BE(at);
     if (flags & HEADERS) at += 4 + data.readUInt32BE(at);
   }

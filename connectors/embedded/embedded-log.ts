@@ -31,11 +31,15 @@ import {
   type Entry,
   type GroupMetadataRecord,
   type PartPointer,
-  decodeRecords,
+  compactRecordBatch,
+  decodeRecordsAt,
   frame,
   findValidEntry,
   forEachKey,
   frameCommit,
+  frameMove,
+  holeOf,
+  FRAME_HEADER_BYTES,
   isCompacted,
   parseAt,
 } from './wal-format.ts';
@@ -72,6 +76,8 @@ interface Chunk {
   readonly pos: number;
   readonly length: number;
   readonly maxTimestamp: number;
+  /** Records in the blob (fewer than `span` once compaction left holes in it). */
+  readonly records: number;
   /** Compacted topics: how many keys this batch holds the latest record of (0: the batch is dead). */
   liveKeys: number;
 }
@@ -122,6 +128,24 @@ interface Pending {
 }
 
 const SEGMENT_DIGITS = 20;
+
+/** The cleaner copies the live batches of a closed segment forward when they fill less than this share of it (Kafka's min.cleanable.dirty.ratio, 0.5). */
+const MAX_LIVE_RATIO = 0.5;
+
+/** Largest move entry the cleaner writes (a write of the log's thread, between others). */
+const MOVE_ENTRY_BYTES = 4 * 1024 * 1024;
+
+/** Largest batch the cleaner makes by merging a partition's batches. */
+const MOVE_RUN_BYTES = 1024 * 1024;
+
+/** Batches of one partition, next to each other in its index and in one segment. */
+interface Run {
+  readonly p: PartitionState;
+  readonly topic: string;
+  readonly partition: number;
+  readonly chunks: Chunk[];
+  bytes: number;
+}
 
 function segmentName(id: number): string {
   return `${String(id).padStart(SEGMENT_DIGITS, '0')}.seg`;
@@ -276,6 +300,12 @@ export class EmbeddedLog implements Log, EncodedLog {
         if (p !== undefined) this.#trim(p, entry.offset);
         break;
       }
+      case 'move':
+        for (const part of entry.parts) {
+          const p = this.#topics.get(part.topic)?.partitions[part.partition];
+          if (p !== undefined) this.#adopt(p, chunkOf(part, segment, bodyStart), undefined, undefined);
+        }
+        break;
       case 'commit':
         for (const part of entry.parts) {
           const p = this.#topics.get(part.topic)?.partitions[part.partition];
@@ -504,11 +534,8 @@ export class EmbeddedLog implements Log, EncodedLog {
   fetchSync(tp: TopicPartition, offset: number, options: FetchOptions = {}): FetchResult {
     const encoded = this.fetchEncoded(tp, offset, options.maxRecords ?? 1000);
     const records: FetchedRecord[] = [];
-    for (const chunk of encoded.chunks) {
-      const rows = decodeRecords(chunk.blob);
-      const take = Math.min(rows.length, chunk.skip + (options.maxRecords ?? 1000) - records.length);
-      for (let j = chunk.skip; j < take; j++) records.push({ ...rows[j]!, offset: chunk.baseOffset + j });
-    }
+    let left = options.maxRecords ?? 1000;
+    for (const chunk of encoded.chunks) left -= decodeRecordsAt(chunk.blob, chunk.baseOffset, chunk.skip, left, records);
     return { records, nextOffset: encoded.nextOffset, endOffset: encoded.endOffset, startOffset: encoded.startOffset };
   }
 
@@ -553,14 +580,7 @@ export class EmbeddedLog implements Log, EncodedLog {
       this.#cache.set(chunk, blob);
       return blob;
     }
-    const buffer = new Uint8Array(chunk.length);
-    let read = 0;
-    while (read < chunk.length) {
-      const n = readSync(chunk.segment.fd, buffer, read, chunk.length - read, chunk.pos + read);
-      if (n === 0) throw new StreamsError('CORRUPT_DATA', `${chunk.segment.path} ends inside a batch at byte ${chunk.pos}`);
-      read += n;
-    }
-    blob = buffer;
+    blob = readChunk(chunk);
     this.#cache.set(chunk, blob);
     if (this.#cache.size > this.#cacheLimit) this.#cache.delete(this.#cache.keys().next().value!);
     return blob;
@@ -735,12 +755,17 @@ export class EmbeddedLog implements Log, EncodedLog {
 
   async #clean(): Promise<number> {
     await this.flush();
+    this.#expire();
+    await this.#compactSegments();
+    return this.#deleteDead();
+  }
+
+  /**
+   * Retention: advances the start of `delete` and `compact,delete` partitions past expired batches;
+   * and compacted partitions drop the batches whose every key has a later record from the index.
+   */
+  #expire(): void {
     const now = this.#clock();
-    // Only segments closed now can be deleted (the scan below yields, and new segments may roll
-    // meanwhile: they are never candidates). With none, there is nothing to look at.
-    const candidates = this.#segments.filter((segment) => segment !== this.#current());
-    const onlyActive = candidates.length === 0;
-    const live = new Set<Segment>([this.#current()]);
     for (const topic of this.#topics.values()) {
       const { retentionMs, retentionBytes, cleanupPolicy } = topic.config;
       const deletes = cleanupPolicy === 'delete' || cleanupPolicy === 'compact,delete';
@@ -767,22 +792,135 @@ export class EmbeddedLog implements Log, EncodedLog {
         // readers from now on (their records are superseded), so their index goes too: it would
         // otherwise grow with every small batch a commit writes until its whole segment is dead.
         if (isCompacted(cleanupPolicy)) p.chunks = p.chunks.filter((c) => c.liveKeys > 0);
-        if (onlyActive) continue;
-        for (const c of p.chunks) live.add(c.segment);
       }
     }
-    if (onlyActive) return 0;
-    const doomed = candidates.filter((segment) => !live.has(segment));
+  }
+
+  /**
+   * Copies the live batches of closed segments that are mostly dead to the end of the log, as
+   * Kafka's log cleaner rewrites the segments of compacted topics, so that those segments can be
+   * deleted: without this a segment holding one live record (an event of a topic kept forever)
+   * keeps every superseded changelog record next to it. A compacted batch keeps only the latest
+   * record of each of its live keys (the others become holes: offsets are kept), and the batches of
+   * a partition that follow each other in the index are merged into one, up to MOVE_RUN_BYTES, so
+   * that the index keeps one entry where a commit wrote many small batches. Segments whose live
+   * bytes are under half their size are cleaned, oldest first, at most about one segment's worth
+   * of live bytes per run, in entries of at most MOVE_ENTRY_BYTES.
+   */
+  async #compactSegments(): Promise<void> {
+    const current = this.#current();
+    // Per closed segment: its live bytes (estimated), and its runs of batches, each run a partition's
+    // batches that follow each other in the index.
+    const bySegment = new Map<Segment, { bytes: number; runs: Run[] }>();
+    for (const [name, topic] of this.#topics) {
+      topic.partitions.forEach((p, partition) => {
+        let run: Run | undefined;
+        for (const chunk of p.chunks) {
+          if (chunk.segment === current) {
+            run = undefined;
+            continue;
+          }
+          let found = bySegment.get(chunk.segment);
+          if (found === undefined) bySegment.set(chunk.segment, (found = { bytes: 0, runs: [] }));
+          found.bytes += p.latest === undefined ? chunk.length : (chunk.length * chunk.liveKeys) / Math.max(1, chunk.records);
+          if (run === undefined || run.chunks[0]!.segment !== chunk.segment || run.bytes + chunk.length > MOVE_RUN_BYTES) {
+            run = { p, topic: name, partition, chunks: [], bytes: 0 };
+            found.runs.push(run);
+          }
+          run.chunks.push(chunk);
+          run.bytes += chunk.length;
+        }
+      });
+    }
+    let budget = this.#segmentBytes;
+    for (const segment of this.#segments) {
+      const found = bySegment.get(segment);
+      if (segment === current || found === undefined || found.bytes >= segment.size * MAX_LIVE_RATIO) continue;
+      if (budget <= 0) break;
+      let parts: Omit<PartPointer, 'at' | 'length'>[] = [];
+      let blobs: Uint8Array[] = [];
+      let olds: Set<Chunk>[] = [];
+      let size = 0;
+      const write = async () => {
+        if (parts.length === 0) return;
+        const { buffer, entry } = frameMove(parts, blobs);
+        const moved = olds;
+        const written = blobs;
+        [parts, blobs, olds, size] = [[], [], [], 0];
+        await this.#enqueue(buffer, (into, pos) => {
+          entry.parts.forEach((part, i) => {
+            const p = this.#topics.get(part.topic)!.partitions[part.partition]!;
+            this.#adopt(p, chunkOf(part, into, pos + FRAME_HEADER_BYTES), moved[i], written[i]);
+          });
+        });
+      };
+      for (const run of found.runs) {
+        const merged = this.#merge(run);
+        if (merged === undefined) continue;
+        parts.push(merged.part);
+        blobs.push(merged.blob);
+        olds.push(new Set(run.chunks));
+        size += merged.blob.byteLength;
+        budget -= merged.blob.byteLength;
+        if (size >= MOVE_ENTRY_BYTES) await write();
+      }
+      await write();
+    }
+  }
+
+  /**
+   * One batch for a run of batches: their live records, the offsets between them holes. Undefined
+   * when nothing of the run is live any more.
+   */
+  #merge(run: Run): { part: Omit<PartPointer, 'at' | 'length'>; blob: Uint8Array } | undefined {
+    const { p } = run;
+    const latest = p.latest;
+    const pieces: Uint8Array[] = [];
+    let records = 0;
+    let maxTimestamp = Number.NEGATIVE_INFINITY;
+    let first: number | undefined;
+    let end = 0;
+    for (const chunk of run.chunks) {
+      // The index may have changed while an earlier entry of this run was written.
+      if (chunk.baseOffset + chunk.span <= p.start || (latest !== undefined && chunk.liveKeys === 0)) continue;
+      let blob = readChunk(chunk);
+      let kept = chunk.records;
+      if (latest !== undefined) {
+        // The last record of each key whose latest record this batch holds.
+        const last = new Map<string, number>();
+        forEachKey(blob, (key, index) => {
+          if (latest.get(key) === chunk) last.set(key, index);
+        });
+        const indexes = new Set(last.values());
+        const compacted = compactRecordBatch(blob, (index) => indexes.has(index));
+        if (compacted !== undefined) ({ blob, records: kept } = compacted);
+      }
+      if (first !== undefined && chunk.baseOffset > end) pieces.push(holeOf(chunk.baseOffset - end));
+      first ??= chunk.baseOffset;
+      pieces.push(blob.subarray(4));
+      records += kept;
+      end = chunk.baseOffset + chunk.span;
+      if (chunk.maxTimestamp > maxTimestamp) maxTimestamp = chunk.maxTimestamp;
+    }
+    if (first === undefined) return undefined;
+    const blob = Buffer.allocUnsafeSlow(4 + pieces.reduce((n, b) => n + b.byteLength, 0));
+    blob.writeUInt32BE(end - first, 0);
+    let at = 4;
+    for (const piece of pieces) {
+      blob.set(piece, at);
+      at += piece.byteLength;
+    }
+    return { part: { topic: run.topic, partition: run.partition, baseOffset: first, count: end - first, maxTimestamp, records }, blob };
+  }
+
+  /** Deletes the closed segment files that hold no batch readers can get. Returns how many. */
+  #deleteDead(): number {
+    const current = this.#current();
+    const live = new Set<Segment>([current]);
+    for (const topic of this.#topics.values()) for (const p of topic.partitions) for (const c of p.chunks) live.add(c.segment);
+    const doomed = this.#segments.filter((segment) => !live.has(segment));
     if (doomed.length === 0) return 0;
     const gone = new Set(doomed);
-    // Batches in deleted segments are dead (expired, or every key superseded): readers skip them.
-    for (const topic of this.#topics.values()) {
-      for (const p of topic.partitions) {
-        p.chunks = p.chunks.filter((c) => {
-          return !gone.has(c.segment);
-        });
-      }
-    }
     for (const chunk of [...this.#cache.keys()]) if (gone.has(chunk.segment)) this.#cache.delete(chunk);
     for (const segment of doomed) {
       closeSync(segment.fd);
@@ -790,6 +928,38 @@ export class EmbeddedLog implements Log, EncodedLog {
       this.#segments.splice(this.#segments.indexOf(segment), 1);
     }
     return doomed.length;
+  }
+
+  /**
+   * Puts a moved batch in place of the batches within its offsets (or where it belongs, when their
+   * segment is gone: on recovery), and makes it the latest of the keys whose latest record it
+   * holds. Running, `olds` are the batches it was made of: if retention or a trim removed them all
+   * meanwhile, it is dropped.
+   */
+  #adopt(p: PartitionState, chunk: Chunk, olds: ReadonlySet<Chunk> | undefined, blob: Uint8Array | undefined): void {
+    const end = chunk.baseOffset + chunk.span;
+    if (end <= p.start) return;
+    const from = firstAtOrAfter(p.chunks, chunk.baseOffset);
+    const to = firstAtOrAfter(p.chunks, end);
+    const replaced = new Set(p.chunks.slice(from, to));
+    if (olds !== undefined && (replaced.size === 0 || [...replaced].some((c) => !olds.has(c)))) return;
+    p.chunks.splice(from, to - from, chunk);
+    if (p.latest === undefined) return;
+    const latest = p.latest;
+    let liveKeys = 0;
+    forEachKey(blob ?? this.#read(chunk), (key) => {
+      const before = latest.get(key);
+      if (before === chunk) return;
+      if (before !== undefined && !replaced.has(before)) {
+        // Running, the key got a later record while this batch was written; on recovery, a later
+        // batch already holds it (this record is dead), or an earlier one (superseded by this one).
+        if (before.baseOffset >= end) return;
+        before.liveKeys--;
+      }
+      latest.set(key, chunk);
+      liveKeys++;
+    });
+    chunk.liveKeys = liveKeys;
   }
 
   /**
@@ -1020,8 +1190,33 @@ function chunkOf(part: PartPointer, segment: Segment, bodyStart: number): Chunk 
     pos: bodyStart + part.at,
     length: part.length,
     maxTimestamp: part.maxTimestamp,
+    records: part.records ?? part.count,
     liveKeys: 0,
   };
+}
+
+/** Index of the first batch whose base offset is at least `offset` (batches are in offset order). */
+function firstAtOrAfter(chunks: readonly Chunk[], offset: number): number {
+  let lo = 0;
+  let hi = chunks.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (chunks[mid]!.baseOffset < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A batch's bytes from its segment file. */
+function readChunk(chunk: Chunk): Uint8Array {
+  const buffer = new Uint8Array(chunk.length);
+  let read = 0;
+  while (read < chunk.length) {
+    const n = readSync(chunk.segment.fd, buffer, read, chunk.length - read, chunk.pos + read);
+    if (n === 0) throw new StreamsError('CORRUPT_DATA', `${chunk.segment.path} ends inside a batch at byte ${chunk.pos}`);
+    read += n;
+  }
+  return buffer;
 }
 
 /** Writes at an explicit position: the file may have been opened for reading and writing. */

@@ -28,6 +28,8 @@ export interface PartPointer {
   readonly length: number;
   /** Highest record timestamp in the blob (for time retention). */
   readonly maxTimestamp: number;
+  /** Records in the blob when compaction left holes in it (a moved batch); `count` otherwise. */
+  readonly records?: number;
 }
 
 export interface TopicEntry {
@@ -77,9 +79,19 @@ export interface TrimEntry {
   readonly offset: number;
 }
 
-export type Entry = TopicEntry | FenceEntry | CommitEntry | CheckpointEntry | TrimEntry;
+/**
+ * Batches the cleaner copied forward from a segment that was mostly dead, each with the offsets it
+ * had and only its live records (the others are holes): the batch with the same base offset is
+ * read from here on, and the old segment can be deleted once nothing else in it is live.
+ */
+export interface MoveEntry {
+  readonly kind: 'move';
+  readonly parts: readonly PartPointer[];
+}
 
-export { encodeRecordBatch as encodeRecords, decodeRecordBatch as decodeRecords, forEachKey } from '../../spi.ts';
+export type Entry = TopicEntry | FenceEntry | CommitEntry | CheckpointEntry | TrimEntry | MoveEntry;
+
+export { compactRecordBatch, decodeRecordsAt, forEachKey, holeOf } from '../../engine/log-codec.ts';
 
 /** Frames an entry: header, CRC, MessagePack header of the body, then the blobs. */
 export function frame(entry: Entry, blobs: readonly Uint8Array[] = []): Buffer {
@@ -109,22 +121,31 @@ export function blobOffsets(headLength: number, blobs: readonly Uint8Array[]): n
   return offsets;
 }
 
-/** Packs a commit whose pointers depend on the header's own length: iterate until stable. */
+/** Packs a commit whose pointers depend on the header's own length. */
 export function frameCommit(
   parts: readonly Omit<PartPointer, 'at' | 'length'>[],
   blobs: readonly Uint8Array[],
   extra: Pick<CommitEntry, 'offsets' | 'metadata' | 'producer'>,
 ): { buffer: Buffer; entry: CommitEntry } {
+  return framePointed(blobs, (offsets) => ({
+    kind: 'commit',
+    parts: parts.map((p, i) => ({ ...p, at: offsets[i]!, length: blobs[i]!.byteLength })),
+    ...(extra.offsets !== undefined && { offsets: extra.offsets }),
+    ...(extra.metadata !== undefined && { metadata: extra.metadata }),
+    ...(extra.producer !== undefined && { producer: extra.producer }),
+  }));
+}
+
+/** Packs a move of batches (see MoveEntry). */
+export function frameMove(parts: readonly Omit<PartPointer, 'at' | 'length'>[], blobs: readonly Uint8Array[]): { buffer: Buffer; entry: MoveEntry } {
+  return framePointed(blobs, (offsets) => ({ kind: 'move', parts: parts.map((p, i) => ({ ...p, at: offsets[i]!, length: blobs[i]!.byteLength })) }));
+}
+
+/** Frames an entry whose blob pointers depend on the header's own length: iterate until stable. */
+function framePointed<E extends Entry>(blobs: readonly Uint8Array[], build: (offsets: number[]) => E): { buffer: Buffer; entry: E } {
   let headLength = 0;
   for (;;) {
-    const offsets = blobOffsets(headLength, blobs);
-    const entry: CommitEntry = {
-      kind: 'commit',
-      parts: parts.map((p, i) => ({ ...p, at: offsets[i]!, length: blobs[i]!.byteLength })),
-      ...(extra.offsets !== undefined && { offsets: extra.offsets }),
-      ...(extra.metadata !== undefined && { metadata: extra.metadata }),
-      ...(extra.producer !== undefined && { producer: extra.producer }),
-    };
+    const entry = build(blobOffsets(headLength, blobs));
     const head = packr.pack(entry);
     if (head.byteLength === headLength) return { buffer: frame(entry, blobs), entry };
     headLength = head.byteLength;

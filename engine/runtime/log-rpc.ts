@@ -23,7 +23,7 @@ import {
   type TopicPartition,
   type TransactionalProducer,
 } from '../log.ts';
-import { decodeRecordBatch, encodeBatch, type EncodedBatch } from '../log-codec.ts';
+import { decodeRecordBatch, decodeRecordsAt, encodeBatch, type EncodedBatch } from '../log-codec.ts';
 
 /** Requests a worker sends to the log owner. */
 export type LogRequest =
@@ -173,16 +173,10 @@ export class LogClient implements Log {
     const wire = await this.#call<WireFetch[]>({ kind: 'fetchMany', fetches });
     return wire.map((w, i) => {
       if (w.kind === 'plain') return w;
-      const max = fetches[i]!.options?.maxRecords ?? 1000;
       const records: FetchedRecord[] = [];
-      for (const chunk of w.chunks) {
-        const rows = decodeRecordBatch(chunk.blob);
-        const end = Math.min(rows.length, chunk.skip + max - records.length);
-        for (let j = chunk.skip; j < end; j++) {
-          const r = rows[j]!;
-          records.push(r.headers === undefined ? { key: r.key, value: r.value, timestamp: r.timestamp, offset: chunk.baseOffset + j } : { ...r, offset: chunk.baseOffset + j });
-        }
-      }
+      // As the log counted them: offsets, holes included.
+      let left = fetches[i]!.options?.maxRecords ?? 1000;
+      for (const chunk of w.chunks) left -= decodeRecordsAt(chunk.blob, chunk.baseOffset, chunk.skip, left, records);
       return { records, nextOffset: w.nextOffset, endOffset: w.endOffset, startOffset: w.startOffset };
     });
   }

@@ -239,6 +239,48 @@ describe('EmbeddedLog', () => {
     rmSync(dir, { recursive: true });
   });
 
+  test('the cleaner copies the live records of mostly dead segments forward, so a topic kept forever does not keep superseded changelog records beside it', async () => {
+    // The soak run's case: every segment holds a few events of a topic without retention, and many
+    // superseded records of a changelog rewritten on every commit.
+    const dir = tempDir();
+    const options = { dir, segmentBytes: 4_096, cleanIntervalMs: 0 };
+    let log = await EmbeddedLog.open(options);
+    await log.createTopic('events', { partitions: 1, cleanupPolicy: 'delete' });
+    await log.createTopic('changelog', { partitions: 1, cleanupPolicy: 'compact' });
+    const value = (round: number, i: number) => `${round}-${i}-`.padEnd(100, 'x');
+    const rounds = 300;
+    for (let round = 0; round < rounds; round++) {
+      await log.produce([
+        { topic: 'events', partition: 0, records: [rec(null, `e${round}`)] },
+        { topic: 'changelog', partition: 0, records: Array.from({ length: 10 }, (_, i) => rec(`k${i}`, value(round, i))) },
+      ]);
+      if (round % 20 === 19) await log.clean();
+    }
+    await log.clean();
+    // ~400 KB were written; what is live is 300 small events and the 10 latest values (~1 KB each way).
+    const { bytes, segments: files, indexedBatches } = log.stats();
+    assert.ok(bytes < 4 * 4_096, `the log holds ${bytes} bytes in ${files} segments`);
+    // The events' batches (one per commit) were merged as they moved: the index keeps fewer.
+    assert.ok(indexedBatches < rounds / 4, `${indexedBatches} batches indexed`);
+    const check = async () => {
+      assert.deepEqual((await readAll(log, 'events')).map(([, v]) => v), Array.from({ length: rounds }, (_, r) => `e${r}`));
+      const table = await readAll(log, 'changelog');
+      // Each key's latest record, at the offset it was written at.
+      assert.deepEqual(
+        table.filter(([, , offset]) => offset >= (rounds - 1) * 10),
+        Array.from({ length: 10 }, (_, i) => [`k${i}`, value(rounds - 1, i), (rounds - 1) * 10 + i]),
+      );
+      assert.ok(table.length < 10 * 3, `${table.length} changelog records left`);
+      assert.equal(log.offsets({ topic: 'changelog', partition: 0 }).end, rounds * 10);
+    };
+    await check();
+    await log.close();
+    log = await EmbeddedLog.open(options);
+    await check();
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
+
   test('a compact,delete topic expires by its newest record and forgets the keys retention expired (its index does not grow with every key it ever had)', async () => {
     // A windowed changelog: every key is written once, then expires with its window.
     const dir = tempDir();

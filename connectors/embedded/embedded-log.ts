@@ -132,8 +132,11 @@ const SEGMENT_DIGITS = 20;
 /** The cleaner copies the live batches of a closed segment forward when they fill less than this share of it (Kafka's min.cleanable.dirty.ratio, 0.5). */
 const MAX_LIVE_RATIO = 0.5;
 
-/** Largest move entry the cleaner writes (a write of the log's thread, between others). */
-const MOVE_ENTRY_BYTES = 4 * 1024 * 1024;
+/** Largest move entry the cleaner writes: a write (and its reads) on the log's thread, between others. */
+const MOVE_ENTRY_BYTES = 1024 * 1024;
+
+/** Runs of at least this many batches are merged even in a segment mostly live. */
+const MERGE_MIN_BATCHES = 16;
 
 /** Largest batch the cleaner makes by merging a partition's batches. */
 const MOVE_RUN_BYTES = 1024 * 1024;
@@ -803,9 +806,11 @@ export class EmbeddedLog implements Log, EncodedLog {
    * keeps every superseded changelog record next to it. A compacted batch keeps only the latest
    * record of each of its live keys (the others become holes: offsets are kept), and the batches of
    * a partition that follow each other in the index are merged into one, up to MOVE_RUN_BYTES, so
-   * that the index keeps one entry where a commit wrote many small batches. Segments whose live
-   * bytes are under half their size are cleaned, oldest first, at most about one segment's worth
-   * of live bytes per run, in entries of at most MOVE_ENTRY_BYTES.
+   * that the index keeps one entry where commits wrote many small batches. Segments whose live
+   * bytes are under half their size are cleaned whole; in the others, the runs of at least
+   * MERGE_MIN_BATCHES batches are merged (moved), so that the index of a topic kept forever does
+   * not keep every small batch of it. Oldest first, at most about two segments' worth of live
+   * bytes per run, in entries of at most MOVE_ENTRY_BYTES.
    */
   async #compactSegments(): Promise<void> {
     const current = this.#current();
@@ -832,10 +837,14 @@ export class EmbeddedLog implements Log, EncodedLog {
         }
       });
     }
-    let budget = this.#segmentBytes;
+    let budget = 2 * this.#segmentBytes;
     for (const segment of this.#segments) {
       const found = bySegment.get(segment);
-      if (segment === current || found === undefined || found.bytes >= segment.size * MAX_LIVE_RATIO) continue;
+      if (segment === current || found === undefined) continue;
+      // A segment mostly live stays, but its runs of many small batches are merged (moved): the
+      // index would otherwise keep every small batch of a topic kept forever.
+      const runs = found.bytes < segment.size * MAX_LIVE_RATIO ? found.runs : found.runs.filter((run) => run.chunks.length >= MERGE_MIN_BATCHES);
+      if (runs.length === 0) continue;
       if (budget <= 0) break;
       let parts: Omit<PartPointer, 'at' | 'length'>[] = [];
       let blobs: Uint8Array[] = [];
@@ -854,7 +863,7 @@ export class EmbeddedLog implements Log, EncodedLog {
           });
         });
       };
-      for (const run of found.runs) {
+      for (const run of runs) {
         const merged = this.#merge(run);
         if (merged === undefined) continue;
         parts.push(merged.part);

@@ -281,6 +281,40 @@ describe('EmbeddedLog', () => {
     rmSync(dir, { recursive: true });
   });
 
+  test("a topic kept forever: the cleaner merges its small batches (one per commit) so that the index does not keep each of them; records and offsets unchanged", async () => {
+    const dir = tempDir();
+    const options = { dir, segmentBytes: 16_384, cleanIntervalMs: 0 };
+    let log = await EmbeddedLog.open(options);
+    await log.createTopic('events', { partitions: 2, cleanupPolicy: 'delete' });
+    const commits = 400;
+    // Records large enough that every segment is mostly live: only the merging moves them.
+    const value = (i: number) => `e${i}-`.padEnd(300, '.');
+    for (let i = 0; i < commits; i++) await log.produce([{ topic: 'events', partition: i % 2, records: [rec(`k${i}`, value(i), i)] }]);
+    assert.equal(log.stats().indexedBatches, commits);
+    const written = log.stats().bytes;
+    // Each run copies about two segments' worth at most.
+    for (let run = 0; run < 10; run++) await log.clean();
+    const { indexedBatches, bytes } = log.stats();
+    assert.ok(indexedBatches < commits / 5, `${indexedBatches} batches indexed`);
+    assert.ok(bytes < 2.5 * written, `${bytes} bytes on disk, ${written} written`);
+    const check = async () => {
+      for (const partition of [0, 1]) {
+        const want = Array.from({ length: commits / 2 }, (_, j) => {
+          const i = 2 * j + partition;
+          return [`k${i}`, value(i), j] as [string, string, number];
+        });
+        assert.deepEqual(await readAll(log, 'events', partition), want);
+      }
+    };
+    await check();
+    await log.close();
+    log = await EmbeddedLog.open(options);
+    await check();
+    assert.equal(log.stats().indexedBatches, indexedBatches);
+    await log.close();
+    rmSync(dir, { recursive: true });
+  });
+
   test('a compact,delete topic expires by its newest record and forgets the keys retention expired (its index does not grow with every key it ever had)', async () => {
     // A windowed changelog: every key is written once, then expires with its window.
     const dir = tempDir();

@@ -82,7 +82,7 @@ export class InMemoryWindowStore<K, V> extends InMemoryStoreBase<K, V> implement
     this.check();
     const id = this.id(key);
     const old = windowStart <= this.#expiredUpTo() ? undefined : this.#rowOf(this.#rows.get(id), windowStart)?.value;
-    this.#write(id, bytes, windowStart, timestamp);
+    this.#write(id, bytes === null ? null : owned(bytes), windowStart, timestamp);
     return old;
   }
 

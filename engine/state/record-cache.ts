@@ -341,8 +341,9 @@ abstract class CachingBase {
   }
 
   protected write(id: string, key: unknown, windowStart: number, value: unknown, timestamp: number | undefined): void {
-    // Owned: a clean entry stays in the cache, and the store it is flushed to keeps the same bytes.
-    const bytes = value === null || value === undefined ? null : owned(this.valueSerde.serialize(value, this.name));
+    // Not copied yet (see `owned`): a dirty entry lives until the next flush, which copies what
+    // stays (a clean entry, the row of the store below); a hot key's many writes in between are not.
+    const bytes = value === null || value === undefined ? null : this.valueSerde.serialize(value, this.name);
     const ts = timestamp ?? this.ctx.recordTimestamp();
     this.cache.putDirty(id, key, windowStart, bytes, bytes === null ? null : value, ts, this.ctx.capture?.());
   }
@@ -356,6 +357,7 @@ abstract class CachingBase {
       this.cache.takeDirty((entry) => {
         const oldValue = this.writeBelow(entry.key, entry.windowStart, entry.bytes === null ? null : entry.value, entry.timestamp, entry.bytes);
         if (!this.keepsClean) this.cache.remove(entry.id);
+        else if (entry.bytes !== null) entry.bytes = owned(entry.bytes);
         const listener = this.#listener;
         if (listener === undefined || (entry.bytes === null && oldValue === null)) return;
         const headers = this.ctx.headersOf?.(entry.context);

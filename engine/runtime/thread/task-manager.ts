@@ -229,8 +229,8 @@ export class TaskManager {
       for (const [name, from] of prepared.restoreFrom) {
         const topic = config.changelogs[name]!;
         const store = belowCache(task.stores.get(name)!) as AnyStore & RestorableStore;
-        const reached = await this.#restore(prepared, store, { topic, partition: spec.partition }, from);
-        restored += reached - from;
+        const { reached, records } = await this.#restore(prepared, store, { topic, partition: spec.partition }, from);
+        restored += records;
         positions.set(topic, reached);
       }
       await prepared.db?.commit(positions);
@@ -287,16 +287,21 @@ export class TaskManager {
     return 'continue';
   }
 
-  /** Replays a store's changelog partition from `from`; returns the offset it reached. */
-  async #restore(prepared: PreparedStores, store: AnyStore & RestorableStore, tp: TopicPartition, from: number): Promise<number> {
+  /**
+   * Replays a store's changelog partition from `from`; returns the offset it reached and the records
+   * it replayed (fewer than the offsets when compaction left gaps).
+   */
+  async #restore(prepared: PreparedStores, store: AnyStore & RestorableStore, tp: TopicPartition, from: number): Promise<{ reached: number; records: number }> {
     let offset = from;
+    let replayed = 0;
     for (;;) {
       const { records, nextOffset, endOffset } = await this.#o.log.fetch(tp, offset, { maxRecords: 10_000 });
       for (const r of records) prepared.restore(store, r.key!, r.value, r.timestamp);
+      replayed += records.length;
       offset = nextOffset;
       // Long replays reach the disk in steps, so memory stays bounded and progress is kept.
       if (prepared.db !== undefined && prepared.db.pendingWrites >= 50_000) await prepared.db.commit(new Map([[tp.topic, offset]]));
-      if (nextOffset >= endOffset) return offset;
+      if (nextOffset >= endOffset) return { reached: offset, records: replayed };
     }
   }
 

@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Serdes, Stores, type KeyValueStore, type Serde, type SessionStore, type WindowStore, type SessionEntry, type WindowedEntry } from '../../../index.ts';
 import { createInMemoryStore } from '../../../engine/state/in-memory.ts';
+import { CachingWindowStore, ThreadCache } from '../../../engine/state/record-cache.ts';
 import { type StoreContext } from '../../../spi.ts';
 
 const ctx: StoreContext = { recordTimestamp: () => 0 };
@@ -539,4 +540,18 @@ test('stores keep values that own their memory, not views of a larger buffer the
   sessionStore(1_000, context).put({ key: 'k', window: { start: 0, end: 0 } }, 'v');
   assert.equal(logged.length, 3);
   for (const value of logged) assert.equal(value!.buffer.byteLength, value!.byteLength);
+});
+
+test('behind a record cache, the window store keeps values that own their memory (the cache copies nothing before a flush)', () => {
+  const logged: (Uint8Array | null)[] = [];
+  const context: StoreContext = { recordTimestamp: () => 0, logChange: (_key, value) => logged.push(value) };
+  const inner = windowStore(1_000, 100, false, context);
+  const cached = new CachingWindowStore(inner as never, new ThreadCache(1 << 20), Serdes.string() as never, Serdes.string() as never, { recordTimestamp: () => 0 });
+  cached.put('k', 'v1', 0);
+  cached.put('k', 'v2', 0);
+  assert.equal(logged.length, 0, 'nothing below the cache before a flush');
+  cached.flush();
+  assert.equal(logged.length, 1);
+  assert.equal(Buffer.from(logged[0]!).toString(), 'v2');
+  assert.equal(logged[0]!.buffer.byteLength, logged[0]!.byteLength);
 });

@@ -82,29 +82,25 @@ export function decodeRecordBatch(blob: Uint8Array): LogRecord[] {
  * batch: holes count), each with its offset. Returns how many offsets that covered.
  */
 export function decodeRecordsAt(blob: Uint8Array, baseOffset: number, from: number, limit: number, out: FetchedRecord[]): number {
-  const to = Math.min(countOf(blob), from + Math.max(0, limit));
-  if (to <= from) return 0;
-  walk(blob, from, to, (key, value, timestamp, headers, i) => {
+  if (limit <= 0) return 0;
+  const to = from + limit;
+  const count = walk(blob, from, to, (key, value, timestamp, headers, i) => {
     const offset = baseOffset + i;
     out.push(headers === undefined ? { key, value, timestamp, offset } : { key, value, timestamp, headers, offset });
   });
-  return to - from;
-}
-
-function countOf(blob: Uint8Array): number {
-  return ((blob[0]! << 24) >>> 0) + (blob[1]! << 16) + (blob[2]! << 8) + blob[3]!;
+  return Math.max(0, Math.min(count, to) - from);
 }
 
 /**
- * Visits the records of a batch at indexes `from` to `to` (exclusive; holes left out). Decoding
- * makes views into the batch, not copies.
+ * Visits the records of a batch at indexes `from` to `to` (exclusive; holes left out); returns the
+ * batch's count. Decoding makes views into the batch, not copies.
  */
 function walk(
   blob: Uint8Array,
   from: number,
   to: number,
   visit: (key: Buffer | null, value: Buffer | null, timestamp: number, headers: Record<string, string> | undefined, index: number) => void,
-): void {
+): number {
   const data = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   const count = data.readUInt32BE(0);
   let at = 4;
@@ -133,6 +129,7 @@ function walk(
     const headers = flags & HEADERS ? (JSON.parse(take().toString('utf8')) as Record<string, string>) : undefined;
     visit(key, value, timestamp, headers, i);
   }
+  return count;
 }
 
 /** Position after the record at `at`. */
@@ -188,14 +185,19 @@ export function compactRecordBatch(blob: Uint8Array, keep: (index: number) => bo
   }
   if (!dropped) return undefined;
   if (run > 0) pieces.push(holeOf(run));
+  return { blob: joinBatch(count, pieces), records };
+}
+
+/** A batch covering `count` offsets whose body is `pieces` (records and holes, as encoded), in order. */
+export function joinBatch(count: number, pieces: readonly Uint8Array[]): Uint8Array {
   const out = Buffer.allocUnsafeSlow(4 + pieces.reduce((n, b) => n + b.byteLength, 0));
   out.writeUInt32BE(count, 0);
-  let to = 4;
+  let at = 4;
   for (const piece of pieces) {
-    out.set(piece, to);
-    to += piece.byteLength;
+    out.set(piece, at);
+    at += piece.byteLength;
   }
-  return { blob: out, records };
+  return out;
 }
 
 /**
@@ -213,14 +215,8 @@ export function forEachKey(blob: Uint8Array, fn: (key: string, index: number) =>
       at += 5;
       continue;
     }
-    at += 9;
-    if (flags & KEY) {
-      const length = data.readUInt32BE(at);
-      fn(data.toString('latin1', at + 4, at + 4 + length), i);
-      at += 4 + length;
-    } else fn('', i);
-    if (flags & VALUE) at += 4 + data.readUInt32BE(at);
-    if (flags & HEADERS) at += 4 + data.readUInt32BE(at);
+    fn(flags & KEY ? data.toString('latin1', at + 13, at + 13 + data.readUInt32BE(at + 9)) : '', i);
+    at = skipRecord(data, at, flags);
   }
 }
 

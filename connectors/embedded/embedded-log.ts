@@ -39,6 +39,7 @@ import {
   frameCommit,
   frameMove,
   holeOf,
+  joinBatch,
   FRAME_HEADER_BYTES,
   isCompacted,
   parseAt,
@@ -912,14 +913,8 @@ export class EmbeddedLog implements Log, EncodedLog {
       if (chunk.maxTimestamp > maxTimestamp) maxTimestamp = chunk.maxTimestamp;
     }
     if (first === undefined) return undefined;
-    const blob = Buffer.allocUnsafeSlow(4 + pieces.reduce((n, b) => n + b.byteLength, 0));
-    blob.writeUInt32BE(end - first, 0);
-    let at = 4;
-    for (const piece of pieces) {
-      blob.set(piece, at);
-      at += piece.byteLength;
-    }
-    return { part: { topic: run.topic, partition: run.partition, baseOffset: first, count: end - first, maxTimestamp, records }, blob };
+    const part = { topic: run.topic, partition: run.partition, baseOffset: first, count: end - first, maxTimestamp, records };
+    return { part, blob: joinBatch(end - first, pieces) };
   }
 
   /** Deletes the closed segment files that hold no batch readers can get. Returns how many. */

@@ -91,7 +91,7 @@ export interface MoveEntry {
 
 export type Entry = TopicEntry | FenceEntry | CommitEntry | CheckpointEntry | TrimEntry | MoveEntry;
 
-export { compactRecordBatch, decodeRecordsAt, forEachKey, holeOf } from '../../engine/log-codec.ts';
+export { compactRecordBatch, decodeRecordsAt, forEachKey, holeOf, joinBatch } from '../../engine/log-codec.ts';
 
 /** Frames an entry: header, CRC, MessagePack header of the body, then the blobs. */
 export function frame(entry: Entry, blobs: readonly Uint8Array[] = []): Buffer {
